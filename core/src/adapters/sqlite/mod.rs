@@ -1,0 +1,711 @@
+//! The SQLite adapter: one file, WAL, `BEGIN IMMEDIATE` writes.
+//!
+//! One writer connection (behind a mutex) serves this process's writes;
+//! `BEGIN IMMEDIATE` takes SQLite's write lock at the start of every write
+//! transaction, so check-and-insert is atomic across processes too, and a
+//! contended writer waits up to the busy timeout instead of failing. Reads
+//! run on a small pool of connections, each in a deferred transaction: one
+//! consistent snapshot, concurrent with the writer thanks to WAL.
+
+mod rows;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
+
+use crate::domain::{
+    AuditRecord, ConflictError, ConflictReason, Currency, Error, EventId, IdempotencyKey,
+    ListQuery, MatchedKey, Order, Provider, ProviderEventId, Result, StorageError,
+    StorageErrorKind, Timestamp, Totals, WalletId, WalletTransactionEvent,
+};
+use crate::ports::{AmountRow, ReadTx, RollupRow, Storage, WriteTx};
+
+pub use schema::{latest_version as schema_version, APPLICATION_ID};
+
+use rows::{audit_from_row, event_from_row, totals_from_row, AUDIT_COLUMNS, EVENT_COLUMNS};
+
+/// How hard a commit tries to survive a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = FULL`: the WAL is fsynced at every commit. An
+    /// acknowledged event survives a crash of the process or the machine.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: no fsync at commit. An acknowledged event
+    /// survives a crash of the process, but a power loss may lose the last
+    /// commits (never corrupting the file).
+    Normal,
+}
+
+/// Settings of the SQLite adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    pub durability: Durability,
+    /// How long a writer waits for another writer (thread or process).
+    pub busy_timeout: Duration,
+    /// Most idle read connections kept open.
+    pub readers_max: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(30),
+            readers_max: 8,
+        }
+    }
+}
+
+/// The SQLite storage engine.
+pub struct SqliteStorage {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStorage {
+    /// Opens (creating if needed) a walletlog database file and brings its
+    /// schema up to date. A file from a newer walletlog, or one that is not
+    /// a walletlog database, is refused.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
+        configure(&conn, &options)?;
+        check_ownership(&conn, &path)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| open_error(&path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(storage(
+                StorageErrorKind::Io,
+                format!(
+                    "{} cannot use write-ahead logging (journal mode is {mode})",
+                    path.display()
+                ),
+            ));
+        }
+        let sync = match options.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
+            .map_err(map_err)?;
+        migrate(&conn, &path)?;
+        Ok(SqliteStorage {
+            path,
+            options,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic inside a write leaves the transaction open; it is rolled
+        // back before the connection is used again (see `write`).
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_reader(&self) -> Result<Connection> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        if let Some(c) = pooled {
+            return Ok(c);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(|e| open_error(&self.path, e))?;
+        configure(&conn, &self.options)?;
+        conn.execute_batch("PRAGMA query_only = 1;")
+            .map_err(map_err)?;
+        Ok(conn)
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.options.readers_max && conn.is_autocommit() {
+            pool.push(conn);
+        }
+    }
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout).map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn check_ownership(conn: &Connection, path: &Path) -> Result<()> {
+    let app_id: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if app_id == APPLICATION_ID {
+        return Ok(());
+    }
+    let foreign = || {
+        storage(
+            StorageErrorKind::Corrupt,
+            format!(
+                "{} is a SQLite database but not a walletlog ledger",
+                path.display()
+            ),
+        )
+    };
+    if app_id != 0 {
+        return Err(foreign());
+    }
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if tables > 0 {
+        return Err(foreign());
+    }
+    Ok(())
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+    let result = (|| {
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(map_err)?;
+        let latest = schema::latest_version();
+        if version > latest {
+            return Err(storage(
+                StorageErrorKind::SchemaTooNew,
+                format!(
+                    "{} has schema version {version}, written by a newer walletlog; walletlog {} reads versions up to {latest}. Upgrade walletlog to open it",
+                    path.display(),
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ));
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            conn.execute_batch(sql).map_err(|e| {
+                storage(
+                    StorageErrorKind::Other,
+                    format!("migration {} failed: {e}", i + 1),
+                )
+            })?;
+        }
+        if version < latest {
+            conn.execute_batch(&format!(
+                "PRAGMA user_version = {latest}; PRAGMA application_id = {APPLICATION_ID};"
+            ))
+            .map_err(map_err)?;
+        }
+        Ok(())
+    })();
+    finish(conn, result)
+}
+
+/// Commits on success; rolls back (keeping the first error) on failure.
+fn finish<T>(conn: &Connection, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(v) => match conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+        {
+            Ok(_) => Ok(v),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(map_err(e))
+            }
+        },
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
+        let conn = self.take_reader()?;
+        let result = conn
+            .prepare_cached("BEGIN")
+            .and_then(|mut s| s.execute([]))
+            .map_err(map_err)
+            .and_then(|_| f(&Tx { conn: &conn }));
+        let result = finish(&conn, result);
+        self.return_reader(conn);
+        result
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let conn = self.writer();
+        if !conn.is_autocommit() {
+            // Left open by a panic in an earlier write.
+            conn.execute_batch("ROLLBACK").map_err(map_err)?;
+        }
+        conn.prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+            .map_err(map_err)?;
+        let result = f(&mut Tx { conn: &conn });
+        finish(&conn, result)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}
+
+/// A transaction on one connection; reads and, on the writer, writes.
+struct Tx<'c> {
+    conn: &'c Connection,
+}
+
+impl Tx<'_> {
+    fn one_event(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let row = stmt
+            .query_row(params, |r| Ok(event_from_row(r)))
+            .optional()
+            .map_err(map_err)?;
+        row.transpose()
+    }
+
+    fn events(
+        &self,
+        sql: &str,
+        params: &[(&str, &dyn ToSql)],
+    ) -> Result<Vec<WalletTransactionEvent>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(params, |r| Ok(event_from_row(r)))
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(map_err)??);
+        }
+        Ok(out)
+    }
+}
+
+impl ReadTx for Tx<'_> {
+    fn event_by_id(&self, id: &EventId) -> Result<Option<WalletTransactionEvent>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1");
+        self.one_event(&sql, &[&id.as_bytes().as_slice()])
+    }
+
+    fn event_by_provider_event_id(
+        &self,
+        p: &Provider,
+        id: &ProviderEventId,
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE provider = ?1 AND provider_event_id = ?2"
+        );
+        self.one_event(&sql, &[&p.as_str(), &id.as_str()])
+    }
+
+    fn event_by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE idempotency_key = ?1");
+        self.one_event(&sql, &[&key.as_str()])
+    }
+
+    fn list(&self, q: &ListQuery, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE wallet_id = :wallet");
+        let wallet = q.wallet_id.as_str();
+        let after_at = q.after.map(|a| a.occurred_at.as_micros());
+        let after_seq = q.after.map(|a| a.sequence as i64);
+        let since = q.since.map(|t| t.as_micros());
+        let until = q.until.map(|t| t.as_micros());
+        let currency = q.currency.as_ref().map(|c| c.as_str());
+        let fetch = fetch as i64;
+        let mut params: Vec<(&str, &dyn ToSql)> = vec![(":wallet", &wallet), (":fetch", &fetch)];
+        if let (Some(at), Some(seq)) = (&after_at, &after_seq) {
+            // A range on the index column first, so SQLite seeks to the cursor.
+            sql.push_str(match q.order {
+                Order::Desc => " AND occurred_at <= :at AND (occurred_at < :at OR sequence < :seq)",
+                Order::Asc => " AND occurred_at >= :at AND (occurred_at > :at OR sequence > :seq)",
+            });
+            params.push((":at", at));
+            params.push((":seq", seq));
+        }
+        if let Some(s) = &since {
+            sql.push_str(" AND occurred_at >= :since");
+            params.push((":since", s));
+        }
+        if let Some(u) = &until {
+            sql.push_str(" AND occurred_at < :until");
+            params.push((":until", u));
+        }
+        if let Some(types) = &q.event_types {
+            let codes: Vec<String> = types.iter().map(|t| t.code().to_string()).collect();
+            sql.push_str(&format!(" AND event_type IN ({})", codes.join(",")));
+        }
+        if let Some(c) = &currency {
+            sql.push_str(" AND currency = :currency");
+            params.push((":currency", c));
+        }
+        sql.push_str(match q.order {
+            Order::Desc => " ORDER BY occurred_at DESC, sequence DESC LIMIT :fetch",
+            Order::Asc => " ORDER BY occurred_at ASC, sequence ASC LIMIT :fetch",
+        });
+        self.events(&sql, &params)
+    }
+
+    fn events_after(&self, sequence: u64, limit: usize) -> Result<Vec<WalletTransactionEvent>> {
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE sequence > :after ORDER BY sequence LIMIT :limit");
+        let (after, limit) = (sequence as i64, limit as i64);
+        self.events(&sql, &[(":after", &after), (":limit", &limit)])
+    }
+
+    fn last_event_sequence(&self) -> Result<u64> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(sequence), 0) FROM events")
+            .map_err(map_err)?;
+        let n: i64 = stmt.query_row([], |r| r.get(0)).map_err(map_err)?;
+        Ok(n as u64)
+    }
+
+    fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT available, held, event_count, last_occurred_at, currency FROM balances WHERE wallet_id = ?1",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([wallet.as_str()], |r| Ok(currency_totals(r)))
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err)?).collect()
+    }
+
+    fn balance(&self, wallet: &WalletId, currency: &Currency) -> Result<Option<Totals>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT available, held, event_count, last_occurred_at FROM balances WHERE wallet_id = ?1 AND currency = ?2",
+            )
+            .map_err(map_err)?;
+        stmt.query_row([wallet.as_str(), currency.as_str()], |r| {
+            Ok(totals_from_row(r))
+        })
+        .optional()
+        .map_err(map_err)?
+        .transpose()
+    }
+
+    fn bucket(
+        &self,
+        wallet: &WalletId,
+        currency: &Currency,
+        bucket: i64,
+    ) -> Result<Option<Totals>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT available, held, event_count, last_occurred_at FROM balance_buckets WHERE wallet_id = ?1 AND bucket = ?2 AND currency = ?3",
+            )
+            .map_err(map_err)?;
+        stmt.query_row(params![wallet.as_str(), bucket, currency.as_str()], |r| {
+            Ok(totals_from_row(r))
+        })
+        .optional()
+        .map_err(map_err)?
+        .transpose()
+    }
+
+    fn buckets_before(
+        &self,
+        wallet: &WalletId,
+        before: i64,
+        each: &mut dyn FnMut(Currency, Totals) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT available, held, event_count, last_occurred_at, currency FROM balance_buckets WHERE wallet_id = ?1 AND bucket < ?2",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![wallet.as_str(), before], |r| Ok(currency_totals(r)))
+            .map_err(map_err)?;
+        for row in rows {
+            let (c, t) = row.map_err(map_err)??;
+            each(c, t)?;
+        }
+        Ok(())
+    }
+
+    fn amounts_between(
+        &self,
+        wallet: &WalletId,
+        from: Timestamp,
+        to: Timestamp,
+        each: &mut dyn FnMut(AmountRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT event_type, amount, currency, occurred_at, sequence FROM events WHERE wallet_id = ?1 AND occurred_at BETWEEN ?2 AND ?3",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(
+                params![wallet.as_str(), from.as_micros(), to.as_micros()],
+                |r| Ok(rows::amount_from_row(r)),
+            )
+            .map_err(map_err)?;
+        for row in rows {
+            each(row.map_err(map_err)??)?;
+        }
+        Ok(())
+    }
+
+    fn rollups(&self, each: &mut dyn FnMut(RollupRow) -> Result<()>) -> Result<()> {
+        for (sql, bucketed) in [
+            ("SELECT available, held, event_count, last_occurred_at, currency, wallet_id, NULL FROM balances", false),
+            ("SELECT available, held, event_count, last_occurred_at, currency, wallet_id, bucket FROM balance_buckets", true),
+        ] {
+            let mut stmt = self.conn.prepare(sql).map_err(map_err)?;
+            let mut rows = stmt.query([]).map_err(map_err)?;
+            while let Some(r) = rows.next().map_err(map_err)? {
+                let (currency, totals) = currency_totals(r)?;
+                let wallet: String = r.get(5).map_err(map_err)?;
+                let bucket: Option<i64> = if bucketed { Some(r.get(6).map_err(map_err)?) } else { None };
+                let wallet_id = WalletId::new(wallet).map_err(|e| rows::corrupt("balances", &e.to_string()))?;
+                each(RollupRow {
+                    wallet_id,
+                    currency,
+                    bucket,
+                    totals,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn audit_after(&self, sequence: u64, limit: usize) -> Result<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![sequence as i64, limit as i64], |r| {
+                Ok(audit_from_row(r))
+            })
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err)?).collect()
+    }
+
+    fn last_audit(&self) -> Result<Option<(u64, [u8; 32])>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1")
+            .map_err(map_err)?;
+        let row = stmt
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .optional()
+            .map_err(map_err)?;
+        row.map(|(seq, hash)| Ok((seq as u64, rows::hash32("audit.hash", &hash)?)))
+            .transpose()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .map_err(map_err)?;
+        stmt.query_row([key], |r| r.get(0))
+            .optional()
+            .map_err(map_err)
+    }
+}
+
+fn currency_totals(r: &rusqlite::Row<'_>) -> Result<(Currency, Totals)> {
+    let totals = totals_from_row(r)?;
+    let currency: String = r.get(4).map_err(map_err)?;
+    let currency =
+        Currency::new(currency).map_err(|e| rows::corrupt("balances", &e.to_string()))?;
+    Ok((currency, totals))
+}
+
+impl WriteTx for Tx<'_> {
+    fn insert_event(&mut self, e: &WalletTransactionEvent) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, currency, \
+                 provider_event_id, idempotency_key, metadata, occurred_at, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .map_err(map_err)?;
+        stmt.execute(params![
+            e.sequence as i64,
+            e.event_id.as_bytes().as_slice(),
+            e.wallet_id.as_str(),
+            e.provider.as_str(),
+            e.event_type.code(),
+            e.amount.to_string(),
+            e.currency.as_str(),
+            e.provider_event_id.as_ref().map(|p| p.as_str()),
+            e.idempotency_key.as_ref().map(|k| k.as_str()),
+            e.metadata.as_json(),
+            e.occurred_at.as_micros(),
+            e.created_at.as_micros(),
+        ])
+        .map_err(|err| unique_violation(&err, e.event_id).unwrap_or_else(|| map_err(err)))?;
+        Ok(())
+    }
+
+    fn append_audit(&mut self, r: &AuditRecord) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ))
+            .map_err(map_err)?;
+        stmt.execute(params![
+            r.sequence as i64,
+            r.recorded_at.as_micros(),
+            r.action.code(),
+            r.event_id.as_bytes().as_slice(),
+            r.event_sequence as i64,
+            r.matched_on.map(|k| k.code()),
+            r.actor,
+            r.fingerprint.as_slice(),
+            r.body_sha256.as_ref().map(|h| h.as_slice()),
+            r.prev_hash.as_slice(),
+            r.hash.as_slice(),
+        ])
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn put_balance(&mut self, wallet: &WalletId, currency: &Currency, t: &Totals) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO balances (wallet_id, currency, available, held, event_count, last_occurred_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(map_err)?;
+        stmt.execute(params![
+            wallet.as_str(),
+            currency.as_str(),
+            t.available.to_string(),
+            t.held.to_string(),
+            t.event_count as i64,
+            t.last_occurred_at.map(|x| x.as_micros()),
+        ])
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn put_bucket(
+        &mut self,
+        wallet: &WalletId,
+        currency: &Currency,
+        bucket: i64,
+        t: &Totals,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO balance_buckets (wallet_id, bucket, currency, available, held, event_count, last_occurred_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(map_err)?;
+        stmt.execute(params![
+            wallet.as_str(),
+            bucket,
+            currency.as_str(),
+            t.available.to_string(),
+            t.held.to_string(),
+            t.event_count as i64,
+            t.last_occurred_at.map(|x| x.as_micros()),
+        ])
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+            .map_err(map_err)?;
+        stmt.execute(params![key, value]).map_err(map_err)?;
+        Ok(())
+    }
+}
+
+fn storage(kind: StorageErrorKind, message: impl Into<String>) -> Error {
+    Error::Storage(StorageError::new(kind, message))
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> Error {
+    match map_err(e) {
+        Error::Storage(s) => storage(
+            s.kind,
+            format!("cannot open {}: {}", path.display(), s.message),
+        ),
+        other => other,
+    }
+}
+
+/// Maps a unique-constraint violation on an event key to a conflict.
+fn unique_violation(err: &rusqlite::Error, event_id: EventId) -> Option<Error> {
+    let rusqlite::Error::SqliteFailure(f, Some(msg)) = err else {
+        return None;
+    };
+    if f.code != rusqlite::ErrorCode::ConstraintViolation {
+        return None;
+    }
+    let key = if msg.contains("events.event_id") {
+        MatchedKey::EventId
+    } else if msg.contains("events.provider_event_id") {
+        MatchedKey::ProviderEventId
+    } else if msg.contains("events.idempotency_key") {
+        MatchedKey::IdempotencyKey
+    } else {
+        return None;
+    };
+    Some(Error::Conflict(ConflictError {
+        index: None,
+        key,
+        existing_event_id: event_id,
+        reason: ConflictReason::UniqueConstraint,
+    }))
+}
+
+pub(crate) fn map_err(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as C;
+    let kind = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            C::DatabaseBusy | C::DatabaseLocked => StorageErrorKind::Busy,
+            C::NotADatabase | C::DatabaseCorrupt => StorageErrorKind::Corrupt,
+            C::CannotOpen
+            | C::SystemIoFailure
+            | C::DiskFull
+            | C::ReadOnly
+            | C::PermissionDenied => StorageErrorKind::Io,
+            _ => StorageErrorKind::Other,
+        },
+        _ => StorageErrorKind::Other,
+    };
+    storage(kind, e.to_string())
+}

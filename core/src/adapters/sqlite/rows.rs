@@ -1,0 +1,139 @@
+//! Rows to domain values. Every stored value goes back through the domain's
+//! constructors, so a damaged row is reported, never trusted.
+
+use rusqlite::Row;
+
+use crate::domain::{
+    Amount, AuditAction, AuditRecord, Currency, Error, EventId, EventType, IdempotencyKey,
+    MatchedKey, Metadata, Money, Provider, ProviderEventId, Result, StorageError, StorageErrorKind,
+    Timestamp, Totals, WalletId, WalletTransactionEvent,
+};
+use crate::ports::AmountRow;
+
+use super::map_err;
+
+pub const EVENT_COLUMNS: &str =
+    "sequence, event_id, wallet_id, provider, event_type, amount, currency, \
+     provider_event_id, idempotency_key, metadata, occurred_at, created_at";
+
+pub const AUDIT_COLUMNS: &str =
+    "sequence, recorded_at, action, event_id, event_sequence, matched_on, \
+     actor, fingerprint, body_sha256, prev_hash, hash";
+
+pub fn corrupt(what: &str, detail: &str) -> Error {
+    Error::Storage(StorageError::new(
+        StorageErrorKind::Corrupt,
+        format!("stored {what} is damaged: {detail}"),
+    ))
+}
+
+fn get<T: rusqlite::types::FromSql>(r: &Row<'_>, i: usize) -> Result<T> {
+    r.get(i).map_err(map_err)
+}
+
+pub fn hash32(what: &str, bytes: &[u8]) -> Result<[u8; 32]> {
+    bytes
+        .try_into()
+        .map_err(|_| corrupt(what, &format!("{} bytes where 32 belong", bytes.len())))
+}
+
+fn event_id(what: &str, bytes: &[u8]) -> Result<EventId> {
+    let b: [u8; 16] = bytes
+        .try_into()
+        .map_err(|_| corrupt(what, "event_id is not 16 bytes"))?;
+    Ok(EventId::from_bytes(b))
+}
+
+pub fn event_from_row(r: &Row<'_>) -> Result<WalletTransactionEvent> {
+    let sequence: i64 = get(r, 0)?;
+    let what = format!("event {sequence}");
+    let bad = |e: crate::domain::ValidationError| corrupt(&what, &e.to_string());
+    let id: Vec<u8> = get(r, 1)?;
+    let code: u8 = get(r, 4)?;
+    Ok(WalletTransactionEvent {
+        sequence: sequence as u64,
+        event_id: event_id(&what, &id)?,
+        wallet_id: WalletId::new(get::<String>(r, 2)?).map_err(bad)?,
+        provider: Provider::new(get::<String>(r, 3)?).map_err(bad)?,
+        event_type: EventType::from_code(code)
+            .ok_or_else(|| corrupt(&what, "unknown event_type"))?,
+        amount: Amount::parse(&get::<String>(r, 5)?).map_err(bad)?,
+        currency: Currency::new(get::<String>(r, 6)?).map_err(bad)?,
+        provider_event_id: get::<Option<String>>(r, 7)?
+            .map(ProviderEventId::new)
+            .transpose()
+            .map_err(bad)?,
+        idempotency_key: get::<Option<String>>(r, 8)?
+            .map(IdempotencyKey::new)
+            .transpose()
+            .map_err(bad)?,
+        metadata: Metadata::from_stored(get(r, 9)?),
+        occurred_at: Timestamp::from_micros("occurred_at", get(r, 10)?).map_err(bad)?,
+        created_at: Timestamp::from_micros("created_at", get(r, 11)?).map_err(bad)?,
+    })
+}
+
+pub fn amount_from_row(r: &Row<'_>) -> Result<AmountRow> {
+    let sequence: i64 = get(r, 4)?;
+    let what = format!("event {sequence}");
+    let bad = |e: crate::domain::ValidationError| corrupt(&what, &e.to_string());
+    let code: u8 = get(r, 0)?;
+    Ok(AmountRow {
+        event_type: EventType::from_code(code)
+            .ok_or_else(|| corrupt(&what, "unknown event_type"))?,
+        amount: Amount::parse(&get::<String>(r, 1)?).map_err(bad)?,
+        currency: Currency::new(get::<String>(r, 2)?).map_err(bad)?,
+        occurred_at: Timestamp::from_micros("occurred_at", get(r, 3)?).map_err(bad)?,
+    })
+}
+
+/// Columns 0..=3: available, held, event_count, last_occurred_at.
+pub fn totals_from_row(r: &Row<'_>) -> Result<Totals> {
+    let money = |i: usize| -> Result<Money> {
+        let text: String = get(r, i)?;
+        Money::parse(&text).ok_or_else(|| corrupt("balance", &format!("{text:?} is not a decimal")))
+    };
+    let count: i64 = get(r, 2)?;
+    let last: Option<i64> = get(r, 3)?;
+    Ok(Totals {
+        available: money(0)?,
+        held: money(1)?,
+        event_count: u64::try_from(count)
+            .map_err(|_| corrupt("balance", "negative event_count"))?,
+        last_occurred_at: last
+            .map(|m| Timestamp::from_micros("last_occurred_at", m))
+            .transpose()
+            .map_err(|e| corrupt("balance", &e.to_string()))?,
+    })
+}
+
+pub fn audit_from_row(r: &Row<'_>) -> Result<AuditRecord> {
+    let sequence: i64 = get(r, 0)?;
+    let what = format!("audit record {sequence}");
+    let action: u8 = get(r, 2)?;
+    let id: Vec<u8> = get(r, 3)?;
+    let matched: Option<u8> = get(r, 5)?;
+    let fingerprint: Vec<u8> = get(r, 7)?;
+    let body: Option<Vec<u8>> = get(r, 8)?;
+    let prev: Vec<u8> = get(r, 9)?;
+    let hash: Vec<u8> = get(r, 10)?;
+    Ok(AuditRecord {
+        sequence: sequence as u64,
+        recorded_at: Timestamp::from_micros("recorded_at", get(r, 1)?)
+            .map_err(|e| corrupt(&what, &e.to_string()))?,
+        action: AuditAction::from_code(action).ok_or_else(|| corrupt(&what, "unknown action"))?,
+        event_id: event_id(&what, &id)?,
+        event_sequence: get::<i64>(r, 4)? as u64,
+        matched_on: match matched {
+            None => None,
+            Some(c) => {
+                Some(MatchedKey::from_code(c).ok_or_else(|| corrupt(&what, "unknown matched_on"))?)
+            }
+        },
+        actor: get(r, 6)?,
+        fingerprint: hash32(&what, &fingerprint)?,
+        body_sha256: body.map(|b| hash32(&what, &b)).transpose()?,
+        prev_hash: hash32(&what, &prev)?,
+        hash: hash32(&what, &hash)?,
+    })
+}

@@ -1,0 +1,84 @@
+//! Embedded, versioned, forward-only migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`; `PRAGMA application_id`
+//! marks the file as walletlog's. Migration N takes a file from version N-1
+//! to N. Never edit a released migration: add the next one.
+
+/// `WLOG` in ASCII.
+pub const APPLICATION_ID: i32 = 0x574C_4F47;
+
+/// The migrations, in order. The schema version is the number applied.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: events, audit trail, balance rollups, settings.
+    r#"
+    CREATE TABLE events (
+        sequence          INTEGER PRIMARY KEY,
+        event_id          BLOB    NOT NULL UNIQUE CHECK (length(event_id) = 16),
+        wallet_id         TEXT    NOT NULL,
+        provider          TEXT    NOT NULL,
+        event_type        INTEGER NOT NULL CHECK (event_type BETWEEN 0 AND 7),
+        amount            TEXT    NOT NULL,
+        currency          TEXT    NOT NULL,
+        provider_event_id TEXT,
+        idempotency_key   TEXT,
+        metadata          TEXT    NOT NULL,
+        occurred_at       INTEGER NOT NULL,
+        created_at        INTEGER NOT NULL
+    );
+    -- The last line of defence behind the dedupe check.
+    CREATE UNIQUE INDEX events_provider_event ON events (provider, provider_event_id)
+        WHERE provider_event_id IS NOT NULL;
+    CREATE UNIQUE INDEX events_idempotency_key ON events (idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    -- History pages and as-of sums; the rowid (sequence) breaks ties.
+    CREATE INDEX events_wallet_time ON events (wallet_id, occurred_at);
+
+    CREATE TABLE audit (
+        sequence       INTEGER PRIMARY KEY,
+        recorded_at    INTEGER NOT NULL,
+        action         INTEGER NOT NULL,
+        event_id       BLOB    NOT NULL,
+        event_sequence INTEGER NOT NULL,
+        matched_on     INTEGER,
+        actor          TEXT    NOT NULL,
+        fingerprint    BLOB    NOT NULL,
+        body_sha256    BLOB,
+        prev_hash      BLOB    NOT NULL,
+        hash           BLOB    NOT NULL
+    );
+
+    -- Current totals per wallet and currency: a balance without a scan.
+    CREATE TABLE balances (
+        wallet_id        TEXT    NOT NULL,
+        currency         TEXT    NOT NULL,
+        available        TEXT    NOT NULL,
+        held             TEXT    NOT NULL,
+        event_count      INTEGER NOT NULL,
+        last_occurred_at INTEGER,
+        PRIMARY KEY (wallet_id, currency)
+    ) WITHOUT ROWID;
+
+    -- Totals per wallet, hour (by occurred_at) and currency: past balances
+    -- sum these instead of the events.
+    CREATE TABLE balance_buckets (
+        wallet_id        TEXT    NOT NULL,
+        bucket           INTEGER NOT NULL,
+        currency         TEXT    NOT NULL,
+        available        TEXT    NOT NULL,
+        held             TEXT    NOT NULL,
+        event_count      INTEGER NOT NULL,
+        last_occurred_at INTEGER,
+        PRIMARY KEY (wallet_id, bucket, currency)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}

@@ -1,0 +1,224 @@
+//! The audit trail: one hash-chained record per ingestion attempt.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use super::values::{EventId, MatchedKey, Timestamp};
+
+/// What an ingestion attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    Created,
+    Duplicate,
+    Conflict,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Created => "created",
+            AuditAction::Duplicate => "duplicate",
+            AuditAction::Conflict => "conflict",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            AuditAction::Created => 1,
+            AuditAction::Duplicate => 2,
+            AuditAction::Conflict => 3,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(AuditAction::Created),
+            2 => Some(AuditAction::Duplicate),
+            3 => Some(AuditAction::Conflict),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who asked for the ingestion: `api`, `plugin:stripe@1.2.0`, ...
+pub const ACTOR_API: &str = "api";
+
+/// One audit record. `hash` covers every other field, `prev_hash` included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// 1, 2, 3, ... with no gaps.
+    pub sequence: u64,
+    pub recorded_at: Timestamp,
+    pub action: AuditAction,
+    /// The stored event created, or matched by the replay.
+    pub event_id: EventId,
+    /// The stored event's sequence.
+    pub event_sequence: u64,
+    /// The key a duplicate or conflict matched; `None` for `created`.
+    pub matched_on: Option<MatchedKey>,
+    pub actor: String,
+    /// For `created`, the stored event's fingerprint; otherwise the fingerprint
+    /// of the content that was offered.
+    pub fingerprint: [u8; 32],
+    /// SHA-256 of the raw webhook body, for webhook ingestions.
+    pub body_sha256: Option<[u8; 32]>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// The hash before the first record.
+pub const GENESIS_HASH: [u8; 32] = [0; 32];
+
+/// How records are chained: plain SHA-256, or HMAC-SHA256 with the audit key.
+#[derive(Clone)]
+pub struct AuditChain {
+    key: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for AuditChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the key.
+        f.debug_struct("AuditChain")
+            .field("keyed", &self.key.is_some())
+            .finish()
+    }
+}
+
+impl AuditChain {
+    pub fn new(key: Option<Vec<u8>>) -> Self {
+        AuditChain { key }
+    }
+
+    pub fn is_keyed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// A value that identifies the key without revealing it, kept in the
+    /// ledger so that opening it with another key is refused.
+    pub fn key_check(&self) -> Option<[u8; 32]> {
+        self.key
+            .as_ref()
+            .map(|k| self.mac(k, &[b"walletlog.audit.key-check.v1"]))
+    }
+
+    fn mac(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        // HMAC accepts keys of any length.
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The hash of `record`, from every field except `hash` itself.
+    pub fn hash(&self, record: &AuditRecord) -> [u8; 32] {
+        let bytes = canonical_record(record);
+        match &self.key {
+            Some(key) => self.mac(key, &[&bytes]),
+            None => Sha256::digest(&bytes).into(),
+        }
+    }
+}
+
+fn canonical_record(r: &AuditRecord) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"walletlog.audit.v1");
+    out.extend_from_slice(&r.prev_hash);
+    out.extend_from_slice(&r.sequence.to_be_bytes());
+    out.extend_from_slice(&r.recorded_at.as_micros().to_be_bytes());
+    out.push(r.action.code());
+    out.extend_from_slice(r.event_id.as_bytes());
+    out.extend_from_slice(&r.event_sequence.to_be_bytes());
+    out.push(r.matched_on.map_or(0, |k| k.code()));
+    out.extend_from_slice(&(r.actor.len() as u64).to_be_bytes());
+    out.extend_from_slice(r.actor.as_bytes());
+    out.extend_from_slice(&r.fingerprint);
+    match &r.body_sha256 {
+        Some(h) => {
+            out.push(1);
+            out.extend_from_slice(h);
+        }
+        None => out.push(0),
+    }
+    out
+}
+
+/// What [`verify_audit`](crate::Ledger::verify_audit) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    pub ok: bool,
+    pub records_checked: u64,
+    pub events_checked: u64,
+    /// The first problem, in audit order.
+    pub first_problem: Option<AuditProblem>,
+}
+
+impl AuditReport {
+    /// The sequence of the first bad audit record, when the problem is tied to one.
+    pub fn first_bad_sequence(&self) -> Option<u64> {
+        self.first_problem.as_ref().and_then(|p| p.record_sequence)
+    }
+
+    /// Words for the first problem.
+    pub fn reason(&self) -> Option<String> {
+        self.first_problem.as_ref().map(|p| p.to_string())
+    }
+}
+
+/// One thing verification found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProblem {
+    pub kind: AuditProblemKind,
+    /// The audit record concerned, if any.
+    pub record_sequence: Option<u64>,
+    /// The event concerned, if any.
+    pub event_sequence: Option<u64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditProblemKind {
+    /// An audit record's content no longer matches its hash.
+    RecordAltered,
+    /// The chain has a gap or a broken link: a record was deleted, inserted,
+    /// replaced or renumbered.
+    ChainBroken,
+    /// A stored event no longer matches the fingerprint recorded at creation.
+    EventAltered,
+    /// An event recorded as created is gone.
+    EventMissing,
+    /// An event is stored that no audit record created.
+    EventInserted,
+    /// A stored balance disagrees with the sum of the wallet's events.
+    BalanceAltered,
+}
+
+impl fmt::Display for AuditProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            AuditProblemKind::RecordAltered => "audit record altered",
+            AuditProblemKind::ChainBroken => "audit chain broken",
+            AuditProblemKind::EventAltered => "event altered",
+            AuditProblemKind::EventMissing => "event missing",
+            AuditProblemKind::EventInserted => "event inserted",
+            AuditProblemKind::BalanceAltered => "balance altered",
+        };
+        f.write_str(what)?;
+        if let Some(s) = self.record_sequence {
+            write!(f, " (audit record {s})")?;
+        }
+        if let Some(s) = self.event_sequence {
+            write!(f, " (event {s})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}

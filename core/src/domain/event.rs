@@ -1,0 +1,253 @@
+//! The entity: a wallet transaction event, as given and as stored.
+
+use sha2::{Digest, Sha256};
+
+use super::error::ValidationError;
+use super::values::{
+    Amount, Currency, EventId, EventType, IdempotencyKey, Metadata, Provider, ProviderEventId,
+    Timestamp, WalletId,
+};
+
+/// A validated event that has not been stored yet. Every field is already
+/// valid by construction; `event_id` is generated at ingestion when absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_id: Option<EventId>,
+    pub wallet_id: WalletId,
+    pub provider: Provider,
+    pub event_type: EventType,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub provider_event_id: Option<ProviderEventId>,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub metadata: Metadata,
+    pub occurred_at: Timestamp,
+}
+
+impl NewEvent {
+    /// An event with the required fields; set the optional ones with the
+    /// `with_*` methods.
+    pub fn new(
+        wallet_id: WalletId,
+        provider: Provider,
+        event_type: EventType,
+        amount: Amount,
+        currency: Currency,
+        occurred_at: Timestamp,
+    ) -> Self {
+        NewEvent {
+            event_id: None,
+            wallet_id,
+            provider,
+            event_type,
+            amount,
+            currency,
+            provider_event_id: None,
+            idempotency_key: None,
+            metadata: Metadata::empty(),
+            occurred_at,
+        }
+    }
+
+    pub fn with_event_id(mut self, id: EventId) -> Self {
+        self.event_id = Some(id);
+        self
+    }
+
+    pub fn with_provider_event_id(mut self, id: ProviderEventId) -> Self {
+        self.provider_event_id = Some(id);
+        self
+    }
+
+    pub fn with_idempotency_key(mut self, key: IdempotencyKey) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// An event as the ledger stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletTransactionEvent {
+    pub event_id: EventId,
+    pub wallet_id: WalletId,
+    pub provider: Provider,
+    pub event_type: EventType,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub provider_event_id: Option<ProviderEventId>,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub metadata: Metadata,
+    pub occurred_at: Timestamp,
+    /// When the ledger stored it.
+    pub created_at: Timestamp,
+    /// Ledger-wide, strictly increasing in storage order, from 1.
+    pub sequence: u64,
+}
+
+impl WalletTransactionEvent {
+    /// SHA-256 of the event's canonical content: every field but `sequence`
+    /// and `created_at`, which the audit record pins separately.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        content_fingerprint(
+            &self.event_id,
+            &NewEventRef {
+                wallet_id: &self.wallet_id,
+                provider: &self.provider,
+                event_type: self.event_type,
+                amount: &self.amount,
+                currency: &self.currency,
+                provider_event_id: self.provider_event_id.as_ref(),
+                idempotency_key: self.idempotency_key.as_ref(),
+                metadata: &self.metadata,
+                occurred_at: self.occurred_at,
+            },
+        )
+    }
+
+    /// The money fields (see DESIGN.md) in which `input` differs from this event.
+    pub fn money_fields_differing(&self, input: &NewEvent) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.wallet_id != input.wallet_id {
+            fields.push("wallet_id");
+        }
+        if self.provider != input.provider {
+            fields.push("provider");
+        }
+        if self.provider_event_id != input.provider_event_id {
+            fields.push("provider_event_id");
+        }
+        if self.event_type != input.event_type {
+            fields.push("event_type");
+        }
+        // Amounts are normalized, so equality is numeric equality.
+        if self.amount != input.amount {
+            fields.push("amount");
+        }
+        if self.currency != input.currency {
+            fields.push("currency");
+        }
+        if self.occurred_at != input.occurred_at {
+            fields.push("occurred_at");
+        }
+        fields
+    }
+}
+
+impl NewEvent {
+    /// The fingerprint the event would have once stored with `event_id`.
+    pub fn fingerprint(&self, event_id: &EventId) -> [u8; 32] {
+        content_fingerprint(
+            event_id,
+            &NewEventRef {
+                wallet_id: &self.wallet_id,
+                provider: &self.provider,
+                event_type: self.event_type,
+                amount: &self.amount,
+                currency: &self.currency,
+                provider_event_id: self.provider_event_id.as_ref(),
+                idempotency_key: self.idempotency_key.as_ref(),
+                metadata: &self.metadata,
+                occurred_at: self.occurred_at,
+            },
+        )
+    }
+}
+
+struct NewEventRef<'a> {
+    wallet_id: &'a WalletId,
+    provider: &'a Provider,
+    event_type: EventType,
+    amount: &'a Amount,
+    currency: &'a Currency,
+    provider_event_id: Option<&'a ProviderEventId>,
+    idempotency_key: Option<&'a IdempotencyKey>,
+    metadata: &'a Metadata,
+    occurred_at: Timestamp,
+}
+
+/// Length-prefixed fields, so no two different events share an encoding.
+fn content_fingerprint(event_id: &EventId, e: &NewEventRef<'_>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"walletlog.event.v1");
+    let mut field = |bytes: &[u8]| {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    };
+    field(event_id.as_bytes());
+    field(e.wallet_id.as_str().as_bytes());
+    field(e.provider.as_str().as_bytes());
+    field(&[e.event_type.code()]);
+    field(e.amount.to_string().as_bytes());
+    field(e.currency.as_str().as_bytes());
+    field(optional(e.provider_event_id.map(|k| k.as_str())).as_slice());
+    field(optional(e.idempotency_key.map(|k| k.as_str())).as_slice());
+    field(e.metadata.as_json().as_bytes());
+    field(&e.occurred_at.as_micros().to_be_bytes());
+    h.finalize().into()
+}
+
+/// `None` and `Some("")` must encode differently: a presence byte first.
+fn optional(value: Option<&str>) -> Vec<u8> {
+    match value {
+        None => vec![0],
+        Some(s) => {
+            let mut v = Vec::with_capacity(s.len() + 1);
+            v.push(1);
+            v.extend_from_slice(s.as_bytes());
+            v
+        }
+    }
+}
+
+/// An event as callers hand it over from outside Rust's type system (JSON,
+/// Python, C): plain strings, checked field by field by [`RawEvent::validate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawEvent {
+    pub event_id: Option<String>,
+    pub wallet_id: String,
+    pub provider: String,
+    pub event_type: String,
+    pub amount: String,
+    pub currency: String,
+    pub provider_event_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// JSON object text; `None` is `{}`.
+    pub metadata: Option<String>,
+    /// RFC 3339 with any offset.
+    pub occurred_at: String,
+}
+
+impl RawEvent {
+    /// Checks every field, in declaration order, and reports the first breach.
+    pub fn validate(&self) -> Result<NewEvent, ValidationError> {
+        let event_id = self.event_id.as_deref().map(EventId::parse).transpose()?;
+        let mut event = NewEvent::new(
+            WalletId::new(self.wallet_id.as_str())?,
+            Provider::new(self.provider.as_str())?,
+            EventType::parse(&self.event_type)?,
+            Amount::parse(&self.amount)?,
+            Currency::new(self.currency.as_str())?,
+            Timestamp::parse_rfc3339("occurred_at", &self.occurred_at)?,
+        );
+        event.event_id = event_id;
+        event.provider_event_id = self
+            .provider_event_id
+            .as_deref()
+            .map(ProviderEventId::new)
+            .transpose()?;
+        event.idempotency_key = self
+            .idempotency_key
+            .as_deref()
+            .map(IdempotencyKey::new)
+            .transpose()?;
+        if let Some(m) = &self.metadata {
+            event.metadata = Metadata::from_json(m)?;
+        }
+        Ok(event)
+    }
+}

@@ -1,0 +1,252 @@
+//! History queries: what `list` takes, the page it returns, the opaque cursor.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::error::ValidationError;
+use super::event::WalletTransactionEvent;
+use super::values::{Currency, EventType, Timestamp, WalletId};
+
+/// Largest page `list` returns.
+pub const PAGE_EVENTS_MAX: usize = 1000;
+/// Page size when none is given.
+pub const PAGE_EVENTS_DEFAULT: usize = 100;
+/// Largest page `changes_since` and the audit log return.
+pub const CHANGES_MAX: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Oldest first.
+    Asc,
+    /// Newest first (the default).
+    #[default]
+    Desc,
+}
+
+impl Order {
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        match text {
+            "asc" => Ok(Order::Asc),
+            "desc" => Ok(Order::Desc),
+            _ => Err(ValidationError::new(
+                "order",
+                format!("{text:?} is not \"asc\" or \"desc\""),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Asc => "asc",
+            Order::Desc => "desc",
+        }
+    }
+}
+
+/// Where a page ends: the `(occurred_at, sequence)` of its last event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub occurred_at: Timestamp,
+    pub sequence: u64,
+}
+
+/// A validated history query. Build with [`ListQuery::new`] and the setters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub wallet_id: WalletId,
+    pub limit: usize,
+    pub order: Order,
+    /// `None`: every type.
+    pub event_types: Option<Vec<EventType>>,
+    /// Inclusive lower bound on `occurred_at`.
+    pub since: Option<Timestamp>,
+    /// Exclusive upper bound on `occurred_at`.
+    pub until: Option<Timestamp>,
+    pub currency: Option<Currency>,
+    /// Continue after this position (decoded from a cursor).
+    pub after: Option<Position>,
+}
+
+impl ListQuery {
+    /// The first page, newest first, 100 events.
+    pub fn new(wallet_id: WalletId) -> Self {
+        ListQuery {
+            wallet_id,
+            limit: PAGE_EVENTS_DEFAULT,
+            order: Order::Desc,
+            event_types: None,
+            since: None,
+            until: None,
+            currency: None,
+            after: None,
+        }
+    }
+
+    pub fn limit(mut self, limit: usize) -> Result<Self, ValidationError> {
+        if !(1..=PAGE_EVENTS_MAX).contains(&limit) {
+            return Err(ValidationError::new(
+                "limit",
+                format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"),
+            ));
+        }
+        self.limit = limit;
+        Ok(self)
+    }
+
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
+        self
+    }
+
+    pub fn event_types(mut self, types: Vec<EventType>) -> Result<Self, ValidationError> {
+        if types.is_empty() {
+            return Err(ValidationError::new(
+                "event_types",
+                "must name at least one type (leave it out for all types)",
+            ));
+        }
+        let mut types = types;
+        types.sort();
+        types.dedup();
+        self.event_types = Some(types);
+        Ok(self)
+    }
+
+    pub fn since(mut self, since: Timestamp) -> Result<Self, ValidationError> {
+        self.since = Some(since);
+        self.check_range()?;
+        Ok(self)
+    }
+
+    pub fn until(mut self, until: Timestamp) -> Result<Self, ValidationError> {
+        self.until = Some(until);
+        self.check_range()?;
+        Ok(self)
+    }
+
+    fn check_range(&self) -> Result<(), ValidationError> {
+        match (self.since, self.until) {
+            (Some(s), Some(u)) if s >= u => Err(ValidationError::new(
+                "until",
+                format!("{u} is not after since {s}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn currency(mut self, currency: Currency) -> Self {
+        self.currency = Some(currency);
+        self
+    }
+
+    /// Continues from a cursor returned with an earlier page of this same
+    /// query. Set every other field first: the cursor is bound to them.
+    pub fn cursor(mut self, cursor: &str) -> Result<Self, ValidationError> {
+        self.after = Some(Cursor::decode(cursor, self.tag())?);
+        Ok(self)
+    }
+
+    /// Binds a cursor to the wallet, order and filters that produced it.
+    fn tag(&self) -> [u8; 8] {
+        let mut h = Sha256::new();
+        h.update(b"walletlog.cursor.v1");
+        h.update((self.wallet_id.as_str().len() as u64).to_be_bytes());
+        h.update(self.wallet_id.as_str().as_bytes());
+        h.update([self.order as u8]);
+        match &self.event_types {
+            None => h.update([0xff]),
+            Some(types) => {
+                h.update([types.len() as u8]);
+                h.update(types.iter().map(|t| t.code()).collect::<Vec<_>>());
+            }
+        }
+        for bound in [self.since, self.until] {
+            match bound {
+                None => h.update([0]),
+                Some(t) => {
+                    h.update([1]);
+                    h.update(t.as_micros().to_be_bytes());
+                }
+            }
+        }
+        match &self.currency {
+            None => h.update([0]),
+            Some(c) => {
+                h.update([1]);
+                h.update(c.as_str().as_bytes());
+            }
+        }
+        let digest = h.finalize();
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&digest[..8]);
+        tag
+    }
+
+    /// The cursor that continues after `last`.
+    pub fn cursor_after(&self, last: &WalletTransactionEvent) -> String {
+        Cursor::encode(
+            Position {
+                occurred_at: last.occurred_at,
+                sequence: last.sequence,
+            },
+            self.tag(),
+        )
+    }
+}
+
+/// One page of a wallet's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub events: Vec<WalletTransactionEvent>,
+    /// Present when more events follow; pass it back to get them.
+    pub next_cursor: Option<String>,
+}
+
+const CURSOR_VERSION: u8 = 1;
+const CURSOR_BYTES: usize = 1 + 8 + 8 + 8;
+
+struct Cursor;
+
+impl Cursor {
+    fn encode(pos: Position, tag: [u8; 8]) -> String {
+        let mut bytes = Vec::with_capacity(CURSOR_BYTES);
+        bytes.push(CURSOR_VERSION);
+        bytes.extend_from_slice(&pos.occurred_at.as_micros().to_be_bytes());
+        bytes.extend_from_slice(&pos.sequence.to_be_bytes());
+        bytes.extend_from_slice(&tag);
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn decode(text: &str, expected_tag: [u8; 8]) -> Result<Position, ValidationError> {
+        let malformed = || {
+            ValidationError::new(
+                "cursor",
+                "is malformed: pass back a next_cursor exactly as returned",
+            )
+        };
+        if text.len() > 64 {
+            return Err(malformed());
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
+        if bytes.len() != CURSOR_BYTES || bytes[0] != CURSOR_VERSION {
+            return Err(malformed());
+        }
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            b
+        };
+        if word(17) != expected_tag {
+            return Err(ValidationError::new(
+                "cursor",
+                "belongs to a different query: the wallet, order or filters differ from the ones that produced it",
+            ));
+        }
+        let occurred_at = Timestamp::from_micros("cursor", i64::from_be_bytes(word(1)))?;
+        Ok(Position {
+            occurred_at,
+            sequence: u64::from_be_bytes(word(9)),
+        })
+    }
+}

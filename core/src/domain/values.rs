@@ -1,0 +1,562 @@
+//! Value types that can only be built valid ("parse, don't validate").
+//!
+//! Each constructor checks one field's rules and names the field in its
+//! [`ValidationError`]; everything past the constructors takes these types.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use super::error::ValidationError;
+
+/// Longest wallet id, in characters.
+pub const WALLET_ID_CHARS_MAX: usize = 128;
+/// Longest provider slug, in characters.
+pub const PROVIDER_CHARS_MAX: usize = 64;
+/// Longest provider event id or idempotency key, in characters.
+pub const KEY_CHARS_MAX: usize = 255;
+/// Most fractional digits an amount may carry.
+pub const AMOUNT_FRACTION_DIGITS_MAX: u32 = 18;
+/// Most significant digits an amount may carry.
+pub const AMOUNT_SIGNIFICANT_DIGITS_MAX: u32 = 28;
+/// Largest serialized metadata object, in bytes.
+pub const METADATA_BYTES_MAX: usize = 16 * 1024;
+
+fn check_text(field: &'static str, value: &str, chars_max: usize) -> Result<(), ValidationError> {
+    if value.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    let chars = value.chars().count();
+    if chars > chars_max {
+        return Err(ValidationError::new(
+            field,
+            format!("is {chars} characters long; at most {chars_max} allowed"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(ValidationError::new(
+            field,
+            format!("contains the control character U+{:04X}", c as u32),
+        ));
+    }
+    Ok(())
+}
+
+macro_rules! text_value {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks the rules and names the field on a breach.
+            pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+                let value = value.into();
+                check_text($field, &value, $max)?;
+                Ok($name(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+text_value!(
+    /// A wallet's id: 1..=128 characters, no control characters.
+    WalletId,
+    "wallet_id",
+    WALLET_ID_CHARS_MAX
+);
+text_value!(
+    /// The provider's own id for the event: 1..=255 characters, unique per provider.
+    ProviderEventId,
+    "provider_event_id",
+    KEY_CHARS_MAX
+);
+text_value!(
+    /// The caller's idempotency key: 1..=255 characters, unique in the ledger.
+    IdempotencyKey,
+    "idempotency_key",
+    KEY_CHARS_MAX
+);
+
+/// A provider slug: `[a-z0-9][a-z0-9_.-]{0,63}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Provider(String);
+
+impl Provider {
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        let bytes = value.as_bytes();
+        let Some(first) = bytes.first() else {
+            return Err(ValidationError::new("provider", "must not be empty"));
+        };
+        if bytes.len() > PROVIDER_CHARS_MAX {
+            return Err(ValidationError::new(
+                "provider",
+                format!(
+                    "is {} characters long; at most {PROVIDER_CHARS_MAX} allowed",
+                    value.chars().count()
+                ),
+            ));
+        }
+        let head_ok = first.is_ascii_lowercase() || first.is_ascii_digit();
+        let tail_ok = bytes[1..]
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(b));
+        if !head_ok || !tail_ok {
+            return Err(ValidationError::new(
+                "provider",
+                format!("{value:?} is not a slug matching [a-z0-9][a-z0-9_.-]{{0,63}}"),
+            ));
+        }
+        Ok(Provider(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A currency code: `[A-Z0-9]{2,12}` (ISO 4217, or a token ticker such as USDC).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency(String);
+
+impl Currency {
+    pub fn new(value: impl Into<String>) -> Result<Self, ValidationError> {
+        let value = value.into();
+        let ok = (2..=12).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !ok {
+            return Err(ValidationError::new(
+                "currency",
+                format!("{value:?} is not a code matching [A-Z0-9]{{2,12}}"),
+            ));
+        }
+        Ok(Currency(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An event's id: a UUID, given by the caller or generated (v7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(uuid::Uuid);
+
+impl EventId {
+    /// A new time-ordered (v7) id.
+    pub fn generate() -> Self {
+        EventId(uuid::Uuid::now_v7())
+    }
+
+    pub fn from_uuid(id: uuid::Uuid) -> Self {
+        EventId(id)
+    }
+
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        EventId(uuid::Uuid::from_bytes(bytes))
+    }
+
+    /// Parses the hyphenated, simple or URN text form.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        uuid::Uuid::parse_str(text)
+            .map(EventId)
+            .map_err(|e| ValidationError::new("event_id", format!("{text:?} is not a UUID: {e}")))
+    }
+
+    pub fn as_uuid(&self) -> &uuid::Uuid {
+        &self.0
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// What happened to the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    Deposit,
+    Withdrawal,
+    TransferIn,
+    TransferOut,
+    Fee,
+    Refund,
+    Hold,
+    Release,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 8] = [
+        EventType::Deposit,
+        EventType::Withdrawal,
+        EventType::TransferIn,
+        EventType::TransferOut,
+        EventType::Fee,
+        EventType::Refund,
+        EventType::Hold,
+        EventType::Release,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Deposit => "deposit",
+            EventType::Withdrawal => "withdrawal",
+            EventType::TransferIn => "transfer_in",
+            EventType::TransferOut => "transfer_out",
+            EventType::Fee => "fee",
+            EventType::Refund => "refund",
+            EventType::Hold => "hold",
+            EventType::Release => "release",
+        }
+    }
+
+    /// A stable small integer, used by storage and fingerprints. Never renumber.
+    pub fn code(self) -> u8 {
+        match self {
+            EventType::Deposit => 0,
+            EventType::Withdrawal => 1,
+            EventType::TransferIn => 2,
+            EventType::TransferOut => 3,
+            EventType::Fee => 4,
+            EventType::Refund => 5,
+            EventType::Hold => 6,
+            EventType::Release => 7,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        EventType::ALL.get(usize::from(code)).copied()
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == text)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "event_type",
+                    format!(
+                        "{text:?} is not one of deposit, withdrawal, transfer_in, transfer_out, fee, refund, hold, release"
+                    ),
+                )
+            })
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventType {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::parse(s)
+    }
+}
+
+/// An exact, positive decimal amount: > 0, at most 18 fractional and 28
+/// significant digits. Stored normalized, so `12.30` and `12.3` are equal.
+///
+/// There is deliberately no conversion from a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Amount(Decimal);
+
+impl Amount {
+    /// Parses a plain decimal string: digits, optionally a point and more
+    /// digits. No sign, exponent, spaces, `NaN` or `inf`.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let err = |reason: String| ValidationError::new("amount", reason);
+        let (int, frac) = match text.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (text, None),
+        };
+        let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits_only(int) || !frac.is_none_or(digits_only) {
+            let shown: String = text.chars().take(40).collect();
+            return Err(err(format!(
+                "{shown:?} is not a plain decimal number such as \"12.34\""
+            )));
+        }
+        let int = int.trim_start_matches('0');
+        let frac = frac.unwrap_or("").trim_end_matches('0');
+        Self::from_digits(int, frac)
+    }
+
+    /// `int` has no leading zeros, `frac` no trailing zeros.
+    fn from_digits(int: &str, frac: &str) -> Result<Self, ValidationError> {
+        let err = |reason: String| ValidationError::new("amount", reason);
+        let frac_len = frac.len() as u32;
+        if frac_len > AMOUNT_FRACTION_DIGITS_MAX {
+            return Err(err(format!(
+                "has {frac_len} fractional digits; at most {AMOUNT_FRACTION_DIGITS_MAX} allowed"
+            )));
+        }
+        let significant = if int.is_empty() {
+            frac.trim_start_matches('0').len()
+        } else {
+            int.len() + frac.len()
+        } as u32;
+        if significant == 0 {
+            return Err(err("must be greater than 0".into()));
+        }
+        if significant > AMOUNT_SIGNIFICANT_DIGITS_MAX {
+            return Err(err(format!(
+                "has {significant} significant digits; at most {AMOUNT_SIGNIFICANT_DIGITS_MAX} allowed"
+            )));
+        }
+        // At most 28 digits, so the mantissa is below 10^28 < 2^96 and fits a Decimal.
+        let mantissa: i128 = format!("{int}{frac}")
+            .parse()
+            .map_err(|_| err("is not a number".into()))?;
+        Ok(Amount(Decimal::from_i128_with_scale(mantissa, frac_len)))
+    }
+
+    /// Checks a `Decimal`'s value against the rules.
+    pub fn from_decimal(value: Decimal) -> Result<Self, ValidationError> {
+        if value.is_sign_negative() || value.is_zero() {
+            return Err(ValidationError::new(
+                "amount",
+                format!("{value} must be greater than 0"),
+            ));
+        }
+        let text = value.normalize().to_string();
+        Self::parse(&text)
+    }
+
+    /// A whole amount of currency units.
+    pub fn from_units(units: u64) -> Result<Self, ValidationError> {
+        Self::from_decimal(Decimal::from(units))
+    }
+
+    pub fn as_decimal(&self) -> Decimal {
+        self.0
+    }
+
+    /// The mantissa and scale: the value is `mantissa / 10^scale`.
+    pub fn mantissa_scale(&self) -> (u128, u32) {
+        (self.0.mantissa().unsigned_abs(), self.0.scale())
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for Amount {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Amount::parse(s)
+    }
+}
+
+/// A UTC instant with microsecond precision, years 0001 to 9999.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(i64);
+
+/// 0001-01-01T00:00:00Z in microseconds since the Unix epoch.
+const TIMESTAMP_MICROS_MIN: i64 = -62_135_596_800_000_000;
+/// 9999-12-31T23:59:59.999999Z in microseconds since the Unix epoch.
+const TIMESTAMP_MICROS_MAX: i64 = 253_402_300_799_999_999;
+
+impl Timestamp {
+    /// From microseconds since the Unix epoch.
+    pub fn from_micros(field: &'static str, micros: i64) -> Result<Self, ValidationError> {
+        if !(TIMESTAMP_MICROS_MIN..=TIMESTAMP_MICROS_MAX).contains(&micros) {
+            return Err(ValidationError::new(
+                field,
+                "is outside the years 0001 to 9999",
+            ));
+        }
+        Ok(Timestamp(micros))
+    }
+
+    /// From a chrono time; nanoseconds below the microsecond are truncated.
+    pub fn from_datetime(field: &'static str, at: DateTime<Utc>) -> Result<Self, ValidationError> {
+        Self::from_micros(field, at.timestamp_micros())
+    }
+
+    /// Parses RFC 3339 with any offset (`2026-01-02T03:04:05.123+01:00`) into UTC.
+    pub fn parse_rfc3339(field: &'static str, text: &str) -> Result<Self, ValidationError> {
+        let at = DateTime::parse_from_rfc3339(text).map_err(|e| {
+            let shown: String = text.chars().take(40).collect();
+            ValidationError::new(
+                field,
+                format!("{shown:?} is not an RFC 3339 timestamp: {e}"),
+            )
+        })?;
+        Self::from_datetime(field, at.with_timezone(&Utc))
+    }
+
+    /// The current time.
+    pub fn now() -> Self {
+        // Utc::now() is always within years 0001..9999.
+        Timestamp(Utc::now().timestamp_micros())
+    }
+
+    pub fn as_micros(&self) -> i64 {
+        self.0
+    }
+
+    pub fn to_datetime(&self) -> DateTime<Utc> {
+        // The constructor keeps the value in chrono's range.
+        Utc.timestamp_micros(self.0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    pub(crate) fn from_micros_unchecked(micros: i64) -> Self {
+        Timestamp(micros)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        )
+    }
+}
+
+/// A JSON object, kept as its canonical compact text (keys sorted), at most 16 KiB.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Metadata(String);
+
+impl Metadata {
+    /// `{}`.
+    pub fn empty() -> Self {
+        Metadata("{}".to_owned())
+    }
+
+    /// Parses JSON text that must hold an object.
+    pub fn from_json(text: &str) -> Result<Self, ValidationError> {
+        if text.len() > 4 * METADATA_BYTES_MAX {
+            return Err(Self::too_big(text.len()));
+        }
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ValidationError::new("metadata", format!("is not valid JSON: {e}")))?;
+        match value {
+            serde_json::Value::Object(map) => Self::from_map(map),
+            _ => Err(ValidationError::new("metadata", "must be a JSON object")),
+        }
+    }
+
+    /// From an already parsed object.
+    pub fn from_map(
+        map: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, ValidationError> {
+        // serde_json's Map is ordered by key, so this text is canonical.
+        let text = serde_json::Value::Object(map).to_string();
+        if text.len() > METADATA_BYTES_MAX {
+            return Err(Self::too_big(text.len()));
+        }
+        Ok(Metadata(text))
+    }
+
+    fn too_big(len: usize) -> ValidationError {
+        ValidationError::new(
+            "metadata",
+            format!("is {len} bytes serialized; at most {METADATA_BYTES_MAX} allowed"),
+        )
+    }
+
+    /// The canonical JSON text.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_stored(text: String) -> Self {
+        Metadata(text)
+    }
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata::empty()
+    }
+}
+
+/// Which of an event's three keys matched a stored event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchedKey {
+    EventId,
+    ProviderEventId,
+    IdempotencyKey,
+}
+
+impl MatchedKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedKey::EventId => "event_id",
+            MatchedKey::ProviderEventId => "provider_event_id",
+            MatchedKey::IdempotencyKey => "idempotency_key",
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        match self {
+            MatchedKey::EventId => 1,
+            MatchedKey::ProviderEventId => 2,
+            MatchedKey::IdempotencyKey => 3,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(MatchedKey::EventId),
+            2 => Some(MatchedKey::ProviderEventId),
+            3 => Some(MatchedKey::IdempotencyKey),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MatchedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,306 @@
+//! Audit verification: recompute the chain, every event's fingerprint and
+//! every stored balance, and name the first thing that does not hold.
+
+use std::collections::HashMap;
+
+use crate::domain::{
+    bucket_of, AuditAction, AuditProblem, AuditProblemKind, AuditRecord, AuditReport, Currency,
+    Result, Totals, WalletId, WalletTransactionEvent, GENESIS_HASH,
+};
+use crate::ports::{ReadTx, Storage};
+
+use super::Service;
+
+const PAGE: usize = 1000;
+
+/// Reads the events in sequence order, a page at a time.
+struct EventStream<'t> {
+    tx: &'t dyn ReadTx,
+    page: std::vec::IntoIter<WalletTransactionEvent>,
+    after: u64,
+    done: bool,
+}
+
+impl<'t> EventStream<'t> {
+    fn new(tx: &'t dyn ReadTx) -> Self {
+        EventStream {
+            tx,
+            page: Vec::new().into_iter(),
+            after: 0,
+            done: false,
+        }
+    }
+
+    fn next(&mut self) -> Result<Option<WalletTransactionEvent>> {
+        loop {
+            if let Some(e) = self.page.next() {
+                self.after = e.sequence;
+                return Ok(Some(e));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let page = self.tx.events_after(self.after, PAGE)?;
+            self.done = page.len() < PAGE;
+            self.page = page.into_iter();
+        }
+    }
+}
+
+fn problem(
+    kind: AuditProblemKind,
+    record: Option<u64>,
+    event: Option<u64>,
+    detail: impl Into<String>,
+) -> AuditProblem {
+    AuditProblem {
+        kind,
+        record_sequence: record,
+        event_sequence: event,
+        detail: detail.into(),
+    }
+}
+
+/// The walk over records and events; stops at the first problem.
+struct Walk<'a> {
+    chain: &'a crate::domain::AuditChain,
+    records: u64,
+    events: u64,
+    expected_sequence: u64,
+    prev_hash: [u8; 32],
+    pending: Option<WalletTransactionEvent>,
+    balances: HashMap<(WalletId, Currency), Totals>,
+    buckets: HashMap<(WalletId, Currency, i64), Totals>,
+}
+
+impl Walk<'_> {
+    fn record(
+        &mut self,
+        r: &AuditRecord,
+        events: &mut EventStream<'_>,
+    ) -> Result<Option<AuditProblem>> {
+        self.records += 1;
+        if r.sequence != self.expected_sequence {
+            return Ok(Some(problem(
+                AuditProblemKind::ChainBroken,
+                Some(r.sequence),
+                None,
+                format!(
+                    "expected record {} next; records were deleted or renumbered",
+                    self.expected_sequence
+                ),
+            )));
+        }
+        if r.prev_hash != self.prev_hash {
+            return Ok(Some(problem(
+                AuditProblemKind::ChainBroken,
+                Some(r.sequence),
+                None,
+                "does not link to the record before it: a record was deleted, inserted or replaced",
+            )));
+        }
+        if self.chain.hash(r) != r.hash {
+            return Ok(Some(problem(
+                AuditProblemKind::RecordAltered,
+                Some(r.sequence),
+                None,
+                "its content does not match its hash: altered or forged",
+            )));
+        }
+        self.prev_hash = r.hash;
+        self.expected_sequence += 1;
+        if r.action == AuditAction::Created {
+            return self.created(r, events);
+        }
+        Ok(None)
+    }
+
+    fn created(
+        &mut self,
+        r: &AuditRecord,
+        events: &mut EventStream<'_>,
+    ) -> Result<Option<AuditProblem>> {
+        let event = match self.pending.take() {
+            Some(e) => Some(e),
+            None => events.next()?,
+        };
+        let Some(event) = event else {
+            return Ok(Some(problem(
+                AuditProblemKind::EventMissing,
+                Some(r.sequence),
+                Some(r.event_sequence),
+                format!("event {} was created here and is gone", r.event_id),
+            )));
+        };
+        if event.sequence < r.event_sequence {
+            return Ok(Some(problem(
+                AuditProblemKind::EventInserted,
+                None,
+                Some(event.sequence),
+                format!(
+                    "event {} has no audit record that created it",
+                    event.event_id
+                ),
+            )));
+        }
+        if event.sequence > r.event_sequence {
+            self.pending = Some(event);
+            return Ok(Some(problem(
+                AuditProblemKind::EventMissing,
+                Some(r.sequence),
+                Some(r.event_sequence),
+                format!("event {} was created here and is gone", r.event_id),
+            )));
+        }
+        self.events += 1;
+        if event.event_id != r.event_id
+            || event.created_at != r.recorded_at
+            || event.fingerprint() != r.fingerprint
+        {
+            return Ok(Some(problem(
+                AuditProblemKind::EventAltered,
+                Some(r.sequence),
+                Some(event.sequence),
+                format!(
+                    "event {} no longer matches the fingerprint recorded when it was created",
+                    r.event_id
+                ),
+            )));
+        }
+        let key = (event.wallet_id.clone(), event.currency.clone());
+        let bucket = bucket_of(event.occurred_at);
+        self.balances.entry(key.clone()).or_default().apply(
+            event.event_type,
+            &event.amount,
+            event.occurred_at,
+        )?;
+        self.buckets
+            .entry((key.0, key.1, bucket))
+            .or_default()
+            .apply(event.event_type, &event.amount, event.occurred_at)?;
+        Ok(None)
+    }
+}
+
+impl<S: Storage> Service<S> {
+    /// Recomputes the audit chain, every stored event's fingerprint and every
+    /// stored balance, over one snapshot, and reports the first problem.
+    pub fn verify_audit(&self) -> Result<AuditReport> {
+        self.read(|tx| {
+            let mut walk = Walk {
+                chain: &self.chain,
+                records: 0,
+                events: 0,
+                expected_sequence: 1,
+                prev_hash: GENESIS_HASH,
+                pending: None,
+                balances: HashMap::new(),
+                buckets: HashMap::new(),
+            };
+            let mut events = EventStream::new(tx);
+            let found = Self::walk_records(tx, &mut walk, &mut events)?;
+            let found = match found {
+                Some(p) => Some(p),
+                None => Self::check_leftovers(tx, &mut walk, &mut events)?,
+            };
+            Ok(AuditReport {
+                ok: found.is_none(),
+                records_checked: walk.records,
+                events_checked: walk.events,
+                first_problem: found,
+            })
+        })
+    }
+
+    fn walk_records(
+        tx: &dyn ReadTx,
+        walk: &mut Walk<'_>,
+        events: &mut EventStream<'_>,
+    ) -> Result<Option<AuditProblem>> {
+        let mut after = 0;
+        loop {
+            let page = tx.audit_after(after, PAGE)?;
+            for r in &page {
+                if let Some(p) = walk.record(r, events)? {
+                    return Ok(Some(p));
+                }
+                after = r.sequence;
+            }
+            if page.len() < PAGE {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Events no record created, then stored balances that disagree with the events.
+    fn check_leftovers(
+        tx: &dyn ReadTx,
+        walk: &mut Walk<'_>,
+        events: &mut EventStream<'_>,
+    ) -> Result<Option<AuditProblem>> {
+        let extra = match walk.pending.take() {
+            Some(e) => Some(e),
+            None => events.next()?,
+        };
+        if let Some(e) = extra {
+            return Ok(Some(problem(
+                AuditProblemKind::EventInserted,
+                None,
+                Some(e.sequence),
+                format!("event {} has no audit record that created it", e.event_id),
+            )));
+        }
+        let mut found = None;
+        let mut balances = std::mem::take(&mut walk.balances);
+        let mut buckets = std::mem::take(&mut walk.buckets);
+        tx.rollups(&mut |row| {
+            if found.is_some() {
+                return Ok(());
+            }
+            let expected = match row.bucket {
+                None => balances.remove(&(row.wallet_id.clone(), row.currency.clone())),
+                Some(b) => buckets.remove(&(row.wallet_id.clone(), row.currency.clone(), b)),
+            };
+            if expected.as_ref() != Some(&row.totals) {
+                let which = match row.bucket {
+                    None => "current balance".to_owned(),
+                    Some(b) => format!(
+                        "hour bucket starting {}",
+                        crate::domain::Timestamp::from_micros_unchecked(b)
+                    ),
+                };
+                found = Some(problem(
+                    AuditProblemKind::BalanceAltered,
+                    None,
+                    None,
+                    format!(
+                        "the stored {which} of wallet {} in {} disagrees with its events",
+                        row.wallet_id, row.currency
+                    ),
+                ));
+            }
+            Ok(())
+        })?;
+        if found.is_none() {
+            let missing = balances
+                .keys()
+                .next()
+                .map(|(w, c)| (w.clone(), c.clone(), "current balance"))
+                .or_else(|| {
+                    buckets
+                        .keys()
+                        .next()
+                        .map(|(w, c, _)| (w.clone(), c.clone(), "hour bucket"))
+                });
+            if let Some((w, c, which)) = missing {
+                found = Some(problem(
+                    AuditProblemKind::BalanceAltered,
+                    None,
+                    None,
+                    format!("a stored {which} of wallet {w} in {c} is missing"),
+                ));
+            }
+        }
+        Ok(found)
+    }
+}
