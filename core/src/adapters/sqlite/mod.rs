@@ -60,6 +60,16 @@ impl Default for SqliteOptions {
     }
 }
 
+/// Settings read back from an open SQLite ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteSettings {
+    /// `wal`.
+    pub journal_mode: String,
+    pub durability: Durability,
+    pub busy_timeout: Duration,
+    pub schema_version: i64,
+}
+
 /// The SQLite storage engine.
 pub struct SqliteStorage {
     path: PathBuf,
@@ -106,6 +116,32 @@ impl SqliteStorage {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What the writer connection actually runs with, for monitoring and tests.
+    pub fn settings(&self) -> Result<SqliteSettings> {
+        let conn = self.writer();
+        let pragma = |name: &str| -> Result<rusqlite::types::Value> {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .map_err(map_err)
+        };
+        let int = |v: rusqlite::types::Value| match v {
+            rusqlite::types::Value::Integer(i) => i,
+            _ => -1,
+        };
+        let journal_mode = match pragma("journal_mode")? {
+            rusqlite::types::Value::Text(t) => t,
+            _ => String::new(),
+        };
+        Ok(SqliteSettings {
+            journal_mode,
+            durability: match int(pragma("synchronous")?) {
+                2 | 3 => Durability::Full,
+                _ => Durability::Normal,
+            },
+            busy_timeout: Duration::from_millis(int(pragma("busy_timeout")?).max(0) as u64),
+            schema_version: int(pragma("user_version")?),
+        })
     }
 
     fn writer(&self) -> MutexGuard<'_, Connection> {

@@ -1,0 +1,7 @@
+mod conformance;
+mod properties;
+mod races;
+mod sqlite;
+mod tamper;
+mod util;
+mod validation;

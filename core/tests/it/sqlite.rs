@@ -1,0 +1,276 @@
+//! What only the SQLite adapter has: a file, WAL, durability, migrations,
+//! unique constraints, query plans.
+
+use std::time::Duration;
+
+use walletlog::adapters::sqlite::{schema_version, SqliteOptions, SqliteStorage, APPLICATION_ID};
+use walletlog::{Durability, Error, Ledger, Options, StorageErrorKind};
+
+use super::util::*;
+
+fn storage_kind(e: Error) -> StorageErrorKind {
+    match e {
+        Error::Storage(s) => s.kind,
+        other => panic!("expected a storage error, got {other}"),
+    }
+}
+
+#[test]
+fn events_survive_reopening() {
+    let (_dir, path) = temp_db();
+    {
+        let l = sqlite_ledger(&path);
+        l.ingest(&deposit("w1", "e1", "1.5", 0)).unwrap();
+        l.ingest_batch(&[deposit("w1", "e2", "2", 1), deposit("w1", "e3", "3", 2)])
+            .unwrap();
+    }
+    let l = sqlite_ledger(&path);
+    assert_eq!(all_events(&l).len(), 3);
+    assert_eq!(
+        l.balance(&wallet("w1"), None).unwrap()[0]
+            .available
+            .to_string(),
+        "6.5"
+    );
+    assert!(l
+        .ingest(&deposit("w1", "e1", "1.5", 0))
+        .unwrap()
+        .duplicate());
+    assert!(l.verify_audit().unwrap().ok);
+}
+
+#[test]
+fn runs_in_wal_with_the_chosen_durability() {
+    let (_dir, path) = temp_db();
+    for (durability, timeout) in [(Durability::Full, 30_000), (Durability::Normal, 1234)] {
+        let s = SqliteStorage::open(
+            &path,
+            SqliteOptions {
+                durability,
+                busy_timeout: Duration::from_millis(timeout),
+                ..SqliteOptions::default()
+            },
+        )
+        .unwrap();
+        let settings = s.settings().unwrap();
+        assert_eq!(settings.journal_mode, "wal");
+        assert_eq!(settings.durability, durability);
+        assert_eq!(settings.busy_timeout, Duration::from_millis(timeout));
+        assert_eq!(settings.schema_version, schema_version());
+    }
+    assert_eq!(
+        Options::default().durability,
+        Durability::Full,
+        "full is the default"
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused_not_downgraded() {
+    let (_dir, path) = temp_db();
+    drop(sqlite_ledger(&path));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(raw);
+    let err = Ledger::open(&path, Options::default()).unwrap_err();
+    let text = err.to_string();
+    assert_eq!(storage_kind(err), StorageErrorKind::SchemaTooNew);
+    assert!(
+        text.contains("schema version 99") && text.contains("newer walletlog"),
+        "{text}"
+    );
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 99, "the file is left as it was");
+}
+
+#[test]
+fn migrations_bring_a_new_file_to_the_latest_version() {
+    let (_dir, path) = temp_db();
+    drop(sqlite_ledger(&path));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let app: i32 = raw
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, schema_version());
+    assert_eq!(app, APPLICATION_ID);
+    let mut tables: Vec<String> = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        ["audit", "balance_buckets", "balances", "events", "meta"]
+    );
+    // Opening again applies nothing twice.
+    drop(raw);
+    drop(sqlite_ledger(&path));
+}
+
+#[test]
+fn foreign_and_damaged_files_are_refused() {
+    let (dir, path) = temp_db();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("CREATE TABLE customers (id INTEGER)")
+        .unwrap();
+    drop(raw);
+    let err = Ledger::open(&path, Options::default()).unwrap_err();
+    assert!(err.to_string().contains("not a walletlog ledger"), "{err}");
+    assert_eq!(storage_kind(err), StorageErrorKind::Corrupt);
+
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    let err = Ledger::open(&garbage, Options::default()).unwrap_err();
+    assert_eq!(storage_kind(err), StorageErrorKind::Corrupt);
+
+    let missing_dir = dir.path().join("no/such/dir/ledger.db");
+    let err = Ledger::open(&missing_dir, Options::default()).unwrap_err();
+    assert!(err.to_string().contains("cannot open"), "{err}");
+    assert_eq!(storage_kind(err), StorageErrorKind::Io);
+}
+
+#[test]
+fn unique_constraints_are_the_last_line_of_defence() {
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    let e = l
+        .ingest(&deposit("w1", "e1", "1", 0).with_idempotency_key(idem("k")))
+        .unwrap()
+        .event;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let insert = |event_id: Vec<u8>, pei: Option<&str>, key: Option<&str>| {
+        raw.execute(
+            "INSERT INTO events (event_id, wallet_id, provider, event_type, amount, currency, provider_event_id, \
+             idempotency_key, metadata, occurred_at, created_at) VALUES (?1, 'w1', 'stripe', 0, '1', 'USD', ?2, ?3, '{}', 0, 0)",
+            rusqlite::params![event_id, pei, key],
+        )
+    };
+    let fresh = || uuid::Uuid::new_v4().as_bytes().to_vec();
+    for (id, pei, key) in [
+        (e.event_id.as_bytes().to_vec(), None, None),
+        (fresh(), Some("e1"), None),
+        (fresh(), None, Some("k")),
+    ] {
+        let err = insert(id, pei, key).unwrap_err();
+        assert!(err.to_string().contains("UNIQUE"), "{err}");
+    }
+    // Without keys, or with keys no one has, rows are accepted.
+    insert(fresh(), None, None).unwrap();
+    insert(fresh(), Some("e2"), Some("k2")).unwrap();
+}
+
+#[test]
+fn history_queries_use_the_wallet_index() {
+    let (_dir, path) = temp_db();
+    drop(sqlite_ledger(&path));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let page = plan(
+        "SELECT * FROM events WHERE wallet_id = 'w' AND occurred_at <= 5 AND (occurred_at < 5 OR sequence < 9) \
+         ORDER BY occurred_at DESC, sequence DESC LIMIT 101",
+    );
+    assert!(
+        page.contains("USING INDEX events_wallet_time (wallet_id=? AND occurred_at<?)"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("TEMP B-TREE"),
+        "no sort of the wallet's history: {page}"
+    );
+    let as_of =
+        plan("SELECT amount FROM events WHERE wallet_id = 'w' AND occurred_at BETWEEN 1 AND 2");
+    assert!(
+        as_of.contains("events_wallet_time (wallet_id=? AND occurred_at>? AND occurred_at<?)"),
+        "{as_of}"
+    );
+    let buckets = plan("SELECT * FROM balance_buckets WHERE wallet_id = 'w' AND bucket < 5");
+    assert!(
+        buckets.contains("PRIMARY KEY (wallet_id=? AND bucket<?)"),
+        "{buckets}"
+    );
+    for (sql, index) in [
+        (
+            "SELECT * FROM events WHERE provider = 'p' AND provider_event_id = 'x'",
+            "events_provider_event",
+        ),
+        (
+            "SELECT * FROM events WHERE idempotency_key = 'k'",
+            "events_idempotency_key",
+        ),
+        (
+            "SELECT * FROM events WHERE event_id = x'00'",
+            "sqlite_autoindex_events_1",
+        ),
+        (
+            "SELECT * FROM balances WHERE wallet_id = 'w'",
+            "PRIMARY KEY",
+        ),
+    ] {
+        assert!(plan(sql).contains(index), "{sql}: {}", plan(sql));
+    }
+}
+
+#[test]
+fn the_audit_key_must_match_the_ledger() {
+    let (_dir, path) = temp_db();
+    let keyed = |k: &[u8]| Options {
+        audit_key: Some(k.to_vec()),
+        ..Options::default()
+    };
+    let l = Ledger::open(&path, keyed(b"key one")).unwrap();
+    l.ingest(&deposit("w1", "e1", "1", 0)).unwrap();
+    drop(l);
+    for (options, words) in [
+        (keyed(b"key two"), "differs"),
+        (Options::default(), "open it with its audit key"),
+    ] {
+        let err = Ledger::open(&path, options).unwrap_err();
+        assert!(err.to_string().contains(words), "{err}");
+        assert_eq!(storage_kind(err), StorageErrorKind::AuditKeyMismatch);
+    }
+    let l = Ledger::open(&path, keyed(b"key one")).unwrap();
+    assert!(l.verify_audit().unwrap().ok);
+    // The key never appears in a debug print.
+    assert!(!format!("{:?}", keyed(b"key one")).contains("key one"));
+
+    let (_dir2, plain) = temp_db();
+    let l = sqlite_ledger(&plain);
+    l.ingest(&deposit("w1", "e1", "1", 0)).unwrap();
+    drop(l);
+    let err = Ledger::open(&plain, keyed(b"late key")).unwrap_err();
+    assert!(err.to_string().contains("not keyed"), "{err}");
+}
+
+#[test]
+fn two_ledgers_on_one_file_see_each_other() {
+    let (_dir, path) = temp_db();
+    let a = sqlite_ledger(&path);
+    let b = sqlite_ledger(&path);
+    a.ingest(&deposit("w1", "e1", "1", 0)).unwrap();
+    assert!(b.ingest(&deposit("w1", "e1", "1", 0)).unwrap().duplicate());
+    b.ingest(&deposit("w1", "e2", "2", 0)).unwrap();
+    assert_eq!(
+        a.balance(&wallet("w1"), None).unwrap()[0]
+            .available
+            .to_string(),
+        "3"
+    );
+    assert!(a.verify_audit().unwrap().ok);
+}

@@ -1,0 +1,3 @@
+//! walletlog's integration tests: one binary, one module per concern.
+
+mod it;
