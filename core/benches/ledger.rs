@@ -1,1 +1,351 @@
-fn main() {}
+//! `cargo xtask bench`: ledger figures beside their physical limits, all on
+//! SQLite files in one run, printed as one JSON object on stdout (progress on
+//! stderr). Never a timed assertion: the figures are for people to read.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+use walletlog::{
+    Amount, Currency, Durability, EventType, Ledger, ListQuery, NewEvent, Options, Provider,
+    ProviderEventId, Timestamp, WalletId,
+};
+
+const SINGLE_EVENTS: usize = 5_000;
+const SINGLE_FULL_EVENTS: usize = 1_000;
+const BATCH_EVENTS: usize = 20_000;
+const BATCH: usize = 1_000;
+
+/// 2026-01-01T00:00:00Z in microseconds.
+const T0: i64 = 1_767_225_600_000_000;
+
+fn event(wallet: &str, i: usize) -> NewEvent {
+    let ty = if i % 10 == 9 {
+        EventType::Fee
+    } else {
+        EventType::Deposit
+    };
+    NewEvent::new(
+        WalletId::new(wallet).unwrap(),
+        Provider::new("stripe").unwrap(),
+        ty,
+        Amount::parse(&format!("{}.{:02}", i % 1000 + 1, i % 100)).unwrap(),
+        Currency::new("USD").unwrap(),
+        Timestamp::from_micros("occurred_at", T0 + i as i64 * 1_000_000).unwrap(),
+    )
+    .with_provider_event_id(ProviderEventId::new(format!("evt_{wallet}_{i}")).unwrap())
+}
+
+/// Events spread over 100 wallets, as a busy service sees them.
+fn spread(i: usize) -> NewEvent {
+    event(&format!("wallet_{}", i % 100), i)
+}
+
+fn open(path: &Path, durability: Durability) -> Ledger {
+    Ledger::open(
+        path,
+        Options {
+            durability,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+}
+
+fn eps(n: usize, d: Duration) -> f64 {
+    (n as f64 / d.as_secs_f64()).round()
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+fn us(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6 * 10.0).round() / 10.0
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e3 * 100.0).round() / 100.0
+}
+
+fn progress(what: &str) {
+    eprintln!("bench: {what}");
+}
+
+fn ingest_single(dir: &Path, name: &str, durability: Durability, n: usize) -> (f64, Ledger) {
+    let ledger = open(&dir.join(name), durability);
+    let events: Vec<_> = (0..n).map(spread).collect();
+    let start = Instant::now();
+    for e in &events {
+        assert!(ledger.ingest(e).unwrap().created());
+    }
+    (eps(n, start.elapsed()), ledger)
+}
+
+fn ingest_batches(dir: &Path, name: &str, durability: Durability) -> f64 {
+    let ledger = open(&dir.join(name), durability);
+    let events: Vec<_> = (0..BATCH_EVENTS).map(spread).collect();
+    let start = Instant::now();
+    for chunk in events.chunks(BATCH) {
+        ledger.ingest_batch(chunk).unwrap();
+    }
+    eps(BATCH_EVENTS, start.elapsed())
+}
+
+/// A connection to a fresh file with walletlog's schema, for plain INSERTs.
+fn raw_connection(path: &Path, sync: &str) -> Connection {
+    drop(open(path, Durability::Full)); // creates the schema
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};"
+    ))
+    .unwrap();
+    conn
+}
+
+fn raw_insert(conn: &Connection, seq: usize, e: &NewEvent) {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, currency, \
+             provider_event_id, idempotency_key, metadata, occurred_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .unwrap();
+    stmt.execute(params![
+        seq as i64,
+        uuid::Uuid::now_v7().as_bytes().as_slice(),
+        e.wallet_id.as_str(),
+        e.provider.as_str(),
+        e.event_type.code(),
+        e.amount.to_string(),
+        e.currency.as_str(),
+        e.provider_event_id.as_ref().map(|p| p.as_str()),
+        Option::<&str>::None,
+        e.metadata.as_json(),
+        e.occurred_at.as_micros(),
+        T0,
+    ])
+    .unwrap();
+}
+
+fn raw_single(dir: &Path) -> f64 {
+    let conn = raw_connection(&dir.join("raw_single.db"), "NORMAL");
+    let events: Vec<_> = (0..SINGLE_EVENTS).map(spread).collect();
+    let start = Instant::now();
+    for (i, e) in events.iter().enumerate() {
+        raw_insert(&conn, i + 1, e);
+    }
+    eps(SINGLE_EVENTS, start.elapsed())
+}
+
+fn raw_batches(dir: &Path) -> f64 {
+    let conn = raw_connection(&dir.join("raw_batch.db"), "FULL");
+    let events: Vec<_> = (0..BATCH_EVENTS).map(spread).collect();
+    let start = Instant::now();
+    for (c, chunk) in events.chunks(BATCH).enumerate() {
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for (i, e) in chunk.iter().enumerate() {
+            raw_insert(&conn, c * BATCH + i + 1, e);
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    }
+    eps(BATCH_EVENTS, start.elapsed())
+}
+
+/// One wallet with `n` events, one second apart, built with batches.
+fn one_wallet(dir: &Path, n: usize) -> (Ledger, std::path::PathBuf) {
+    let path = dir.join(format!("wallet_{n}.db"));
+    let ledger = open(&path, Durability::Normal);
+    let mut batch = Vec::with_capacity(BATCH);
+    for i in 0..n {
+        batch.push(event("w", i));
+        if batch.len() == BATCH {
+            ledger.ingest_batch(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    ledger.ingest_batch(&batch).unwrap();
+    (ledger, path)
+}
+
+/// p99 of 100-event pages, following cursors from the newest event.
+fn list_p99(ledger: &Ledger, pages: usize) -> f64 {
+    let base = ListQuery::new(WalletId::new("w").unwrap())
+        .limit(100)
+        .unwrap();
+    let mut samples = Vec::with_capacity(pages);
+    let mut query = base.clone();
+    while samples.len() < pages {
+        let start = Instant::now();
+        let page = ledger.list(&query).unwrap();
+        samples.push(start.elapsed());
+        assert_eq!(page.events.len(), 100);
+        query = match page.next_cursor {
+            Some(c) => base.clone().cursor(&c).unwrap(),
+            None => base.clone(),
+        };
+    }
+    us(percentile(&mut samples, 0.99))
+}
+
+fn balance_current_p50(ledger: &Ledger, n: usize) -> f64 {
+    let w = WalletId::new("w").unwrap();
+    let mut samples: Vec<_> = (0..1000)
+        .map(|_| {
+            let start = Instant::now();
+            let b = ledger.balance(&w, None).unwrap();
+            let d = start.elapsed();
+            assert_eq!(b[0].event_count, n as u64);
+            d
+        })
+        .collect();
+    us(percentile(&mut samples, 0.5))
+}
+
+fn main() {
+    // `cargo xtask bench -- WORD...` runs only the phases whose figures
+    // contain one of the words; no words runs everything.
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |figures: &[&str]| {
+        words.is_empty()
+            || figures
+                .iter()
+                .any(|f| words.iter().any(|w| f.contains(w.as_str())))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut out: BTreeMap<&str, f64> = BTreeMap::new();
+
+    if wanted(&["raw_single_normal_eps"]) {
+        progress("raw single inserts, synchronous NORMAL");
+        out.insert("raw_single_normal_eps", raw_single(d));
+    }
+    if wanted(&["ingest_single_normal_eps", "duplicate_eps"]) {
+        progress("ledger single ingests, durability normal");
+        let (eps_, ledger) =
+            ingest_single(d, "single_normal.db", Durability::Normal, SINGLE_EVENTS);
+        out.insert("ingest_single_normal_eps", eps_);
+        progress("replays of stored events (duplicates)");
+        let events: Vec<_> = (0..SINGLE_EVENTS).map(spread).collect();
+        let start = Instant::now();
+        for e in &events {
+            assert!(ledger.ingest(e).unwrap().duplicate());
+        }
+        out.insert("duplicate_eps", eps(SINGLE_EVENTS, start.elapsed()));
+    }
+    if wanted(&["ingest_single_full_eps"]) {
+        progress("ledger single ingests, durability full");
+        let (eps_, _) = ingest_single(d, "single_full.db", Durability::Full, SINGLE_FULL_EVENTS);
+        out.insert("ingest_single_full_eps", eps_);
+    }
+    if wanted(&["raw_batch1000_full_eps"]) {
+        progress("raw inserts in transactions of 1000, synchronous FULL");
+        out.insert("raw_batch1000_full_eps", raw_batches(d));
+    }
+    if wanted(&["ingest_batch1000_full_eps"]) {
+        progress("ledger batches of 1000, durability full");
+        out.insert(
+            "ingest_batch1000_full_eps",
+            ingest_batches(d, "batch_full.db", Durability::Full),
+        );
+    }
+    if wanted(&["ingest_batch1000_normal_eps"]) {
+        progress("ledger batches of 1000, durability normal");
+        out.insert(
+            "ingest_batch1000_normal_eps",
+            ingest_batches(d, "batch_normal.db", Durability::Normal),
+        );
+    }
+
+    for (n, label) in [(10_000usize, "10k"), (1_000_000, "1m")] {
+        if !wanted(&[&format!("_{label}")]) {
+            continue;
+        }
+        progress(&format!("one wallet with {n} events"));
+        let (ledger, path) = one_wallet(d, n);
+        let pages = if n == 10_000 { 1_000 } else { 3_000 };
+        let key: &'static str = Box::leak(format!("list_page100_us_{label}").into_boxed_str());
+        out.insert(key, list_p99(&ledger, pages));
+        let key: &'static str = Box::leak(format!("balance_current_us_{label}").into_boxed_str());
+        out.insert(key, balance_current_p50(&ledger, n));
+        if n == 1_000_000 {
+            let w = WalletId::new("w").unwrap();
+            let mid = Timestamp::from_micros("as_of", T0 + (n as i64 / 2) * 1_000_000).unwrap();
+            let mut samples: Vec<_> = (0..20)
+                .map(|_| {
+                    let start = Instant::now();
+                    let b = ledger.balance(&w, Some(mid)).unwrap();
+                    let d = start.elapsed();
+                    assert_eq!(b[0].event_count, n as u64 / 2 + 1);
+                    d
+                })
+                .collect();
+            out.insert("balance_as_of_ms_1m", ms(percentile(&mut samples, 0.5)));
+            let conn = Connection::open(&path).unwrap();
+            let mut samples: Vec<_> = (0..3)
+                .map(|_| {
+                    let start = Instant::now();
+                    let mut stmt = conn
+                        .prepare_cached("SELECT amount FROM events WHERE wallet_id = ?1")
+                        .unwrap();
+                    let mut rows = stmt.query(["w"]).unwrap();
+                    let mut count = 0usize;
+                    let mut bytes = 0usize;
+                    while let Some(r) = rows.next().unwrap() {
+                        bytes += r.get_ref(0).unwrap().as_str().unwrap().len();
+                        count += 1;
+                    }
+                    assert_eq!(count, n);
+                    assert!(bytes > 0);
+                    start.elapsed()
+                })
+                .collect();
+            out.insert("wallet_scan_ms_1m", ms(percentile(&mut samples, 0.5)));
+        }
+    }
+
+    let ratio = |a: &str, b: &str| match (out.get(a), out.get(b)) {
+        (Some(x), Some(y)) => (x / y * 100.0).round() / 100.0,
+        _ => f64::NAN,
+    };
+    let ratios = [
+        (
+            "ingest_single_normal_vs_raw",
+            ratio("ingest_single_normal_eps", "raw_single_normal_eps"),
+        ),
+        (
+            "ingest_batch1000_full_vs_raw",
+            ratio("ingest_batch1000_full_eps", "raw_batch1000_full_eps"),
+        ),
+        (
+            "duplicate_vs_ingest_single_normal",
+            ratio("duplicate_eps", "ingest_single_normal_eps"),
+        ),
+        (
+            "list_page100_1m_vs_10k",
+            ratio("list_page100_us_1m", "list_page100_us_10k"),
+        ),
+        (
+            "balance_current_1m_vs_10k",
+            ratio("balance_current_us_1m", "balance_current_us_10k"),
+        ),
+        (
+            "balance_as_of_1m_vs_wallet_scan",
+            ratio("balance_as_of_ms_1m", "wallet_scan_ms_1m"),
+        ),
+    ];
+    let mut fields: Vec<String> = out.iter().map(|(k, v)| format!("  \"{k}\": {v}")).collect();
+    fields.extend(
+        ratios
+            .iter()
+            .filter(|(_, v)| !v.is_nan())
+            .map(|(k, v)| format!("  \"ratio_{k}\": {v}")),
+    );
+    println!("{{\n{}\n}}", fields.join(",\n"));
+}

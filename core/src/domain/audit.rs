@@ -106,50 +106,50 @@ impl AuditChain {
     pub fn key_check(&self) -> Option<[u8; 32]> {
         self.key
             .as_ref()
-            .map(|k| self.mac(k, &[b"walletlog.audit.key-check.v1"]))
+            .map(|k| Self::mac(k, |out| out(b"walletlog.audit.key-check.v1")))
     }
 
-    fn mac(&self, key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-        // HMAC accepts keys of any length.
+    fn mac(key: &[u8], feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail.
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-        for p in parts {
-            mac.update(p);
-        }
+        feed(&mut |b| mac.update(b));
         mac.finalize().into_bytes().into()
     }
 
     /// The hash of `record`, from every field except `hash` itself.
     pub fn hash(&self, record: &AuditRecord) -> [u8; 32] {
-        let bytes = canonical_record(record);
         match &self.key {
-            Some(key) => self.mac(key, &[&bytes]),
-            None => Sha256::digest(&bytes).into(),
+            Some(key) => Self::mac(key, |out| canonical_record(record, out)),
+            None => {
+                let mut h = Sha256::new();
+                canonical_record(record, &mut |b| h.update(b));
+                h.finalize().into()
+            }
         }
     }
 }
 
-fn canonical_record(r: &AuditRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"walletlog.audit.v1");
-    out.extend_from_slice(&r.prev_hash);
-    out.extend_from_slice(&r.sequence.to_be_bytes());
-    out.extend_from_slice(&r.recorded_at.as_micros().to_be_bytes());
-    out.push(r.action.code());
-    out.extend_from_slice(r.event_id.as_bytes());
-    out.extend_from_slice(&r.event_sequence.to_be_bytes());
-    out.push(r.matched_on.map_or(0, |k| k.code()));
-    out.extend_from_slice(&(r.actor.len() as u64).to_be_bytes());
-    out.extend_from_slice(r.actor.as_bytes());
-    out.extend_from_slice(&r.fingerprint);
+/// Feeds the record's fields, in a fixed order, to `out`.
+fn canonical_record(r: &AuditRecord, out: &mut dyn FnMut(&[u8])) {
+    out(b"walletlog.audit.v1");
+    out(&r.prev_hash);
+    out(&r.sequence.to_be_bytes());
+    out(&r.recorded_at.as_micros().to_be_bytes());
+    out(&[r.action.code()]);
+    out(r.event_id.as_bytes());
+    out(&r.event_sequence.to_be_bytes());
+    out(&[r.matched_on.map_or(0, |k| k.code())]);
+    out(&(r.actor.len() as u64).to_be_bytes());
+    out(r.actor.as_bytes());
+    out(&r.fingerprint);
     match &r.body_sha256 {
         Some(h) => {
-            out.push(1);
-            out.extend_from_slice(h);
+            out(&[1]);
+            out(h);
         }
-        None => out.push(0),
+        None => out(&[0]),
     }
-    out
 }
 
 /// What [`verify_audit`](crate::Ledger::verify_audit) found.

@@ -115,9 +115,6 @@ pub enum ConflictReason {
         other_key: MatchedKey,
         other_event_id: EventId,
     },
-    /// The storage engine's unique constraint refused a second event with
-    /// this key: the last line of defence behind the dedupe check.
-    UniqueConstraint,
 }
 
 impl fmt::Display for ConflictError {
@@ -140,11 +137,6 @@ impl fmt::Display for ConflictError {
                 f,
                 "conflict: {} matches stored event {} but {} matches stored event {}",
                 self.key, self.existing_event_id, other_key, other_event_id
-            ),
-            ConflictReason::UniqueConstraint => write!(
-                f,
-                "conflict on {}: the storage's unique constraint refused a second event with this key",
-                self.key
             ),
         }
     }

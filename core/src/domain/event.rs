@@ -172,36 +172,40 @@ struct NewEventRef<'a> {
 
 /// Length-prefixed fields, so no two different events share an encoding.
 fn content_fingerprint(event_id: &EventId, e: &NewEventRef<'_>) -> [u8; 32] {
+    use std::io::Write as _;
     let mut h = Sha256::new();
     h.update(b"walletlog.event.v1");
     let mut field = |bytes: &[u8]| {
         h.update((bytes.len() as u64).to_be_bytes());
         h.update(bytes);
     };
+    // An amount's text is at most 30 bytes (28 digits, a point, no sign).
+    let mut amount = [0u8; 48];
+    let mut cursor = std::io::Cursor::new(&mut amount[..]);
+    let _ = write!(cursor, "{}", e.amount);
+    let amount_len = cursor.position() as usize;
     field(event_id.as_bytes());
     field(e.wallet_id.as_str().as_bytes());
     field(e.provider.as_str().as_bytes());
     field(&[e.event_type.code()]);
-    field(e.amount.to_string().as_bytes());
+    field(&amount[..amount_len]);
     field(e.currency.as_str().as_bytes());
-    field(optional(e.provider_event_id.map(|k| k.as_str())).as_slice());
-    field(optional(e.idempotency_key.map(|k| k.as_str())).as_slice());
+    // A presence byte before each optional key: `None` differs from any text.
+    for key in [
+        e.provider_event_id.map(|k| k.as_str()),
+        e.idempotency_key.map(|k| k.as_str()),
+    ] {
+        match key {
+            None => field(&[0]),
+            Some(k) => {
+                field(&[1]);
+                field(k.as_bytes());
+            }
+        }
+    }
     field(e.metadata.as_json().as_bytes());
     field(&e.occurred_at.as_micros().to_be_bytes());
     h.finalize().into()
-}
-
-/// `None` and `Some("")` must encode differently: a presence byte first.
-fn optional(value: Option<&str>) -> Vec<u8> {
-    match value {
-        None => vec![0],
-        Some(s) => {
-            let mut v = Vec::with_capacity(s.len() + 1);
-            v.push(1);
-            v.extend_from_slice(s.as_bytes());
-            v
-        }
-    }
 }
 
 /// An event as callers hand it over from outside Rust's type system (JSON,

@@ -57,13 +57,6 @@ pub trait ReadTx {
     /// The current totals of `wallet` in each currency it has events in.
     fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>>;
 
-    /// The current totals of one wallet and currency.
-    fn balance(&self, wallet: &WalletId, currency: &Currency) -> Result<Option<Totals>>;
-
-    /// The totals of one hour bucket.
-    fn bucket(&self, wallet: &WalletId, currency: &Currency, bucket: i64)
-        -> Result<Option<Totals>>;
-
     /// Every bucket of `wallet` that starts before `before`.
     fn buckets_before(
         &self,
@@ -96,20 +89,21 @@ pub trait ReadTx {
 
 /// Writes, exclusive and atomic: all of them are kept, or none.
 pub trait WriteTx: ReadTx {
-    fn insert_event(&mut self, event: &WalletTransactionEvent) -> Result<()>;
+    /// Stores `event` unless a stored event already has its `event_id`,
+    /// its `(provider, provider_event_id)` or its `idempotency_key`; says
+    /// whether it was stored. Uniqueness of the three keys is the adapter's
+    /// to enforce; what a refusal means is the service's to decide.
+    fn insert_event_if_new(&mut self, event: &WalletTransactionEvent) -> Result<bool>;
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()>;
-    fn put_balance(
+    /// Adds `delta` to a rollup row (creating it at zero): the all-time
+    /// totals of `wallet` in `currency` when `bucket` is `None`, else those
+    /// of one hour bucket. Sums with [`Totals::merge`]'s exact arithmetic.
+    fn add_to_rollup(
         &mut self,
         wallet: &WalletId,
         currency: &Currency,
-        totals: &Totals,
-    ) -> Result<()>;
-    fn put_bucket(
-        &mut self,
-        wallet: &WalletId,
-        currency: &Currency,
-        bucket: i64,
-        totals: &Totals,
+        bucket: Option<i64>,
+        delta: &Totals,
     ) -> Result<()>;
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
 }

@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use crate::domain::{
     bucket_of, AuditAction, AuditChain, AuditRecord, ConflictError, ConflictReason, Currency,
-    Error, EventId, IngestOutcome, IngestResult, MatchedKey, NewEvent, Result, Timestamp, Totals,
-    ValidationError, WalletId, WalletTransactionEvent, ACTOR_API, GENESIS_HASH,
+    Error, EventId, IngestOutcome, IngestResult, MatchedKey, NewEvent, Result, StorageError,
+    StorageErrorKind, Timestamp, Totals, ValidationError, WalletId, WalletTransactionEvent,
+    ACTOR_API, GENESIS_HASH,
 };
 use crate::ports::{ReadTx, Storage, WriteTx};
 
@@ -220,14 +221,10 @@ impl RollupDeltas {
 
     fn flush(self, tx: &mut dyn WriteTx) -> Result<()> {
         for ((wallet, currency), delta) in self.balances {
-            let mut totals = tx.balance(&wallet, &currency)?.unwrap_or_default();
-            totals.merge(&delta)?;
-            tx.put_balance(&wallet, &currency, &totals)?;
+            tx.add_to_rollup(&wallet, &currency, None, &delta)?;
         }
         for ((wallet, currency, bucket), delta) in self.buckets {
-            let mut totals = tx.bucket(&wallet, &currency, bucket)?.unwrap_or_default();
-            totals.merge(&delta)?;
-            tx.put_bucket(&wallet, &currency, bucket, &totals)?;
+            tx.add_to_rollup(&wallet, &currency, Some(bucket), &delta)?;
         }
         Ok(())
     }
@@ -238,8 +235,8 @@ impl<S: Storage> Service<S> {
     pub fn ingest(&self, event: &NewEvent, ctx: &IngestContext) -> Result<IngestResult> {
         let mut results = self.ingest_all(std::slice::from_ref(event), ctx, false)?;
         results.pop().ok_or_else(|| {
-            Error::Storage(crate::domain::StorageError::new(
-                crate::domain::StorageErrorKind::Other,
+            Error::Storage(StorageError::new(
+                StorageErrorKind::Other,
                 "ingest produced no result",
             ))
         })
@@ -285,64 +282,52 @@ impl<S: Storage> Service<S> {
             let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;
             let mut deltas = RollupDeltas::default();
             for (index, item) in items.iter().enumerate() {
-                let resolved = match resolve(item, match_keys(&*tx, item)?) {
-                    Ok(r) => r,
+                // The common case first: nothing matches, and the insert
+                // itself is the check. Only a refused insert looks the keys up.
+                let candidate = WalletTransactionEvent {
+                    event_id: item.event_id.unwrap_or_else(EventId::generate),
+                    wallet_id: item.wallet_id.clone(),
+                    provider: item.provider.clone(),
+                    event_type: item.event_type,
+                    amount: item.amount,
+                    currency: item.currency.clone(),
+                    provider_event_id: item.provider_event_id.clone(),
+                    idempotency_key: item.idempotency_key.clone(),
+                    metadata: item.metadata.clone(),
+                    occurred_at: item.occurred_at,
+                    created_at: now,
+                    sequence: next_sequence,
+                };
+                if tx.insert_event_if_new(&candidate)? {
+                    next_sequence += 1;
+                    deltas.add(&candidate).map_err(|e| e.at_index(index))?;
+                    let fp = candidate.fingerprint();
+                    audit.append(tx, ctx, AuditAction::Created, candidate.event_id, candidate.sequence, None, fp)?;
+                    results.push(IngestResult {
+                        outcome: IngestOutcome::Created,
+                        event: candidate,
+                    });
+                    continue;
+                }
+                let (key, stored) = match resolve(item, match_keys(&*tx, item)?) {
+                    Ok(Some(found)) => found,
+                    Ok(None) => {
+                        return Err(Error::Storage(StorageError::new(
+                            StorageErrorKind::Other,
+                            "the storage refused an event as a duplicate but no key matches a stored event",
+                        )))
+                    }
                     Err(c) => {
                         conflict = Some((index, c.clone()));
                         return Err(Error::Conflict(c));
                     }
                 };
-                match resolved {
-                    None => {
-                        let event = WalletTransactionEvent {
-                            event_id: item.event_id.unwrap_or_else(EventId::generate),
-                            wallet_id: item.wallet_id.clone(),
-                            provider: item.provider.clone(),
-                            event_type: item.event_type,
-                            amount: item.amount,
-                            currency: item.currency.clone(),
-                            provider_event_id: item.provider_event_id.clone(),
-                            idempotency_key: item.idempotency_key.clone(),
-                            metadata: item.metadata.clone(),
-                            occurred_at: item.occurred_at,
-                            created_at: now,
-                            sequence: next_sequence,
-                        };
-                        next_sequence += 1;
-                        tx.insert_event(&event)?;
-                        deltas.add(&event).map_err(|e| e.at_index(index))?;
-                        let fp = event.fingerprint();
-                        audit.append(
-                            tx,
-                            ctx,
-                            AuditAction::Created,
-                            event.event_id,
-                            event.sequence,
-                            None,
-                            fp,
-                        )?;
-                        results.push(IngestResult {
-                            outcome: IngestOutcome::Created,
-                            event,
-                        });
-                    }
-                    Some((key, stored)) => {
-                        let fp = item.fingerprint(&item.event_id.unwrap_or(stored.event_id));
-                        audit.append(
-                            tx,
-                            ctx,
-                            AuditAction::Duplicate,
-                            stored.event_id,
-                            stored.sequence,
-                            Some(key),
-                            fp,
-                        )?;
-                        results.push(IngestResult {
-                            outcome: IngestOutcome::Duplicate { matched_on: key },
-                            event: stored,
-                        });
-                    }
-                }
+                let fp = item.fingerprint(&item.event_id.unwrap_or(stored.event_id));
+                audit.append(tx, ctx, AuditAction::Duplicate, stored.event_id, stored.sequence, Some(key), fp)?;
+                results.push(IngestResult {
+                    outcome: IngestOutcome::Duplicate { matched_on: key },
+                    event: stored,
+                });
             }
             deltas.flush(tx)
         });

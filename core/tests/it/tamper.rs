@@ -138,10 +138,10 @@ fn an_inserted_audit_record_is_named() {
 
 #[test]
 fn an_edited_balance_is_named() {
-    let p = tamper("UPDATE balances SET available = '1000000' WHERE wallet_id = 'w2'");
+    let p = tamper("UPDATE rollups SET available = '1000000' WHERE wallet_id = 'w2' AND bucket = 9223372036854775807");
     assert_eq!(p.kind, AuditProblemKind::BalanceAltered);
     assert!(p.detail.contains("w2"), "{}", p.detail);
-    let p = tamper("DELETE FROM balance_buckets WHERE wallet_id = 'w2' AND bucket > 0");
+    let p = tamper("DELETE FROM rollups WHERE wallet_id = 'w2' AND bucket > 0 AND bucket < 9223372036854775807");
     assert_eq!(p.kind, AuditProblemKind::BalanceAltered);
 }
 
@@ -179,12 +179,7 @@ fn forge(path: &std::path::Path, ledger: &Ledger) {
     }
     // Keep the stored balance consistent too.
     raw.execute(
-        "UPDATE balances SET available = '101.99' WHERE wallet_id = 'w1'",
-        [],
-    )
-    .unwrap();
-    raw.execute(
-        "UPDATE balance_buckets SET available = '101.99' WHERE wallet_id = 'w1'",
+        "UPDATE rollups SET available = '101.99' WHERE wallet_id = 'w1'",
         [],
     )
     .unwrap();

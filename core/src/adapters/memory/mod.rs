@@ -163,27 +163,6 @@ impl ReadTx for State {
             .collect())
     }
 
-    fn balance(&self, wallet: &WalletId, currency: &Currency) -> Result<Option<Totals>> {
-        Ok(self
-            .balances
-            .get(&(wallet.clone(), currency.clone()))
-            .cloned())
-    }
-
-    fn bucket(
-        &self,
-        wallet: &WalletId,
-        currency: &Currency,
-        bucket: i64,
-    ) -> Result<Option<Totals>> {
-        Ok(self
-            .buckets
-            .get(wallet)
-            .and_then(|b| b.get(&bucket))
-            .and_then(|c| c.get(currency))
-            .cloned())
-    }
-
     fn buckets_before(
         &self,
         wallet: &WalletId,
@@ -266,8 +245,7 @@ impl ReadTx for State {
 enum Undo {
     Event(u64),
     Audit,
-    Balance((WalletId, Currency), Option<Totals>),
-    Bucket(WalletId, i64, Currency, Option<Totals>),
+    Rollup(WalletId, Currency, Option<i64>, Totals),
     Meta(String, Option<Vec<u8>>),
 }
 
@@ -298,22 +276,24 @@ impl Writer<'_> {
                 Undo::Audit => {
                     s.audit.pop();
                 }
-                Undo::Balance(key, prev) => match prev {
-                    Some(t) => {
-                        s.balances.insert(key, t);
-                    }
-                    None => {
-                        s.balances.remove(&key);
-                    }
-                },
-                Undo::Bucket(w, b, c, prev) => {
-                    let per_currency = s.buckets.entry(w).or_default().entry(b).or_default();
-                    match prev {
-                        Some(t) => {
-                            per_currency.insert(c, t);
+                Undo::Rollup(w, c, bucket, prev) => {
+                    // A row that was zero before this transaction did not exist.
+                    let existed = prev.event_count > 0;
+                    match bucket {
+                        None if existed => {
+                            s.balances.insert((w, c), prev);
                         }
                         None => {
-                            per_currency.remove(&c);
+                            s.balances.remove(&(w, c));
+                        }
+                        Some(b) => {
+                            let per_currency =
+                                s.buckets.entry(w).or_default().entry(b).or_default();
+                            if existed {
+                                per_currency.insert(c, prev);
+                            } else {
+                                per_currency.remove(&c);
+                            }
                         }
                     }
                 }
@@ -365,17 +345,6 @@ macro_rules! forward_reads {
             fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>> {
                 self.state.balances(wallet)
             }
-            fn balance(&self, wallet: &WalletId, currency: &Currency) -> Result<Option<Totals>> {
-                self.state.balance(wallet, currency)
-            }
-            fn bucket(
-                &self,
-                wallet: &WalletId,
-                currency: &Currency,
-                bucket: i64,
-            ) -> Result<Option<Totals>> {
-                self.state.bucket(wallet, currency, bucket)
-            }
             fn buckets_before(
                 &self,
                 wallet: &WalletId,
@@ -412,33 +381,18 @@ macro_rules! forward_reads {
 forward_reads!(Writer<'_>);
 
 impl WriteTx for Writer<'_> {
-    fn insert_event(&mut self, e: &WalletTransactionEvent) -> Result<()> {
-        // The same unique keys the SQLite schema enforces, as the last line of defence.
+    fn insert_event_if_new(&mut self, e: &WalletTransactionEvent) -> Result<bool> {
+        // The same unique keys the SQLite schema enforces.
         let s = &mut *self.state;
-        let clash = if s.by_id.contains_key(&e.event_id) {
-            Some(crate::domain::MatchedKey::EventId)
-        } else if e
-            .provider_event_id
-            .as_ref()
-            .is_some_and(|p| s.by_provider.contains_key(&(e.provider.clone(), p.clone())))
-        {
-            Some(crate::domain::MatchedKey::ProviderEventId)
-        } else if e
-            .idempotency_key
-            .as_ref()
-            .is_some_and(|k| s.by_idempotency.contains_key(k))
-        {
-            Some(crate::domain::MatchedKey::IdempotencyKey)
-        } else {
-            None
-        };
-        if let Some(key) = clash {
-            return Err(Error::Conflict(crate::domain::ConflictError {
-                index: None,
-                key,
-                existing_event_id: e.event_id,
-                reason: crate::domain::ConflictReason::UniqueConstraint,
-            }));
+        let taken = s.by_id.contains_key(&e.event_id)
+            || e.provider_event_id
+                .as_ref()
+                .is_some_and(|p| s.by_provider.contains_key(&(e.provider.clone(), p.clone())))
+            || e.idempotency_key
+                .as_ref()
+                .is_some_and(|k| s.by_idempotency.contains_key(k));
+        if taken {
+            return Ok(false);
         }
         s.by_id.insert(e.event_id, e.sequence);
         if let Some(p) = &e.provider_event_id {
@@ -454,7 +408,7 @@ impl WriteTx for Writer<'_> {
             .insert((e.occurred_at, e.sequence));
         s.events.insert(e.sequence, e.clone());
         self.undo.push(Undo::Event(e.sequence));
-        Ok(())
+        Ok(true)
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
@@ -463,35 +417,33 @@ impl WriteTx for Writer<'_> {
         Ok(())
     }
 
-    fn put_balance(
+    fn add_to_rollup(
         &mut self,
         wallet: &WalletId,
         currency: &Currency,
-        totals: &Totals,
+        bucket: Option<i64>,
+        delta: &Totals,
     ) -> Result<()> {
-        let key = (wallet.clone(), currency.clone());
-        let prev = self.state.balances.insert(key.clone(), totals.clone());
-        self.undo.push(Undo::Balance(key, prev));
-        Ok(())
-    }
-
-    fn put_bucket(
-        &mut self,
-        wallet: &WalletId,
-        currency: &Currency,
-        bucket: i64,
-        totals: &Totals,
-    ) -> Result<()> {
-        let prev = self
-            .state
-            .buckets
-            .entry(wallet.clone())
-            .or_default()
-            .entry(bucket)
-            .or_default()
-            .insert(currency.clone(), totals.clone());
+        let slot = match bucket {
+            None => self
+                .state
+                .balances
+                .entry((wallet.clone(), currency.clone()))
+                .or_default(),
+            Some(b) => self
+                .state
+                .buckets
+                .entry(wallet.clone())
+                .or_default()
+                .entry(b)
+                .or_default()
+                .entry(currency.clone())
+                .or_default(),
+        };
+        let prev = slot.clone();
+        slot.merge(delta)?;
         self.undo
-            .push(Undo::Bucket(wallet.clone(), bucket, currency.clone(), prev));
+            .push(Undo::Rollup(wallet.clone(), currency.clone(), bucket, prev));
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! run on a small pool of connections, each in a deferred transaction: one
 //! consistent snapshot, concurrent with the writer thanks to WAL.
 
+#[macro_use]
 mod rows;
 mod schema;
 
@@ -17,15 +18,15 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
 
 use crate::domain::{
-    AuditRecord, ConflictError, ConflictReason, Currency, Error, EventId, IdempotencyKey,
-    ListQuery, MatchedKey, Order, Provider, ProviderEventId, Result, StorageError,
-    StorageErrorKind, Timestamp, Totals, WalletId, WalletTransactionEvent,
+    AuditRecord, Currency, Error, EventId, IdempotencyKey, ListQuery, Money, Order, Provider,
+    ProviderEventId, Result, StorageError, StorageErrorKind, Timestamp, Totals, WalletId,
+    WalletTransactionEvent,
 };
 use crate::ports::{AmountRow, ReadTx, RollupRow, Storage, WriteTx};
 
-pub use schema::{latest_version as schema_version, APPLICATION_ID};
+pub use schema::{latest_version as schema_version, ALL_TIME_BUCKET, APPLICATION_ID};
 
-use rows::{audit_from_row, event_from_row, totals_from_row, AUDIT_COLUMNS, EVENT_COLUMNS};
+use rows::{audit_from_row, event_from_row, totals_from_row};
 
 /// How hard a commit tries to survive a power loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -106,6 +107,7 @@ impl SqliteStorage {
         conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
             .map_err(map_err)?;
         migrate(&conn, &path)?;
+        register_money_add(&conn)?;
         Ok(SqliteStorage {
             path,
             options,
@@ -180,6 +182,36 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
     conn.busy_timeout(options.busy_timeout).map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+const MONEY_OVERFLOW: &str = "wl_money_add: the sum exceeds 10^38";
+
+/// `wl_money_add(a, b)`: the exact sum of two decimal texts, by [`Money`].
+fn register_money_add(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "wl_money_add",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let arg = |i: usize| -> rusqlite::Result<Money> {
+                let text = ctx
+                    .get_raw(i)
+                    .as_str()
+                    .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
+                Money::parse(text).ok_or_else(|| {
+                    rusqlite::Error::UserFunctionError(
+                        format!("wl_money_add: {text:?} is not a decimal").into(),
+                    )
+                })
+            };
+            let sum = arg(0)?
+                .checked_add(arg(1)?)
+                .map_err(|_| rusqlite::Error::UserFunctionError(MONEY_OVERFLOW.into()))?;
+            Ok(sum.to_string())
+        },
+    )
+    .map_err(map_err)
 }
 
 fn check_ownership(conn: &Connection, path: &Path) -> Result<()> {
@@ -275,7 +307,7 @@ impl Storage for SqliteStorage {
             .prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(map_err)
-            .and_then(|_| f(&Tx { conn: &conn }));
+            .and_then(|_| f(&Tx::new(&conn)));
         let result = finish(&conn, result);
         self.return_reader(conn);
         result
@@ -290,7 +322,7 @@ impl Storage for SqliteStorage {
         conn.prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
             .map_err(map_err)?;
-        let result = f(&mut Tx { conn: &conn });
+        let result = f(&mut Tx::new(&conn));
         finish(&conn, result)
     }
 
@@ -302,6 +334,33 @@ impl Storage for SqliteStorage {
 /// A transaction on one connection; reads and, on the writer, writes.
 struct Tx<'c> {
     conn: &'c Connection,
+    /// The two statements a batch runs per event, held for the whole
+    /// transaction instead of fetched from the cache every time.
+    insert_event: Option<rusqlite::CachedStatement<'c>>,
+    append_audit: Option<rusqlite::CachedStatement<'c>>,
+}
+
+impl<'c> Tx<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Tx {
+            conn,
+            insert_event: None,
+            append_audit: None,
+        }
+    }
+}
+
+/// The statement in `slot`, prepared (through the cache) on first use.
+fn held<'s, 'c>(
+    conn: &'c Connection,
+    slot: &'s mut Option<rusqlite::CachedStatement<'c>>,
+    sql: &str,
+) -> Result<&'s mut rusqlite::CachedStatement<'c>> {
+    if slot.is_none() {
+        *slot = Some(conn.prepare_cached(sql).map_err(map_err)?);
+    }
+    slot.as_mut()
+        .ok_or_else(|| storage(StorageErrorKind::Other, "statement not prepared"))
 }
 
 impl Tx<'_> {
@@ -337,8 +396,12 @@ impl Tx<'_> {
 
 impl ReadTx for Tx<'_> {
     fn event_by_id(&self, id: &EventId) -> Result<Option<WalletTransactionEvent>> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?1");
-        self.one_event(&sql, &[&id.as_bytes().as_slice()])
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE event_id = ?1"
+        );
+        self.one_event(sql, &[&id.as_bytes().as_slice()])
     }
 
     fn event_by_provider_event_id(
@@ -346,22 +409,33 @@ impl ReadTx for Tx<'_> {
         p: &Provider,
         id: &ProviderEventId,
     ) -> Result<Option<WalletTransactionEvent>> {
-        let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE provider = ?1 AND provider_event_id = ?2"
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE provider = ?1 AND provider_event_id = ?2"
         );
-        self.one_event(&sql, &[&p.as_str(), &id.as_str()])
+        self.one_event(sql, &[&p.as_str(), &id.as_str()])
     }
 
     fn event_by_idempotency_key(
         &self,
         key: &IdempotencyKey,
     ) -> Result<Option<WalletTransactionEvent>> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE idempotency_key = ?1");
-        self.one_event(&sql, &[&key.as_str()])
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE idempotency_key = ?1"
+        );
+        self.one_event(sql, &[&key.as_str()])
     }
 
     fn list(&self, q: &ListQuery, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
-        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE wallet_id = :wallet");
+        let mut sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE wallet_id = :wallet"
+        )
+        .to_owned();
         let wallet = q.wallet_id.as_str();
         let after_at = q.after.map(|a| a.occurred_at.as_micros());
         let after_seq = q.after.map(|a| a.sequence as i64);
@@ -403,9 +477,13 @@ impl ReadTx for Tx<'_> {
     }
 
     fn events_after(&self, sequence: u64, limit: usize) -> Result<Vec<WalletTransactionEvent>> {
-        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE sequence > :after ORDER BY sequence LIMIT :limit");
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE sequence > :after ORDER BY sequence LIMIT :limit"
+        );
         let (after, limit) = (sequence as i64, limit as i64);
-        self.events(&sql, &[(":after", &after), (":limit", &limit)])
+        self.events(sql, &[(":after", &after), (":limit", &limit)])
     }
 
     fn last_event_sequence(&self) -> Result<u64> {
@@ -421,48 +499,13 @@ impl ReadTx for Tx<'_> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT available, held, event_count, last_occurred_at, currency FROM balances WHERE wallet_id = ?1",
+                "SELECT available, held, event_count, last_occurred_at, currency FROM rollups WHERE wallet_id = ?1 AND bucket = 9223372036854775807",
             )
             .map_err(map_err)?;
         let rows = stmt
             .query_map([wallet.as_str()], |r| Ok(currency_totals(r)))
             .map_err(map_err)?;
         rows.map(|r| r.map_err(map_err)?).collect()
-    }
-
-    fn balance(&self, wallet: &WalletId, currency: &Currency) -> Result<Option<Totals>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT available, held, event_count, last_occurred_at FROM balances WHERE wallet_id = ?1 AND currency = ?2",
-            )
-            .map_err(map_err)?;
-        stmt.query_row([wallet.as_str(), currency.as_str()], |r| {
-            Ok(totals_from_row(r))
-        })
-        .optional()
-        .map_err(map_err)?
-        .transpose()
-    }
-
-    fn bucket(
-        &self,
-        wallet: &WalletId,
-        currency: &Currency,
-        bucket: i64,
-    ) -> Result<Option<Totals>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT available, held, event_count, last_occurred_at FROM balance_buckets WHERE wallet_id = ?1 AND bucket = ?2 AND currency = ?3",
-            )
-            .map_err(map_err)?;
-        stmt.query_row(params![wallet.as_str(), bucket, currency.as_str()], |r| {
-            Ok(totals_from_row(r))
-        })
-        .optional()
-        .map_err(map_err)?
-        .transpose()
     }
 
     fn buckets_before(
@@ -474,7 +517,7 @@ impl ReadTx for Tx<'_> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT available, held, event_count, last_occurred_at, currency FROM balance_buckets WHERE wallet_id = ?1 AND bucket < ?2",
+                "SELECT available, held, event_count, last_occurred_at, currency FROM rollups WHERE wallet_id = ?1 AND bucket < ?2",
             )
             .map_err(map_err)?;
         let rows = stmt
@@ -513,33 +556,34 @@ impl ReadTx for Tx<'_> {
     }
 
     fn rollups(&self, each: &mut dyn FnMut(RollupRow) -> Result<()>) -> Result<()> {
-        for (sql, bucketed) in [
-            ("SELECT available, held, event_count, last_occurred_at, currency, wallet_id, NULL FROM balances", false),
-            ("SELECT available, held, event_count, last_occurred_at, currency, wallet_id, bucket FROM balance_buckets", true),
-        ] {
-            let mut stmt = self.conn.prepare(sql).map_err(map_err)?;
-            let mut rows = stmt.query([]).map_err(map_err)?;
-            while let Some(r) = rows.next().map_err(map_err)? {
-                let (currency, totals) = currency_totals(r)?;
-                let wallet: String = r.get(5).map_err(map_err)?;
-                let bucket: Option<i64> = if bucketed { Some(r.get(6).map_err(map_err)?) } else { None };
-                let wallet_id = WalletId::new(wallet).map_err(|e| rows::corrupt("balances", &e.to_string()))?;
-                each(RollupRow {
-                    wallet_id,
-                    currency,
-                    bucket,
-                    totals,
-                })?;
-            }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT available, held, event_count, last_occurred_at, currency, wallet_id, bucket FROM rollups")
+            .map_err(map_err)?;
+        let mut rows = stmt.query([]).map_err(map_err)?;
+        while let Some(r) = rows.next().map_err(map_err)? {
+            let (currency, totals) = currency_totals(r)?;
+            let wallet: String = r.get(5).map_err(map_err)?;
+            let bucket: i64 = r.get(6).map_err(map_err)?;
+            let wallet_id =
+                WalletId::new(wallet).map_err(|e| rows::corrupt("rollup", &e.to_string()))?;
+            each(RollupRow {
+                wallet_id,
+                currency,
+                bucket: (bucket != ALL_TIME_BUCKET).then_some(bucket),
+                totals,
+            })?;
         }
         Ok(())
     }
 
     fn audit_after(&self, sequence: u64, limit: usize) -> Result<Vec<AuditRecord>> {
-        let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"
+        let sql = concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(map_err)?;
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
         let rows = stmt
             .query_map(params![sequence as i64, limit as i64], |r| {
                 Ok(audit_from_row(r))
@@ -575,46 +619,52 @@ impl ReadTx for Tx<'_> {
 fn currency_totals(r: &rusqlite::Row<'_>) -> Result<(Currency, Totals)> {
     let totals = totals_from_row(r)?;
     let currency: String = r.get(4).map_err(map_err)?;
-    let currency =
-        Currency::new(currency).map_err(|e| rows::corrupt("balances", &e.to_string()))?;
+    let currency = Currency::new(currency).map_err(|e| rows::corrupt("rollup", &e.to_string()))?;
     Ok((currency, totals))
 }
 
 impl WriteTx for Tx<'_> {
-    fn insert_event(&mut self, e: &WalletTransactionEvent) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, currency, \
-                 provider_event_id, idempotency_key, metadata, occurred_at, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
+    fn insert_event_if_new(&mut self, e: &WalletTransactionEvent) -> Result<bool> {
+        // The unique indexes on the three keys do the check: DO NOTHING
+        // covers uniqueness only, so any other constraint still fails loudly.
+        let stmt = held(
+            self.conn,
+            &mut self.insert_event,
+            concat!(
+                "INSERT INTO events (",
+                event_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING"
+            ),
+        )?;
+        let inserted = stmt
+            .execute(params![
+                e.sequence as i64,
+                e.event_id.as_bytes().as_slice(),
+                e.wallet_id.as_str(),
+                e.provider.as_str(),
+                e.event_type.code(),
+                e.amount.to_string(),
+                e.currency.as_str(),
+                e.provider_event_id.as_ref().map(|p| p.as_str()),
+                e.idempotency_key.as_ref().map(|k| k.as_str()),
+                e.metadata.as_json(),
+                e.occurred_at.as_micros(),
+                e.created_at.as_micros(),
+            ])
             .map_err(map_err)?;
-        stmt.execute(params![
-            e.sequence as i64,
-            e.event_id.as_bytes().as_slice(),
-            e.wallet_id.as_str(),
-            e.provider.as_str(),
-            e.event_type.code(),
-            e.amount.to_string(),
-            e.currency.as_str(),
-            e.provider_event_id.as_ref().map(|p| p.as_str()),
-            e.idempotency_key.as_ref().map(|k| k.as_str()),
-            e.metadata.as_json(),
-            e.occurred_at.as_micros(),
-            e.created_at.as_micros(),
-        ])
-        .map_err(|err| unique_violation(&err, e.event_id).unwrap_or_else(|| map_err(err)))?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     fn append_audit(&mut self, r: &AuditRecord) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!(
-                "INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-            ))
-            .map_err(map_err)?;
+        let stmt = held(
+            self.conn,
+            &mut self.append_audit,
+            concat!(
+                "INSERT INTO audit (",
+                audit_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
+        )?;
         stmt.execute(params![
             r.sequence as i64,
             r.recorded_at.as_micros(),
@@ -632,50 +682,46 @@ impl WriteTx for Tx<'_> {
         Ok(())
     }
 
-    fn put_balance(&mut self, wallet: &WalletId, currency: &Currency, t: &Totals) -> Result<()> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO balances (wallet_id, currency, available, held, event_count, last_occurred_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(map_err)?;
-        stmt.execute(params![
-            wallet.as_str(),
-            currency.as_str(),
-            t.available.to_string(),
-            t.held.to_string(),
-            t.event_count as i64,
-            t.last_occurred_at.map(|x| x.as_micros()),
-        ])
-        .map_err(map_err)?;
-        Ok(())
-    }
-
-    fn put_bucket(
+    fn add_to_rollup(
         &mut self,
         wallet: &WalletId,
         currency: &Currency,
-        bucket: i64,
-        t: &Totals,
+        bucket: Option<i64>,
+        delta: &Totals,
     ) -> Result<()> {
+        // One statement: the exact sum is done by `wl_money_add`.
         let mut stmt = self
             .conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO balance_buckets (wallet_id, bucket, currency, available, held, event_count, last_occurred_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO rollups (wallet_id, bucket, currency, available, held, event_count, last_occurred_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
+                 available = wl_money_add(available, excluded.available), \
+                 held = wl_money_add(held, excluded.held), \
+                 event_count = event_count + excluded.event_count, \
+                 last_occurred_at = max(coalesce(last_occurred_at, excluded.last_occurred_at), \
+                                        coalesce(excluded.last_occurred_at, last_occurred_at))",
             )
             .map_err(map_err)?;
         stmt.execute(params![
             wallet.as_str(),
-            bucket,
+            bucket.unwrap_or(ALL_TIME_BUCKET),
             currency.as_str(),
-            t.available.to_string(),
-            t.held.to_string(),
-            t.event_count as i64,
-            t.last_occurred_at.map(|x| x.as_micros()),
+            delta.available.to_string(),
+            delta.held.to_string(),
+            delta.event_count as i64,
+            delta.last_occurred_at.map(|x| x.as_micros()),
         ])
-        .map_err(map_err)?;
+        .map_err(|e| {
+            if e.to_string().contains(MONEY_OVERFLOW) {
+                Error::Validation(crate::domain::ValidationError::new(
+                    "amount",
+                    "would take the wallet's balance beyond 10^38, which cannot be held exactly",
+                ))
+            } else {
+                map_err(e)
+            }
+        })?;
         Ok(())
     }
 
@@ -701,31 +747,6 @@ fn open_error(path: &Path, e: rusqlite::Error) -> Error {
         ),
         other => other,
     }
-}
-
-/// Maps a unique-constraint violation on an event key to a conflict.
-fn unique_violation(err: &rusqlite::Error, event_id: EventId) -> Option<Error> {
-    let rusqlite::Error::SqliteFailure(f, Some(msg)) = err else {
-        return None;
-    };
-    if f.code != rusqlite::ErrorCode::ConstraintViolation {
-        return None;
-    }
-    let key = if msg.contains("events.event_id") {
-        MatchedKey::EventId
-    } else if msg.contains("events.provider_event_id") {
-        MatchedKey::ProviderEventId
-    } else if msg.contains("events.idempotency_key") {
-        MatchedKey::IdempotencyKey
-    } else {
-        return None;
-    };
-    Some(Error::Conflict(ConflictError {
-        index: None,
-        key,
-        existing_event_id: event_id,
-        reason: ConflictReason::UniqueConstraint,
-    }))
 }
 
 pub(crate) fn map_err(e: rusqlite::Error) -> Error {

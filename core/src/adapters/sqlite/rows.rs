@@ -12,13 +12,22 @@ use crate::ports::AmountRow;
 
 use super::map_err;
 
-pub const EVENT_COLUMNS: &str =
-    "sequence, event_id, wallet_id, provider, event_type, amount, currency, \
-     provider_event_id, idempotency_key, metadata, occurred_at, created_at";
+/// The event columns, in the order `event_from_row` reads them. A macro so
+/// that statements are `concat!`ed at compile time, not formatted per call.
+macro_rules! event_columns {
+    () => {
+        "sequence, event_id, wallet_id, provider, event_type, amount, currency, \
+         provider_event_id, idempotency_key, metadata, occurred_at, created_at"
+    };
+}
 
-pub const AUDIT_COLUMNS: &str =
-    "sequence, recorded_at, action, event_id, event_sequence, matched_on, \
-     actor, fingerprint, body_sha256, prev_hash, hash";
+/// The audit columns, in the order `audit_from_row` reads them.
+macro_rules! audit_columns {
+    () => {
+        "sequence, recorded_at, action, event_id, event_sequence, matched_on, \
+         actor, fingerprint, body_sha256, prev_hash, hash"
+    };
+}
 
 pub fn corrupt(what: &str, detail: &str) -> Error {
     Error::Storage(StorageError::new(

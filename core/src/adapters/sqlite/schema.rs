@@ -47,20 +47,13 @@ pub const MIGRATIONS: &[&str] = &[
         hash           BLOB    NOT NULL
     );
 
-    -- Current totals per wallet and currency: a balance without a scan.
-    CREATE TABLE balances (
-        wallet_id        TEXT    NOT NULL,
-        currency         TEXT    NOT NULL,
-        available        TEXT    NOT NULL,
-        held             TEXT    NOT NULL,
-        event_count      INTEGER NOT NULL,
-        last_occurred_at INTEGER,
-        PRIMARY KEY (wallet_id, currency)
-    ) WITHOUT ROWID;
-
-    -- Totals per wallet, hour (by occurred_at) and currency: past balances
-    -- sum these instead of the events.
-    CREATE TABLE balance_buckets (
+    -- Balance rollups per wallet, currency and hour bucket (by occurred_at),
+    -- plus one all-time row per wallet and currency whose bucket is
+    -- 9223372036854775807 (ALL_TIME_BUCKET). The current balance reads the
+    -- all-time row: no scan. A past balance sums the buckets before its hour.
+    -- The all-time row sorts right after the wallet's latest bucket, so
+    -- both usually share a page.
+    CREATE TABLE rollups (
         wallet_id        TEXT    NOT NULL,
         bucket           INTEGER NOT NULL,
         currency         TEXT    NOT NULL,
@@ -77,6 +70,9 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     "#,
 ];
+
+/// The `bucket` of the all-time rollup rows.
+pub const ALL_TIME_BUCKET: i64 = i64::MAX;
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
