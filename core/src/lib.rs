@@ -49,3 +49,8 @@ pub use adapters::sqlite::Durability;
 pub use domain::*;
 pub use ledger::{Ledger, Options};
 pub use service::{IngestContext, Service, BATCH_EVENTS_MAX};
+
+/// The README's Rust example, compiled and run as a doctest.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,1 +1,127 @@
-fn main() {}
+//! `cargo xtask <task>`: the project's build, test, demo and bench entry points.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  test           cargo fmt --check, clippy -D warnings, every test of the workspace
+  demo           the main job: a ledger at target/demo/walletlog.db, fed, replayed, printed
+  bench [WORD..] the benchmark program; prints one JSON object (WORDs filter the figures)
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("demo") => demo(&root),
+        Some("bench") => bench(&root, &args[1..]),
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task {other:?}\n\n{USAGE}"),
+        None => bail!("no task given\n\n{USAGE}"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {what}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start: {what}"))?;
+    if !status.success() {
+        bail!("failed: {what} ({status})");
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    run(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy -D warnings",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "cargo test (unit, integration, races, properties, doctests)",
+        cargo().args(["test", "--workspace"]),
+    )?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}
+
+fn demo(root: &Path) -> Result<()> {
+    let dir = root.join("target/demo");
+    std::fs::create_dir_all(&dir)?;
+    run(
+        "the demo (core/examples/demo.rs)",
+        cargo()
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "-p",
+                "walletlog",
+                "--example",
+                "demo",
+                "--",
+            ])
+            .arg(dir.join("walletlog.db")),
+    )
+}
+
+fn bench(root: &Path, words: &[String]) -> Result<()> {
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    eprintln!("xtask: building and running the benchmark (release)");
+    let output = cargo()
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "walletlog",
+            "--bench",
+            "ledger",
+            "--",
+        ])
+        .args(words)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("could not start cargo bench")?;
+    if !output.status.success() {
+        bail!("the benchmark failed ({})", output.status);
+    }
+    let json = String::from_utf8(output.stdout)?;
+    print!("{json}");
+    let file = out_dir.join("latest.json");
+    std::fs::write(&file, &json)?;
+    eprintln!("xtask: figures saved to {}", file.display());
+    Ok(())
+}
