@@ -35,36 +35,24 @@ impl<S: Storage> Service<S> {
     pub fn new(storage: S, audit_key: Option<Vec<u8>>) -> Result<Self> {
         let chain = AuditChain::new(audit_key);
         let configured = chain.key_check().map(|c| c.to_vec()).unwrap_or_default();
-        storage.write(&mut |tx| {
-            match tx.meta(META_AUDIT_KEY_CHECK)? {
-                None => {
-                    if tx.last_audit()?.is_some() {
-                        return Err(key_mismatch(
-                            "the ledger has audit records but no audit key setting",
-                        ));
-                    }
-                    tx.set_meta(META_AUDIT_KEY_CHECK, &configured)?;
+        let service = Service { storage, chain };
+        // Most opens find the setting already there: a read, no write lock.
+        let stored = service.read(|tx| tx.meta(META_AUDIT_KEY_CHECK))?;
+        match stored {
+            Some(stored) => check_key(&stored, &configured)?,
+            None => service.storage.write(&mut |tx| {
+                // Re-checked under the write lock: another process may have
+                // created the ledger in between.
+                match tx.meta(META_AUDIT_KEY_CHECK)? {
+                    Some(stored) => check_key(&stored, &configured),
+                    None if tx.last_audit()?.is_some() => Err(key_mismatch(
+                        "the ledger has audit records but no audit key setting",
+                    )),
+                    None => tx.set_meta(META_AUDIT_KEY_CHECK, &configured),
                 }
-                Some(stored) if stored == configured => {}
-                Some(stored) if stored.is_empty() => {
-                    return Err(key_mismatch(
-                        "this ledger's audit chain is not keyed; open it without an audit key",
-                    ))
-                }
-                Some(_) if configured.is_empty() => {
-                    return Err(key_mismatch(
-                        "this ledger's audit chain is keyed; open it with its audit key",
-                    ))
-                }
-                Some(_) => {
-                    return Err(key_mismatch(
-                        "the audit key differs from the one this ledger was created with",
-                    ))
-                }
-            }
-            Ok(())
-        })?;
-        Ok(Service { storage, chain })
+            })?,
+        }
+        Ok(service)
     }
 
     pub fn storage(&self) -> &S {
@@ -184,6 +172,22 @@ fn check_limit(limit: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The audit key configured must be the one the ledger was created with.
+fn check_key(stored: &[u8], configured: &[u8]) -> Result<()> {
+    match (stored.is_empty(), configured.is_empty()) {
+        _ if stored == configured => Ok(()),
+        (true, false) => Err(key_mismatch(
+            "this ledger's audit chain is not keyed; open it without an audit key",
+        )),
+        (false, true) => Err(key_mismatch(
+            "this ledger's audit chain is keyed; open it with its audit key",
+        )),
+        _ => Err(key_mismatch(
+            "the audit key differs from the one this ledger was created with",
+        )),
+    }
 }
 
 fn key_mismatch(message: &str) -> Error {

@@ -1,4 +1,5 @@
 mod conformance;
+mod kill;
 mod properties;
 mod races;
 mod sqlite;
