@@ -87,26 +87,20 @@ impl SqliteStorage {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
         configure(&conn, &options)?;
-        check_ownership(&conn, &path)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| open_error(&path, e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(storage(
-                StorageErrorKind::Io,
-                format!(
-                    "{} cannot use write-ahead logging (journal mode is {mode})",
-                    path.display()
-                ),
-            ));
+        // While several processes create the same file, switching it to WAL
+        // can report SQLITE_BUSY without calling the busy handler; the
+        // whole (idempotent) preparation is retried until the busy timeout.
+        let deadline = std::time::Instant::now() + options.busy_timeout;
+        loop {
+            match prepare_file(&conn, &path, options.durability) {
+                Err(Error::Storage(e))
+                    if e.kind == StorageErrorKind::Busy && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other?,
+            }
         }
-        let sync = match options.durability {
-            Durability::Full => "FULL",
-            Durability::Normal => "NORMAL",
-        };
-        conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
-            .map_err(map_err)?;
-        migrate(&conn, &path)?;
         register_money_add(&conn)?;
         Ok(SqliteStorage {
             path,
@@ -178,6 +172,31 @@ impl SqliteStorage {
     }
 }
 
+/// Checks the file is walletlog's, switches it to WAL, sets durability and
+/// brings the schema up to date. Safe to run again after a failure.
+fn prepare_file(conn: &Connection, path: &Path, durability: Durability) -> Result<()> {
+    check_ownership(conn, path)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(|e| open_error(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(storage(
+            StorageErrorKind::Io,
+            format!(
+                "{} cannot use write-ahead logging (journal mode is {mode})",
+                path.display()
+            ),
+        ));
+    }
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
+        .map_err(map_err)?;
+    migrate(conn, path)
+}
+
 fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
     conn.busy_timeout(options.busy_timeout).map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
@@ -214,32 +233,30 @@ fn register_money_add(conn: &Connection) -> Result<()> {
     .map_err(map_err)
 }
 
+/// Refuses a SQLite file that is not a walletlog ledger, before changing
+/// anything in it. Both facts are read in one snapshot: a concurrent
+/// creator's migration sets the application id and creates the tables in
+/// one transaction, so a fresh ledger is never mistaken for a foreign file.
 fn check_ownership(conn: &Connection, path: &Path) -> Result<()> {
-    let app_id: i32 = conn
-        .query_row("PRAGMA application_id", [], |r| r.get(0))
+    conn.execute_batch("BEGIN")
         .map_err(|e| open_error(path, e))?;
-    if app_id == APPLICATION_ID {
+    let facts = (|| {
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        Ok::<_, rusqlite::Error>((app_id, tables))
+    })()
+    .map_err(|e| open_error(path, e));
+    let (app_id, tables) = finish(conn, facts)?;
+    if app_id == APPLICATION_ID || (app_id == 0 && tables == 0) {
         return Ok(());
     }
-    let foreign = || {
-        storage(
-            StorageErrorKind::Corrupt,
-            format!(
-                "{} is a SQLite database but not a walletlog ledger",
-                path.display()
-            ),
-        )
-    };
-    if app_id != 0 {
-        return Err(foreign());
-    }
-    let tables: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-        .map_err(|e| open_error(path, e))?;
-    if tables > 0 {
-        return Err(foreign());
-    }
-    Ok(())
+    Err(storage(
+        StorageErrorKind::Corrupt,
+        format!(
+            "{} is a SQLite database but not a walletlog ledger",
+            path.display()
+        ),
+    ))
 }
 
 fn migrate(conn: &Connection, path: &Path) -> Result<()> {
