@@ -91,22 +91,44 @@ pub struct WalletTransactionEvent {
 
 impl WalletTransactionEvent {
     /// SHA-256 of the event's canonical content: every field but `sequence`
-    /// and `created_at`, which the audit record pins separately.
+    /// and `created_at`, which the audit record pins separately. Fields are
+    /// length-prefixed, so no two different events share an encoding.
     pub fn fingerprint(&self) -> [u8; 32] {
-        content_fingerprint(
-            &self.event_id,
-            &NewEventRef {
-                wallet_id: &self.wallet_id,
-                provider: &self.provider,
-                event_type: self.event_type,
-                amount: &self.amount,
-                currency: &self.currency,
-                provider_event_id: self.provider_event_id.as_ref(),
-                idempotency_key: self.idempotency_key.as_ref(),
-                metadata: &self.metadata,
-                occurred_at: self.occurred_at,
-            },
-        )
+        use std::io::Write as _;
+        let mut h = Sha256::new();
+        h.update(b"walletlog.event.v1");
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        // An amount's text is at most 30 bytes (28 digits and a point).
+        let mut amount = [0u8; 48];
+        let mut cursor = std::io::Cursor::new(&mut amount[..]);
+        let _ = write!(cursor, "{}", self.amount);
+        let amount_len = cursor.position() as usize;
+        field(self.event_id.as_bytes());
+        field(self.wallet_id.as_str().as_bytes());
+        field(self.provider.as_str().as_bytes());
+        field(&[self.event_type.code()]);
+        field(&amount[..amount_len]);
+        field(self.currency.as_str().as_bytes());
+        // A presence byte before each optional key: `None` differs from any text.
+        let keys = [
+            self.provider_event_id.as_ref().map(|k| k.as_str()),
+            self.idempotency_key.as_ref().map(|k| k.as_str()),
+        ];
+        for key in keys {
+            match key {
+                None => field(&[0]),
+                Some(k) => {
+                    field(&[1]);
+                    field(k.as_bytes());
+                }
+            }
+        }
+        field(self.metadata.as_json().as_bytes());
+        field(&self.occurred_at.as_micros().to_be_bytes());
+        h.finalize().into()
     }
 
     /// The money fields (see DESIGN.md) in which `input` differs from this event.
@@ -139,73 +161,28 @@ impl WalletTransactionEvent {
 }
 
 impl NewEvent {
-    /// The fingerprint the event would have once stored with `event_id`.
-    pub fn fingerprint(&self, event_id: &EventId) -> [u8; 32] {
-        content_fingerprint(
+    /// The event as it would be stored with this id, time and sequence.
+    pub fn to_stored(
+        &self,
+        event_id: EventId,
+        created_at: Timestamp,
+        sequence: u64,
+    ) -> WalletTransactionEvent {
+        WalletTransactionEvent {
             event_id,
-            &NewEventRef {
-                wallet_id: &self.wallet_id,
-                provider: &self.provider,
-                event_type: self.event_type,
-                amount: &self.amount,
-                currency: &self.currency,
-                provider_event_id: self.provider_event_id.as_ref(),
-                idempotency_key: self.idempotency_key.as_ref(),
-                metadata: &self.metadata,
-                occurred_at: self.occurred_at,
-            },
-        )
-    }
-}
-
-struct NewEventRef<'a> {
-    wallet_id: &'a WalletId,
-    provider: &'a Provider,
-    event_type: EventType,
-    amount: &'a Amount,
-    currency: &'a Currency,
-    provider_event_id: Option<&'a ProviderEventId>,
-    idempotency_key: Option<&'a IdempotencyKey>,
-    metadata: &'a Metadata,
-    occurred_at: Timestamp,
-}
-
-/// Length-prefixed fields, so no two different events share an encoding.
-fn content_fingerprint(event_id: &EventId, e: &NewEventRef<'_>) -> [u8; 32] {
-    use std::io::Write as _;
-    let mut h = Sha256::new();
-    h.update(b"walletlog.event.v1");
-    let mut field = |bytes: &[u8]| {
-        h.update((bytes.len() as u64).to_be_bytes());
-        h.update(bytes);
-    };
-    // An amount's text is at most 30 bytes (28 digits, a point, no sign).
-    let mut amount = [0u8; 48];
-    let mut cursor = std::io::Cursor::new(&mut amount[..]);
-    let _ = write!(cursor, "{}", e.amount);
-    let amount_len = cursor.position() as usize;
-    field(event_id.as_bytes());
-    field(e.wallet_id.as_str().as_bytes());
-    field(e.provider.as_str().as_bytes());
-    field(&[e.event_type.code()]);
-    field(&amount[..amount_len]);
-    field(e.currency.as_str().as_bytes());
-    // A presence byte before each optional key: `None` differs from any text.
-    for key in [
-        e.provider_event_id.map(|k| k.as_str()),
-        e.idempotency_key.map(|k| k.as_str()),
-    ] {
-        match key {
-            None => field(&[0]),
-            Some(k) => {
-                field(&[1]);
-                field(k.as_bytes());
-            }
+            wallet_id: self.wallet_id.clone(),
+            provider: self.provider.clone(),
+            event_type: self.event_type,
+            amount: self.amount,
+            currency: self.currency.clone(),
+            provider_event_id: self.provider_event_id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            metadata: self.metadata.clone(),
+            occurred_at: self.occurred_at,
+            created_at,
+            sequence,
         }
     }
-    field(e.metadata.as_json().as_bytes());
-    field(&e.occurred_at.as_micros().to_be_bytes());
-    h.finalize().into()
 }
 
 /// An event as callers hand it over from outside Rust's type system (JSON,

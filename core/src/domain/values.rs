@@ -486,7 +486,7 @@ impl Metadata {
     }
 
     /// From an already parsed object.
-    pub fn from_map(
+    fn from_map(
         map: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Self, ValidationError> {
         // serde_json's Map is ordered by key, so this text is canonical.

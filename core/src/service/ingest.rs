@@ -284,20 +284,11 @@ impl<S: Storage> Service<S> {
             for (index, item) in items.iter().enumerate() {
                 // The common case first: nothing matches, and the insert
                 // itself is the check. Only a refused insert looks the keys up.
-                let candidate = WalletTransactionEvent {
-                    event_id: item.event_id.unwrap_or_else(EventId::generate),
-                    wallet_id: item.wallet_id.clone(),
-                    provider: item.provider.clone(),
-                    event_type: item.event_type,
-                    amount: item.amount,
-                    currency: item.currency.clone(),
-                    provider_event_id: item.provider_event_id.clone(),
-                    idempotency_key: item.idempotency_key.clone(),
-                    metadata: item.metadata.clone(),
-                    occurred_at: item.occurred_at,
-                    created_at: now,
-                    sequence: next_sequence,
-                };
+                let mut candidate = item.to_stored(
+                    item.event_id.unwrap_or_else(EventId::generate),
+                    now,
+                    next_sequence,
+                );
                 if tx.insert_event_if_new(&candidate)? {
                     next_sequence += 1;
                     deltas.add(&candidate).map_err(|e| e.at_index(index))?;
@@ -322,7 +313,9 @@ impl<S: Storage> Service<S> {
                         return Err(Error::Conflict(c));
                     }
                 };
-                let fp = item.fingerprint(&item.event_id.unwrap_or(stored.event_id));
+                // The offered content, under the stored id when it brought none.
+                candidate.event_id = item.event_id.unwrap_or(stored.event_id);
+                let fp = candidate.fingerprint();
                 audit.append(tx, ctx, AuditAction::Duplicate, stored.event_id, stored.sequence, Some(key), fp)?;
                 results.push(IngestResult {
                     outcome: IngestOutcome::Duplicate { matched_on: key },
@@ -392,7 +385,9 @@ impl<S: Storage> Service<S> {
                     0,
                 ),
             };
-            let fp = item.fingerprint(&item.event_id.unwrap_or(event_id));
+            let fp = item
+                .to_stored(item.event_id.unwrap_or(event_id), now, 0)
+                .fingerprint();
             let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;
             audit.append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)
         })

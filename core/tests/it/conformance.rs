@@ -107,12 +107,7 @@ fn created_then_duplicate_on_each_key(l: &Ledger) {
             AuditAction::Conflict
         ]
     );
-    assert_eq!(
-        l.balance(&wallet("w1"), None).unwrap()[0]
-            .available
-            .to_string(),
-        "10"
-    );
+    assert_eq!(available(l, "w1"), "10");
 }
 
 fn amounts_compare_numerically(l: &Ledger) {
@@ -231,12 +226,7 @@ fn batch_is_all_or_nothing(l: &Ledger) {
     assert_eq!(c.index, Some(2));
     assert!(err.to_string().starts_with("item 2:"), "{err}");
     assert_eq!(all_events(l).len(), 1, "none of the batch is stored");
-    assert_eq!(
-        l.balance(&wallet("w1"), None).unwrap()[0]
-            .available
-            .to_string(),
-        "10"
-    );
+    assert_eq!(available(l, "w1"), "10");
     let audit = all_audit(l);
     assert_eq!(
         audit.len(),
@@ -256,12 +246,7 @@ fn batch_is_all_or_nothing(l: &Ledger) {
     let results = l.ingest_batch(&good).unwrap();
     assert!(results.iter().all(|r| r.created()));
     assert_eq!(all_events(l).len(), 4);
-    assert_eq!(
-        l.balance(&wallet("w1"), None).unwrap()[0]
-            .available
-            .to_string(),
-        "16"
-    );
+    assert_eq!(available(l, "w1"), "16");
 }
 
 fn batch_duplicates_within_itself(l: &Ledger) {

@@ -73,3 +73,10 @@ pub fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
 pub fn sqlite_ledger(path: &std::path::Path) -> Ledger {
     Ledger::open(path, Options::default()).unwrap()
 }
+
+/// The available balance of `wallet_id`'s first currency, as text.
+pub fn available(ledger: &Ledger, wallet_id: &str) -> String {
+    ledger.balance(&wallet(wallet_id), None).unwrap()[0]
+        .available
+        .to_string()
+}
