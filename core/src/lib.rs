@@ -42,6 +42,7 @@ pub mod adapters;
 pub mod domain;
 pub mod ports;
 pub mod service;
+pub mod signature;
 
 mod ledger;
 

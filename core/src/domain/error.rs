@@ -20,6 +20,13 @@ pub enum Error {
     /// Storage failed: I/O, a corrupt or foreign file, a schema too new, a lock held too long.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A webhook's signature was missing, malformed, wrong or stale.
+    #[error("webhook signature refused: {0}")]
+    Signature(#[from] SignatureError),
+    /// A plugin misbehaved or was refused: a trap, exhausted fuel, memory or
+    /// time, output over its limits or invalid, an import, a wrong world.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
 }
 
 /// The category of an [`Error`], stable across bindings.
@@ -29,6 +36,8 @@ pub enum ErrorKind {
     Validation,
     Conflict,
     NotFound,
+    Signature,
+    Plugin,
     Storage,
 }
 
@@ -39,6 +48,8 @@ impl Error {
             Error::Conflict(_) => ErrorKind::Conflict,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::Storage(_) => ErrorKind::Storage,
+            Error::Signature(_) => ErrorKind::Signature,
+            Error::Plugin(_) => ErrorKind::Plugin,
         }
     }
 
@@ -188,3 +199,134 @@ impl fmt::Display for StorageError {
 impl std::error::Error for StorageError {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a webhook's signature was refused. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureError {
+    /// A header the scheme needs is absent.
+    MissingHeader(String),
+    /// A header the scheme reads appears more than once.
+    DuplicateHeader(String),
+    /// A header is present but not in the scheme's format.
+    Malformed { header: String, reason: String },
+    /// No signature in the request matches the body with the configured secret.
+    Mismatch,
+    /// The signed timestamp is further than the tolerance from now.
+    TimestampOutOfTolerance {
+        timestamp: i64,
+        now: i64,
+        tolerance_secs: i64,
+    },
+    /// The configured secret cannot be decoded as the scheme requires.
+    BadSecret(String),
+    /// The scheme signs the URL, and the request carries none.
+    MissingUrl,
+    /// The provider signs its webhooks and the host configured no secret.
+    NoSecret { provider: String },
+}
+
+impl fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignatureError::MissingHeader(h) => write!(f, "signature header {h} is missing"),
+            SignatureError::DuplicateHeader(h) => write!(f, "signature header {h} appears more than once"),
+            SignatureError::Malformed { header, reason } => write!(f, "signature header {header} is malformed: {reason}"),
+            SignatureError::Mismatch => f.write_str("no signature matches the body with the configured secret"),
+            SignatureError::TimestampOutOfTolerance { timestamp, now, tolerance_secs } => write!(
+                f,
+                "signed timestamp {timestamp} is {}s from now ({now}); at most {tolerance_secs}s allowed",
+                (now - timestamp).abs()
+            ),
+            SignatureError::BadSecret(reason) => write!(f, "the configured secret is unusable: {reason}"),
+            SignatureError::MissingUrl => f.write_str("the scheme signs the webhook URL and none was given"),
+            SignatureError::NoSecret { provider } => write!(
+                f,
+                "no webhook secret is configured for provider {provider}, and unsigned webhooks are not allowed for it"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SignatureError {}
+
+/// A plugin was refused at install, or failed on a webhook. The host stays
+/// healthy: a failed instance is discarded and nothing is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginError {
+    pub kind: PluginErrorKind,
+    /// The plugin's provider and version, when known (`stripe@1.2.0`).
+    pub plugin: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginErrorKind {
+    /// Refused at install: not a component, imports something, not the
+    /// normalizer world, or `info` is invalid.
+    Refused,
+    /// No plugin is installed for the provider.
+    NotInstalled,
+    /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access).
+    Trap,
+    /// The call used up its fuel budget.
+    OutOfFuel,
+    /// The call ran past its wall-clock deadline.
+    Timeout,
+    /// The plugin asked for more memory than its cap.
+    OutOfMemory,
+    /// The request was larger than the plugin may be sent.
+    RequestTooLarge,
+    /// The plugin returned more bytes or events than allowed.
+    OutputTooLarge,
+    /// An event the plugin returned broke a validation rule.
+    InvalidOutput,
+    /// The plugin said the webhook is malformed.
+    Malformed,
+    /// The plugin said it does not support this webhook.
+    Unsupported,
+}
+
+impl PluginErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginErrorKind::Refused => "refused",
+            PluginErrorKind::NotInstalled => "not_installed",
+            PluginErrorKind::Trap => "trap",
+            PluginErrorKind::OutOfFuel => "out_of_fuel",
+            PluginErrorKind::Timeout => "timeout",
+            PluginErrorKind::OutOfMemory => "out_of_memory",
+            PluginErrorKind::RequestTooLarge => "request_too_large",
+            PluginErrorKind::OutputTooLarge => "output_too_large",
+            PluginErrorKind::InvalidOutput => "invalid_output",
+            PluginErrorKind::Malformed => "malformed",
+            PluginErrorKind::Unsupported => "unsupported",
+        }
+    }
+}
+
+impl PluginError {
+    pub fn new(kind: PluginErrorKind, message: impl Into<String>) -> Self {
+        PluginError {
+            kind,
+            plugin: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn for_plugin(mut self, plugin: impl Into<String>) -> Self {
+        self.plugin = Some(plugin.into());
+        self
+    }
+}
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.plugin {
+            Some(p) => write!(f, "plugin {p}: {} ({})", self.message, self.kind.as_str()),
+            None => write!(f, "plugin: {} ({})", self.message, self.kind.as_str()),
+        }
+    }
+}
+
+impl std::error::Error for PluginError {}

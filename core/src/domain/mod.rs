@@ -18,8 +18,8 @@ pub use audit::{
 };
 pub use balance::{bucket_of, Balance, Money, Overflow, Totals, BUCKET_MICROS};
 pub use error::{
-    ConflictError, ConflictReason, Error, ErrorKind, Result, StorageError, StorageErrorKind,
-    ValidationError,
+    ConflictError, ConflictReason, Error, ErrorKind, PluginError, PluginErrorKind, Result,
+    SignatureError, StorageError, StorageErrorKind, ValidationError,
 };
 pub use event::{NewEvent, RawEvent, WalletTransactionEvent};
 pub use outcome::{IngestOutcome, IngestResult};

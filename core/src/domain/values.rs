@@ -486,9 +486,7 @@ impl Metadata {
     }
 
     /// From an already parsed object.
-    fn from_map(
-        map: serde_json::Map<String, serde_json::Value>,
-    ) -> Result<Self, ValidationError> {
+    fn from_map(map: serde_json::Map<String, serde_json::Value>) -> Result<Self, ValidationError> {
         // serde_json's Map is ordered by key, so this text is canonical.
         let text = serde_json::Value::Object(map).to_string();
         if text.len() > METADATA_BYTES_MAX {

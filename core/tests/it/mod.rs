@@ -2,6 +2,7 @@ mod conformance;
 mod kill;
 mod properties;
 mod races;
+mod signature;
 mod sqlite;
 mod tamper;
 mod util;

@@ -1,0 +1,408 @@
+//! Webhook signatures: verified by the host, with the secret the host
+//! configured, before any plugin sees the webhook.
+//!
+//! Schemes: `stripe-v1`, `standard-webhooks-v1`, and generic `hmac` (one
+//! header holding HMAC-SHA256 or -SHA512 of the body, or of URL + body).
+//! Comparisons are constant-time. Secrets never appear in errors, logs or
+//! `Debug` output.
+//!
+//! Also `sign_request` / `verify_request`, for HTTP APIs built on walletlog.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256, Sha512};
+use subtle::ConstantTimeEq;
+
+pub use crate::domain::SignatureError;
+
+/// How old (or how far in the future) a signed timestamp may be, in seconds.
+pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
+/// Most candidate signatures read from one header (key rotation).
+const SIGNATURES_MAX: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HmacAlgorithm {
+    Sha256,
+    Sha512,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestEncoding {
+    Hex,
+    Base64,
+}
+
+/// How the configured secret text becomes the HMAC key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretEncoding {
+    /// The text's UTF-8 bytes, verbatim.
+    Utf8,
+    Hex,
+    Base64,
+}
+
+/// A generic HMAC scheme: one header holding the MAC of the body (or of
+/// the URL followed by the body, as Square does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HmacSpec {
+    pub algorithm: HmacAlgorithm,
+    /// The header's name, any case.
+    pub header: String,
+    pub encoding: DigestEncoding,
+    /// Text before the digest in the header, such as `sha256=`.
+    pub prefix: Option<String>,
+    /// Sign the webhook's URL followed by the body.
+    pub include_url: bool,
+    pub secret_encoding: SecretEncoding,
+}
+
+/// How a provider signs its webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureScheme {
+    /// Unsigned: accepted only for providers the host explicitly allowed.
+    None,
+    /// `Stripe-Signature: t=..,v1=..`: HMAC-SHA256 over `t.body`, key = the
+    /// secret's UTF-8 bytes; any `v1` may match.
+    StripeV1,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<b64> ...`:
+    /// HMAC-SHA256 over `id.timestamp.body`, key = base64 after `whsec_`.
+    StandardWebhooksV1,
+    Hmac(HmacSpec),
+}
+
+impl SignatureScheme {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SignatureScheme::None => "none",
+            SignatureScheme::StripeV1 => "stripe-v1",
+            SignatureScheme::StandardWebhooksV1 => "standard-webhooks-v1",
+            SignatureScheme::Hmac(_) => "hmac",
+        }
+    }
+}
+
+/// A webhook secret. Its bytes never leave this module in any printable form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(text: impl Into<String>) -> Self {
+        Secret(text.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// What a signature is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    /// Header names in any case; values as received.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub url: Option<&'a str>,
+}
+
+impl SignedRequest<'_> {
+    /// The one value of header `name` (case-insensitive).
+    fn header(&self, name: &str) -> Result<&str, SignatureError> {
+        let mut found = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name));
+        let first = found
+            .next()
+            .ok_or_else(|| SignatureError::MissingHeader(name.to_owned()))?;
+        if found.next().is_some() {
+            return Err(SignatureError::DuplicateHeader(name.to_owned()));
+        }
+        Ok(first.1.as_str())
+    }
+}
+
+/// Verifies `request` under `scheme` with `secret`, at time `now` (unix seconds).
+pub fn verify(
+    scheme: &SignatureScheme,
+    secret: &Secret,
+    request: &SignedRequest<'_>,
+    now: i64,
+) -> Result<(), SignatureError> {
+    match scheme {
+        SignatureScheme::None => Ok(()),
+        SignatureScheme::StripeV1 => verify_stripe(secret, request, now),
+        SignatureScheme::StandardWebhooksV1 => verify_standard(secret, request, now),
+        SignatureScheme::Hmac(spec) => verify_hmac(spec, secret, request),
+    }
+}
+
+fn mac(algorithm: HmacAlgorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    // HMAC takes keys of any length, so construction cannot fail.
+    match algorithm {
+        HmacAlgorithm::Sha256 => {
+            let mut m =
+                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+            parts.iter().for_each(|p| m.update(p));
+            m.finalize().into_bytes().to_vec()
+        }
+        HmacAlgorithm::Sha512 => {
+            let mut m =
+                <Hmac<Sha512> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+            parts.iter().for_each(|p| m.update(p));
+            m.finalize().into_bytes().to_vec()
+        }
+    }
+}
+
+/// Constant-time: every candidate is compared in full, whatever matched.
+fn any_matches(expected: &[u8], candidates: &[Vec<u8>]) -> Result<(), SignatureError> {
+    let mut matched = subtle::Choice::from(0u8);
+    for c in candidates {
+        matched |= expected.ct_eq(c);
+    }
+    if bool::from(matched) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
+}
+
+fn check_time(timestamp: i64, now: i64) -> Result<(), SignatureError> {
+    if (now - timestamp).abs() > TIMESTAMP_TOLERANCE_SECS {
+        return Err(SignatureError::TimestampOutOfTolerance {
+            timestamp,
+            now,
+            tolerance_secs: TIMESTAMP_TOLERANCE_SECS,
+        });
+    }
+    Ok(())
+}
+
+fn parse_timestamp(header: &str, text: &str) -> Result<i64, SignatureError> {
+    let malformed = || SignatureError::Malformed {
+        header: header.to_owned(),
+        reason: "the timestamp is not whole unix seconds".into(),
+    };
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    text.parse().map_err(|_| malformed())
+}
+
+fn verify_stripe(
+    secret: &Secret,
+    request: &SignedRequest<'_>,
+    now: i64,
+) -> Result<(), SignatureError> {
+    const HEADER: &str = "stripe-signature";
+    let value = request.header(HEADER)?;
+    let malformed = |reason: &str| SignatureError::Malformed {
+        header: HEADER.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut timestamp = None;
+    let mut candidates = Vec::new();
+    for item in value.split(',') {
+        let Some((k, v)) = item.trim().split_once('=') else {
+            return Err(malformed("expected comma-separated key=value pairs"));
+        };
+        match k {
+            "t" if timestamp.is_some() => return Err(malformed("more than one t=")),
+            "t" => timestamp = Some(parse_timestamp(HEADER, v)?),
+            // Only v1 counts: v0 and unknown schemes are ignored (no downgrade).
+            "v1" if candidates.len() < SIGNATURES_MAX => {
+                candidates
+                    .push(hex_decode(v).ok_or_else(|| malformed("a v1 signature is not hex"))?);
+            }
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or_else(|| malformed("no t= timestamp"))?;
+    if candidates.is_empty() {
+        return Err(malformed("no v1 signature"));
+    }
+    check_time(timestamp, now)?;
+    let t = timestamp.to_string();
+    let expected = mac(
+        HmacAlgorithm::Sha256,
+        secret.expose().as_bytes(),
+        &[t.as_bytes(), b".", request.body],
+    );
+    any_matches(&expected, &candidates)
+}
+
+fn verify_standard(
+    secret: &Secret,
+    request: &SignedRequest<'_>,
+    now: i64,
+) -> Result<(), SignatureError> {
+    let id = request.header("webhook-id")?;
+    let timestamp_text = request.header("webhook-timestamp")?;
+    let signatures = request.header("webhook-signature")?;
+    let timestamp = parse_timestamp("webhook-timestamp", timestamp_text)?;
+    let key_text = secret
+        .expose()
+        .strip_prefix("whsec_")
+        .unwrap_or(secret.expose());
+    let key = BASE64.decode(key_text).map_err(|_| {
+        SignatureError::BadSecret("a Standard Webhooks secret is whsec_ followed by base64".into())
+    })?;
+    let mut candidates = Vec::new();
+    for entry in signatures
+        .split(' ')
+        .filter(|e| !e.is_empty())
+        .take(SIGNATURES_MAX)
+    {
+        // Unknown versions (v1a, v2, ...) are ignored, not errors.
+        if let Some(sig) = entry.strip_prefix("v1,") {
+            let bytes = BASE64.decode(sig).map_err(|_| SignatureError::Malformed {
+                header: "webhook-signature".into(),
+                reason: "a v1 signature is not base64".into(),
+            })?;
+            candidates.push(bytes);
+        }
+    }
+    if candidates.is_empty() {
+        return Err(SignatureError::Malformed {
+            header: "webhook-signature".into(),
+            reason: "no v1 signature".into(),
+        });
+    }
+    check_time(timestamp, now)?;
+    let expected = mac(
+        HmacAlgorithm::Sha256,
+        &key,
+        &[
+            id.as_bytes(),
+            b".",
+            timestamp_text.as_bytes(),
+            b".",
+            request.body,
+        ],
+    );
+    any_matches(&expected, &candidates)
+}
+
+fn verify_hmac(
+    spec: &HmacSpec,
+    secret: &Secret,
+    request: &SignedRequest<'_>,
+) -> Result<(), SignatureError> {
+    let value = request.header(&spec.header)?;
+    let malformed = |reason: String| SignatureError::Malformed {
+        header: spec.header.clone(),
+        reason,
+    };
+    let digest_text = match &spec.prefix {
+        Some(p) => value
+            .strip_prefix(p.as_str())
+            .ok_or_else(|| malformed(format!("does not start with {p:?}")))?,
+        None => value,
+    };
+    let digest = match spec.encoding {
+        DigestEncoding::Hex => {
+            hex_decode(digest_text.trim()).ok_or_else(|| malformed("not hex".into()))?
+        }
+        DigestEncoding::Base64 => BASE64
+            .decode(digest_text.trim())
+            .map_err(|_| malformed("not base64".into()))?,
+    };
+    let key = match spec.secret_encoding {
+        SecretEncoding::Utf8 => secret.expose().as_bytes().to_vec(),
+        SecretEncoding::Hex => hex_decode(secret.expose())
+            .ok_or_else(|| SignatureError::BadSecret("the secret is not hex".into()))?,
+        SecretEncoding::Base64 => BASE64
+            .decode(secret.expose())
+            .map_err(|_| SignatureError::BadSecret("the secret is not base64".into()))?,
+    };
+    let expected = if spec.include_url {
+        let url = request.url.ok_or(SignatureError::MissingUrl)?;
+        mac(spec.algorithm, &key, &[url.as_bytes(), request.body])
+    } else {
+        mac(spec.algorithm, &key, &[request.body])
+    };
+    any_matches(&expected, &[digest])
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An HTTP request to a service built on walletlog, as `sign_request` signs it.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub body: &'a [u8],
+    /// Unix seconds, sent alongside the signature.
+    pub timestamp: i64,
+}
+
+impl HttpRequest<'_> {
+    /// `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`.
+    fn signed_text(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}",
+            self.method.to_ascii_uppercase(),
+            self.path,
+            self.timestamp,
+            hex_encode(&Sha256::digest(self.body))
+        )
+    }
+}
+
+/// Signs an HTTP request to a service built on walletlog: lowercase hex of
+/// HMAC-SHA256(secret, `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`).
+pub fn sign_request(secret: &[u8], request: &HttpRequest<'_>) -> String {
+    let text = request.signed_text();
+    hex_encode(&mac(HmacAlgorithm::Sha256, secret, &[text.as_bytes()]))
+}
+
+/// Verifies a signature made by [`sign_request`], and that the request's
+/// timestamp is within `tolerance_secs` of `now` (unix seconds).
+pub fn verify_request(
+    secret: &[u8],
+    request: &HttpRequest<'_>,
+    signature: &str,
+    now: i64,
+    tolerance_secs: i64,
+) -> Result<(), SignatureError> {
+    if (now - request.timestamp).abs() > tolerance_secs {
+        return Err(SignatureError::TimestampOutOfTolerance {
+            timestamp: request.timestamp,
+            now,
+            tolerance_secs,
+        });
+    }
+    let given = hex_decode(signature).ok_or_else(|| SignatureError::Malformed {
+        header: "signature".into(),
+        reason: "not hex".into(),
+    })?;
+    let text = request.signed_text();
+    any_matches(
+        &mac(HmacAlgorithm::Sha256, secret, &[text.as_bytes()]),
+        &[given],
+    )
+}
