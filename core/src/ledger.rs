@@ -1,7 +1,7 @@
 //! The public entry point: a [`Ledger`] over any storage adapter.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::adapters::memory::MemoryStorage;
@@ -10,8 +10,11 @@ use crate::domain::{
     AuditRecord, AuditReport, Balance, EventId, IdempotencyKey, IngestResult, ListQuery, NewEvent,
     Page, Provider, ProviderEventId, Result, Timestamp, WalletId, WalletTransactionEvent,
 };
+use crate::plugins::{PluginInfo, PluginLimits, Webhook};
 use crate::ports::Storage;
 use crate::service::{IngestContext, Service};
+use crate::signature::Secret;
+use crate::webhook::Intake;
 
 /// How a ledger is opened.
 #[derive(Clone, Default)]
@@ -24,6 +27,11 @@ pub struct Options {
     /// SHA-256, so that nobody without the key can rewrite it consistently.
     /// A ledger created with a key must always be opened with it.
     pub audit_key: Option<Vec<u8>>,
+    /// The limits every plugin call runs under.
+    pub plugin_limits: PluginLimits,
+    /// Where compiled plugins are cached across processes (in memory only
+    /// when `None`).
+    pub plugin_cache_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for Options {
@@ -32,6 +40,8 @@ impl fmt::Debug for Options {
             .field("durability", &self.durability)
             .field("busy_timeout", &self.busy_timeout)
             .field("audit_key", &self.audit_key.as_ref().map(|_| "<redacted>"))
+            .field("plugin_limits", &self.plugin_limits)
+            .field("plugin_cache_dir", &self.plugin_cache_dir)
             .finish()
     }
 }
@@ -40,6 +50,7 @@ impl fmt::Debug for Options {
 /// is `Send + Sync`); several processes may open the same SQLite file.
 pub struct Ledger {
     service: Service<Box<dyn Storage>>,
+    intake: Intake,
 }
 
 impl fmt::Debug for Ledger {
@@ -56,7 +67,7 @@ impl Ledger {
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Ledger> {
         let path = path.as_ref();
         if path == Path::new(":memory:") {
-            return Self::with_storage(Box::new(MemoryStorage::new()), options.audit_key);
+            return Self::with_storage_and(Box::new(MemoryStorage::new()), options);
         }
         let defaults = SqliteOptions::default();
         let storage = SqliteStorage::open(
@@ -67,7 +78,7 @@ impl Ledger {
                 ..defaults
             },
         )?;
-        Self::with_storage(Box::new(storage), options.audit_key)
+        Self::with_storage_and(Box::new(storage), options)
     }
 
     /// An empty in-memory ledger with an unkeyed audit chain.
@@ -76,13 +87,25 @@ impl Ledger {
             // A fresh memory store has no settings that could disagree with the key.
             service: Service::new(Box::new(MemoryStorage::new()) as Box<dyn Storage>, None)
                 .unwrap_or_else(|e| unreachable!("a fresh in-memory ledger cannot fail: {e}")),
+            intake: Intake::new(PluginLimits::default(), None),
         }
     }
 
     /// A ledger over any storage adapter.
     pub fn with_storage(storage: Box<dyn Storage>, audit_key: Option<Vec<u8>>) -> Result<Ledger> {
+        Self::with_storage_and(
+            storage,
+            Options {
+                audit_key,
+                ..Options::default()
+            },
+        )
+    }
+
+    fn with_storage_and(storage: Box<dyn Storage>, options: Options) -> Result<Ledger> {
         Ok(Ledger {
-            service: Service::new(storage, audit_key)?,
+            service: Service::new(storage, options.audit_key)?,
+            intake: Intake::new(options.plugin_limits, options.plugin_cache_dir),
         })
     }
 
@@ -159,5 +182,52 @@ impl Ledger {
     /// balance, and reports the first thing altered, deleted or inserted.
     pub fn verify_audit(&self) -> Result<AuditReport> {
         self.service.verify_audit()
+    }
+
+    /// Installs a normalizer plugin (a WebAssembly component of the
+    /// `walletlog:normalizer` world) for the provider its `info` names,
+    /// replacing any earlier one. Refused: a core module, a component with
+    /// any import, another world, invalid `info`, and a plugin declaring no
+    /// signature scheme unless unsigned webhooks were allowed for its provider.
+    pub fn install_plugin(&self, wasm: &[u8]) -> Result<PluginInfo> {
+        self.intake.install(wasm)
+    }
+
+    /// [`install_plugin`](Self::install_plugin) from a file.
+    pub fn install_plugin_file(&self, path: impl AsRef<Path>) -> Result<PluginInfo> {
+        let path = path.as_ref();
+        let wasm = std::fs::read(path).map_err(|e| {
+            crate::domain::Error::Plugin(crate::domain::PluginError::new(
+                crate::domain::PluginErrorKind::Refused,
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        })?;
+        self.install_plugin(&wasm)
+    }
+
+    /// The installed plugin of `provider`, if any.
+    pub fn plugin(&self, provider: &str) -> Option<PluginInfo> {
+        self.intake.plugin_info(provider)
+    }
+
+    /// The secret `provider`'s webhooks are verified with. It never leaves
+    /// the host: not to plugins, logs, errors or the database.
+    pub fn set_webhook_secret(&self, provider: &str, secret: Secret) -> Result<()> {
+        self.intake.set_secret(provider, secret)
+    }
+
+    /// Accepts `provider`'s webhooks without a signature check when no
+    /// secret is configured (and plugins that declare no scheme).
+    pub fn allow_unsigned(&self, provider: &str) -> Result<()> {
+        self.intake.allow_unsigned(provider)
+    }
+
+    /// Verifies a webhook's signature, normalizes it in the provider's
+    /// sandboxed plugin, validates every event, and ingests them all in one
+    /// transaction (actor `plugin:<provider>@<version>`, the body's SHA-256
+    /// audited). A replayed webhook is a duplicate; one that moves no money
+    /// yields no results.
+    pub fn ingest_webhook(&self, provider: &str, webhook: &Webhook) -> Result<Vec<IngestResult>> {
+        crate::webhook::ingest(&self.intake, &self.service, provider, webhook)
     }
 }

@@ -40,16 +40,20 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod plugins;
 pub mod ports;
 pub mod service;
 pub mod signature;
+mod webhook;
 
 mod ledger;
 
 pub use adapters::sqlite::Durability;
 pub use domain::*;
 pub use ledger::{Ledger, Options};
+pub use plugins::{PluginInfo, PluginLimits, Webhook};
 pub use service::{IngestContext, Service, BATCH_EVENTS_MAX};
+pub use signature::Secret;
 
 /// The README's Rust example, compiled and run as a doctest.
 #[doc = include_str!("../../README.md")]

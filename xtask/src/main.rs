@@ -9,7 +9,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test           cargo fmt --check, clippy -D warnings, every test of the workspace
+  plugins        build every plugin (providers and hostile test plugins) into target/plugins/*.wasm
+  test           cargo fmt --check, clippy -D warnings, plugins, every test of the workspace
   demo           the main job: a ledger at target/demo/walletlog.db, fed, replayed, printed
   bench [WORD..] the benchmark program; prints one JSON object (WORDs filter the figures)
 ";
@@ -19,7 +20,8 @@ fn main() -> Result<()> {
     let root = workspace_root();
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
-        Some("test") => test(),
+        Some("test") => test(&root),
+        Some("plugins") => plugins(&root).map(|_| ()),
         Some("demo") => demo(&root),
         Some("bench") => bench(&root, &args[1..]),
         Some("help" | "-h" | "--help") => {
@@ -53,7 +55,70 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn test() -> Result<()> {
+/// Plugins built from source: (crate, features, output name in target/plugins).
+const PLUGINS: &[(&str, &str, &str)] = &[("walletlog-plugin-stripe", "", "stripe")];
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32-unknown-unknown target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    run(
+        "rustup target add wasm32-unknown-unknown",
+        Command::new("rustup").args(["target", "add", WASM_TARGET]),
+    )
+}
+
+/// Builds every plugin for wasm32 and turns each core module into a
+/// component of the walletlog:normalizer world. Returns the output folder.
+fn plugins(root: &Path) -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let out = root.join("target/plugins");
+    std::fs::create_dir_all(&out)?;
+    for (krate, features, name) in PLUGINS {
+        let mut cmd = cargo();
+        cmd.args([
+            "build",
+            "--quiet",
+            "--profile",
+            "plugin",
+            "--target",
+            WASM_TARGET,
+            "-p",
+            krate,
+        ]);
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        run(&format!("build plugin {name}"), &mut cmd)?;
+        let module_path = root
+            .join("target")
+            .join(WASM_TARGET)
+            .join("plugin")
+            .join(format!("{}.wasm", krate.replace('-', "_")));
+        let module = std::fs::read(&module_path)
+            .with_context(|| format!("reading {}", module_path.display()))?;
+        let component = wit_component::ComponentEncoder::default()
+            .module(&module)
+            .and_then(|e| e.validate(true).encode())
+            .with_context(|| format!("turning {} into a component", module_path.display()))?;
+        let target = out.join(format!("{name}.wasm"));
+        std::fs::write(&target, component)?;
+        eprintln!("xtask: plugin {name} -> {}", target.display());
+    }
+    Ok(out)
+}
+
+fn test(root: &Path) -> Result<()> {
+    plugins(root)?;
     run(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),

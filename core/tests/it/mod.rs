@@ -7,3 +7,4 @@ mod sqlite;
 mod tamper;
 mod util;
 mod validation;
+mod webhooks;

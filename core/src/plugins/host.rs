@@ -1,0 +1,463 @@
+//! The wasmtime engine, its limits, install and normalize.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
+};
+
+use super::cache::DiskCache;
+use super::{refused, NormalizedEvent, PluginInfo, Webhook};
+use crate::domain::{EventType, PluginError, PluginErrorKind, Provider};
+use crate::signature::{DigestEncoding, HmacAlgorithm, HmacSpec, SecretEncoding, SignatureScheme};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugins/wit/normalizer.wit",
+        world: "normalizer",
+    });
+}
+
+/// The limits every plugin call runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginLimits {
+    /// Fuel per call (about one unit per instruction; `memory.copy` and
+    /// `memory.fill` cost one per byte).
+    pub fuel_per_call: u64,
+    /// Wall-clock deadline per call, enforced by epoch interruption.
+    pub call_timeout: Duration,
+    /// Largest linear memory a plugin may grow to.
+    pub memory_bytes_max: usize,
+    /// Largest WebAssembly stack.
+    pub stack_bytes_max: usize,
+    /// Largest request (headers, body and URL) a plugin is sent.
+    pub request_bytes_max: usize,
+    /// Largest output (the sum of the returned strings).
+    pub output_bytes_max: usize,
+    /// Most events one webhook may yield.
+    pub events_max: usize,
+    /// Most plugin instances alive at once (pooling allocator slots).
+    pub instances_max: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            fuel_per_call: 50_000_000,
+            call_timeout: Duration::from_millis(500),
+            memory_bytes_max: 32 << 20,
+            stack_bytes_max: 512 << 10,
+            request_bytes_max: 1 << 20,
+            output_bytes_max: 1 << 20,
+            events_max: 256,
+            instances_max: 16,
+        }
+    }
+}
+
+/// How often the epoch ticks: the deadline's resolution.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+struct StoreState {
+    limits: StoreLimits,
+}
+
+/// An installed plugin: its info and a ready-to-instantiate component.
+pub struct InstalledPlugin {
+    pub info: PluginInfo,
+    /// SHA-256 of the component's bytes.
+    pub content_hash: [u8; 32],
+    pre: bindings::NormalizerPre<StoreState>,
+}
+
+/// The engine shared by every plugin of a ledger.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    limits: PluginLimits,
+    compiled: Mutex<HashMap<[u8; 32], Component>>,
+    disk: Option<DiskCache>,
+}
+
+impl PluginHost {
+    /// An engine with `limits`; compiled plugins are also cached in
+    /// `cache_dir` when given.
+    pub fn new(limits: PluginLimits, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.instances_max)
+            .total_core_instances(limits.instances_max * 4)
+            .total_memories(limits.instances_max * 2)
+            .total_tables(limits.instances_max * 4)
+            .max_memory_size(limits.memory_bytes_max);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(limits.stack_bytes_max)
+            // A small reservation per memory: the pool would otherwise
+            // reserve gigabytes of address space per slot.
+            .memory_reservation(limits.memory_bytes_max as u64)
+            .memory_guard_size(64 << 10)
+            .memory_reservation_for_growth(0)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)
+            .map_err(|e| refused(format!("the plugin engine cannot start: {e:#}")))?;
+        start_epoch_ticker(&engine);
+        let disk = cache_dir.map(|dir| DiskCache::new(dir, &engine));
+        Ok(PluginHost {
+            linker: Linker::new(&engine),
+            engine,
+            limits,
+            compiled: Mutex::new(HashMap::new()),
+            disk,
+        })
+    }
+
+    pub fn limits(&self) -> &PluginLimits {
+        &self.limits
+    }
+
+    fn store(&self) -> Result<Store<StoreState>, PluginError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes_max)
+            .instances(4)
+            .memories(2)
+            .tables(4)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(&self.engine, StoreState { limits });
+        store.limiter(|s| &mut s.limits);
+        store
+            .set_fuel(self.limits.fuel_per_call)
+            .map_err(|e| PluginError::new(PluginErrorKind::Trap, format!("{e:#}")))?;
+        // Set right before the call: the deadline counts from now.
+        let ticks = (self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        Ok(store)
+    }
+
+    /// The compiled component for `bytes`: from memory, from disk, or compiled now.
+    fn compile(&self, bytes: &[u8], hash: [u8; 32]) -> Result<Component, PluginError> {
+        if let Some(c) = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+        {
+            return Ok(c.clone());
+        }
+        let component = match self.disk.as_ref().and_then(|d| d.load(&self.engine, &hash)) {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, bytes)
+                    .map_err(|e| refused(format!("not a valid WebAssembly component: {e:#}")))?;
+                if let Some(d) = &self.disk {
+                    d.store(&hash, &c);
+                }
+                c
+            }
+        };
+        self.compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash, component.clone());
+        Ok(component)
+    }
+
+    /// Validates and compiles a plugin, and reads its `info` under the same
+    /// limits as any call. Refused: a core module, a component with any
+    /// import, one that is not the normalizer world, invalid `info`.
+    pub fn install(&self, bytes: &[u8]) -> Result<InstalledPlugin, PluginError> {
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return Err(refused("not WebAssembly: the \\0asm header is missing"));
+        }
+        if bytes[4..8] == [1, 0, 0, 0] {
+            return Err(refused(
+                "a core WebAssembly module, not a component: turn it into a component of the walletlog:normalizer world (wit-component)",
+            ));
+        }
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        let component = self.compile(bytes, hash)?;
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        if !imports.is_empty() {
+            return Err(refused(format!(
+                "the component imports {}; a normalizer may import nothing",
+                imports.join(", ")
+            )));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::NormalizerPre::new)
+            .map_err(|e| refused(format!("not a walletlog:normalizer@1.0.0 component: {e:#}")))?;
+        let mut store = self.store()?;
+        let raw = pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_info(&mut store))
+            .map_err(|e| call_error(e, &self.limits).for_plugin("(installing)"))?;
+        let info = plugin_info(raw)?;
+        Ok(InstalledPlugin {
+            info,
+            content_hash: hash,
+            pre,
+        })
+    }
+
+    /// Runs `plugin` on `webhook` in a fresh instance and returns what it
+    /// produced, within the output caps (not yet validated as events).
+    pub fn normalize(
+        &self,
+        plugin: &InstalledPlugin,
+        webhook: &Webhook,
+    ) -> Result<Vec<NormalizedEvent>, PluginError> {
+        let name = format!("{}@{}", plugin.info.provider, plugin.info.version);
+        let size = webhook.body.len()
+            + webhook.url.as_ref().map_or(0, String::len)
+            + webhook
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        if size > self.limits.request_bytes_max {
+            return Err(PluginError::new(
+                PluginErrorKind::RequestTooLarge,
+                format!(
+                    "the webhook is {size} bytes; at most {} may be sent to a plugin",
+                    self.limits.request_bytes_max
+                ),
+            )
+            .for_plugin(name));
+        }
+        let request = bindings::Webhook {
+            headers: webhook
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            body: webhook.body.clone(),
+            url: webhook.url.clone(),
+        };
+        let mut store = self.store()?;
+        let result = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.call_normalize(&mut store, &request))
+            .map_err(|e| call_error(e, &self.limits).for_plugin(name.clone()))?;
+        let events = match result {
+            Ok(events) => events,
+            Err(bindings::NormalizeError::Malformed(m)) => {
+                return Err(
+                    PluginError::new(PluginErrorKind::Malformed, truncate(&m)).for_plugin(name)
+                )
+            }
+            Err(bindings::NormalizeError::Unsupported(m)) => {
+                return Err(
+                    PluginError::new(PluginErrorKind::Unsupported, truncate(&m)).for_plugin(name)
+                )
+            }
+        };
+        if events.len() > self.limits.events_max {
+            return Err(PluginError::new(
+                PluginErrorKind::OutputTooLarge,
+                format!(
+                    "returned {} events; at most {} allowed",
+                    events.len(),
+                    self.limits.events_max
+                ),
+            )
+            .for_plugin(name));
+        }
+        let bytes: usize = events
+            .iter()
+            .map(|e| {
+                e.wallet_id.len()
+                    + e.amount.len()
+                    + e.currency.len()
+                    + e.provider_event_id.len()
+                    + e.occurred_at.len()
+                    + e.metadata.len()
+            })
+            .sum();
+        if bytes > self.limits.output_bytes_max {
+            return Err(PluginError::new(
+                PluginErrorKind::OutputTooLarge,
+                format!(
+                    "returned {bytes} bytes of events; at most {} allowed",
+                    self.limits.output_bytes_max
+                ),
+            )
+            .for_plugin(name));
+        }
+        Ok(events
+            .into_iter()
+            .map(|e| NormalizedEvent {
+                wallet_id: e.wallet_id,
+                event_type: event_type(e.event_type),
+                amount: e.amount,
+                currency: e.currency,
+                provider_event_id: e.provider_event_id,
+                occurred_at: e.occurred_at,
+                metadata: e.metadata,
+            })
+            .collect())
+    }
+}
+
+/// Increments the engine's epoch every tick until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("walletlog-plugin-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        });
+    if let Err(e) = spawned {
+        // Fuel still bounds every call; only the wall-clock backstop is lost.
+        tracing::error!(target: "walletlog::plugins", "cannot start the epoch thread: {e}");
+    }
+}
+
+/// Plugin text shown in errors is cut short: it is untrusted and unbounded.
+fn truncate(text: &str) -> String {
+    const MAX: usize = 200;
+    if text.len() <= MAX {
+        return text.to_owned();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+fn call_error(e: wasmtime::Error, limits: &PluginLimits) -> PluginError {
+    let kind_and_text = match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => (
+            PluginErrorKind::OutOfFuel,
+            format!("used up its {} fuel", limits.fuel_per_call),
+        ),
+        Some(Trap::Interrupt) => (
+            PluginErrorKind::Timeout,
+            format!(
+                "ran past its {} ms deadline",
+                limits.call_timeout.as_millis()
+            ),
+        ),
+        Some(Trap::StackOverflow) => (
+            PluginErrorKind::Trap,
+            format!("overflowed its {} KiB stack", limits.stack_bytes_max >> 10),
+        ),
+        Some(trap) => (PluginErrorKind::Trap, format!("trapped: {trap}")),
+        None => {
+            let text = format!("{e:#}");
+            if text.contains("growing memory") || text.contains("memory minimum size") {
+                (
+                    PluginErrorKind::OutOfMemory,
+                    format!(
+                        "needed more than its {} MiB of memory",
+                        limits.memory_bytes_max >> 20
+                    ),
+                )
+            } else {
+                (PluginErrorKind::Trap, truncate(&text))
+            }
+        }
+    };
+    PluginError::new(kind_and_text.0, kind_and_text.1)
+}
+
+fn event_type(t: bindings::EventType) -> EventType {
+    match t {
+        bindings::EventType::Deposit => EventType::Deposit,
+        bindings::EventType::Withdrawal => EventType::Withdrawal,
+        bindings::EventType::TransferIn => EventType::TransferIn,
+        bindings::EventType::TransferOut => EventType::TransferOut,
+        bindings::EventType::Fee => EventType::Fee,
+        bindings::EventType::Refund => EventType::Refund,
+        bindings::EventType::Hold => EventType::Hold,
+        bindings::EventType::Release => EventType::Release,
+    }
+}
+
+/// Checks what `info` returned.
+fn plugin_info(raw: bindings::PluginInfo) -> Result<PluginInfo, PluginError> {
+    let provider =
+        Provider::new(raw.provider.as_str()).map_err(|e| refused(format!("info: {e}")))?;
+    if raw.version.is_empty()
+        || raw.version.len() > 64
+        || raw
+            .version
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(refused(
+            "info: version must be 1 to 64 printable characters without spaces",
+        ));
+    }
+    let signature = match raw.signature {
+        bindings::SignatureScheme::None => SignatureScheme::None,
+        bindings::SignatureScheme::StripeV1 => SignatureScheme::StripeV1,
+        bindings::SignatureScheme::StandardWebhooksV1 => SignatureScheme::StandardWebhooksV1,
+        bindings::SignatureScheme::Hmac(h) => {
+            let header_ok = !h.header.is_empty()
+                && h.header.len() <= 128
+                && h.header
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !header_ok {
+                return Err(refused(
+                    "info: the HMAC header name is not a valid header name",
+                ));
+            }
+            if h.prefix.as_ref().is_some_and(|p| p.len() > 32) {
+                return Err(refused("info: the HMAC prefix is longer than 32 bytes"));
+            }
+            SignatureScheme::Hmac(HmacSpec {
+                algorithm: match h.algorithm {
+                    bindings::HmacAlgorithm::Sha256 => HmacAlgorithm::Sha256,
+                    bindings::HmacAlgorithm::Sha512 => HmacAlgorithm::Sha512,
+                },
+                header: h.header,
+                encoding: match h.encoding {
+                    bindings::DigestEncoding::Hex => DigestEncoding::Hex,
+                    bindings::DigestEncoding::Base64 => DigestEncoding::Base64,
+                },
+                prefix: h.prefix,
+                include_url: h.include_url,
+                secret_encoding: match h.secret_encoding {
+                    bindings::SecretEncoding::Utf8 => SecretEncoding::Utf8,
+                    bindings::SecretEncoding::Hex => SecretEncoding::Hex,
+                    bindings::SecretEncoding::Base64 => SecretEncoding::Base64,
+                },
+            })
+        }
+    };
+    Ok(PluginInfo {
+        provider: provider.as_str().to_owned(),
+        version: raw.version,
+        signature,
+    })
+}
+
+impl std::fmt::Debug for InstalledPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstalledPlugin")
+            .field("info", &self.info)
+            .finish()
+    }
+}

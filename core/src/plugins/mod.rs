@@ -1,0 +1,62 @@
+//! The sandbox that runs provider normalizer plugins: WebAssembly
+//! components of the `walletlog:normalizer` world (`plugins/wit`), run by
+//! wasmtime.
+//!
+//! Every plugin is treated as hostile. A component is instantiated with an
+//! empty linker, so one with any import is refused at install. Each call
+//! (`info` at install, `normalize` per webhook) runs in a fresh instance
+//! with a fuel budget, an epoch deadline (a wall-clock backstop), a memory
+//! cap, a stack cap, and caps on the request and on the output's size and
+//! event count. A trapped instance is simply dropped.
+//!
+//! Compiled components are cached in memory by content hash, and on disk
+//! when a cache directory is configured (serialized by this host, keyed by
+//! content hash, wasmtime version and engine settings).
+
+mod cache;
+mod host;
+
+pub use host::{InstalledPlugin, PluginHost, PluginLimits};
+
+use crate::domain::PluginError;
+use crate::signature::SignatureScheme;
+
+/// A webhook as received: headers (any case; the plugin sees them
+/// lower-cased), the raw body, and the URL it was posted to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Webhook {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub url: Option<String>,
+}
+
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    pub provider: String,
+    pub version: String,
+    pub signature: SignatureScheme,
+}
+
+impl PluginInfo {
+    /// `plugin:<provider>@<version>`, the actor of its audit records.
+    pub fn actor(&self) -> String {
+        format!("plugin:{}@{}", self.provider, self.version)
+    }
+}
+
+/// One event as a plugin returned it, before validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedEvent {
+    pub wallet_id: String,
+    pub event_type: crate::domain::EventType,
+    pub amount: String,
+    pub currency: String,
+    pub provider_event_id: String,
+    pub occurred_at: String,
+    pub metadata: String,
+}
+
+pub(crate) fn refused(message: impl Into<String>) -> PluginError {
+    PluginError::new(crate::domain::PluginErrorKind::Refused, message)
+}

@@ -1,0 +1,157 @@
+//! What every provider needs: minor units to exact decimals, timestamps to
+//! UTC RFC 3339, JSON field access with clear errors.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use crate::Error;
+
+/// The ISO 4217 minor-unit exponent of `currency`: 2 for most, 0 for JPY,
+/// KRW, ..., 3 for BHD, KWD, ..., 4 for CLF and UYW.
+pub fn minor_unit_exponent(currency: &str) -> u32 {
+    match currency.to_ascii_uppercase().as_str() {
+        "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "UGX"
+        | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "CLF" | "UYW" => 4,
+        _ => 2,
+    }
+}
+
+/// `minor` units of `currency` as an exact decimal string: `(1234, "USD")`
+/// is `"12.34"`, `(500, "JPY")` is `"500"`, `(1500, "KWD")` is `"1.5"`.
+/// Negative amounts are refused: direction comes from the event type.
+pub fn minor_to_decimal(minor: i64, currency: &str) -> Result<String, Error> {
+    if minor < 0 {
+        return Err(Error::Malformed(format!("amount {minor} is negative")));
+    }
+    Ok(scale_down(minor as u128, minor_unit_exponent(currency)))
+}
+
+/// `value / 10^exponent` as a plain decimal string without trailing zeros.
+pub fn scale_down(value: u128, exponent: u32) -> String {
+    let digits = format!("{value:0>width$}", width = exponent as usize + 1);
+    let (int, frac) = digits.split_at(digits.len() - exponent as usize);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        int.to_owned()
+    } else {
+        format!("{int}.{frac}")
+    }
+}
+
+/// Unix seconds as RFC 3339 in UTC: `0` is `1970-01-01T00:00:00Z`.
+pub fn unix_to_rfc3339(secs: i64) -> Result<String, Error> {
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .ok_or_else(|| Error::Malformed(format!("timestamp {secs} is out of range")))
+}
+
+/// RFC 3339 with any offset, as RFC 3339 in UTC:
+/// `2026-01-02T04:00:00+01:00` is `2026-01-02T03:00:00Z`.
+pub fn to_utc_rfc3339(text: &str) -> Result<String, Error> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| {
+            t.with_timezone(&Utc)
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        })
+        .map_err(|e| Error::Malformed(format!("{text:?} is not an RFC 3339 timestamp: {e}")))
+}
+
+fn field<'v>(value: &'v Value, pointer: &str) -> Result<&'v Value, Error> {
+    value
+        .pointer(pointer)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| Error::Malformed(format!("{pointer} is missing")))
+}
+
+/// The string at JSON pointer `pointer` (`/data/object/id`).
+pub fn str_field<'v>(value: &'v Value, pointer: &str) -> Result<&'v str, Error> {
+    field(value, pointer)?
+        .as_str()
+        .ok_or_else(|| Error::Malformed(format!("{pointer} is not a string")))
+}
+
+/// The integer at `pointer`; an integer-valued string such as `"5000"` is
+/// accepted too (some providers send both).
+pub fn int_field(value: &Value, pointer: &str) -> Result<i64, Error> {
+    let v = field(value, pointer)?;
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| Error::Malformed(format!("{pointer} is not an integer")))
+}
+
+/// The string at `pointer`, or `None` when absent or null.
+pub fn opt_str<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
+    value.pointer(pointer).and_then(Value::as_str)
+}
+
+/// A JSON object's text from pairs, skipping `None` values.
+pub fn metadata(pairs: &[(&str, Option<&str>)]) -> String {
+    let map: serde_json::Map<String, Value> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), Value::String(v.to_owned()))))
+        .collect();
+    Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minor_units_follow_iso_4217() {
+        assert_eq!(minor_to_decimal(1234, "USD").unwrap(), "12.34");
+        assert_eq!(minor_to_decimal(1200, "usd").unwrap(), "12");
+        assert_eq!(minor_to_decimal(5, "EUR").unwrap(), "0.05");
+        assert_eq!(minor_to_decimal(500, "JPY").unwrap(), "500");
+        assert_eq!(minor_to_decimal(1500, "KWD").unwrap(), "1.5");
+        assert_eq!(minor_to_decimal(1, "BHD").unwrap(), "0.001");
+        assert_eq!(minor_to_decimal(12345, "CLF").unwrap(), "1.2345");
+        assert_eq!(minor_to_decimal(0, "USD").unwrap(), "0");
+        assert!(minor_to_decimal(-1, "USD").is_err());
+        assert_eq!(scale_down(1, 18), "0.000000000000000001");
+    }
+
+    #[test]
+    fn timestamps_become_utc() {
+        assert_eq!(unix_to_rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            unix_to_rfc3339(1_533_204_620).unwrap(),
+            "2018-08-02T10:10:20Z"
+        );
+        assert_eq!(
+            to_utc_rfc3339("2026-01-02T04:00:00+01:00").unwrap(),
+            "2026-01-02T03:00:00Z"
+        );
+        assert_eq!(
+            to_utc_rfc3339("2026-01-02T04:00:00.123-02:30").unwrap(),
+            "2026-01-02T06:30:00.123Z"
+        );
+        assert!(to_utc_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn fields_say_what_is_missing() {
+        let v: Value = serde_json::from_str(r#"{"a":{"b":"x","n":5,"s":"7","z":null}}"#).unwrap();
+        assert_eq!(str_field(&v, "/a/b").unwrap(), "x");
+        assert_eq!(int_field(&v, "/a/n").unwrap(), 5);
+        assert_eq!(int_field(&v, "/a/s").unwrap(), 7);
+        assert_eq!(
+            str_field(&v, "/a/q"),
+            Err(Error::Malformed("/a/q is missing".into()))
+        );
+        assert_eq!(
+            str_field(&v, "/a/z"),
+            Err(Error::Malformed("/a/z is missing".into()))
+        );
+        assert_eq!(
+            str_field(&v, "/a/n"),
+            Err(Error::Malformed("/a/n is not a string".into()))
+        );
+        assert_eq!(
+            metadata(&[("k", Some("v")), ("gone", None)]),
+            r#"{"k":"v"}"#
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! Stripe (v1 snapshot events) to walletlog events.
+//!
+//! | Stripe event type | walletlog event | provider_event_id |
+//! |---|---|---|
+//! | `charge.succeeded` | deposit of `amount` (+ fee, when `balance_transaction` is expanded and its fee > 0) | charge id (fee: `<txn>:fee`) |
+//! | `payment_intent.succeeded` | deposit of `amount_received` | its `latest_charge` (so it dedupes with `charge.succeeded`), else the intent id |
+//! | `charge.refunded`, `refund.created`, `refund.updated` (status succeeded) | withdrawal per succeeded refund | refund id |
+//! | `payout.paid` | withdrawal | payout id |
+//! | `transfer.created` | transfer_out | transfer id |
+//! | `transfer.reversed`, `transfer_reversal.created` | transfer_in | reversal id |
+//! | `topup.succeeded` | deposit | top-up id |
+//! | `application_fee.refunded`, `fee_refund.created` | refund | fee refund id |
+//! | `charge.dispute.funds_withdrawn` / `funds_reinstated` | withdrawal / deposit | `<dispute>:withdrawn` / `:reinstated` |
+//! | `reserve.hold.created` / `reserve.release.created` | hold / release | reserve id |
+//! | `treasury.received_credit.succeeded` / `received_debit.succeeded` | deposit / withdrawal | its id |
+//! | anything else | nothing (ignored) | |
+//!
+//! Refunds to a customer are money leaving the wallet, so they are
+//! withdrawals; `refund` is for money coming back (a refunded fee).
+//!
+//! The wallet is the object's `metadata.wallet_id`, else its `customer`,
+//! else the event's connected `account`. `occurred_at` is the event's
+//! `created`. Stripe v2 "thin" events carry no money data: unsupported.
+
+use walletlog_plugin::serde_json::Value;
+use walletlog_plugin::{
+    int_field, metadata, minor_to_decimal, opt_str, str_field, unix_to_rfc3339, Error, Event,
+    EventType, Normalizer, PluginInfo, Request, SignatureScheme,
+};
+
+pub struct Stripe;
+
+impl Normalizer for Stripe {
+    fn info() -> PluginInfo {
+        PluginInfo::new(
+            "stripe",
+            env!("CARGO_PKG_VERSION"),
+            SignatureScheme::StripeV1,
+        )
+    }
+
+    fn normalize(request: &Request) -> Result<Vec<Event>, Error> {
+        let event = request.json()?;
+        if opt_str(&event, "/object") == Some("v2.core.event") {
+            return Err(Error::Unsupported(
+                "Stripe v2 thin events carry no money data; fetch the related object instead"
+                    .into(),
+            ));
+        }
+        let kind = str_field(&event, "/type")?;
+        let object = event
+            .pointer("/data/object")
+            .ok_or_else(|| Error::Malformed("/data/object is missing".into()))?;
+        let ctx = Context {
+            event: &event,
+            kind,
+            object,
+        };
+        let obj_id = || str_field(object, "/id");
+        match kind {
+            "charge.succeeded" => {
+                let mut out = vec![ctx.money(
+                    EventType::Deposit,
+                    obj_id()?,
+                    int_field(object, "/amount")?,
+                )?];
+                if let Some(txn) = object.get("balance_transaction").filter(|t| t.is_object()) {
+                    let fee = int_field(txn, "/fee")?;
+                    if fee > 0 {
+                        let id = format!("{}:fee", str_field(txn, "/id")?);
+                        out.push(ctx.money(EventType::Fee, &id, fee)?);
+                    }
+                }
+                Ok(out.into_iter().flatten().collect())
+            }
+            "payment_intent.succeeded" => {
+                let received = int_field(object, "/amount_received").unwrap_or(0);
+                let amount = if received > 0 {
+                    received
+                } else {
+                    int_field(object, "/amount")?
+                };
+                let id = opt_str(object, "/latest_charge").map_or_else(obj_id, Ok)?;
+                Ok(ctx
+                    .money(EventType::Deposit, id, amount)?
+                    .into_iter()
+                    .collect())
+            }
+            "charge.refunded" => {
+                let refunds = object
+                    .pointer("/refunds/data")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                for r in refunds
+                    .iter()
+                    .filter(|r| opt_str(r, "/status") == Some("succeeded"))
+                {
+                    out.extend(ctx.money_of(
+                        r,
+                        EventType::Withdrawal,
+                        str_field(r, "/id")?,
+                        int_field(r, "/amount")?,
+                    )?);
+                }
+                Ok(out)
+            }
+            "refund.created" | "refund.updated" | "charge.refund.updated" => {
+                if opt_str(object, "/status") != Some("succeeded") {
+                    return Ok(Vec::new());
+                }
+                Ok(ctx
+                    .money(
+                        EventType::Withdrawal,
+                        obj_id()?,
+                        int_field(object, "/amount")?,
+                    )?
+                    .into_iter()
+                    .collect())
+            }
+            "payout.paid" => one(ctx.money(
+                EventType::Withdrawal,
+                obj_id()?,
+                int_field(object, "/amount")?,
+            )),
+            "transfer.created" => one(ctx.money(
+                EventType::TransferOut,
+                obj_id()?,
+                int_field(object, "/amount")?,
+            )),
+            "transfer_reversal.created" => one(ctx.money(
+                EventType::TransferIn,
+                obj_id()?,
+                int_field(object, "/amount")?,
+            )),
+            "transfer.reversed" => {
+                let reversals = object
+                    .pointer("/reversals/data")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut out = Vec::new();
+                for r in &reversals {
+                    out.extend(ctx.money_of(
+                        r,
+                        EventType::TransferIn,
+                        str_field(r, "/id")?,
+                        int_field(r, "/amount")?,
+                    )?);
+                }
+                Ok(out)
+            }
+            "topup.succeeded" => {
+                one(ctx.money(EventType::Deposit, obj_id()?, int_field(object, "/amount")?))
+            }
+            "application_fee.refunded" | "fee_refund.created" => {
+                one(ctx.money(EventType::Refund, obj_id()?, int_field(object, "/amount")?))
+            }
+            "charge.dispute.funds_withdrawn" => one(ctx.money(
+                EventType::Withdrawal,
+                &format!("{}:withdrawn", obj_id()?),
+                int_field(object, "/amount")?,
+            )),
+            "charge.dispute.funds_reinstated" => one(ctx.money(
+                EventType::Deposit,
+                &format!("{}:reinstated", obj_id()?),
+                int_field(object, "/amount")?,
+            )),
+            "reserve.hold.created" => {
+                one(ctx.money(EventType::Hold, obj_id()?, int_field(object, "/amount")?))
+            }
+            "reserve.release.created" => {
+                one(ctx.money(EventType::Release, obj_id()?, int_field(object, "/amount")?))
+            }
+            "treasury.received_credit.succeeded" => {
+                one(ctx.money(EventType::Deposit, obj_id()?, int_field(object, "/amount")?))
+            }
+            "treasury.received_debit.succeeded" => one(ctx.money(
+                EventType::Withdrawal,
+                obj_id()?,
+                int_field(object, "/amount")?,
+            )),
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+fn one(event: Result<Option<Event>, Error>) -> Result<Vec<Event>, Error> {
+    Ok(event?.into_iter().collect())
+}
+
+struct Context<'a> {
+    event: &'a Value,
+    kind: &'a str,
+    object: &'a Value,
+}
+
+impl Context<'_> {
+    fn money(&self, ty: EventType, id: &str, minor: i64) -> Result<Option<Event>, Error> {
+        self.money_of(self.object, ty, id, minor)
+    }
+
+    /// An event for `item` (the object, or one of its refunds/reversals);
+    /// `None` when the amount is zero: nothing moved.
+    fn money_of(
+        &self,
+        item: &Value,
+        ty: EventType,
+        id: &str,
+        minor: i64,
+    ) -> Result<Option<Event>, Error> {
+        if minor == 0 {
+            return Ok(None);
+        }
+        let currency = opt_str(item, "/currency")
+            .or_else(|| opt_str(self.object, "/currency"))
+            .ok_or_else(|| Error::Malformed("the currency is missing".into()))?
+            .to_ascii_uppercase();
+        let wallet = opt_str(self.object, "/metadata/wallet_id")
+            .or_else(|| opt_str(self.object, "/customer"))
+            .or_else(|| opt_str(self.event, "/account"))
+            .ok_or_else(|| {
+                Error::Malformed("no wallet: set metadata.wallet_id on the object, or send a customer or account".into())
+            })?;
+        Ok(Some(Event {
+            wallet_id: wallet.to_owned(),
+            event_type: ty,
+            amount: minor_to_decimal(minor.abs(), &currency)?,
+            currency,
+            provider_event_id: id.to_owned(),
+            occurred_at: unix_to_rfc3339(int_field(self.event, "/created")?)?,
+            metadata: metadata(&[
+                ("stripe_event", opt_str(self.event, "/id")),
+                ("stripe_type", Some(self.kind)),
+                ("stripe_object", opt_str(self.object, "/id")),
+            ]),
+        }))
+    }
+}
+
+walletlog_plugin::export_normalizer!(Stripe);
