@@ -56,7 +56,11 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
 }
 
 /// Plugins built from source: (crate, features, output name in target/plugins).
-const PLUGINS: &[(&str, &str, &str)] = &[("walletlog-plugin-stripe", "", "stripe")];
+const PLUGINS: &[(&str, &str, &str)] = &[
+    ("walletlog-plugin-stripe", "", "stripe"),
+    ("walletlog-hostile-plugin", "", "hostile"),
+    ("walletlog-hostile-plugin", "info-loop", "hostile-info-loop"),
+];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 

@@ -1,4 +1,5 @@
 mod conformance;
+mod hostile;
 mod kill;
 mod properties;
 mod races;

@@ -1,0 +1,127 @@
+//! A hostile plugin. The webhook body names the attack:
+//!
+//! | body | what the plugin does |
+//! |---|---|
+//! | `loop` | spins forever |
+//! | `grow` | allocates until memory runs out |
+//! | `recurse` | recurses in small frames until the wasm stack runs out |
+//! | `recurse-shadow` | recurses in big frames until Rust's shadow stack leaves memory |
+//! | `trap` | panics (an `unreachable` trap) |
+//! | `huge` | returns one event with 4 MiB of metadata |
+//! | `many` | returns 1,000 events (the cap is 256) |
+//! | `negative`, `currency`, `timestamp`, `metadata` | returns an event that breaks one rule |
+//! | `utf8` | returns a string that is not UTF-8 |
+//! | `ok` | returns one valid event: the host must still be healthy |
+//!
+//! Built with `--features info-loop`, `info` never returns.
+
+use walletlog_plugin::{Error, Event, EventType, Normalizer, PluginInfo, Request, SignatureScheme};
+
+pub struct Hostile;
+
+fn valid(id: &str) -> Event {
+    Event {
+        wallet_id: "victim".into(),
+        event_type: EventType::Deposit,
+        amount: "1.00".into(),
+        currency: "USD".into(),
+        provider_event_id: id.into(),
+        occurred_at: "2026-01-01T00:00:00Z".into(),
+        metadata: "{}".into(),
+    }
+}
+
+/// Deep recursion in small frames: exhausts the engine's wasm stack.
+#[inline(never)]
+#[allow(unconditional_recursion)] // the point: it never stops
+fn recurse_small(n: u64) -> u64 {
+    std::hint::black_box(recurse_small(std::hint::black_box(n + 1))).wrapping_mul(n) + 1
+}
+
+/// Deep recursion with big frames: exhausts Rust's shadow stack in linear memory.
+#[inline(never)]
+#[allow(unconditional_recursion)] // the point: it never stops
+fn recurse(depth: u64, sink: &mut [u64; 64]) -> u64 {
+    sink[(depth % 64) as usize] = depth;
+    let mut local = [depth; 64];
+    local[0] = recurse(depth + 1, sink);
+    std::hint::black_box(&local);
+    local[(depth % 64) as usize]
+}
+
+impl Normalizer for Hostile {
+    fn info() -> PluginInfo {
+        if cfg!(feature = "info-loop") {
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        PluginInfo::new("hostile", env!("CARGO_PKG_VERSION"), SignatureScheme::None)
+    }
+
+    fn normalize(request: &Request) -> Result<Vec<Event>, Error> {
+        let attack = request.text()?;
+        match attack.trim() {
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "grow" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recurse" => Ok(vec![valid(&recurse_small(0).to_string())]),
+            "recurse-shadow" => {
+                let mut sink = [0u64; 64];
+                let depth = recurse(0, &mut sink);
+                Ok(vec![valid(&depth.to_string())])
+            }
+            "trap" => panic!("hostile plugin panics"),
+            "huge" => {
+                let mut e = valid("huge");
+                e.metadata = format!("{{\"pad\":\"{}\"}}", "x".repeat(4 << 20));
+                Ok(vec![e])
+            }
+            "many" => Ok((0..1_000).map(|i| valid(&format!("many-{i}"))).collect()),
+            "negative" => Ok(vec![Event {
+                amount: "-5".into(),
+                ..valid("negative")
+            }]),
+            "currency" => Ok(vec![Event {
+                currency: "usd$".into(),
+                ..valid("currency")
+            }]),
+            "timestamp" => Ok(vec![Event {
+                occurred_at: "yesterday".into(),
+                ..valid("timestamp")
+            }]),
+            "metadata" => Ok(vec![Event {
+                metadata: "[1,2,3]".into(),
+                ..valid("metadata")
+            }]),
+            "utf8" => Ok(vec![Event {
+                wallet_id: not_utf8(),
+                ..valid("utf8")
+            }]),
+            "ok" => Ok(vec![valid("ok")]),
+            other => Err(Error::Unsupported(format!("no attack named {other:?}"))),
+        }
+    }
+}
+
+/// A `String` holding bytes that are not UTF-8: the host must refuse it
+/// when it reads the plugin's output.
+#[allow(unsafe_code)]
+fn not_utf8() -> String {
+    // SAFETY: deliberately unsound; this plugin exists to break rules, and
+    // the string is only ever read by the host, which validates it.
+    unsafe { String::from_utf8_unchecked(vec![0xff, 0xfe, 0x80]) }
+}
+
+walletlog_plugin::export_normalizer!(Hostile);

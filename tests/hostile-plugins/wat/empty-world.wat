@@ -1,0 +1,2 @@
+;; A component that exports nothing: not the normalizer world.
+(component)
