@@ -58,6 +58,13 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
 /// Plugins built from source: (crate, features, output name in target/plugins).
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("walletlog-plugin-stripe", "", "stripe"),
+    ("walletlog-plugin-square", "", "square"),
+    ("walletlog-plugin-paystack", "", "paystack"),
+    (
+        "walletlog-plugin-standard-webhooks",
+        "",
+        "standard-webhooks",
+    ),
     ("walletlog-hostile-plugin", "", "hostile"),
     ("walletlog-hostile-plugin", "info-loop", "hostile-info-loop"),
 ];

@@ -2,6 +2,7 @@ mod conformance;
 mod hostile;
 mod kill;
 mod properties;
+mod providers;
 mod races;
 mod signature;
 mod sqlite;

@@ -1,0 +1,339 @@
+//! The Square, Paystack and Standard Webhooks plugins on every relevant
+//! fixture, through the real components, signed with each provider's scheme.
+//! Signing keys here are test keys; the bodies are the published files as they are.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use walletlog::{Error, Ledger, PluginErrorKind, Secret, Webhook};
+
+use super::signature::fixture;
+use super::util::*;
+use super::webhooks::{now, plugin, row, summary, Row};
+
+fn ledger(name: &str, secret: &str) -> Ledger {
+    let l = Ledger::in_memory();
+    let info = l.install_plugin(&plugin(name)).unwrap();
+    assert_eq!(info.provider, name);
+    l.set_webhook_secret(name, Secret::new(secret)).unwrap();
+    l
+}
+
+// --- Square ---------------------------------------------------------------
+
+const SQUARE_KEY: &str = "square-test-signature-key";
+const SQUARE_URL: &str = "https://wallets.example.com/webhooks/square";
+
+fn square_webhook(body: Vec<u8>) -> Webhook {
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(SQUARE_KEY.as_bytes()).unwrap();
+    m.update(SQUARE_URL.as_bytes());
+    m.update(&body);
+    Webhook {
+        headers: vec![(
+            "X-Square-HmacSha256-Signature".into(),
+            B64.encode(m.finalize().into_bytes()),
+        )],
+        body,
+        url: Some(SQUARE_URL.into()),
+    }
+}
+
+#[test]
+fn square_fixtures() {
+    let cases: Vec<(&str, Vec<Row>)> = vec![
+        ("payment.created.json", vec![]), // APPROVED, not yet COMPLETED
+        ("payment.updated.json", vec![row("deposit", "1", "USD", "payment:hYy9pRFVxpDsO1FB05SunFWUe9JZY")]),
+        ("refund.created.json", vec![]), // PENDING
+        (
+            "refund.updated.json",
+            vec![
+                row("withdrawal", "10", "USD", "refund:KkAkhdMsgzn59SM8A89WgKwekxLZY_ptNBVqHYxt5gAdfcobBe4u1AZsXhoz06KTtuq9Ls24P"),
+                row("refund", "0.59", "USD", "refund:KkAkhdMsgzn59SM8A89WgKwekxLZY_ptNBVqHYxt5gAdfcobBe4u1AZsXhoz06KTtuq9Ls24P:fee:0"),
+            ],
+        ),
+        ("payout.sent.json", vec![row("withdrawal", "4.57", "EUR", "payout:po_070431e4-e351-11eb-a8bb-02420a140009")]),
+        ("payout.paid.json", vec![row("withdrawal", "4.57", "EUR", "payout:po_070431e4-e351-11eb-a8bb-02420a140009")]),
+        ("payout.failed.json", vec![row("deposit", "4.57", "EUR", "payout:po_070431e4-e351-11eb-a8bb-02420a140009:failed")]),
+        ("dispute.created.json", vec![]),
+        ("gift_card.activity.created.json", vec![]),
+        ("webhooks.test_notification.signature_vector.json", vec![]),
+    ];
+    for (file, expected) in &cases {
+        let l = ledger("square", SQUARE_KEY);
+        let results = l
+            .ingest_webhook(
+                "square",
+                &square_webhook(fixture(&format!("square/{file}"))),
+            )
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(&summary(&results), expected, "{file}");
+        assert_eq!(all_events(&l).len(), expected.len());
+    }
+    // Payout sent then paid: the same money, stored once.
+    let l = ledger("square", SQUARE_KEY);
+    assert!(l
+        .ingest_webhook(
+            "square",
+            &square_webhook(fixture("square/payout.sent.json"))
+        )
+        .unwrap()[0]
+        .created());
+    let paid = l
+        .ingest_webhook(
+            "square",
+            &square_webhook(fixture("square/payout.paid.json")),
+        )
+        .unwrap();
+    assert!(paid[0].duplicate());
+    let b = &l.balance(&wallet("LRJNZCB190DTQ"), None).unwrap()[0];
+    assert_eq!(
+        (b.currency.as_str(), b.available.to_string()),
+        ("EUR", "-4.57".into())
+    );
+    assert_eq!(
+        b.last_occurred_at.unwrap().to_string(),
+        "2021-07-12T20:37:51Z"
+    );
+}
+
+#[test]
+fn square_published_vector_passes_the_host_and_moves_no_money() {
+    // SIGNATURE.md vector 1: key, URL and signature exactly as published.
+    let l = ledger("square", "Ibxx_5AKakO-3qeNVR61Dw");
+    let body = fixture("square/webhooks.test_notification.signature_vector.json");
+    let hook = |url: &str| Webhook {
+        headers: vec![(
+            "x-square-hmacsha256-signature".into(),
+            "GF4YkrJgGBDZ9NIYbNXBnMzqb2HoL4RW/S6vkZ9/2N4=".into(),
+        )],
+        body: body.clone(),
+        url: Some(url.into()),
+    };
+    assert!(l
+        .ingest_webhook(
+            "square",
+            &hook("https://webhook.site/679a4f3a-dcfa-49ee-bac5-9d0edad886b9")
+        )
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        l.ingest_webhook(
+            "square",
+            &hook("https://webhook.site/79a4f3a-dcfa-49ee-bac5-9d0edad886b9")
+        ),
+        Err(Error::Signature(_))
+    ));
+}
+
+// --- Paystack -------------------------------------------------------------
+
+const PAYSTACK_KEY: &str = "sk_test_walletlog_synthetic";
+
+fn paystack_webhook(body: Vec<u8>) -> Webhook {
+    let mut m = Hmac::<sha2::Sha512>::new_from_slice(PAYSTACK_KEY.as_bytes()).unwrap();
+    m.update(&body);
+    let hex: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Webhook {
+        headers: vec![("x-paystack-signature".into(), hex)],
+        body,
+        url: None,
+    }
+}
+
+#[test]
+fn paystack_fixtures() {
+    let cases: Vec<(&str, Vec<Row>)> = vec![
+        (
+            "charge.success.json",
+            vec![row("deposit", "100", "NGN", "charge:qTPrJoy9Bx")],
+        ),
+        (
+            "direct-debit.charge.success.json",
+            vec![row("deposit", "100", "NGN", "charge:nl3eljdd6qgbrho")],
+        ),
+        (
+            "transfer.success.json",
+            vec![row(
+                "transfer_out",
+                "1000",
+                "NGN",
+                "transfer:TRF_v5tip3zx8nna9o78",
+            )],
+        ),
+        (
+            "transfer.reversed.json",
+            vec![row(
+                "transfer_in",
+                "100",
+                "NGN",
+                "transfer:TRF_js075pj9u07f34l:reversed",
+            )],
+        ),
+        ("transfer.failed.json", vec![]),
+        (
+            "preauthorization.capture.success.json",
+            vec![
+                row("release", "10", "ZAR", "preauth:atyntuup5bec03e:release"),
+                row("withdrawal", "10", "ZAR", "preauth:atyntuup5bec03e:capture"),
+                row("fee", "0.26", "ZAR", "preauth:atyntuup5bec03e:fee"),
+            ],
+        ),
+        (
+            "preauthorization.release.success.json",
+            vec![row("release", "10", "ZAR", "preauth:pre_11b0qw12:release")],
+        ),
+        ("preauthorization.capture.failed.json", vec![]),
+        ("preauthorization.release.failed.json", vec![]),
+        ("refund.pending.json", vec![]),
+        ("refund.processing.json", vec![]),
+        ("refund.failed.json", vec![]),
+        ("charge.dispute.create.json", vec![]),
+        ("charge.dispute.resolve.json", vec![]),
+    ];
+    for (file, expected) in &cases {
+        let l = ledger("paystack", PAYSTACK_KEY);
+        let results = l
+            .ingest_webhook(
+                "paystack",
+                &paystack_webhook(fixture(&format!("paystack/{file}"))),
+            )
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(&summary(&results), expected, "{file}");
+    }
+    // Money moved, but Paystack sends no time: refused, never invented.
+    for file in [
+        "refund.processed.json",
+        "preauthorization.reserve.success.json",
+    ] {
+        let l = ledger("paystack", PAYSTACK_KEY);
+        let Err(Error::Plugin(p)) = l.ingest_webhook(
+            "paystack",
+            &paystack_webhook(fixture(&format!("paystack/{file}"))),
+        ) else {
+            panic!("{file} accepted")
+        };
+        assert_eq!(p.kind, PluginErrorKind::Unsupported, "{file}: {p}");
+        assert!(p.to_string().contains("no timestamp"));
+    }
+    // The charge's wallet is the customer; times are the provider's, in UTC.
+    let l = ledger("paystack", PAYSTACK_KEY);
+    let r = l
+        .ingest_webhook(
+            "paystack",
+            &paystack_webhook(fixture("paystack/charge.success.json")),
+        )
+        .unwrap();
+    assert_eq!(r[0].event.wallet_id.as_str(), "CUS_qo38as2hpsgk2r0");
+    assert_eq!(r[0].event.occurred_at.to_string(), "2016-09-30T21:10:19Z");
+    // A signature over a re-serialized body (Paystack's JS snippet pitfall) fails.
+    let mut hook = paystack_webhook(fixture("paystack/charge.success.json"));
+    let v: serde_json::Value = serde_json::from_slice(&hook.body).unwrap();
+    hook.body = serde_json::to_vec(&v).unwrap();
+    assert!(matches!(
+        l.ingest_webhook("paystack", &hook),
+        Err(Error::Signature(_))
+    ));
+}
+
+// --- Standard Webhooks: walletlog's own format -------------------------------
+
+const SW_KEY_B64: &str = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+fn sw_webhook(id: &str, body: &str) -> Webhook {
+    let t = now().to_string();
+    let key = B64.decode(SW_KEY_B64).unwrap();
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    m.update(format!("{id}.{t}.").as_bytes());
+    m.update(body.as_bytes());
+    Webhook {
+        headers: vec![
+            ("webhook-id".into(), id.into()),
+            ("webhook-timestamp".into(), t),
+            (
+                "webhook-signature".into(),
+                format!("v1,{}", B64.encode(m.finalize().into_bytes())),
+            ),
+        ],
+        body: body.as_bytes().to_vec(),
+        url: None,
+    }
+}
+
+#[test]
+fn standard_webhooks_carries_walletlog_events() {
+    let l = ledger("standard-webhooks", &format!("whsec_{SW_KEY_B64}"));
+    // SYNTHETIC bodies in walletlog's own event format.
+    let one = r#"{"wallet_id":"w1","event_type":"deposit","amount":"12.30","currency":"USDC","occurred_at":"2026-01-02T04:00:00+01:00","metadata":{"chain":"base"}}"#;
+    let r = l
+        .ingest_webhook("standard-webhooks", &sw_webhook("msg_1", one))
+        .unwrap();
+    assert_eq!(
+        summary(&r),
+        [row("deposit", "12.3", "USDC", "msg_1")],
+        "a lone event takes webhook-id"
+    );
+    assert_eq!(r[0].event.occurred_at.to_string(), "2026-01-02T03:00:00Z");
+    assert_eq!(r[0].event.metadata.as_json(), r#"{"chain":"base"}"#);
+    // A retry (same webhook-id, new attempt timestamp) is a duplicate.
+    assert!(l
+        .ingest_webhook("standard-webhooks", &sw_webhook("msg_1", one))
+        .unwrap()[0]
+        .duplicate());
+    let batch = r#"{"events":[
+        {"wallet_id":"w1","event_type":"hold","amount":"5","currency":"USDC","provider_event_id":"h1","occurred_at":"2026-01-03T00:00:00Z"},
+        {"wallet_id":"w1","event_type":"fee","amount":"0.000000000000000001","currency":"ETH","provider_event_id":"f1","occurred_at":"2026-01-03T00:00:00Z"}]}"#;
+    let r = l
+        .ingest_webhook("standard-webhooks", &sw_webhook("msg_2", batch))
+        .unwrap();
+    assert_eq!(
+        summary(&r),
+        [
+            row("hold", "5", "USDC", "h1"),
+            row("fee", "0.000000000000000001", "ETH", "f1")
+        ]
+    );
+    // Floats, unknown types and invalid fields are refused; nothing stored.
+    for (body, kind) in [
+        (
+            r#"{"wallet_id":"w1","event_type":"deposit","amount":12.3,"currency":"USD","occurred_at":"2026-01-02T00:00:00Z"}"#,
+            PluginErrorKind::Malformed,
+        ),
+        (
+            r#"{"wallet_id":"w1","event_type":"gift","amount":"1","currency":"USD","occurred_at":"2026-01-02T00:00:00Z"}"#,
+            PluginErrorKind::Malformed,
+        ),
+        (
+            r#"{"wallet_id":"w1","event_type":"deposit","amount":"-1","currency":"USD","occurred_at":"2026-01-02T00:00:00Z"}"#,
+            PluginErrorKind::InvalidOutput,
+        ),
+        (
+            r#"{"wallet_id":"w1","event_type":"deposit","amount":"1","currency":"usd","occurred_at":"2026-01-02T00:00:00Z"}"#,
+            PluginErrorKind::InvalidOutput,
+        ),
+        (r#"[1,2]"#, PluginErrorKind::Malformed),
+    ] {
+        let before = all_events(&l).len();
+        let Err(Error::Plugin(p)) =
+            l.ingest_webhook("standard-webhooks", &sw_webhook("msg_bad", body))
+        else {
+            panic!("accepted {body}")
+        };
+        assert_eq!(p.kind, kind, "{body}: {p}");
+        assert_eq!(all_events(&l).len(), before);
+    }
+    // One bad event in a batch refuses the whole webhook.
+    let mixed = r#"{"events":[
+        {"wallet_id":"w2","event_type":"deposit","amount":"1","currency":"USD","provider_event_id":"ok","occurred_at":"2026-01-03T00:00:00Z"},
+        {"wallet_id":"w2","event_type":"deposit","amount":"0","currency":"USD","provider_event_id":"zero","occurred_at":"2026-01-03T00:00:00Z"}]}"#;
+    let Err(Error::Plugin(p)) = l.ingest_webhook("standard-webhooks", &sw_webhook("msg_3", mixed))
+    else {
+        panic!("accepted")
+    };
+    assert!(p.to_string().contains("event 1 is invalid"), "{p}");
+    assert!(l.balance(&wallet("w2"), None).unwrap().is_empty());
+}
