@@ -58,6 +58,7 @@ fn run(what: &str, cmd: &mut Command) -> Result<()> {
 /// Plugins built from source: (crate, features, output name in target/plugins).
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("walletlog-plugin-stripe", "", "stripe"),
+    ("walletlog-plugin-adyen", "", "adyen"),
     ("walletlog-plugin-square", "", "square"),
     ("walletlog-plugin-paystack", "", "paystack"),
     (

@@ -337,3 +337,232 @@ fn standard_webhooks_carries_walletlog_events() {
     assert!(p.to_string().contains("event 1 is invalid"), "{p}");
     assert!(l.balance(&wallet("w2"), None).unwrap().is_empty());
 }
+
+// --- Adyen Balance Platform -------------------------------------------------
+
+const ADYEN_KEY: &str = "11223344D785FBAE710E7F943F307971BB61B21281C98C9129B3D4018A57B2EB";
+
+fn adyen_webhook(file: &str) -> Webhook {
+    let body = fixture(&format!("adyen/{file}"));
+    let key: Vec<u8> = (0..ADYEN_KEY.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&ADYEN_KEY[i..i + 2], 16).unwrap())
+        .collect();
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    m.update(&body);
+    Webhook {
+        headers: vec![(
+            "HmacSignature".into(),
+            B64.encode(m.finalize().into_bytes()),
+        )],
+        body,
+        url: None,
+    }
+}
+
+/// Feeds a transfer's webhooks in order; returns each one's (type, amount, created?) and the final balance.
+fn adyen_flow(
+    files: &[&str],
+    wallet_id: &str,
+) -> (Vec<Vec<(String, String, bool)>>, String, String) {
+    let l = ledger("adyen", ADYEN_KEY);
+    let steps = files
+        .iter()
+        .map(|f| {
+            let results = l
+                .ingest_webhook("adyen", &adyen_webhook(f))
+                .unwrap_or_else(|e| panic!("{f}: {e}"));
+            results
+                .iter()
+                .map(|r| {
+                    (
+                        r.event.event_type.as_str().to_owned(),
+                        r.event.amount.to_string(),
+                        r.created(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let b = l.balance(&wallet(wallet_id), None).unwrap();
+    let (available, held) = b.first().map_or(("none".into(), "none".into()), |b| {
+        (b.available.to_string(), b.held.to_string())
+    });
+    assert!(l.verify_audit().unwrap().ok);
+    (steps, available, held)
+}
+
+fn step(items: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
+    items
+        .iter()
+        .map(|(t, a, c)| (t.to_string(), a.to_string(), *c))
+        .collect()
+}
+
+#[test]
+fn adyen_outgoing_payout_reserved_then_booked() {
+    let (steps, available, held) = adyen_flow(
+        &[
+            "transfer.created-outgoing-external.openapi_example.json",
+            "transfer.updated-01.payout-authorized.openapi_example.json",
+            "transfer.updated-02.payout-booked.openapi_example.json",
+        ],
+        "BA00000000000000000000001",
+    );
+    assert_eq!(steps[0], step(&[]), "received: pending, nothing moved");
+    assert_eq!(steps[1], step(&[("hold", "100", true)]));
+    assert_eq!(
+        steps[2],
+        step(&[
+            ("hold", "100", false),
+            ("release", "100", true),
+            ("withdrawal", "100", true)
+        ])
+    );
+    assert_eq!((available.as_str(), held.as_str()), ("-100", "0"));
+}
+
+#[test]
+fn adyen_incoming_internal_transfer_and_top_ups() {
+    let (steps, available, held) = adyen_flow(
+        &[
+            "transfer.created-incoming-internal.openapi_example.json",
+            "transfer.updated-03.internal-authorised.openapi_example.json",
+            "transfer.updated-04.internal-booked.openapi_example.json",
+        ],
+        "BA00000000000000000000002",
+    );
+    assert_eq!(steps[0], step(&[]));
+    assert_eq!(
+        steps[1],
+        step(&[("transfer_in", "10", true), ("hold", "10", true)])
+    );
+    assert_eq!(
+        steps[2],
+        step(&[
+            ("transfer_in", "10", false),
+            ("hold", "10", false),
+            ("release", "10", true)
+        ])
+    );
+    assert_eq!((available.as_str(), held.as_str()), ("10", "0"));
+
+    for flavour in ["on-demand", "scheduled"] {
+        let (steps, available, held) = adyen_flow(
+            &[
+                &format!("transfer.created-initiated-{flavour}-top-up.openapi_example.json"),
+                &format!("transfer.updated-authorized-{flavour}-top-up.openapi_example.json"),
+                &format!("transfer.updated-captured-{flavour}-top-up.openapi_example.json"),
+            ],
+            "BA00000000000000000000001",
+        );
+        assert_eq!(
+            steps[1],
+            step(&[("deposit", "1000", true), ("hold", "1000", true)]),
+            "{flavour}"
+        );
+        assert_eq!(
+            steps[2].last(),
+            Some(&("release".to_string(), "1000".to_string(), true)),
+            "{flavour}"
+        );
+        assert_eq!(
+            (available.as_str(), held.as_str()),
+            ("1000", "0"),
+            "{flavour}"
+        );
+    }
+}
+
+#[test]
+fn adyen_direct_debits() {
+    let one = |file: &str, wallet_id: &str| adyen_flow(&[file], wallet_id);
+    let (s, available, _) = one(
+        "transfer.updated-05.directDebit-booked.openapi_example.json",
+        "BA00000000000000000000002",
+    );
+    assert_eq!(
+        s[0],
+        step(&[
+            ("hold", "10", true),
+            ("release", "10", true),
+            ("withdrawal", "10", true)
+        ])
+    );
+    assert_eq!(available, "-10");
+    for cancelled in [
+        "transfer.updated-06.directDebit-cancelled.openapi_example.json",
+        "transfer.updated-07.directDebit-failed.openapi_example.json",
+    ] {
+        let (s, available, _) = one(cancelled, "BA00000000000000000000002");
+        assert_eq!(s[0], step(&[]), "{cancelled}: no money moved");
+        assert_eq!(available, "none");
+    }
+    let (s, available, _) = one(
+        "transfer.updated-08.internalDirectDebit-incoming-booked.openapi_example.json",
+        "BA00000000000000000000002",
+    );
+    assert_eq!(
+        s[0],
+        step(&[
+            ("hold", "10", true),
+            ("release", "10", true),
+            ("transfer_out", "10", true)
+        ])
+    );
+    assert_eq!(available, "-10");
+    let (s, available, _) = one(
+        "transfer.updated-09.internalDirectDebit-outgoing-booked.openapi_example.json",
+        "BA000000000000000000LIABLE",
+    );
+    assert_eq!(
+        s[0],
+        step(&[
+            ("transfer_in", "10", true),
+            ("hold", "10", true),
+            ("release", "10", true)
+        ])
+    );
+    assert_eq!(available, "10");
+}
+
+#[test]
+fn adyen_files_that_move_no_money_or_are_not_supported() {
+    let l = ledger("adyen", ADYEN_KEY);
+    for file in [
+        "transaction.created-01.payout-ti.openapi_example.json",
+        "transaction.created-02.internal-incoming.openapi_example.json",
+        "transaction.created-03.outgoing-business-account.openapi_example.json",
+        "balancePlatform.accountHolder.created.banking_hmac_vector.json",
+    ] {
+        assert!(
+            l.ingest_webhook("adyen", &adyen_webhook(file))
+                .unwrap()
+                .is_empty(),
+            "{file}"
+        );
+    }
+    for file in [
+        "AUTHORISATION.openapi_example.json",
+        "CAPTURE.openapi_example.json",
+        "REFUND.openapi_example.json",
+        "CHARGEBACK.openapi_example.json",
+    ] {
+        let Err(Error::Plugin(p)) = l.ingest_webhook("adyen", &adyen_webhook(file)) else {
+            panic!("{file} accepted")
+        };
+        assert_eq!(p.kind, PluginErrorKind::Unsupported, "{file}");
+    }
+    // The published Balance Platform vector passes the host's check as published.
+    let body = fixture("adyen/balancePlatform.accountHolder.created.banking_hmac_vector.json");
+    let published = Webhook {
+        headers: vec![(
+            "hmacsignature".into(),
+            "UVBzHbDayhfT1XgaRGAkuKvxwoxrLoVCBdfi3WZU8lI=".into(),
+        )],
+        body,
+        url: None,
+    };
+    assert!(l.ingest_webhook("adyen", &published).unwrap().is_empty());
+    assert!(all_events(&l).is_empty());
+}
