@@ -360,11 +360,12 @@ fn adyen_webhook(file: &str) -> Webhook {
     }
 }
 
-/// Feeds a transfer's webhooks in order; returns each one's (type, amount, created?) and the final balance.
-fn adyen_flow(
-    files: &[&str],
-    wallet_id: &str,
-) -> (Vec<Vec<(String, String, bool)>>, String, String) {
+/// (type, amount, created?) of each result of one webhook.
+type Step = Vec<(String, String, bool)>;
+
+/// Feeds a transfer's webhooks in order; returns each one's results and the
+/// wallet's final available and held balance.
+fn adyen_flow(files: &[&str], wallet_id: &str) -> (Vec<Step>, String, String) {
     let l = ledger("adyen", ADYEN_KEY);
     let steps = files
         .iter()
@@ -392,7 +393,7 @@ fn adyen_flow(
     (steps, available, held)
 }
 
-fn step(items: &[(&str, &str, bool)]) -> Vec<(String, String, bool)> {
+fn step(items: &[(&str, &str, bool)]) -> Step {
     items
         .iter()
         .map(|(t, a, c)| (t.to_string(), a.to_string(), *c))
