@@ -64,7 +64,7 @@ fn percentile(samples: &mut [Duration], p: f64) -> Duration {
 }
 
 fn us(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6 * 10.0).round() / 10.0
+    (d.as_secs_f64() * 1e6 * 100.0).round() / 100.0
 }
 
 fn ms(d: Duration) -> f64 {
@@ -205,6 +205,132 @@ fn balance_current_p50(ledger: &Ledger, n: usize) -> f64 {
     us(percentile(&mut samples, 0.5))
 }
 
+/// SYNTHETIC: a Stripe charge.succeeded envelope for charge `i`.
+fn stripe_charge(i: usize) -> Vec<u8> {
+    format!(
+        r#"{{"id":"evt_bench_{i}","object":"event","account":"acct_bench","created":1767225600,"type":"charge.succeeded","data":{{"object":{{"id":"ch_bench_{i}","object":"charge","amount":{},"currency":"usd","customer":"cus_{}","metadata":{{}},"status":"succeeded"}}}}}}"#,
+        1000 + i % 500,
+        i % 100
+    )
+    .into_bytes()
+}
+
+const STRIPE_SECRET: &str = "whsec_bench";
+
+fn signed(body: Vec<u8>) -> walletlog::Webhook {
+    use hmac::Mac;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(STRIPE_SECRET.as_bytes()).unwrap();
+    m.update(format!("{t}.").as_bytes());
+    m.update(&body);
+    let sig: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    walletlog::Webhook {
+        headers: vec![("Stripe-Signature".into(), format!("t={t},v1={sig}"))],
+        body,
+        url: None,
+    }
+}
+
+fn stripe_wasm() -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins/stripe.wasm");
+    std::fs::read(path).unwrap_or_else(|e| {
+        panic!("{path}: {e}; run `cargo xtask plugins` (cargo xtask bench does)")
+    })
+}
+
+/// Plugin figures: the same Stripe normalizer natively and in the sandbox,
+/// compile against cached load, and whole signed webhooks into SQLite.
+fn plugin_figures(d: &Path, out: &mut BTreeMap<&str, f64>, wanted: &dyn Fn(&[&str]) -> bool) {
+    use walletlog::plugins::{PluginHost, PluginLimits};
+    use walletlog_plugin::Normalizer as _;
+    let wasm = stripe_wasm();
+    if wanted(&["normalize_native_us", "normalize_wasm_us"]) {
+        progress("the Stripe normalizer, natively and in a fresh sandbox per call");
+        let request = walletlog_plugin::Request {
+            headers: vec![],
+            body: stripe_charge(7),
+            url: None,
+        };
+        let n = 20_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            assert_eq!(
+                walletlog_plugin_stripe::Stripe::normalize(std::hint::black_box(&request))
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
+        out.insert("normalize_native_us", us(start.elapsed() / n));
+        let host = PluginHost::new(PluginLimits::default(), None).unwrap();
+        let plugin = host.install(&wasm).unwrap();
+        let hook = walletlog::Webhook {
+            headers: vec![],
+            body: stripe_charge(7),
+            url: None,
+        };
+        let n = 5_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            assert_eq!(
+                host.normalize(&plugin, std::hint::black_box(&hook))
+                    .unwrap()
+                    .len(),
+                1
+            );
+        }
+        out.insert("normalize_wasm_us", us(start.elapsed() / n));
+    }
+    if wanted(&["plugin_compile_ms", "plugin_load_cached_ms"]) {
+        progress("compiling a plugin, and loading it from the compile cache");
+        let mut compile: Vec<_> = (0..3)
+            .map(|_| {
+                let host = PluginHost::new(PluginLimits::default(), None).unwrap();
+                let start = Instant::now();
+                host.install(&wasm).unwrap();
+                start.elapsed()
+            })
+            .collect();
+        out.insert("plugin_compile_ms", ms(percentile(&mut compile, 0.5)));
+        let cache = d.join("plugin-cache");
+        PluginHost::new(PluginLimits::default(), Some(cache.clone()))
+            .unwrap()
+            .install(&wasm)
+            .unwrap();
+        let mut cached: Vec<_> = (0..10)
+            .map(|_| {
+                let host = PluginHost::new(PluginLimits::default(), Some(cache.clone())).unwrap();
+                let start = Instant::now();
+                host.install(&wasm).unwrap();
+                start.elapsed()
+            })
+            .collect();
+        out.insert("plugin_load_cached_ms", ms(percentile(&mut cached, 0.5)));
+    }
+    if wanted(&["webhook_ingest_eps"]) {
+        progress("signed Stripe webhooks: verify + normalize + store, durability normal");
+        let ledger = open(&d.join("webhooks.db"), Durability::Normal);
+        ledger.install_plugin(&wasm).unwrap();
+        ledger
+            .set_webhook_secret("stripe", walletlog::Secret::new(STRIPE_SECRET))
+            .unwrap();
+        let hooks: Vec<_> = (0..3_000).map(|i| signed(stripe_charge(i))).collect();
+        let start = Instant::now();
+        for h in &hooks {
+            assert!(ledger.ingest_webhook("stripe", h).unwrap()[0].created());
+        }
+        out.insert("webhook_ingest_eps", eps(hooks.len(), start.elapsed()));
+    }
+}
+
 fn main() {
     // `cargo xtask bench -- WORD...` runs only the phases whose figures
     // contain one of the words; no words runs everything.
@@ -262,6 +388,8 @@ fn main() {
             ingest_batches(d, "batch_normal.db", Durability::Normal),
         );
     }
+
+    plugin_figures(d, &mut out, &wanted);
 
     for (n, label) in [(10_000usize, "10k"), (1_000_000, "1m")] {
         if !wanted(&[&format!("_{label}")]) {
@@ -338,6 +466,18 @@ fn main() {
         (
             "balance_as_of_1m_vs_wallet_scan",
             ratio("balance_as_of_ms_1m", "wallet_scan_ms_1m"),
+        ),
+        (
+            "normalize_wasm_vs_native",
+            ratio("normalize_wasm_us", "normalize_native_us"),
+        ),
+        (
+            "plugin_load_cached_vs_compile",
+            ratio("plugin_load_cached_ms", "plugin_compile_ms"),
+        ),
+        (
+            "webhook_ingest_vs_ingest_single_normal",
+            ratio("webhook_ingest_eps", "ingest_single_normal_eps"),
         ),
     ];
     let mut fields: Vec<String> = out.iter().map(|(k, v)| format!("  \"{k}\": {v}")).collect();

@@ -175,6 +175,7 @@ fn demo(root: &Path) -> Result<()> {
 }
 
 fn bench(root: &Path, words: &[String]) -> Result<()> {
+    plugins(root)?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     eprintln!("xtask: building and running the benchmark (release)");
