@@ -132,14 +132,9 @@ const PAYSTACK_KEY: &str = "sk_test_walletlog_synthetic";
 fn paystack_webhook(body: Vec<u8>) -> Webhook {
     let mut m = Hmac::<sha2::Sha512>::new_from_slice(PAYSTACK_KEY.as_bytes()).unwrap();
     m.update(&body);
-    let hex: String = m
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest: String = hex(&m.finalize().into_bytes());
     Webhook {
-        headers: vec![("x-paystack-signature".into(), hex)],
+        headers: vec![("x-paystack-signature".into(), digest)],
         body,
         url: None,
     }

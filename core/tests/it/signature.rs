@@ -1,6 +1,7 @@
 //! Webhook signature schemes against every published test vector in
 //! `tests/fixtures/webhooks/*/SIGNATURE.md`, and against tampering.
 
+use super::util::hex;
 use walletlog::signature::{
     sign_request, verify, verify_request, DigestEncoding, HmacAlgorithm, HmacSpec, HttpRequest,
     Secret, SecretEncoding, SignatureError, SignatureScheme, SignedRequest,
@@ -586,13 +587,8 @@ fn synthetic_sha512_hex_and_prefixed_digests() {
     let body = fixture("paystack/charge.success.json");
     let mut m = Hmac::<sha2::Sha512>::new_from_slice(b"sk_test_synthetic").unwrap();
     m.update(&body);
-    let hex: String = m
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(hex.len(), 128);
+    let digest: String = hex(&m.finalize().into_bytes());
+    assert_eq!(digest.len(), 128);
     let scheme = hmac(
         HmacAlgorithm::Sha512,
         "x-paystack-signature",
@@ -602,7 +598,7 @@ fn synthetic_sha512_hex_and_prefixed_digests() {
     check(
         &scheme,
         "sk_test_synthetic",
-        &[("x-paystack-signature", &hex)],
+        &[("x-paystack-signature", &digest)],
         &body,
         None,
         0,
@@ -612,7 +608,7 @@ fn synthetic_sha512_hex_and_prefixed_digests() {
         check(
             &scheme,
             "sk_live_other",
-            &[("x-paystack-signature", &hex)],
+            &[("x-paystack-signature", &digest)],
             &body,
             None,
             0
@@ -623,12 +619,7 @@ fn synthetic_sha512_hex_and_prefixed_digests() {
     // A `sha256=` prefix (Mollie-style) and a base64 secret (synthetic).
     let mut m = Hmac::<sha2::Sha256>::new_from_slice(b"raw key bytes").unwrap();
     m.update(b"{}");
-    let digest: String = m
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest: String = hex(&m.finalize().into_bytes());
     let scheme = SignatureScheme::Hmac(HmacSpec {
         algorithm: HmacAlgorithm::Sha256,
         header: "X-Mollie-Signature".into(),

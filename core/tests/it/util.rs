@@ -80,3 +80,8 @@ pub fn available(ledger: &Ledger, wallet_id: &str) -> String {
         .available
         .to_string()
 }
+
+/// Lowercase hex, as signature headers carry it.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

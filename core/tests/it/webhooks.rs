@@ -33,12 +33,7 @@ pub fn stripe_webhook(body: &[u8]) -> Webhook {
     let mut m = Hmac::<sha2::Sha256>::new_from_slice(STRIPE_SECRET.as_bytes()).unwrap();
     m.update(format!("{t}.").as_bytes());
     m.update(body);
-    let sig: String = m
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sig: String = hex(&m.finalize().into_bytes());
     Webhook {
         headers: vec![("Stripe-Signature".into(), format!("t={t},v1={sig}"))],
         body: body.to_vec(),
