@@ -146,12 +146,52 @@ fn test(root: &Path) -> Result<()> {
             "warnings",
         ]),
     )?;
-    run(
-        "cargo test (unit, integration, races, properties, doctests)",
-        cargo().args(["test", "--workspace"]),
-    )?;
-    eprintln!("xtask: all tests passed");
+    let (passed, failed, ignored) = cargo_test()?;
+    // The closing line CI reads: every test binary of the workspace, summed.
+    println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
+    if failed > 0 {
+        bail!("{failed} tests failed");
+    }
     Ok(())
+}
+
+/// Runs `cargo test --workspace`, echoing its output, and sums the
+/// `test result:` lines of every test binary and doctest run.
+fn cargo_test() -> Result<(u64, u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: cargo test (unit, integration, races, properties, plugins, doctests)");
+    let mut child = cargo()
+        .args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("could not start cargo test")?;
+    let stdout = child.stdout.take().context("no stdout from cargo test")?;
+    let (mut passed, mut failed, mut ignored) = (0, 0, 0);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| -> u64 {
+                rest.split(';')
+                    .filter_map(|part| part.trim().strip_suffix(word))
+                    .filter_map(|n| {
+                        n.trim()
+                            .rsplit(' ')
+                            .next()
+                            .and_then(|n| n.parse::<u64>().ok())
+                    })
+                    .sum()
+            };
+            passed += count("passed");
+            failed += count("failed");
+            ignored += count("ignored");
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() && failed == 0 {
+        bail!("cargo test failed ({status})");
+    }
+    Ok((passed, failed, ignored))
 }
 
 fn demo(root: &Path) -> Result<()> {
