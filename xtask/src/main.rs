@@ -146,7 +146,11 @@ fn test(root: &Path) -> Result<()> {
             "warnings",
         ]),
     )?;
-    let (passed, failed, ignored) = cargo_test()?;
+    let (mut passed, mut failed, mut ignored) = cargo_test()?;
+    let (p, f, s) = python_tests(root)?;
+    passed += p;
+    failed += f;
+    ignored += s;
     // The closing line CI reads: every test binary of the workspace, summed.
     println!("tests: {passed} passed, {failed} failed, {ignored} skipped");
     if failed > 0 {
@@ -192,6 +196,97 @@ fn cargo_test() -> Result<(u64, u64, u64)> {
         bail!("cargo test failed ({status})");
     }
     Ok((passed, failed, ignored))
+}
+
+/// Python tools in a virtualenv under target/, so a fresh machine needs
+/// nothing but python3: maturin builds the module, ruff checks the code.
+const PYTHON_TOOLS: &[&str] = &["maturin>=1.8,<2", "pytest>=8,<10", "ruff>=0.14,<1"];
+
+fn venv(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target/venv");
+    if !venv.join("bin/python").exists() {
+        run(
+            "python3 -m venv target/venv",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    let marker = venv.join(".walletlog-tools");
+    let wanted = PYTHON_TOOLS.join(" ");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+        run(
+            "pip install maturin pytest ruff into target/venv",
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "--upgrade"])
+                .args(PYTHON_TOOLS),
+        )?;
+        std::fs::write(&marker, &wanted)?;
+    }
+    Ok(venv)
+}
+
+/// Builds the Python module into the virtualenv (maturin develop).
+fn python_module(root: &Path, release: bool) -> Result<PathBuf> {
+    let venv = venv(root)?;
+    let mut cmd = Command::new(venv.join("bin/maturin"));
+    cmd.args(["develop", "--quiet"])
+        .current_dir(root.join("bindings/python"))
+        .env("VIRTUAL_ENV", &venv);
+    if release {
+        cmd.arg("--release");
+    }
+    run("maturin develop (bindings/python)", &mut cmd)?;
+    Ok(venv)
+}
+
+/// ruff (format and lint), then pytest; returns pytest's counts.
+fn python_tests(root: &Path) -> Result<(u64, u64, u64)> {
+    let venv = python_module(root, false)?;
+    let py_dirs = ["bindings/python/python", "tests/python"];
+    run(
+        "ruff format --check",
+        Command::new(venv.join("bin/ruff"))
+            .args(["format", "--check"])
+            .args(py_dirs),
+    )?;
+    run(
+        "ruff check",
+        Command::new(venv.join("bin/ruff"))
+            .arg("check")
+            .args(py_dirs),
+    )?;
+    eprintln!("xtask: pytest tests/python");
+    let output = Command::new(venv.join("bin/pytest"))
+        .args(["-q", "tests/python"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("could not start pytest")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(" in "))
+        .unwrap_or("");
+    let count = |word: &str| -> u64 {
+        last.split([',', ' '])
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[1] == word)
+            .filter_map(|w| w[0].parse::<u64>().ok())
+            .sum()
+    };
+    let (passed, failed, skipped) = (
+        count("passed"),
+        count("failed") + count("errors") + count("error"),
+        count("skipped"),
+    );
+    if !output.status.success() && failed == 0 {
+        bail!(
+            "pytest failed ({}) without reporting a failed test",
+            output.status
+        );
+    }
+    Ok((passed, failed, skipped))
 }
 
 fn demo(root: &Path) -> Result<()> {

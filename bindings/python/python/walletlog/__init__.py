@@ -1,0 +1,526 @@
+"""walletlog: the transaction history of wallets.
+
+Exactly-once ingestion (deduplicated on the event id, the provider's event
+id and an idempotency key), a tamper-evident audit trail, history page by
+page, and balances per currency at any point in time. Amounts are
+``decimal.Decimal``, never floats; times are aware ``datetime`` in UTC.
+
+    >>> import walletlog
+    >>> from decimal import Decimal
+    >>> from datetime import datetime, timezone
+    >>> with walletlog.Ledger(":memory:") as led:
+    ...     r = led.ingest(wallet_id="w1", provider="stripe", event_type="deposit",
+    ...                    amount=Decimal("12.34"), currency="USD",
+    ...                    occurred_at=datetime(2026, 1, 2, tzinfo=timezone.utc),
+    ...                    provider_event_id="evt_1")
+    ...     led.balance("w1")["USD"].available
+    Decimal('12.34')
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Optional, Union
+
+from . import _walletlog
+from .errors import (
+    ConflictError,
+    NotFoundError,
+    PluginError,
+    SignatureError,
+    StorageError,
+    ValidationError,
+    WalletLogError,
+)
+
+__version__: str = _walletlog.__version__
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+AmountLike = Union[Decimal, int, str]
+DatetimeLike = Union[datetime, str]
+
+
+class EventType(str, enum.Enum):
+    """What happened to the money."""
+
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    FEE = "fee"
+    REFUND = "refund"
+    HOLD = "hold"
+    RELEASE = "release"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _from_micros(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _micros(field: str, at: datetime) -> int:
+    if not isinstance(at, datetime):
+        raise TypeError(f"{field} must be a datetime, not {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValidationError(
+            f"invalid {field}: a naive datetime has no time zone; pass an aware one",
+            field,
+            "is a naive datetime",
+        )
+    delta = at.astimezone(timezone.utc) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _timestamp_text(field: str, at: DatetimeLike) -> str:
+    if isinstance(at, str):
+        return at
+    _micros(field, at)  # type and time zone checks
+    return at.astimezone(timezone.utc).isoformat()
+
+
+def _amount_text(amount: AmountLike) -> str:
+    if isinstance(amount, bool) or isinstance(amount, float):
+        raise TypeError(
+            f"amount must be a Decimal, int or str, not {type(amount).__name__}: "
+            "a float cannot hold money exactly"
+        )
+    if isinstance(amount, Decimal):
+        if not amount.is_finite():
+            raise ValidationError(
+                f"invalid amount: {amount} is not a finite number", "amount", "is not finite"
+            )
+        return format(amount, "f")
+    if isinstance(amount, int):
+        return str(amount)
+    if isinstance(amount, str):
+        return amount
+    raise TypeError(f"amount must be a Decimal, int or str, not {type(amount).__name__}")
+
+
+def _check_keys(value: Any, path: str) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValidationError(
+                    f"invalid metadata: key {k!r} at {path or '/'} is not a string",
+                    "metadata",
+                    "has a key that is not a string",
+                )
+            _check_keys(v, f"{path}/{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_keys(v, f"{path}/{i}")
+
+
+def _metadata_text(metadata: Optional[Mapping[str, Any]]) -> Optional[str]:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
+    _check_keys(metadata, "")
+    try:
+        return json.dumps(metadata, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"invalid metadata: {e}", "metadata", str(e)) from None
+
+
+def _optional_text(field: str, value: Any) -> Optional[str]:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{field} must be a str or None, not {type(value).__name__}")
+
+
+def _text(field: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"{field} must be a str, not {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class Event:
+    """A stored event. Immutable."""
+
+    event_id: uuid.UUID
+    wallet_id: str
+    provider: str
+    event_type: EventType
+    amount: Decimal
+    currency: str
+    provider_event_id: Optional[str]
+    idempotency_key: Optional[str]
+    metadata: dict[str, Any]
+    occurred_at: datetime
+    created_at: datetime
+    sequence: int
+
+    @classmethod
+    def _from_native(cls, t: tuple[Any, ...]) -> Event:
+        return cls(
+            event_id=uuid.UUID(t[0]),
+            wallet_id=t[1],
+            provider=t[2],
+            event_type=EventType(t[3]),
+            amount=Decimal(t[4]),
+            currency=t[5],
+            provider_event_id=t[6],
+            idempotency_key=t[7],
+            metadata=json.loads(t[8]),
+            occurred_at=_from_micros(t[9]),
+            created_at=_from_micros(t[10]),
+            sequence=t[11],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: amounts and times as text, ids as strings."""
+        return {
+            "event_id": str(self.event_id),
+            "wallet_id": self.wallet_id,
+            "provider": self.provider,
+            "event_type": self.event_type.value,
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "provider_event_id": self.provider_event_id,
+            "idempotency_key": self.idempotency_key,
+            "metadata": dict(self.metadata),
+            "occurred_at": self.occurred_at.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "sequence": self.sequence,
+        }
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """``created`` or ``duplicate`` (with ``matched_on``), and the stored event."""
+
+    created: bool
+    matched_on: Optional[str]
+    event: Event
+
+    @property
+    def duplicate(self) -> bool:
+        return not self.created
+
+    @classmethod
+    def _from_native(cls, t: tuple[Any, ...]) -> IngestResult:
+        return cls(created=t[0], matched_on=t[1], event=Event._from_native(t[2]))
+
+
+@dataclass(frozen=True)
+class Page:
+    events: list[Event]
+    next_cursor: Optional[str]
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: Decimal
+    held: Decimal
+    total: Decimal
+    event_count: int
+    last_occurred_at: Optional[datetime]
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    provider: str
+    version: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    sequence: int
+    recorded_at: datetime
+    action: str
+    event_id: uuid.UUID
+    event_sequence: int
+    matched_on: Optional[str]
+    actor: str
+    fingerprint: str
+    body_sha256: Optional[str]
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    records_checked: int
+    events_checked: int
+    first_bad_sequence: Optional[int]
+    first_bad_event_sequence: Optional[int]
+    problem: Optional[str]
+    reason: Optional[str]
+
+
+class Ledger:
+    """A wallet transaction ledger on a SQLite file, or ``":memory:"``.
+
+    Thread-safe: share one between threads; the GIL is released during
+    storage and plugin work. Several processes may open the same file.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str]],
+        *,
+        durability: str = "full",
+        audit_key: Optional[bytes] = None,
+        busy_timeout: Optional[float] = None,
+        plugin_cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
+    ) -> None:
+        self._native = _walletlog.NativeLedger(
+            os.fspath(path),
+            durability,
+            audit_key,
+            None if busy_timeout is None else int(busy_timeout * 1000),
+            None if plugin_cache_dir is None else os.fspath(plugin_cache_dir),
+        )
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the ledger; later calls raise ``StorageError``."""
+        self._native.close()
+
+    @staticmethod
+    def _fields(
+        wallet_id: str,
+        provider: str,
+        event_type: Union[EventType, str],
+        amount: AmountLike,
+        currency: str,
+        occurred_at: DatetimeLike,
+        provider_event_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        event_id: Optional[Union[uuid.UUID, str]] = None,
+    ) -> dict[str, Any]:
+        return {
+            "wallet_id": _text("wallet_id", wallet_id),
+            "provider": _text("provider", provider),
+            "event_type": str(
+                event_type.value
+                if isinstance(event_type, EventType)
+                else _text("event_type", event_type)
+            ),
+            "amount": _amount_text(amount),
+            "currency": _text("currency", currency),
+            "occurred_at": _timestamp_text("occurred_at", occurred_at),
+            "provider_event_id": _optional_text("provider_event_id", provider_event_id),
+            "idempotency_key": _optional_text("idempotency_key", idempotency_key),
+            "metadata": _metadata_text(metadata),
+            "event_id": str(event_id)
+            if isinstance(event_id, uuid.UUID)
+            else _optional_text("event_id", event_id),
+        }
+
+    def ingest(
+        self,
+        *,
+        wallet_id: str,
+        provider: str,
+        event_type: Union[EventType, str],
+        amount: AmountLike,
+        currency: str,
+        occurred_at: DatetimeLike,
+        provider_event_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        event_id: Optional[Union[uuid.UUID, str]] = None,
+    ) -> IngestResult:
+        """Takes one event in exactly once. Retrying is always safe."""
+        fields = self._fields(
+            wallet_id,
+            provider,
+            event_type,
+            amount,
+            currency,
+            occurred_at,
+            provider_event_id,
+            idempotency_key,
+            metadata,
+            event_id,
+        )
+        return IngestResult._from_native(self._native.ingest(fields))
+
+    def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> list[IngestResult]:
+        """One transaction: all of it, or none and the error names the index."""
+        items = []
+        for i, e in enumerate(events):
+            try:
+                items.append(self._fields(**e))
+            except WalletLogError as err:
+                raise type(err)(f"item {i}: {err.message}", err.field, err.reason, i) from None
+            except TypeError as err:
+                raise TypeError(f"item {i}: {err}") from None
+        return [IngestResult._from_native(t) for t in self._native.ingest_many(items)]
+
+    def get(self, event_id: Union[uuid.UUID, str]) -> Optional[Event]:
+        t = self._native.get(str(event_id))
+        return None if t is None else Event._from_native(t)
+
+    def get_by_provider_event_id(self, provider: str, provider_event_id: str) -> Optional[Event]:
+        t = self._native.get_by_provider_event_id(provider, provider_event_id)
+        return None if t is None else Event._from_native(t)
+
+    def get_by_idempotency_key(self, key: str) -> Optional[Event]:
+        t = self._native.get_by_idempotency_key(key)
+        return None if t is None else Event._from_native(t)
+
+    def list(
+        self,
+        wallet_id: str,
+        limit: int = 100,
+        cursor: Optional[str] = None,
+        order: str = "desc",
+        event_types: Optional[Sequence[Union[EventType, str]]] = None,
+        since: Optional[datetime] = None,
+        until: Optional[datetime] = None,
+        currency: Optional[str] = None,
+    ) -> Page:
+        """One page of the wallet's history by ``(occurred_at, sequence)``;
+        ``since`` is inclusive, ``until`` exclusive. Pass ``next_cursor``
+        back (with the same filters) for the next page."""
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError(f"limit must be an int, not {type(limit).__name__}")
+        types = None if event_types is None else [str(EventType(t).value) for t in event_types]
+        events, next_cursor = self._native.list(
+            wallet_id,
+            limit,
+            cursor,
+            order,
+            types,
+            None if since is None else _micros("since", since),
+            None if until is None else _micros("until", until),
+            currency,
+        )
+        return Page([Event._from_native(t) for t in events], next_cursor)
+
+    def balance(self, wallet_id: str, as_of: Optional[datetime] = None) -> dict[str, Balance]:
+        """Per currency: available, held, total, event count, last occurrence,
+        over the events with ``occurred_at <= as_of`` (all when ``None``)."""
+        rows = self._native.balance(wallet_id, None if as_of is None else _micros("as_of", as_of))
+        return {
+            c: Balance(
+                Decimal(a), Decimal(h), Decimal(t), n, None if last is None else _from_micros(last)
+            )
+            for c, a, h, t, n, last in rows
+        }
+
+    def changes_since(self, sequence: int = 0, limit: int = 1000) -> list[Event]:
+        return [Event._from_native(t) for t in self._native.changes_since(sequence, limit)]
+
+    def audit_log(self, after: int = 0, limit: int = 1000) -> list[AuditRecord]:
+        return [
+            AuditRecord(s, _from_micros(at), action, uuid.UUID(eid), es, m, actor, fp, body, h)
+            for s, at, action, eid, es, m, actor, fp, body, h in self._native.audit_log(
+                after, limit
+            )
+        ]
+
+    def verify_audit(self) -> AuditReport:
+        return AuditReport(*self._native.verify_audit())
+
+    def install_plugin(self, plugin: Union[str, os.PathLike[str], bytes]) -> PluginInfo:
+        """Installs a normalizer plugin component (a path or its bytes)."""
+        if isinstance(plugin, (bytes, bytearray, memoryview)):
+            wasm = bytes(plugin)
+        else:
+            with open(os.fspath(plugin), "rb") as f:
+                wasm = f.read()
+        return PluginInfo(*self._native.install_plugin(wasm))
+
+    def set_webhook_secret(self, provider: str, secret: str) -> None:
+        self._native.set_webhook_secret(provider, secret)
+
+    def allow_unsigned(self, provider: str) -> None:
+        self._native.allow_unsigned(provider)
+
+    def ingest_webhook(
+        self,
+        provider: str,
+        headers: Union[Mapping[str, str], Sequence[tuple[str, str]]],
+        body: bytes,
+        url: Optional[str] = None,
+    ) -> list[IngestResult]:
+        """Verifies, normalizes in the provider's sandboxed plugin, validates
+        and ingests a webhook in one transaction."""
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        if not isinstance(body, (bytes, bytearray)):
+            raise TypeError(f"body must be bytes, not {type(body).__name__}")
+        results = self._native.ingest_webhook(provider, pairs, bytes(body), url)
+        return [IngestResult._from_native(t) for t in results]
+
+
+def _secret_bytes(secret: Union[bytes, str]) -> bytes:
+    return secret.encode() if isinstance(secret, str) else bytes(secret)
+
+
+def sign_request(
+    secret: Union[bytes, str], method: str, path: str, body: bytes, timestamp: int
+) -> str:
+    """HMAC-SHA256 of ``METHOD\\nPATH\\nTIMESTAMP\\nhex(sha256(body))``, lowercase hex."""
+    return _walletlog.sign_request(_secret_bytes(secret), method, path, body, timestamp)
+
+
+def verify_request(
+    secret: Union[bytes, str],
+    method: str,
+    path: str,
+    body: bytes,
+    timestamp: int,
+    signature: str,
+    *,
+    now: Optional[int] = None,
+    tolerance: int = 300,
+) -> None:
+    """Raises ``SignatureError`` unless ``signature`` is ``sign_request``'s
+    for this request and ``timestamp`` is within ``tolerance`` seconds of now."""
+    _walletlog.verify_request(
+        _secret_bytes(secret),
+        method,
+        path,
+        body,
+        timestamp,
+        signature,
+        int(time.time()) if now is None else now,
+        tolerance,
+    )
+
+
+__all__ = [
+    "AuditRecord",
+    "AuditReport",
+    "Balance",
+    "ConflictError",
+    "Event",
+    "EventType",
+    "IngestResult",
+    "Ledger",
+    "NotFoundError",
+    "Page",
+    "PluginError",
+    "PluginInfo",
+    "SignatureError",
+    "StorageError",
+    "ValidationError",
+    "WalletLogError",
+    "__version__",
+    "sign_request",
+    "verify_request",
+]

@@ -1,0 +1,524 @@
+//! `walletlog._walletlog`: the native half of the Python module.
+//!
+//! A thin translation layer: plain values in (str, int, bytes), plain
+//! values out (tuples), every storage and plugin call with the GIL released.
+//! The typed public API (Decimal, datetime, UUID, dataclasses) is the pure
+//! Python package `walletlog` around it. No business logic lives here.
+
+use std::sync::{Arc, RwLock};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use walletlog::signature::{sign_request as sign, verify_request as verify, HttpRequest};
+use walletlog::{
+    AuditRecord, Durability, Error, EventId, IdempotencyKey, IngestResult, Ledger, ListQuery,
+    Options, Order, Provider, ProviderEventId, RawEvent, Secret, Timestamp, ValidationError,
+    WalletId, WalletTransactionEvent, Webhook,
+};
+
+/// An event as a tuple: (event_id, wallet_id, provider, event_type, amount,
+/// currency, provider_event_id, idempotency_key, metadata_json,
+/// occurred_at_us, created_at_us, sequence).
+type EventTuple = (
+    String,
+    String,
+    String,
+    &'static str,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    u64,
+);
+
+fn event_tuple(e: &WalletTransactionEvent) -> EventTuple {
+    (
+        e.event_id.to_string(),
+        e.wallet_id.to_string(),
+        e.provider.to_string(),
+        e.event_type.as_str(),
+        e.amount.to_string(),
+        e.currency.to_string(),
+        e.provider_event_id.as_ref().map(|k| k.to_string()),
+        e.idempotency_key.as_ref().map(|k| k.to_string()),
+        e.metadata.as_json().to_owned(),
+        e.occurred_at.as_micros(),
+        e.created_at.as_micros(),
+        e.sequence,
+    )
+}
+
+/// (created, matched_on, event)
+type ResultTuple = (bool, Option<&'static str>, EventTuple);
+
+fn result_tuple(r: &IngestResult) -> ResultTuple {
+    (
+        r.created(),
+        r.matched_on().map(|k| k.as_str()),
+        event_tuple(&r.event),
+    )
+}
+
+/// The arguments of a `walletlog.errors` exception: (message, field, reason, index).
+type ErrorArgs = (String, Option<String>, Option<String>, Option<usize>);
+
+/// (currency, available, held, total, event_count, last_occurred_at_us)
+type BalanceTuple = (String, String, String, String, u64, Option<i64>);
+
+/// Raises the matching exception class of `walletlog.errors`.
+fn to_py(e: Error) -> PyErr {
+    Python::attach(|py| {
+        let (class, args): (&str, ErrorArgs) = match &e {
+            Error::Validation(v) => (
+                "ValidationError",
+                (
+                    e.to_string(),
+                    Some(v.field.to_owned()),
+                    Some(v.reason.clone()),
+                    v.index,
+                ),
+            ),
+            Error::Conflict(c) => (
+                "ConflictError",
+                (
+                    e.to_string(),
+                    Some(c.key.as_str().to_owned()),
+                    None,
+                    c.index,
+                ),
+            ),
+            Error::NotFound { .. } => ("NotFoundError", (e.to_string(), None, None, None)),
+            Error::Signature(_) => ("SignatureError", (e.to_string(), None, None, None)),
+            Error::Plugin(p) => (
+                "PluginError",
+                (e.to_string(), Some(p.kind.as_str().to_owned()), None, None),
+            ),
+            _ => ("StorageError", (e.to_string(), None, None, None)),
+        };
+        match py.import("walletlog.errors").and_then(|m| m.getattr(class)) {
+            Ok(cls) => match cls.cast_into::<PyType>() {
+                Ok(cls) => PyErr::from_type(cls, args),
+                Err(_) => PyTypeError::new_err(e.to_string()),
+            },
+            Err(import_error) => import_error,
+        }
+    })
+}
+
+fn validation(e: ValidationError) -> PyErr {
+    to_py(Error::Validation(e))
+}
+
+fn closed() -> PyErr {
+    to_py(Error::Storage(walletlog::StorageError::new(
+        walletlog::StorageErrorKind::Closed,
+        "the ledger is closed",
+    )))
+}
+
+/// The native ledger. Thread-safe: share one between threads.
+#[pyclass(frozen, module = "walletlog._walletlog")]
+struct NativeLedger {
+    inner: RwLock<Option<Arc<Ledger>>>,
+}
+
+impl NativeLedger {
+    fn ledger(&self) -> PyResult<Arc<Ledger>> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(closed)
+    }
+}
+
+/// One event's fields as the Python layer passes them (all text).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct EventFields {
+    wallet_id: String,
+    provider: String,
+    event_type: String,
+    amount: String,
+    currency: String,
+    occurred_at: String,
+    provider_event_id: Option<String>,
+    idempotency_key: Option<String>,
+    metadata: Option<String>,
+    event_id: Option<String>,
+}
+
+impl EventFields {
+    fn raw(self) -> RawEvent {
+        RawEvent {
+            event_id: self.event_id,
+            wallet_id: self.wallet_id,
+            provider: self.provider,
+            event_type: self.event_type,
+            amount: self.amount,
+            currency: self.currency,
+            provider_event_id: self.provider_event_id,
+            idempotency_key: self.idempotency_key,
+            metadata: self.metadata,
+            occurred_at: self.occurred_at,
+        }
+    }
+}
+
+#[pymethods]
+impl NativeLedger {
+    #[new]
+    #[pyo3(signature = (path, durability, audit_key, busy_timeout_ms, plugin_cache_dir))]
+    fn new(
+        py: Python<'_>,
+        path: String,
+        durability: &str,
+        audit_key: Option<Vec<u8>>,
+        busy_timeout_ms: Option<u64>,
+        plugin_cache_dir: Option<String>,
+    ) -> PyResult<Self> {
+        let durability = match durability {
+            "full" => Durability::Full,
+            "normal" => Durability::Normal,
+            other => {
+                return Err(validation(ValidationError::new(
+                    "durability",
+                    format!("{other:?} is not \"full\" or \"normal\""),
+                )))
+            }
+        };
+        let options = Options {
+            durability,
+            busy_timeout: busy_timeout_ms.map(std::time::Duration::from_millis),
+            audit_key,
+            plugin_cache_dir: plugin_cache_dir.map(Into::into),
+            ..Options::default()
+        };
+        let ledger = py.detach(|| Ledger::open(&path, options)).map_err(to_py)?;
+        Ok(NativeLedger {
+            inner: RwLock::new(Some(Arc::new(ledger))),
+        })
+    }
+
+    fn close(&self) {
+        self.inner.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    fn ingest(&self, py: Python<'_>, fields: EventFields) -> PyResult<ResultTuple> {
+        let event = fields.raw().validate().map_err(validation)?;
+        let ledger = self.ledger()?;
+        let r = py.detach(move || ledger.ingest(&event)).map_err(to_py)?;
+        Ok(result_tuple(&r))
+    }
+
+    fn ingest_many(&self, py: Python<'_>, items: Vec<EventFields>) -> PyResult<Vec<ResultTuple>> {
+        let events = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| f.raw().validate().map_err(|e| validation(e.at_index(i))))
+            .collect::<PyResult<Vec<_>>>()?;
+        let ledger = self.ledger()?;
+        let results = py
+            .detach(move || ledger.ingest_batch(&events))
+            .map_err(to_py)?;
+        Ok(results.iter().map(result_tuple).collect())
+    }
+
+    fn get(&self, py: Python<'_>, event_id: &str) -> PyResult<Option<EventTuple>> {
+        let id = EventId::parse(event_id).map_err(validation)?;
+        let ledger = self.ledger()?;
+        let e = py.detach(move || ledger.get(&id)).map_err(to_py)?;
+        Ok(e.as_ref().map(event_tuple))
+    }
+
+    fn get_by_provider_event_id(
+        &self,
+        py: Python<'_>,
+        provider: &str,
+        provider_event_id: &str,
+    ) -> PyResult<Option<EventTuple>> {
+        let p = Provider::new(provider).map_err(validation)?;
+        let id = ProviderEventId::new(provider_event_id).map_err(validation)?;
+        let ledger = self.ledger()?;
+        let e = py
+            .detach(move || ledger.get_by_provider_event_id(&p, &id))
+            .map_err(to_py)?;
+        Ok(e.as_ref().map(event_tuple))
+    }
+
+    fn get_by_idempotency_key(&self, py: Python<'_>, key: &str) -> PyResult<Option<EventTuple>> {
+        let k = IdempotencyKey::new(key).map_err(validation)?;
+        let ledger = self.ledger()?;
+        let e = py
+            .detach(move || ledger.get_by_idempotency_key(&k))
+            .map_err(to_py)?;
+        Ok(e.as_ref().map(event_tuple))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (wallet_id, limit, cursor, order, event_types, since, until, currency))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        wallet_id: &str,
+        limit: i64,
+        cursor: Option<&str>,
+        order: &str,
+        event_types: Option<Vec<String>>,
+        since: Option<i64>,
+        until: Option<i64>,
+        currency: Option<&str>,
+    ) -> PyResult<(Vec<EventTuple>, Option<String>)> {
+        let limit = usize::try_from(limit).map_err(|_| {
+            validation(ValidationError::new(
+                "limit",
+                format!("{limit} is outside 1..=1000"),
+            ))
+        })?;
+        let mut q = ListQuery::new(WalletId::new(wallet_id).map_err(validation)?)
+            .limit(limit)
+            .map_err(validation)?
+            .order(Order::parse(order).map_err(validation)?);
+        if let Some(types) = event_types {
+            let types = types
+                .iter()
+                .map(|t| walletlog::EventType::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(validation)?;
+            q = q.event_types(types).map_err(validation)?;
+        }
+        if let Some(s) = since {
+            q = q
+                .since(Timestamp::from_micros("since", s).map_err(validation)?)
+                .map_err(validation)?;
+        }
+        if let Some(u) = until {
+            q = q
+                .until(Timestamp::from_micros("until", u).map_err(validation)?)
+                .map_err(validation)?;
+        }
+        if let Some(c) = currency {
+            q = q.currency(walletlog::Currency::new(c).map_err(validation)?);
+        }
+        if let Some(c) = cursor {
+            q = q.cursor(c).map_err(validation)?;
+        }
+        let ledger = self.ledger()?;
+        let page = py.detach(move || ledger.list(&q)).map_err(to_py)?;
+        Ok((
+            page.events.iter().map(event_tuple).collect(),
+            page.next_cursor,
+        ))
+    }
+
+    /// [(currency, available, held, total, event_count, last_occurred_at_us)]
+    #[pyo3(signature = (wallet_id, as_of))]
+    fn balance(
+        &self,
+        py: Python<'_>,
+        wallet_id: &str,
+        as_of: Option<i64>,
+    ) -> PyResult<Vec<BalanceTuple>> {
+        let w = WalletId::new(wallet_id).map_err(validation)?;
+        let as_of = as_of
+            .map(|t| Timestamp::from_micros("as_of", t))
+            .transpose()
+            .map_err(validation)?;
+        let ledger = self.ledger()?;
+        let balances = py
+            .detach(move || ledger.balance(&w, as_of))
+            .map_err(to_py)?;
+        Ok(balances
+            .iter()
+            .map(|b| {
+                (
+                    b.currency.to_string(),
+                    b.available.to_string(),
+                    b.held.to_string(),
+                    b.total.to_string(),
+                    b.event_count,
+                    b.last_occurred_at.map(|t| t.as_micros()),
+                )
+            })
+            .collect())
+    }
+
+    fn changes_since(
+        &self,
+        py: Python<'_>,
+        sequence: u64,
+        limit: usize,
+    ) -> PyResult<Vec<EventTuple>> {
+        let ledger = self.ledger()?;
+        let events = py
+            .detach(move || ledger.changes_since(sequence, limit))
+            .map_err(to_py)?;
+        Ok(events.iter().map(event_tuple).collect())
+    }
+
+    /// [(sequence, recorded_at_us, action, event_id, event_sequence, matched_on, actor, fingerprint_hex, body_sha256_hex, hash_hex)]
+    #[allow(clippy::type_complexity)]
+    fn audit_log(
+        &self,
+        py: Python<'_>,
+        sequence: u64,
+        limit: usize,
+    ) -> PyResult<
+        Vec<(
+            u64,
+            i64,
+            &'static str,
+            String,
+            u64,
+            Option<&'static str>,
+            String,
+            String,
+            Option<String>,
+            String,
+        )>,
+    > {
+        let ledger = self.ledger()?;
+        let records = py
+            .detach(move || ledger.audit_log(sequence, limit))
+            .map_err(to_py)?;
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        Ok(records
+            .iter()
+            .map(|r: &AuditRecord| {
+                (
+                    r.sequence,
+                    r.recorded_at.as_micros(),
+                    r.action.as_str(),
+                    r.event_id.to_string(),
+                    r.event_sequence,
+                    r.matched_on.map(|k| k.as_str()),
+                    r.actor.clone(),
+                    hex(&r.fingerprint),
+                    r.body_sha256.as_ref().map(|h| hex(h)),
+                    hex(&r.hash),
+                )
+            })
+            .collect())
+    }
+
+    /// (ok, records_checked, events_checked, first_bad_sequence, first_bad_event_sequence, kind, reason)
+    #[allow(clippy::type_complexity)]
+    fn verify_audit(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<(
+        bool,
+        u64,
+        u64,
+        Option<u64>,
+        Option<u64>,
+        Option<String>,
+        Option<String>,
+    )> {
+        let ledger = self.ledger()?;
+        let r = py.detach(move || ledger.verify_audit()).map_err(to_py)?;
+        let p = r.first_problem.as_ref();
+        Ok((
+            r.ok,
+            r.records_checked,
+            r.events_checked,
+            p.and_then(|p| p.record_sequence),
+            p.and_then(|p| p.event_sequence),
+            p.map(|p| format!("{:?}", p.kind)),
+            p.map(|p| p.to_string()),
+        ))
+    }
+
+    /// (provider, version, signature scheme name)
+    fn install_plugin(
+        &self,
+        py: Python<'_>,
+        wasm: Vec<u8>,
+    ) -> PyResult<(String, String, &'static str)> {
+        let ledger = self.ledger()?;
+        let info = py
+            .detach(move || ledger.install_plugin(&wasm))
+            .map_err(to_py)?;
+        Ok((info.provider, info.version, info.signature.name()))
+    }
+
+    fn set_webhook_secret(&self, provider: &str, secret: String) -> PyResult<()> {
+        self.ledger()?
+            .set_webhook_secret(provider, Secret::new(secret))
+            .map_err(to_py)
+    }
+
+    fn allow_unsigned(&self, provider: &str) -> PyResult<()> {
+        self.ledger()?.allow_unsigned(provider).map_err(to_py)
+    }
+
+    #[pyo3(signature = (provider, headers, body, url))]
+    fn ingest_webhook(
+        &self,
+        py: Python<'_>,
+        provider: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        url: Option<String>,
+    ) -> PyResult<Vec<ResultTuple>> {
+        let ledger = self.ledger()?;
+        let hook = Webhook { headers, body, url };
+        let results = py
+            .detach(move || ledger.ingest_webhook(&provider, &hook))
+            .map_err(to_py)?;
+        Ok(results.iter().map(result_tuple).collect())
+    }
+}
+
+#[pyfunction]
+fn sign_request(secret: &[u8], method: &str, path: &str, body: &[u8], timestamp: i64) -> String {
+    sign(
+        secret,
+        &HttpRequest {
+            method,
+            path,
+            body,
+            timestamp,
+        },
+    )
+}
+
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn verify_request(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp: i64,
+    signature: &str,
+    now: i64,
+    tolerance_secs: i64,
+) -> PyResult<()> {
+    verify(
+        secret,
+        &HttpRequest {
+            method,
+            path,
+            body,
+            timestamp,
+        },
+        signature,
+        now,
+        tolerance_secs,
+    )
+    .map_err(|e| to_py(Error::Signature(e)))
+}
+
+#[pymodule]
+fn _walletlog(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeLedger>()?;
+    m.add_function(wrap_pyfunction!(sign_request, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_request, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

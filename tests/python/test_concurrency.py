@@ -1,0 +1,99 @@
+"""Threads and processes racing on one file, and a writer killed with SIGKILL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import walletlog
+from conftest import event
+
+LOGICAL = 120
+
+
+def _logical(i: int) -> dict:
+    return event(
+        i,
+        wallet_id=f"w{i % 4}",
+        amount=Decimal(i + 1),
+        idempotency_key=f"k{i}" if i % 3 == 0 else None,
+    )
+
+
+def _ingest_all(path: str, seed: int) -> list[tuple[int, bool]]:
+    order = list(range(LOGICAL))
+    random.Random(seed).shuffle(order)
+    with walletlog.Ledger(path) as led:
+        return [(i, led.ingest(**_logical(i)).created) for i in order]
+
+
+def _check(path, outcomes: list[tuple[int, bool]], callers: int) -> None:
+    created = {i: 0 for i in range(LOGICAL)}
+    for i, c in outcomes:
+        created[i] += c
+    assert set(created.values()) == {1}, "exactly one created per logical event"
+    assert len(outcomes) == LOGICAL * callers
+    with walletlog.Ledger(path) as led:
+        assert len(led.changes_since(0, 10_000)) == LOGICAL
+        assert len(led.audit_log(0, 10_000)) == LOGICAL * callers
+        assert led.verify_audit().ok
+        total = sum(led.balance(f"w{w}")["USD"].available for w in range(4))
+        assert total == sum(Decimal(i + 1) for i in range(LOGICAL))
+
+
+def test_sixteen_threads_share_one_ledger(db) -> None:
+    with walletlog.Ledger(db) as led:
+
+        def worker(seed: int) -> list[tuple[int, bool]]:
+            order = list(range(LOGICAL))
+            random.Random(seed).shuffle(order)
+            return [(i, led.ingest(**_logical(i)).created) for i in order]
+
+        with ThreadPoolExecutor(16) as pool:
+            outcomes = [o for part in pool.map(worker, range(16)) for o in part]
+    _check(db, outcomes, 16)
+
+
+def test_four_processes_race_on_one_file(db) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        parts = pool.starmap(_ingest_all, [(str(db), seed) for seed in range(4)])
+    _check(db, [o for part in parts for o in part], 4)
+
+
+def test_a_killed_writer_loses_no_acknowledged_event(db) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from datetime import datetime, timezone
+        import walletlog
+        led = walletlog.Ledger({str(db)!r})
+        i = 0
+        while True:
+            at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+            led.ingest(wallet_id="w", provider="p", event_type="deposit", amount="1",
+                       currency="USD", occurred_at=at, provider_event_id=f"e{{i}}")
+            print(f"ACK e{{i}}", flush=True)
+            i += 1
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    acked = []
+    assert child.stdout is not None
+    for line in child.stdout:
+        acked.append(line.split()[1])
+        if len(acked) == 50:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    with walletlog.Ledger(db) as led:
+        for key in acked:
+            assert led.get_by_provider_event_id("p", key) is not None, f"acknowledged {key} lost"
+        assert led.verify_audit().ok
