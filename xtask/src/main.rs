@@ -241,7 +241,11 @@ fn python_module(root: &Path, release: bool) -> Result<PathBuf> {
 /// ruff (format and lint), then pytest; returns pytest's counts.
 fn python_tests(root: &Path) -> Result<(u64, u64, u64)> {
     let venv = python_module(root, false)?;
-    let py_dirs = ["bindings/python/python", "tests/python"];
+    let py_dirs = [
+        "bindings/python/python",
+        "bindings/python/benches",
+        "tests/python",
+    ];
     run(
         "ruff format --check",
         Command::new(venv.join("bin/ruff"))
@@ -331,7 +335,29 @@ fn bench(root: &Path, words: &[String]) -> Result<()> {
     if !output.status.success() {
         bail!("the benchmark failed ({})", output.status);
     }
-    let json = String::from_utf8(output.stdout)?;
+    let core = out_dir.join("core.json");
+    std::fs::write(&core, &output.stdout)?;
+    // The Python figures, in the same run, merged with the core ones.
+    let wants_python = words.is_empty()
+        || words
+            .iter()
+            .any(|w| "py_ingest_eps py_ingest_many_eps".contains(w.as_str()));
+    let json = if wants_python {
+        let venv = python_module(root, true)?;
+        eprintln!("xtask: Python figures (bindings/python/benches/bench.py)");
+        let merged = Command::new(venv.join("bin/python"))
+            .arg(root.join("bindings/python/benches/bench.py"))
+            .arg(&core)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("could not start the Python benchmark")?;
+        if !merged.status.success() {
+            bail!("the Python benchmark failed ({})", merged.status);
+        }
+        String::from_utf8(merged.stdout)?
+    } else {
+        String::from_utf8(output.stdout)?
+    };
     print!("{json}");
     let file = out_dir.join("latest.json");
     std::fs::write(&file, &json)?;

@@ -136,35 +136,49 @@ impl NativeLedger {
     }
 }
 
-/// One event's fields as the Python layer passes them (all text).
+/// One event's fields as the Python layer passes them, in this order:
+/// (wallet_id, provider, event_type, amount, currency, occurred_at,
+/// provider_event_id, idempotency_key, metadata_json, event_id). A tuple,
+/// not a dict: a batch converts thousands of them.
 #[derive(FromPyObject)]
-#[pyo3(from_item_all)]
-struct EventFields {
-    wallet_id: String,
-    provider: String,
-    event_type: String,
-    amount: String,
-    currency: String,
-    occurred_at: String,
-    provider_event_id: Option<String>,
-    idempotency_key: Option<String>,
-    metadata: Option<String>,
-    event_id: Option<String>,
-}
+struct EventFields(
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 impl EventFields {
     fn raw(self) -> RawEvent {
+        let EventFields(
+            wallet_id,
+            provider,
+            event_type,
+            amount,
+            currency,
+            occurred_at,
+            provider_event_id,
+            idempotency_key,
+            metadata,
+            event_id,
+        ) = self;
         RawEvent {
-            event_id: self.event_id,
-            wallet_id: self.wallet_id,
-            provider: self.provider,
-            event_type: self.event_type,
-            amount: self.amount,
-            currency: self.currency,
-            provider_event_id: self.provider_event_id,
-            idempotency_key: self.idempotency_key,
-            metadata: self.metadata,
-            occurred_at: self.occurred_at,
+            event_id,
+            wallet_id,
+            provider,
+            event_type,
+            amount,
+            currency,
+            provider_event_id,
+            idempotency_key,
+            metadata,
+            occurred_at,
         }
     }
 }

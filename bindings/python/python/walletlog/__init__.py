@@ -85,8 +85,16 @@ def _micros(field: str, at: datetime) -> int:
 def _timestamp_text(field: str, at: DatetimeLike) -> str:
     if isinstance(at, str):
         return at
-    _micros(field, at)  # type and time zone checks
-    return at.astimezone(timezone.utc).isoformat()
+    if not isinstance(at, datetime):
+        raise TypeError(f"{field} must be a datetime, not {type(at).__name__}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValidationError(
+            f"invalid {field}: a naive datetime has no time zone; pass an aware one",
+            field,
+            "is a naive datetime",
+        )
+    # An aware isoformat() carries its offset: RFC 3339, converted to UTC by the core.
+    return at.isoformat()
 
 
 def _amount_text(amount: AmountLike) -> str:
@@ -147,38 +155,83 @@ def _text(field: str, value: Any) -> str:
     raise TypeError(f"{field} must be a str, not {type(value).__name__}")
 
 
-@dataclass(frozen=True)
-class Event:
-    """A stored event. Immutable."""
+class Event(tuple):  # type: ignore[type-arg]
+    """A stored event. Immutable (a tuple underneath, built in one C call);
+    each field converts to its Python type when read."""
 
-    event_id: uuid.UUID
-    wallet_id: str
-    provider: str
-    event_type: EventType
-    amount: Decimal
-    currency: str
-    provider_event_id: Optional[str]
-    idempotency_key: Optional[str]
-    metadata: dict[str, Any]
-    occurred_at: datetime
-    created_at: datetime
-    sequence: int
+    __slots__ = ()
+
+    def __new__(cls, raw: tuple[Any, ...]) -> Event:
+        return tuple.__new__(cls, raw)
 
     @classmethod
     def _from_native(cls, t: tuple[Any, ...]) -> Event:
-        return cls(
-            event_id=uuid.UUID(t[0]),
-            wallet_id=t[1],
-            provider=t[2],
-            event_type=EventType(t[3]),
-            amount=Decimal(t[4]),
-            currency=t[5],
-            provider_event_id=t[6],
-            idempotency_key=t[7],
-            metadata=json.loads(t[8]),
-            occurred_at=_from_micros(t[9]),
-            created_at=_from_micros(t[10]),
-            sequence=t[11],
+        return tuple.__new__(cls, t)
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return uuid.UUID(self[0])
+
+    @property
+    def wallet_id(self) -> str:
+        return self[1]
+
+    @property
+    def provider(self) -> str:
+        return self[2]
+
+    @property
+    def event_type(self) -> EventType:
+        return EventType(self[3])
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(self[4])
+
+    @property
+    def currency(self) -> str:
+        return self[5]
+
+    @property
+    def provider_event_id(self) -> Optional[str]:
+        return self[6]
+
+    @property
+    def idempotency_key(self) -> Optional[str]:
+        return self[7]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A fresh copy each time: the stored event cannot be changed through it."""
+        return json.loads(self[8])
+
+    @property
+    def occurred_at(self) -> datetime:
+        return _from_micros(self[9])
+
+    @property
+    def created_at(self) -> datetime:
+        return _from_micros(self[10])
+
+    @property
+    def sequence(self) -> int:
+        return self[11]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(event_id={str(self.event_id)!r}, wallet_id={self.wallet_id!r}, "
+            f"event_type={self.event_type.value!r}, amount={str(self.amount)!r}, "
+            f"currency={self.currency!r}, provider={self.provider!r}, "
+            f"provider_event_id={self.provider_event_id!r}, "
+            f"occurred_at={self.occurred_at.isoformat()!r}, sequence={self.sequence})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -192,28 +245,44 @@ class Event:
             "currency": self.currency,
             "provider_event_id": self.provider_event_id,
             "idempotency_key": self.idempotency_key,
-            "metadata": dict(self.metadata),
+            "metadata": self.metadata,
             "occurred_at": self.occurred_at.isoformat(),
             "created_at": self.created_at.isoformat(),
             "sequence": self.sequence,
         }
 
 
-@dataclass(frozen=True)
-class IngestResult:
+class IngestResult(tuple):  # type: ignore[type-arg]
     """``created`` or ``duplicate`` (with ``matched_on``), and the stored event."""
 
-    created: bool
-    matched_on: Optional[str]
-    event: Event
+    __slots__ = ()
+
+    @property
+    def created(self) -> bool:
+        return self[0]
 
     @property
     def duplicate(self) -> bool:
-        return not self.created
+        return not self[0]
+
+    @property
+    def matched_on(self) -> Optional[str]:
+        """``None``, ``"event_id"``, ``"provider_event_id"`` or ``"idempotency_key"``."""
+        return self[1]
+
+    @property
+    def event(self) -> Event:
+        return self[2]
 
     @classmethod
     def _from_native(cls, t: tuple[Any, ...]) -> IngestResult:
-        return cls(created=t[0], matched_on=t[1], event=Event._from_native(t[2]))
+        return tuple.__new__(cls, (t[0], t[1], tuple.__new__(Event, t[2])))
+
+    def __repr__(self) -> str:
+        return (
+            f"IngestResult(created={self.created}, matched_on={self.matched_on!r}, "
+            f"event={self.event!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -309,25 +378,24 @@ class Ledger:
         idempotency_key: Optional[str] = None,
         metadata: Optional[Mapping[str, Any]] = None,
         event_id: Optional[Union[uuid.UUID, str]] = None,
-    ) -> dict[str, Any]:
-        return {
-            "wallet_id": _text("wallet_id", wallet_id),
-            "provider": _text("provider", provider),
-            "event_type": str(
-                event_type.value
-                if isinstance(event_type, EventType)
-                else _text("event_type", event_type)
-            ),
-            "amount": _amount_text(amount),
-            "currency": _text("currency", currency),
-            "occurred_at": _timestamp_text("occurred_at", occurred_at),
-            "provider_event_id": _optional_text("provider_event_id", provider_event_id),
-            "idempotency_key": _optional_text("idempotency_key", idempotency_key),
-            "metadata": _metadata_text(metadata),
-            "event_id": str(event_id)
+    ) -> tuple[Any, ...]:
+        """The native layer's positional form of one event's fields."""
+        return (
+            wallet_id if type(wallet_id) is str else _text("wallet_id", wallet_id),
+            provider if type(provider) is str else _text("provider", provider),
+            event_type.value
+            if isinstance(event_type, EventType)
+            else _text("event_type", event_type),
+            _amount_text(amount),
+            currency if type(currency) is str else _text("currency", currency),
+            _timestamp_text("occurred_at", occurred_at),
+            _optional_text("provider_event_id", provider_event_id),
+            _optional_text("idempotency_key", idempotency_key),
+            None if metadata is None else _metadata_text(metadata),
+            str(event_id)
             if isinstance(event_id, uuid.UUID)
             else _optional_text("event_id", event_id),
-        }
+        )
 
     def ingest(
         self,
@@ -368,7 +436,8 @@ class Ledger:
                 raise type(err)(f"item {i}: {err.message}", err.field, err.reason, i) from None
             except TypeError as err:
                 raise TypeError(f"item {i}: {err}") from None
-        return [IngestResult._from_native(t) for t in self._native.ingest_many(items)]
+        make = IngestResult._from_native
+        return [make(t) for t in self._native.ingest_many(items)]
 
     def get(self, event_id: Union[uuid.UUID, str]) -> Optional[Event]:
         t = self._native.get(str(event_id))
