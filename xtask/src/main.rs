@@ -200,7 +200,16 @@ fn cargo_test() -> Result<(u64, u64, u64)> {
 
 /// Python tools in a virtualenv under target/, so a fresh machine needs
 /// nothing but python3: maturin builds the module, ruff checks the code.
-const PYTHON_TOOLS: &[&str] = &["maturin>=1.8,<2", "pytest>=8,<10", "ruff>=0.14,<1"];
+const PYTHON_TOOLS: &[&str] = &[
+    "maturin>=1.8,<2",
+    "pytest>=8,<10",
+    "ruff>=0.14,<1",
+    "mypy>=1.10,<2",
+    // The example service and its HTTP tests.
+    "fastapi>=0.110,<1",
+    "uvicorn>=0.29,<1",
+    "httpx>=0.27,<1",
+];
 
 fn venv(root: &Path) -> Result<PathBuf> {
     let venv = root.join("target/venv");

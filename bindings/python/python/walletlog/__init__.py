@@ -45,6 +45,9 @@ __version__: str = _walletlog.__version__
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+# `Ledger.list` shadows the builtin inside the class.
+_List = list
+
 AmountLike = Union[Decimal, int, str]
 DatetimeLike = Union[datetime, str]
 
@@ -426,7 +429,7 @@ class Ledger:
         )
         return IngestResult._from_native(self._native.ingest(fields))
 
-    def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> list[IngestResult]:
+    def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> _List[IngestResult]:
         """One transaction: all of it, or none and the error names the index."""
         items = []
         for i, e in enumerate(events):
@@ -491,10 +494,10 @@ class Ledger:
             for c, a, h, t, n, last in rows
         }
 
-    def changes_since(self, sequence: int = 0, limit: int = 1000) -> list[Event]:
+    def changes_since(self, sequence: int = 0, limit: int = 1000) -> _List[Event]:
         return [Event._from_native(t) for t in self._native.changes_since(sequence, limit)]
 
-    def audit_log(self, after: int = 0, limit: int = 1000) -> list[AuditRecord]:
+    def audit_log(self, after: int = 0, limit: int = 1000) -> _List[AuditRecord]:
         return [
             AuditRecord(s, _from_micros(at), action, uuid.UUID(eid), es, m, actor, fp, body, h)
             for s, at, action, eid, es, m, actor, fp, body, h in self._native.audit_log(
@@ -526,7 +529,7 @@ class Ledger:
         headers: Union[Mapping[str, str], Sequence[tuple[str, str]]],
         body: bytes,
         url: Optional[str] = None,
-    ) -> list[IngestResult]:
+    ) -> _List[IngestResult]:
         """Verifies, normalizes in the provider's sandboxed plugin, validates
         and ingests a webhook in one transaction."""
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
