@@ -52,14 +52,32 @@ fn event_tuple(e: &WalletTransactionEvent) -> EventTuple {
     )
 }
 
-/// (created, matched_on, event)
-type ResultTuple = (bool, Option<&'static str>, EventTuple);
+/// A stored event, kept native: its fields become Python values only when
+/// read, so a batch of results costs one small object per event.
+#[pyclass(frozen, module = "walletlog._walletlog")]
+struct NativeEvent(WalletTransactionEvent);
 
-fn result_tuple(r: &IngestResult) -> ResultTuple {
+#[pymethods]
+impl NativeEvent {
+    /// The event as an `EventTuple`.
+    fn fields(&self) -> EventTuple {
+        event_tuple(&self.0)
+    }
+
+    #[getter]
+    fn sequence(&self) -> u64 {
+        self.0.sequence
+    }
+}
+
+/// (created, matched_on, event)
+type ResultTuple = (bool, Option<&'static str>, NativeEvent);
+
+fn result_tuple(r: IngestResult) -> ResultTuple {
     (
         r.created(),
         r.matched_on().map(|k| k.as_str()),
-        event_tuple(&r.event),
+        NativeEvent(r.event),
     )
 }
 
@@ -226,7 +244,7 @@ impl NativeLedger {
         let event = fields.raw().validate().map_err(validation)?;
         let ledger = self.ledger()?;
         let r = py.detach(move || ledger.ingest(&event)).map_err(to_py)?;
-        Ok(result_tuple(&r))
+        Ok(result_tuple(r))
     }
 
     fn ingest_many(&self, py: Python<'_>, items: Vec<EventFields>) -> PyResult<Vec<ResultTuple>> {
@@ -239,7 +257,7 @@ impl NativeLedger {
         let results = py
             .detach(move || ledger.ingest_batch(&events))
             .map_err(to_py)?;
-        Ok(results.iter().map(result_tuple).collect())
+        Ok(results.into_iter().map(result_tuple).collect())
     }
 
     fn get(&self, py: Python<'_>, event_id: &str) -> PyResult<Option<EventTuple>> {
@@ -484,7 +502,7 @@ impl NativeLedger {
         let results = py
             .detach(move || ledger.ingest_webhook(&provider, &hook))
             .map_err(to_py)?;
-        Ok(results.iter().map(result_tuple).collect())
+        Ok(results.into_iter().map(result_tuple).collect())
     }
 }
 
@@ -531,6 +549,7 @@ fn verify_request(
 #[pymodule]
 fn _walletlog(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeLedger>()?;
+    m.add_class::<NativeEvent>()?;
     m.add_function(wrap_pyfunction!(sign_request, m)?)?;
     m.add_function(wrap_pyfunction!(verify_request, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -275,11 +275,12 @@ class IngestResult(tuple):  # type: ignore[type-arg]
 
     @property
     def event(self) -> Event:
-        return self[2]
+        # Kept native until read: a batch's results cost little until used.
+        return Event._from_native(self[2].fields())
 
     @classmethod
     def _from_native(cls, t: tuple[Any, ...]) -> IngestResult:
-        return tuple.__new__(cls, (t[0], t[1], tuple.__new__(Event, t[2])))
+        return tuple.__new__(cls, t)
 
     def __repr__(self) -> str:
         return (
@@ -383,17 +384,30 @@ class Ledger:
         event_id: Optional[Union[uuid.UUID, str]] = None,
     ) -> tuple[Any, ...]:
         """The native layer's positional form of one event's fields."""
+        # Fast paths for the common exact types; the helpers check the rest.
+        if type(amount) is Decimal and amount.is_finite():
+            amount_text = format(amount, "f")
+        else:
+            amount_text = _amount_text(amount)
+        if type(occurred_at) is datetime and occurred_at.utcoffset() is not None:
+            occurred_text = occurred_at.isoformat()
+        else:
+            occurred_text = _timestamp_text("occurred_at", occurred_at)
         return (
             wallet_id if type(wallet_id) is str else _text("wallet_id", wallet_id),
             provider if type(provider) is str else _text("provider", provider),
             event_type.value
             if isinstance(event_type, EventType)
             else _text("event_type", event_type),
-            _amount_text(amount),
+            amount_text,
             currency if type(currency) is str else _text("currency", currency),
-            _timestamp_text("occurred_at", occurred_at),
-            _optional_text("provider_event_id", provider_event_id),
-            _optional_text("idempotency_key", idempotency_key),
+            occurred_text,
+            provider_event_id
+            if provider_event_id is None or type(provider_event_id) is str
+            else _optional_text("provider_event_id", provider_event_id),
+            idempotency_key
+            if idempotency_key is None or type(idempotency_key) is str
+            else _optional_text("idempotency_key", idempotency_key),
             None if metadata is None else _metadata_text(metadata),
             str(event_id)
             if isinstance(event_id, uuid.UUID)

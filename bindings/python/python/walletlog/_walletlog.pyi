@@ -2,7 +2,7 @@
 
 from typing import Optional, final
 
-__all__ = ["NativeLedger", "__version__", "sign_request", "verify_request"]
+__all__ = ["NativeEvent", "NativeLedger", "__version__", "sign_request", "verify_request"]
 
 __version__: str
 
@@ -12,8 +12,15 @@ _List = list
 # (event_id, wallet_id, provider, event_type, amount, currency,
 #  provider_event_id, idempotency_key, metadata_json, occurred_at_us, created_at_us, sequence)
 _EventTuple = tuple[str, str, str, str, str, str, Optional[str], Optional[str], str, int, int, int]
+
+@final
+class NativeEvent:
+    @property
+    def sequence(self) -> int: ...
+    def fields(self) -> _EventTuple: ...
+
 # (created, matched_on, event)
-_ResultTuple = tuple[bool, Optional[str], _EventTuple]
+_ResultTuple = tuple[bool, Optional[str], NativeEvent]
 # (wallet_id, provider, event_type, amount, currency, occurred_at,
 #  provider_event_id, idempotency_key, metadata_json, event_id)
 _EventFields = tuple[
