@@ -97,3 +97,34 @@ def test_a_killed_writer_loses_no_acknowledged_event(db) -> None:
         for key in acked:
             assert led.get_by_provider_event_id("p", key) is not None, f"acknowledged {key} lost"
         assert led.verify_audit().ok
+
+
+def test_the_gil_is_released_during_plugin_work(led: walletlog.Ledger) -> None:
+    import threading
+
+    from conftest import plugin
+
+    led.allow_unsigned("hostile")
+    led.install_plugin(plugin("hostile"))
+    entered, done = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        entered.set()
+        try:
+            # Spins in the sandbox until its 50M fuel runs out (~0.1 s).
+            led.ingest_webhook("hostile", {}, b"loop")
+        except walletlog.PluginError:
+            pass
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=burn)
+    worker.start()
+    entered.wait()
+    # Were the GIL held in native code, this loop could not run until the
+    # call returned: only a handful of ticks would land before `done`.
+    ticks = 0
+    while not done.is_set():
+        ticks += 1
+    worker.join()
+    assert ticks > 50_000, f"only {ticks} ticks: the GIL was held during the plugin call"
