@@ -40,6 +40,7 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod json;
 pub mod plugins;
 pub mod ports;
 pub mod service;

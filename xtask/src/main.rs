@@ -5,12 +5,18 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+mod c;
+
 const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
   plugins        build every plugin (providers and hostile test plugins) into target/plugins/*.wasm
-  test           cargo fmt --check, clippy -D warnings, plugins, every test of the workspace
+  test           cargo fmt --check, clippy -D warnings, plugins, every test: Rust, C (under valgrind), Python
+  c [--release] [--prefix DIR]
+                 build libwalletlog and install header, libraries and pkg-config files
+                 under DIR (default target/c)
+  header         regenerate bindings/c/include/walletlog.h with cbindgen
   demo           the main job: a ledger at target/demo/walletlog.db, fed, replayed, printed
   bench [WORD..] the benchmark program; prints one JSON object (WORDs filter the figures)
 ";
@@ -23,6 +29,13 @@ fn main() -> Result<()> {
         Some("test") => test(&root),
         Some("plugins") => plugins(&root).map(|_| ()),
         Some("demo") => demo(&root),
+        Some("c") => c_install(&root, &args[1..]),
+        Some("header") => run(
+            "cbindgen: regenerate bindings/c/include/walletlog.h",
+            cargo()
+                .args(["test", "--quiet", "-p", "walletlog-c", "--test", "header"])
+                .env("WALLETLOG_BLESS_HEADER", "1"),
+        ),
         Some("bench") => bench(&root, &args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
@@ -147,6 +160,9 @@ fn test(root: &Path) -> Result<()> {
         ]),
     )?;
     let (mut passed, mut failed, mut ignored) = cargo_test()?;
+    let (p, f) = c::test(root)?;
+    passed += p;
+    failed += f;
     let (p, f, s) = python_tests(root)?;
     passed += p;
     failed += f;
@@ -165,7 +181,7 @@ fn cargo_test() -> Result<(u64, u64, u64)> {
     use std::io::{BufRead, BufReader};
     eprintln!("xtask: cargo test (unit, integration, races, properties, plugins, doctests)");
     let mut child = cargo()
-        .args(["test", "--workspace"])
+        .args(["test", "--workspace", "--no-fail-fast"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("could not start cargo test")?;
@@ -300,6 +316,20 @@ fn python_tests(root: &Path) -> Result<(u64, u64, u64)> {
         );
     }
     Ok((passed, failed, skipped))
+}
+
+fn c_install(root: &Path, args: &[String]) -> Result<()> {
+    let mut release = false;
+    let mut prefix = root.join("target/c");
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--release" => release = true,
+            "--prefix" => prefix = args.next().context("--prefix needs a folder")?.into(),
+            other => bail!("unknown option {other:?} for `cargo xtask c`\n\n{USAGE}"),
+        }
+    }
+    c::install(root, release, &prefix)
 }
 
 fn demo(root: &Path) -> Result<()> {

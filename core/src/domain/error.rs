@@ -41,6 +41,20 @@ pub enum ErrorKind {
     Storage,
 }
 
+impl ErrorKind {
+    /// `validation`, `conflict`, `not_found`, `signature`, `plugin` or `storage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "validation",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Signature => "signature",
+            ErrorKind::Plugin => "plugin",
+            ErrorKind::Storage => "storage",
+        }
+    }
+}
+
 impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -83,6 +83,8 @@ pub struct PluginHost {
     limits: PluginLimits,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
     disk: Option<DiskCache>,
+    /// Declared last: dropped (stopped and joined) after the engine.
+    _ticker: Option<EpochTicker>,
 }
 
 impl PluginHost {
@@ -113,7 +115,7 @@ impl PluginHost {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)
             .map_err(|e| refused(format!("the plugin engine cannot start: {e:#}")))?;
-        start_epoch_ticker(&engine);
+        let ticker = EpochTicker::start(&engine);
         let disk = cache_dir.map(|dir| DiskCache::new(dir, &engine));
         Ok(PluginHost {
             linker: Linker::new(&engine),
@@ -121,6 +123,7 @@ impl PluginHost {
             limits,
             compiled: Mutex::new(HashMap::new()),
             disk,
+            _ticker: ticker,
         })
     }
 
@@ -318,21 +321,49 @@ impl PluginHost {
     }
 }
 
-/// Increments the engine's epoch every tick until the engine is dropped.
-fn start_epoch_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("walletlog-plugin-epoch".into())
-        .spawn(move || loop {
-            std::thread::sleep(EPOCH_TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => return,
+/// The thread that increments the engine's epoch every tick. Dropping it
+/// stops the thread and waits for it, so that closing a ledger leaves no
+/// thread of its own behind.
+struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Option<EpochTicker> {
+        let weak = engine.weak();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let spawned = std::thread::Builder::new()
+            .name("walletlog-plugin-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            });
+        match spawned {
+            Ok(thread) => Some(EpochTicker {
+                stop: Some(stop),
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                // Fuel still bounds every call; only the wall-clock backstop is lost.
+                tracing::error!(target: "walletlog::plugins", "cannot start the epoch thread: {e}");
+                None
             }
-        });
-    if let Err(e) = spawned {
-        // Fuel still bounds every call; only the wall-clock backstop is lost.
-        tracing::error!(target: "walletlog::plugins", "cannot start the epoch thread: {e}");
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        // Disconnecting the channel wakes the thread, which then returns.
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 mod conformance;
 mod hostile;
+mod json;
 mod kill;
 mod properties;
 mod providers;

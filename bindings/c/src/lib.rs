@@ -1,0 +1,645 @@
+//! `libwalletlog`: walletlog for C, with rustls-ffi's conventions.
+//!
+//! - Every fallible function returns a `wl_status` (`WL_OK` is 0) and writes
+//!   its outputs only on success; on failure `wl_last_error_message()` says
+//!   what went wrong on the calling thread.
+//! - Complex values cross as UTF-8 JSON (the shapes of `walletlog::json`);
+//!   every string handed out is freed with `wl_string_free`.
+//! - Every pointer argument is checked: NULL gives `WL_ERR_INVALID_ARGUMENT`.
+//!   Text must be UTF-8. No panic unwinds into C: it becomes `WL_ERR_PANIC`.
+//! - A `wl_ledger` may be used from several threads at once; closing it while
+//!   another thread uses it is undefined behaviour.
+//!
+//! The header `include/walletlog.h` is generated from this file by cbindgen
+//! (`cargo xtask header`) and committed; a test fails when it drifts.
+
+#![allow(non_camel_case_types)]
+
+mod boundary;
+
+use std::ffi::{c_char, c_int, CString};
+
+use boundary::{
+    bytes_arg, call, call_void, ledger_arg, opt_str_arg, out_arg, str_arg, write_json,
+    write_string, Failure,
+};
+use walletlog_core::signature::{sign_request, verify_request, HttpRequest};
+use walletlog_core::{
+    json, EventId, IdempotencyKey, Ledger, Options, Provider, ProviderEventId, Secret, Timestamp,
+    WalletId, Webhook,
+};
+
+/// The result of every fallible call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum wl_status {
+    /// Success; the outputs were written.
+    WL_OK = 0,
+    /// A NULL pointer, text that is not UTF-8, or another misuse of the C API.
+    WL_ERR_INVALID_ARGUMENT = 1,
+    /// The input broke a rule (including malformed JSON); the message names the field.
+    WL_ERR_VALIDATION = 2,
+    /// A replay disagrees with stored history; nothing was stored.
+    WL_ERR_CONFLICT = 3,
+    /// A lookup found nothing.
+    WL_ERR_NOT_FOUND = 4,
+    /// A webhook's signature was missing, malformed, wrong or stale.
+    WL_ERR_SIGNATURE = 5,
+    /// A plugin was refused, trapped, ran out of fuel, memory or time, or gave bad output.
+    WL_ERR_PLUGIN = 6,
+    /// Storage failed: I/O, a corrupt or foreign file, a schema too new, a lock held too long.
+    WL_ERR_STORAGE = 7,
+    /// A bug inside walletlog was caught at the boundary; the call had no effect
+    /// it could report. Please report it.
+    WL_ERR_PANIC = 8,
+}
+
+/// A ledger: an SQLite file or memory. Opaque; open with `wl_ledger_open`,
+/// close with `wl_ledger_close`.
+pub struct wl_ledger {
+    inner: Ledger,
+}
+
+/// The library version, such as `"0.1.0"`. A static string: do not free it.
+#[no_mangle]
+pub extern "C" fn wl_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The name of a status, such as `"WL_ERR_CONFLICT"`, or `"WL_UNKNOWN_STATUS"`
+/// for a value that is none. A static string: do not free it.
+#[no_mangle]
+pub extern "C" fn wl_status_name(status: c_int) -> *const c_char {
+    let name: &'static std::ffi::CStr = match status {
+        0 => c"WL_OK",
+        1 => c"WL_ERR_INVALID_ARGUMENT",
+        2 => c"WL_ERR_VALIDATION",
+        3 => c"WL_ERR_CONFLICT",
+        4 => c"WL_ERR_NOT_FOUND",
+        5 => c"WL_ERR_SIGNATURE",
+        6 => c"WL_ERR_PLUGIN",
+        7 => c"WL_ERR_STORAGE",
+        8 => c"WL_ERR_PANIC",
+        _ => c"WL_UNKNOWN_STATUS",
+    };
+    name.as_ptr()
+}
+
+/// The message of the last call on this thread that failed, or `""` when the
+/// last call succeeded. Every function returning a `wl_status` (except
+/// `wl_last_error_json`) resets it. The pointer stays valid until the next
+/// such call on this thread. Do not free it.
+#[no_mangle]
+pub extern "C" fn wl_last_error_message() -> *const c_char {
+    boundary::last_error_message()
+}
+
+/// The last error of this thread as JSON:
+/// `{"kind": "validation", "message": "...", "field": "amount", "reason": "...", "index": null}`.
+/// `kind` is `invalid_argument`, `validation`, `conflict`, `not_found`,
+/// `signature`, `plugin`, `storage` or `panic`. Does not reset the last error.
+/// Returns `WL_ERR_NOT_FOUND` (writing nothing) when the last call succeeded.
+///
+/// # Safety
+/// `out_json` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wl_last_error_json(out_json: *mut *mut c_char) -> wl_status {
+    if out_json.is_null() {
+        return wl_status::WL_ERR_INVALID_ARGUMENT;
+    }
+    match boundary::last_error_json() {
+        Some(text) => {
+            // SAFETY: checked non-NULL above; writable by the caller's contract.
+            unsafe { *out_json = text.into_raw() };
+            wl_status::WL_OK
+        }
+        None => wl_status::WL_ERR_NOT_FOUND,
+    }
+}
+
+/// Frees a string walletlog handed out. NULL is a no-op.
+///
+/// # Safety
+/// `s` is NULL or a string from walletlog not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn wl_string_free(s: *mut c_char) {
+    if s.is_null() {
+        return;
+    }
+    call_void(|| {
+        // SAFETY: made by `CString::into_raw` in this library, by contract.
+        drop(unsafe { CString::from_raw(s) });
+    });
+}
+
+/// Opens (creating if needed) the SQLite ledger at `path`; `":memory:"` gives
+/// an in-memory ledger. `options_json` may be NULL or
+/// `{"durability": "full"|"normal", "busy_timeout_ms": 30000,
+///   "audit_key_hex": "...", "plugin_cache_dir": "...", "plugin_limits": {...}}`.
+/// On success writes a handle to `*out_ledger`; close it with `wl_ledger_close`.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated; `out_ledger` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_open(
+    path: *const c_char,
+    options_json: *const c_char,
+    out_ledger: *mut *mut wl_ledger,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let path = unsafe { str_arg(path, "path") }?;
+        let options = unsafe { opt_str_arg(options_json, "options_json") }?;
+        let out = unsafe { out_arg(out_ledger, "out_ledger") }?;
+        let options = match options {
+            Some(text) => json::parse_options(text)?,
+            None => Options::default(),
+        };
+        let inner = Ledger::open(path, options)?;
+        *out = Box::into_raw(Box::new(wl_ledger { inner }));
+        Ok(())
+    })
+}
+
+/// Closes a ledger and frees its handle. NULL is a no-op. Closing a handle
+/// twice, or while another thread uses it, is undefined behaviour.
+///
+/// # Safety
+/// `ledger` is NULL or a handle from `wl_ledger_open` not yet closed.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_close(ledger: *mut wl_ledger) {
+    if ledger.is_null() {
+        return;
+    }
+    call_void(|| {
+        // SAFETY: made by `Box::into_raw` in `wl_ledger_open`, by contract.
+        drop(unsafe { Box::from_raw(ledger) });
+    });
+}
+
+/// Ingests one event given as a JSON object. Writes
+/// `{"created": bool, "duplicate": bool, "matched_on": null|"event_id"|...,
+///   "event": {...}}` to `*out_result_json`. A conflicting replay is
+/// `WL_ERR_CONFLICT` and stores nothing.
+///
+/// # Safety
+/// `ledger` is NULL or open; strings are NULL or NUL-terminated; the output is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_ingest_json(
+    ledger: *const wl_ledger,
+    event_json: *const c_char,
+    out_result_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let text = unsafe { str_arg(event_json, "event_json") }?;
+        let out = unsafe { out_arg(out_result_json, "out_result_json") }?;
+        let event = json::parse_event(text)?;
+        let result = ledger.ingest(&event)?;
+        write_json(out, &json::ingest_result(&result));
+        Ok(())
+    })
+}
+
+/// Ingests a JSON array of events in one transaction: all are stored, or
+/// none, and the error names the item's index. Writes an array of results.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_ingest_batch_json(
+    ledger: *const wl_ledger,
+    events_json: *const c_char,
+    out_results_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let text = unsafe { str_arg(events_json, "events_json") }?;
+        let out = unsafe { out_arg(out_results_json, "out_results_json") }?;
+        let events = json::parse_events(text)?;
+        let results = ledger.ingest_batch(&events)?;
+        write_json(out, &json::ingest_results(&results));
+        Ok(())
+    })
+}
+
+/// Writes the event with this id as JSON; `WL_ERR_NOT_FOUND` when there is none.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_get_json(
+    ledger: *const wl_ledger,
+    event_id: *const c_char,
+    out_event_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let id = unsafe { str_arg(event_id, "event_id") }?;
+        let out = unsafe { out_arg(out_event_json, "out_event_json") }?;
+        let id = EventId::parse(id)?;
+        let found = ledger.get(&id)?;
+        found_or_not(out, found.as_ref(), || format!("event {id}"))
+    })
+}
+
+/// Writes the event a provider reported with this id; `WL_ERR_NOT_FOUND` when
+/// there is none.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_get_by_provider_event_id_json(
+    ledger: *const wl_ledger,
+    provider: *const c_char,
+    provider_event_id: *const c_char,
+    out_event_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let provider = unsafe { str_arg(provider, "provider") }?;
+        let id = unsafe { str_arg(provider_event_id, "provider_event_id") }?;
+        let out = unsafe { out_arg(out_event_json, "out_event_json") }?;
+        let provider = Provider::new(provider)?;
+        let id = ProviderEventId::new(id)?;
+        let found = ledger.get_by_provider_event_id(&provider, &id)?;
+        found_or_not(out, found.as_ref(), || {
+            format!("event {provider}/{}", id.as_str())
+        })
+    })
+}
+
+/// Writes the event stored under this idempotency key; `WL_ERR_NOT_FOUND`
+/// when there is none.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_get_by_idempotency_key_json(
+    ledger: *const wl_ledger,
+    idempotency_key: *const c_char,
+    out_event_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let key = unsafe { str_arg(idempotency_key, "idempotency_key") }?;
+        let out = unsafe { out_arg(out_event_json, "out_event_json") }?;
+        let key = IdempotencyKey::new(key)?;
+        let found = ledger.get_by_idempotency_key(&key)?;
+        found_or_not(out, found.as_ref(), || {
+            format!("event with idempotency key {:?}", key.as_str())
+        })
+    })
+}
+
+fn found_or_not(
+    out: &mut *mut c_char,
+    found: Option<&walletlog_core::WalletTransactionEvent>,
+    what: impl FnOnce() -> String,
+) -> Result<(), Failure> {
+    match found {
+        Some(event) => {
+            write_json(out, &json::event(event));
+            Ok(())
+        }
+        None => Err(walletlog_core::Error::NotFound { what: what() }.into()),
+    }
+}
+
+/// Writes one page of a wallet's history, `{"events": [...], "next_cursor": ...}`,
+/// ordered by `(occurred_at, sequence)`, newest first unless asked otherwise.
+/// `query_json` may be NULL or `{"limit": 1..=1000, "cursor": "...",
+/// "order": "asc"|"desc", "event_types": ["deposit", ...],
+/// "since": "RFC 3339" (inclusive), "until": "RFC 3339" (exclusive), "currency": "USD"}`.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_list_json(
+    ledger: *const wl_ledger,
+    wallet_id: *const c_char,
+    query_json: *const c_char,
+    out_page_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let wallet = unsafe { str_arg(wallet_id, "wallet_id") }?;
+        let query = unsafe { opt_str_arg(query_json, "query_json") }?;
+        let out = unsafe { out_arg(out_page_json, "out_page_json") }?;
+        let query = json::parse_list_query(WalletId::new(wallet)?, query)?;
+        let page = ledger.list(&query)?;
+        write_json(out, &json::page(&page));
+        Ok(())
+    })
+}
+
+/// Writes a wallet's balance per currency, `{"USD": {"available": "1.00",
+/// "held": "0", "total": "1.00", "event_count": 2, "last_occurred_at": "..."}}`,
+/// over the events with `occurred_at <= as_of` (an RFC 3339 time), or all
+/// events when `as_of` is NULL. A wallet with no events gives `{}`.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_balance_json(
+    ledger: *const wl_ledger,
+    wallet_id: *const c_char,
+    as_of: *const c_char,
+    out_balances_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let wallet = unsafe { str_arg(wallet_id, "wallet_id") }?;
+        let as_of = unsafe { opt_str_arg(as_of, "as_of") }?;
+        let out = unsafe { out_arg(out_balances_json, "out_balances_json") }?;
+        let wallet = WalletId::new(wallet)?;
+        let as_of = as_of
+            .map(|t| Timestamp::parse_rfc3339("as_of", t))
+            .transpose()?;
+        let balances = ledger.balance(&wallet, as_of)?;
+        write_json(out, &json::balances(&balances));
+        Ok(())
+    })
+}
+
+/// Writes up to `limit` (1..=10000) events stored after `sequence`, in storage
+/// order, as a JSON array: the feed for replication and exports.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_changes_since_json(
+    ledger: *const wl_ledger,
+    sequence: u64,
+    limit: u32,
+    out_events_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let out = unsafe { out_arg(out_events_json, "out_events_json") }?;
+        let events = ledger.changes_since(sequence, limit as usize)?;
+        write_json(
+            out,
+            &serde_json::Value::Array(events.iter().map(json::event).collect()),
+        );
+        Ok(())
+    })
+}
+
+/// Writes up to `limit` (1..=10000) audit records after `sequence` as a JSON array.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_audit_log_json(
+    ledger: *const wl_ledger,
+    sequence: u64,
+    limit: u32,
+    out_records_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let out = unsafe { out_arg(out_records_json, "out_records_json") }?;
+        let records = ledger.audit_log(sequence, limit as usize)?;
+        write_json(
+            out,
+            &serde_json::Value::Array(records.iter().map(json::audit_record).collect()),
+        );
+        Ok(())
+    })
+}
+
+/// Recomputes the audit chain and every event's fingerprint. Writes
+/// `{"ok": bool, "records_checked": n, "events_checked": n,
+///   "first_bad_sequence": null|n, "reason": null|"..."}`. A damaged trail is
+/// reported in the JSON with `WL_OK`, not as an error.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_verify_audit_json(
+    ledger: *const wl_ledger,
+    out_report_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let out = unsafe { out_arg(out_report_json, "out_report_json") }?;
+        let report = ledger.verify_audit()?;
+        write_json(out, &json::audit_report(&report));
+        Ok(())
+    })
+}
+
+/// Installs a normalizer plugin (a WebAssembly component, `wasm_len` bytes)
+/// for the provider it names, replacing any earlier one. Writes
+/// `{"provider": "...", "version": "...", "signature": "stripe-v1"}`.
+/// A component with any import, or that breaks a limit, is `WL_ERR_PLUGIN`.
+///
+/// # Safety
+/// `wasm` is NULL (with `wasm_len` 0) or `wasm_len` readable bytes; otherwise as `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_install_plugin(
+    ledger: *const wl_ledger,
+    wasm: *const u8,
+    wasm_len: usize,
+    out_info_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let wasm = unsafe { bytes_arg(wasm, wasm_len, "wasm") }?;
+        let out = unsafe { out_arg(out_info_json, "out_info_json") }?;
+        let info = ledger.install_plugin(wasm)?;
+        write_json(out, &json::plugin_info(&info));
+        Ok(())
+    })
+}
+
+/// Installs the plugin in the file at `path`; as `wl_ledger_install_plugin`.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_install_plugin_file(
+    ledger: *const wl_ledger,
+    path: *const c_char,
+    out_info_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let path = unsafe { str_arg(path, "path") }?;
+        let out = unsafe { out_arg(out_info_json, "out_info_json") }?;
+        let info = ledger.install_plugin_file(path)?;
+        write_json(out, &json::plugin_info(&info));
+        Ok(())
+    })
+}
+
+/// Sets the secret a provider's webhooks are verified with (as the provider
+/// gives it, such as `whsec_...`). It is kept in memory only and never
+/// appears in a message.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_set_webhook_secret(
+    ledger: *const wl_ledger,
+    provider: *const c_char,
+    secret: *const c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let provider = unsafe { str_arg(provider, "provider") }?;
+        let secret = unsafe { str_arg(secret, "secret") }?;
+        ledger.set_webhook_secret(provider, Secret::new(secret))?;
+        Ok(())
+    })
+}
+
+/// Accepts this provider's webhooks without a signature check. Without it,
+/// a webhook from a provider with no secret set is refused.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_allow_unsigned(
+    ledger: *const wl_ledger,
+    provider: *const c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let provider = unsafe { str_arg(provider, "provider") }?;
+        ledger.allow_unsigned(provider)?;
+        Ok(())
+    })
+}
+
+/// Takes a provider's raw webhook: verifies its signature, normalizes it with
+/// the provider's plugin in the sandbox, and ingests the events in one
+/// transaction. `headers_json` is `{"Name": "value"}` or `[["Name", "value"], ...]`;
+/// `body` is the raw body as received (`body_len` bytes); `url` may be NULL.
+/// Writes an array of results (empty when the plugin ignores the webhook).
+///
+/// # Safety
+/// `body` is NULL (with `body_len` 0) or `body_len` readable bytes; otherwise as `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_ingest_webhook(
+    ledger: *const wl_ledger,
+    provider: *const c_char,
+    headers_json: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    url: *const c_char,
+    out_results_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let provider = unsafe { str_arg(provider, "provider") }?;
+        let headers = unsafe { str_arg(headers_json, "headers_json") }?;
+        let body = unsafe { bytes_arg(body, body_len, "body") }?;
+        let url = unsafe { opt_str_arg(url, "url") }?;
+        let out = unsafe { out_arg(out_results_json, "out_results_json") }?;
+        let webhook = Webhook {
+            headers: json::parse_headers(headers)?,
+            body: body.to_vec(),
+            url: url.map(str::to_owned),
+        };
+        let results = ledger.ingest_webhook(provider, &webhook)?;
+        write_json(out, &json::ingest_results(&results));
+        Ok(())
+    })
+}
+
+/// Signs an HTTP request to a walletlog service: HMAC-SHA256 over
+/// `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`, written as lower-case hex.
+///
+/// # Safety
+/// Buffers are NULL (with length 0) or readable for their length; strings are
+/// NULL or NUL-terminated; the output is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn wl_sign_request(
+    secret: *const u8,
+    secret_len: usize,
+    method: *const c_char,
+    path: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    timestamp: i64,
+    out_signature: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let secret = unsafe { bytes_arg(secret, secret_len, "secret") }?;
+        let method = unsafe { str_arg(method, "method") }?;
+        let path = unsafe { str_arg(path, "path") }?;
+        let body = unsafe { bytes_arg(body, body_len, "body") }?;
+        let out = unsafe { out_arg(out_signature, "out_signature") }?;
+        let request = HttpRequest {
+            method,
+            path,
+            body,
+            timestamp,
+        };
+        write_string(out, &sign_request(secret, &request));
+        Ok(())
+    })
+}
+
+/// Checks a signature made by `wl_sign_request`, and that `timestamp` is
+/// within `tolerance_secs` of `now` (unix seconds). `WL_OK` when it holds,
+/// `WL_ERR_SIGNATURE` when not.
+///
+/// # Safety
+/// As `wl_sign_request`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_verify_request(
+    secret: *const u8,
+    secret_len: usize,
+    method: *const c_char,
+    path: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    timestamp: i64,
+    signature: *const c_char,
+    now: i64,
+    tolerance_secs: i64,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let secret = unsafe { bytes_arg(secret, secret_len, "secret") }?;
+        let method = unsafe { str_arg(method, "method") }?;
+        let path = unsafe { str_arg(path, "path") }?;
+        let body = unsafe { bytes_arg(body, body_len, "body") }?;
+        let signature = unsafe { str_arg(signature, "signature") }?;
+        let request = HttpRequest {
+            method,
+            path,
+            body,
+            timestamp,
+        };
+        verify_request(secret, &request, signature, now, tolerance_secs)
+            .map_err(|e| walletlog_core::Error::Signature(e).into())
+    })
+}
+
+/// Panics inside the boundary and returns what any function would then
+/// return, `WL_ERR_PANIC`. It exists so that tests can prove no panic
+/// crosses into C; it has no other use.
+#[no_mangle]
+pub extern "C" fn wl_debug_panic() -> wl_status {
+    call(|| panic!("wl_debug_panic was called"))
+}

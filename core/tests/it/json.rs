@@ -1,0 +1,174 @@
+//! The JSON transport (`walletlog::json`) that the C binding and the CLI share.
+
+use walletlog::json;
+use walletlog::{Durability, Ledger, ListQuery, Order};
+
+use super::util::{deposit, wallet};
+
+const EVENT: &str = r#"{"wallet_id":"w1","provider":"stripe","event_type":"deposit",
+    "amount":"12.30","currency":"USD","occurred_at":"2026-01-02T04:04:05+01:00",
+    "provider_event_id":"evt_1","metadata":{"b":1,"a":"x"}}"#;
+
+#[test]
+fn an_event_read_out_feeds_back_in_as_the_same_event() {
+    let ledger = Ledger::in_memory();
+    let stored = ledger
+        .ingest(&json::parse_event(EVENT).unwrap())
+        .unwrap()
+        .event;
+    assert_eq!(stored.occurred_at.to_string(), "2026-01-02T03:04:05Z");
+    let text = json::event(&stored).to_string();
+    assert!(text.contains(r#""amount":"12.3""#), "{text}");
+    assert!(text.contains(r#""metadata":{"a":"x","b":1}"#), "{text}");
+    assert!(text.contains(r#""sequence":1"#), "{text}");
+    // created_at and sequence are accepted and ignored; the replay is a duplicate.
+    let again = ledger.ingest(&json::parse_event(&text).unwrap()).unwrap();
+    assert!(again.duplicate());
+    assert_eq!(again.event, stored);
+    assert_eq!(ledger.changes_since(0, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn bad_event_json_names_the_field() {
+    let cases = [
+        (r#"{"wallet_id":"w1"#, "event", "not valid JSON"),
+        ("[]", "event", "must be a JSON object"),
+        (
+            r#"{"wallet_id":"w1","provider":"stripe","event_type":"deposit","amount":12.3,"currency":"USD","occurred_at":"2026-01-02T03:04:05Z"}"#,
+            "amount",
+            "not a JSON number",
+        ),
+        (
+            r#"{"provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z"}"#,
+            "wallet_id",
+            "is required",
+        ),
+        (
+            r#"{"wallet_id":7,"provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z"}"#,
+            "wallet_id",
+            "must be a string",
+        ),
+        (
+            r#"{"wallet_id":"w","provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","metadata":"{}"}"#,
+            "metadata",
+            "must be a JSON object",
+        ),
+        (
+            r#"{"wallet_id":"w","provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","amout":"1"}"#,
+            "event",
+            "unknown field \"amout\"",
+        ),
+    ];
+    for (text, field, says) in cases {
+        let e = json::parse_event(text).unwrap_err();
+        assert_eq!(e.field, field, "{text}");
+        assert!(e.reason.contains(says), "{text}: {}", e.reason);
+    }
+    let huge = format!(
+        r#"{{"wallet_id":"w","metadata":{{"pad":"{}"}}}}"#,
+        "x".repeat(json::EVENT_JSON_BYTES_MAX)
+    );
+    assert!(json::parse_event(&huge)
+        .unwrap_err()
+        .reason
+        .contains("at most"));
+}
+
+#[test]
+fn a_batch_error_carries_the_item_index() {
+    let text = format!(r#"[{EVENT}, {{"wallet_id":"w1"}}]"#);
+    let e = json::parse_events(&text).unwrap_err();
+    assert_eq!((e.index, e.field), (Some(1), "provider"));
+    assert_eq!(json::parse_events("{}").unwrap_err().field, "events");
+    assert_eq!(json::parse_events(&format!("[{EVENT}]")).unwrap().len(), 1);
+}
+
+#[test]
+fn list_queries_whatever_the_key_order() {
+    let ledger = Ledger::in_memory();
+    for i in 0..3 {
+        ledger
+            .ingest(&deposit("w1", &format!("e{i}"), "1", i))
+            .unwrap();
+    }
+    let first = ledger
+        .list(
+            &ListQuery::new(wallet("w1"))
+                .order(Order::Asc)
+                .limit(1)
+                .unwrap(),
+        )
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    // "cursor" sorts before "order": the cursor must still be checked against
+    // the whole query, not the part parsed so far.
+    let text = format!(r#"{{"cursor":"{cursor}","order":"asc","limit":1}}"#);
+    let q = json::parse_list_query(wallet("w1"), Some(&text)).unwrap();
+    let next = ledger.list(&q).unwrap();
+    assert_eq!(
+        next.events[0].provider_event_id.as_ref().unwrap().as_str(),
+        "e1"
+    );
+
+    let q = json::parse_list_query(
+        wallet("w1"),
+        Some(r#"{"event_types":["deposit"],"since":"2026-01-01T00:00:01Z","currency":"USD"}"#),
+    )
+    .unwrap();
+    assert_eq!(ledger.list(&q).unwrap().events.len(), 2);
+    for (text, field) in [
+        (r#"{"limit":0}"#, "limit"),
+        (r#"{"limit":"5"}"#, "limit"),
+        (r#"{"order":"up"}"#, "order"),
+        (r#"{"event_types":"deposit"}"#, "event_types"),
+        (r#"{"since":"then"}"#, "since"),
+        (r#"{"cursor":"abc"}"#, "cursor"),
+        (r#"{"page":2}"#, "query"),
+    ] {
+        let e = json::parse_list_query(wallet("w1"), Some(text)).unwrap_err();
+        assert_eq!(e.field, field, "{text}");
+    }
+}
+
+#[test]
+fn headers_as_an_object_or_as_pairs() {
+    let h = json::parse_headers(r#"{"A":"1","b":"2"}"#).unwrap();
+    assert_eq!(h, vec![("A".into(), "1".into()), ("b".into(), "2".into())]);
+    let h = json::parse_headers(r#"[["sig","1"],["sig","2"]]"#).unwrap();
+    assert_eq!(h.len(), 2, "repeated headers are kept");
+    for bad in [r#"{"a":1}"#, r#"[["a"]]"#, r#""a""#, "["] {
+        assert_eq!(
+            json::parse_headers(bad).unwrap_err().field,
+            "headers",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn options_are_checked_field_by_field() {
+    let o = json::parse_options(
+        r#"{"durability":"normal","busy_timeout_ms":250,"audit_key_hex":"00ff",
+            "plugin_limits":{"fuel_per_call":1000,"call_timeout_ms":9}}"#,
+    )
+    .unwrap();
+    assert_eq!(o.durability, Durability::Normal);
+    assert_eq!(o.busy_timeout, Some(std::time::Duration::from_millis(250)));
+    assert_eq!(o.audit_key.as_deref(), Some(&[0x00, 0xff][..]));
+    assert_eq!(o.plugin_limits.fuel_per_call, 1000);
+    assert_eq!(o.plugin_limits.call_timeout.as_millis(), 9);
+    for (text, field) in [
+        (r#"{"durability":"eventual"}"#, "durability"),
+        (r#"{"audit_key_hex":"0"}"#, "audit_key_hex"),
+        (r#"{"audit_key_hex":"zz"}"#, "audit_key_hex"),
+        (r#"{"audit_key_hex":"é0"}"#, "audit_key_hex"),
+        (r#"{"plugin_limits":{"fuel_per_call":0}}"#, "fuel_per_call"),
+        (r#"{"plugin_limits":{"gas":1}}"#, "plugin_limits"),
+        (r#"{"busy_timeout_ms":-5}"#, "busy_timeout_ms"),
+        (r#"{"cache":true}"#, "options"),
+        ("7", "options"),
+    ] {
+        let e = json::parse_options(text).unwrap_err();
+        assert_eq!(e.field, field, "{text}");
+    }
+}

@@ -1,0 +1,353 @@
+//! The C binding: installing `libwalletlog` with its header and pkg-config
+//! files, and the C tests (real programs compiled by `cc`, linked dynamically
+//! and statically, run under valgrind memcheck).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{cargo, run};
+
+/// Builds `libwalletlog` (`release` or the dev profile) and installs it under
+/// `prefix`: `include/walletlog.h`, `lib/libwalletlog.{so,a}` and
+/// `lib/pkgconfig/walletlog{,-static}.pc`.
+pub fn install(root: &Path, release: bool, prefix: &Path) -> Result<()> {
+    // `cargo rustc` builds the cdylib and the staticlib and prints the system
+    // libraries a static link needs.
+    let mut cmd = cargo();
+    cmd.args(["rustc", "--quiet", "-p", "walletlog-c", "--lib"]);
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.args(["--", "--print=native-static-libs"]);
+    eprintln!("xtask: build libwalletlog ({})", profile_name(release));
+    let output = cmd.output().context("could not start cargo rustc")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!("building libwalletlog failed:\n{stderr}");
+    }
+    let native_libs = stderr
+        .lines()
+        .find_map(|l| l.split("native-static-libs: ").nth(1))
+        .map(str::trim)
+        .context("rustc printed no native-static-libs line")?
+        .to_owned();
+
+    let built = root.join("target").join(profile_name(release));
+    let include = prefix.join("include");
+    let lib = prefix.join("lib");
+    let pkgconfig = lib.join("pkgconfig");
+    for dir in [&include, &pkgconfig] {
+        std::fs::create_dir_all(dir)?;
+    }
+    copy(
+        &root.join("bindings/c/include/walletlog.h"),
+        &include.join("walletlog.h"),
+    )?;
+    for file in ["libwalletlog.so", "libwalletlog.a"] {
+        copy(&built.join(file), &lib.join(file))?;
+    }
+    let prefix = std::path::absolute(prefix)?;
+    let version = env!("CARGO_PKG_VERSION");
+    let common = format!(
+        "prefix={}\nlibdir=${{prefix}}/lib\nincludedir=${{prefix}}/include\n\n",
+        prefix.display()
+    );
+    std::fs::write(
+        pkgconfig.join("walletlog.pc"),
+        format!(
+            "{common}Name: walletlog\n\
+             Description: Wallet transaction history engine (shared library)\n\
+             Version: {version}\n\
+             Libs: -L${{libdir}} -lwalletlog\n\
+             Libs.private: {native_libs}\n\
+             Cflags: -I${{includedir}}\n"
+        ),
+    )?;
+    std::fs::write(
+        pkgconfig.join("walletlog-static.pc"),
+        format!(
+            "{common}Name: walletlog-static\n\
+             Description: Wallet transaction history engine (static library)\n\
+             Version: {version}\n\
+             Libs: ${{libdir}}/libwalletlog.a {native_libs}\n\
+             Cflags: -I${{includedir}}\n"
+        ),
+    )?;
+    eprintln!("xtask: libwalletlog installed under {}", prefix.display());
+    Ok(())
+}
+
+fn profile_name(release: bool) -> &'static str {
+    if release {
+        "release"
+    } else {
+        "debug"
+    }
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    // Replace rather than overwrite: a running program may map the old file.
+    let _ = std::fs::remove_file(to);
+    std::fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Installs the Debian packages of the tools the C tests need when missing.
+fn ensure_tools() -> Result<()> {
+    let needed: Vec<&str> = [
+        ("cc", "gcc"),
+        ("c++", "g++"),
+        ("pkg-config", "pkg-config"),
+        ("valgrind", "valgrind"),
+    ]
+    .into_iter()
+    .filter(|(tool, _)| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+    })
+    .map(|(_, package)| package)
+    .collect();
+    if needed.is_empty() {
+        return Ok(());
+    }
+    let apt = |args: &[&str]| -> Result<bool> {
+        let mut cmd = if is_root() {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        eprintln!("xtask: apt-get {}", args.join(" "));
+        Ok(cmd
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(args)
+            .status()
+            .context("apt-get is needed to install the C test tools")?
+            .success())
+    };
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend(&needed);
+    // A fresh machine may have no package lists yet: update, then retry.
+    let installed = apt(&install)? || (apt(&["update"])? && apt(&install)?);
+    if !installed {
+        bail!("could not install {}", needed.join(", "));
+    }
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// One C program of the tests: its source and the arguments it runs with.
+struct Program {
+    source: PathBuf,
+    args: Vec<PathBuf>,
+    /// What its output must contain, beyond a zero exit status.
+    expect: &'static [&'static str],
+}
+
+/// Builds and runs every C test; returns (passed, failed): one test per
+/// program and link mode, plus the header checks.
+pub fn test(root: &Path) -> Result<(u64, u64)> {
+    ensure_tools()?;
+    let work = root.join("target/ctest");
+    let prefix = work.join("prefix");
+    let bin = work.join("bin");
+    let scratch = work.join("scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    for dir in [&bin, &scratch] {
+        std::fs::create_dir_all(dir)?;
+    }
+    install(root, false, &prefix)?;
+    let pc_path = prefix.join("lib/pkgconfig");
+    let pkg_config = |args: &[&str]| -> Result<Vec<String>> {
+        let out = Command::new("pkg-config")
+            .env("PKG_CONFIG_PATH", &pc_path)
+            .args(args)
+            .output()
+            .context("could not start pkg-config")?;
+        if !out.status.success() {
+            bail!(
+                "pkg-config {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8(out.stdout)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect())
+    };
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let mut record = |ok: bool, what: &str| {
+        if ok {
+            passed += 1;
+            eprintln!("xtask: C test ok: {what}");
+        } else {
+            failed += 1;
+            eprintln!("xtask: C test FAILED: {what}");
+        }
+    };
+
+    // The header alone, as C99 and as C++, included twice.
+    let header_test = root.join("tests/c/header_twice.c");
+    let include = prefix.join("include");
+    let c99 = Command::new("cc")
+        .args([
+            "-std=c99",
+            "-pedantic",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-c",
+            "-o",
+        ])
+        .arg(work.join("header_c99.o"))
+        .arg("-I")
+        .arg(&include)
+        .arg(&header_test)
+        .status()?;
+    record(
+        c99.success(),
+        "walletlog.h compiles alone as C99, included twice",
+    );
+    let cxx = Command::new("c++")
+        .args([
+            "-std=c++11",
+            "-pedantic",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-x",
+            "c++",
+            "-c",
+            "-o",
+        ])
+        .arg(work.join("header_cxx.o"))
+        .arg("-I")
+        .arg(&include)
+        .arg(&header_test)
+        .status()?;
+    record(
+        cxx.success(),
+        "walletlog.h compiles alone as C++11, included twice",
+    );
+
+    let plugins = root.join("target/plugins");
+    let fixtures = root.join("tests/fixtures/webhooks");
+    let programs = [
+        Program {
+            source: root.join("tests/c/test_api.c"),
+            args: vec![scratch.clone()],
+            expect: &["test_api: ", " 0 failed"],
+        },
+        Program {
+            source: root.join("tests/c/test_threads.c"),
+            args: vec![scratch.clone()],
+            expect: &["test_threads: ", " 0 failed"],
+        },
+        Program {
+            source: root.join("tests/c/test_webhook.c"),
+            args: vec![scratch.clone(), plugins, fixtures],
+            expect: &["test_webhook: ", " 0 failed"],
+        },
+        Program {
+            source: root.join("bindings/c/examples/history.c"),
+            args: vec![scratch.join("history.db")],
+            // 100.00 - 2.90 fee - 25.00 held.
+            expect: &[
+                "\"USD\":{\"available\":\"72.1\",\"event_count\":3,\"held\":\"25\"",
+                "\"event_type\":\"hold\"",
+            ],
+        },
+    ];
+    let cflags = pkg_config(&["--cflags", "walletlog"])?;
+    let dynamic_libs = pkg_config(&["--libs", "walletlog"])?;
+    let static_libs = pkg_config(&["--libs", "walletlog-static"])?;
+    let rpath = format!("-Wl,-rpath,{}", prefix.join("lib").display());
+    for program in &programs {
+        let stem = program
+            .source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .context("a C source has no name")?;
+        for (mode, libs) in [("dynamic", &dynamic_libs), ("static", &static_libs)] {
+            let exe = bin.join(format!("{stem}-{mode}"));
+            let mut cc = Command::new("cc");
+            cc.args([
+                "-std=c99",
+                "-pedantic",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-g",
+                "-o",
+            ])
+            .arg(&exe)
+            .arg("-I")
+            .arg(root.join("tests/c"))
+            .args(&cflags)
+            .arg(&program.source)
+            .args(libs)
+            .arg("-lpthread");
+            if mode == "dynamic" {
+                cc.arg(&rpath);
+            }
+            run(&format!("cc {stem} ({mode})"), &mut cc)?;
+            let what = format!("{stem} ({mode}, under valgrind)");
+            record(run_under_valgrind(root, &exe, program)?, &what);
+        }
+    }
+    Ok((passed, failed))
+}
+
+/// Runs `exe` under valgrind memcheck: passes when it exits 0 with no
+/// memory error and no leak, and prints everything `program.expect` names.
+fn run_under_valgrind(root: &Path, exe: &Path, program: &Program) -> Result<bool> {
+    eprintln!("xtask: valgrind {}", exe.display());
+    let output = Command::new("valgrind")
+        .args([
+            "--quiet",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,possible",
+            "--show-leak-kinds=definite,possible",
+        ])
+        .arg(format!(
+            "--suppressions={}",
+            root.join("tests/c/valgrind.supp").display()
+        ))
+        .arg(exe)
+        .args(&program.args)
+        // The deliberate panic of wl_debug_panic prints one line, not a trace.
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .with_context(|| format!("could not start valgrind on {}", exe.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    print!("{stdout}");
+    let mut ok = output.status.success();
+    if !ok {
+        eprint!("{stderr}");
+        eprintln!("xtask: {} exited with {}", exe.display(), output.status);
+    }
+    for needle in program.expect {
+        if !stdout.contains(needle) {
+            eprintln!("xtask: {} did not print {needle:?}", exe.display());
+            ok = false;
+        }
+    }
+    Ok(ok)
+}
