@@ -24,3 +24,18 @@ def test_the_quick_start_runs_as_written(tmp_path, capsys) -> None:
         os.chdir(cwd)
     assert (tmp_path / "wallet.db").exists()
     assert "Decimal('12.34')" in capsys.readouterr().out
+
+
+def test_the_readme_example_runs_as_written(tmp_path, capsys) -> None:
+    blocks = python_blocks("README.md")
+    assert len(blocks) == 1, "README.md has one Python example"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(blocks[0], "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    assert "refused: conflict on provider_event_id" in out
+    assert out.strip().endswith("12.34")
+    assert (tmp_path / "wallet.db").exists()

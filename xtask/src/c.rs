@@ -154,6 +154,8 @@ fn is_root() -> bool {
 struct Program {
     source: PathBuf,
     args: Vec<PathBuf>,
+    /// The working directory it runs in.
+    cwd: PathBuf,
     /// What its output must contain, beyond a zero exit status.
     expect: &'static [&'static str],
 }
@@ -251,28 +253,41 @@ pub fn test(root: &Path) -> Result<(u64, u64)> {
         Program {
             source: root.join("tests/c/test_api.c"),
             args: vec![scratch.clone()],
+            cwd: scratch.clone(),
             expect: &["test_api: ", " 0 failed"],
         },
         Program {
             source: root.join("tests/c/test_threads.c"),
             args: vec![scratch.clone()],
+            cwd: scratch.clone(),
             expect: &["test_threads: ", " 0 failed"],
         },
         Program {
             source: root.join("tests/c/test_webhook.c"),
             args: vec![scratch.clone(), plugins, fixtures],
+            cwd: scratch.clone(),
             expect: &["test_webhook: ", " 0 failed"],
         },
         Program {
             source: root.join("bindings/c/examples/history.c"),
             args: vec![scratch.join("history.db")],
+            cwd: scratch.clone(),
             // 100.00 - 2.90 fee - 25.00 held.
             expect: &[
                 "\"USD\":{\"available\":\"72.1\",\"event_count\":3,\"held\":\"25\"",
                 "\"event_type\":\"hold\"",
             ],
         },
+        Program {
+            source: readme_example(root, &work)?,
+            args: vec![],
+            // Run twice (dynamic, then static) in one folder: the second
+            // run's ingest is a duplicate, the balance the same.
+            cwd: scratch.join("readme"),
+            expect: &["{\"USD\":{\"available\":\"12.34\""],
+        },
     ];
+    std::fs::create_dir_all(scratch.join("readme"))?;
     let cflags = pkg_config(&["--cflags", "walletlog"])?;
     let dynamic_libs = pkg_config(&["--libs", "walletlog"])?;
     let static_libs = pkg_config(&["--libs", "walletlog-static"])?;
@@ -313,6 +328,23 @@ pub fn test(root: &Path) -> Result<(u64, u64)> {
     Ok((passed, failed))
 }
 
+/// Writes the README's C example to `work/readme_example.c`.
+fn readme_example(root: &Path, work: &Path) -> Result<PathBuf> {
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    let section = readme
+        .split("\n## C\n")
+        .nth(1)
+        .context("README.md has no `## C` section")?;
+    let code = section
+        .split("```c\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .context("README.md's C section has no ```c block")?;
+    let path = work.join("readme_example.c");
+    std::fs::write(&path, code)?;
+    Ok(path)
+}
+
 /// Runs `exe` under valgrind memcheck: passes when it exits 0 with no
 /// memory error and no leak, and prints everything `program.expect` names.
 fn run_under_valgrind(root: &Path, exe: &Path, program: &Program) -> Result<bool> {
@@ -331,6 +363,7 @@ fn run_under_valgrind(root: &Path, exe: &Path, program: &Program) -> Result<bool
         ))
         .arg(exe)
         .args(&program.args)
+        .current_dir(&program.cwd)
         // The deliberate panic of wl_debug_panic prints one line, not a trace.
         .env("RUST_BACKTRACE", "0")
         .output()

@@ -1,0 +1,74 @@
+//! Why a command failed, and the exit code that tells a script.
+
+use serde_json::json;
+use walletlog::{json as wljson, Error, ErrorKind};
+
+/// Exit codes (documented in `main.rs` and `walletlog --help`).
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_REFUSED: u8 = 3;
+pub const EXIT_FAILED: u8 = 4;
+pub const EXIT_AUDIT_DAMAGED: u8 = 5;
+
+#[derive(Debug)]
+pub enum Failure {
+    /// A bad argument or an unreadable input file.
+    Usage(String),
+    /// walletlog refused or failed; the kind decides the code.
+    Ledger(Error),
+    /// A refused input line of `ingest`: its number and why.
+    Line(usize, Error),
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::Usage(message.into())
+    }
+
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => EXIT_USAGE,
+            Failure::Ledger(e) | Failure::Line(_, e) => match e.kind() {
+                ErrorKind::Validation
+                | ErrorKind::Conflict
+                | ErrorKind::Signature
+                | ErrorKind::NotFound => EXIT_REFUSED,
+                _ => EXIT_FAILED,
+            },
+        }
+    }
+
+    /// Prints to standard error: `walletlog: <message>`, or with `--json`
+    /// `{"error": {"kind": ..., "message": ..., "line": ...}}`.
+    pub fn print(&self, as_json: bool) {
+        if as_json {
+            let value = match self {
+                Failure::Usage(m) => json!({"kind": "usage", "message": m}),
+                Failure::Ledger(e) => wljson::error(e),
+                Failure::Line(line, e) => {
+                    let mut v = wljson::error(e);
+                    v["line"] = json!(line);
+                    v
+                }
+            };
+            eprintln!("{}", json!({ "error": value }));
+        } else {
+            match self {
+                Failure::Usage(m) => eprintln!("walletlog: {m}"),
+                Failure::Ledger(e) => eprintln!("walletlog: {e}"),
+                Failure::Line(line, e) => eprintln!("walletlog: line {line}: {e}"),
+            }
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Ledger(e)
+    }
+}
+
+impl From<walletlog::ValidationError> for Failure {
+    fn from(e: walletlog::ValidationError) -> Self {
+        Failure::Ledger(Error::Validation(e))
+    }
+}

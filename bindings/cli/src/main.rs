@@ -1,0 +1,147 @@
+//! `walletlog`: the ledger from a shell.
+//!
+//! Every command opens the ledger at `--db`, `$WALLETLOG_DB` or
+//! `./walletlog.db`, prints a human table (or, with `--json`, one JSON
+//! document; `export` always writes JSONL), and exits with a code that
+//! tells a script what happened:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 2 | usage: a bad option or argument, an unreadable input file |
+//! | 3 | input refused: invalid, conflicting, badly signed or not found; nothing of it stored |
+//! | 4 | failure: storage (I/O, a foreign or newer file) or a plugin |
+//! | 5 | `audit verify` found the trail damaged |
+//!
+//! Secrets (webhook secrets, the audit key) are read only from the
+//! environment or a file, never from the command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod commands;
+mod failure;
+mod table;
+
+use failure::Failure;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "walletlog",
+    version,
+    about = "Wallet transaction history: exactly-once ingestion, audit trail, history and balances",
+    after_help = "Exit codes: 0 success, 2 usage, 3 input refused (invalid, conflicting, \
+                  badly signed, not found), 4 storage or plugin failure, 5 audit trail damaged."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// The ledger file.
+    #[arg(
+        long,
+        global = true,
+        env = "WALLETLOG_DB",
+        default_value = "walletlog.db",
+        value_name = "PATH"
+    )]
+    db: PathBuf,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// fsync at every commit (`full`) or not (`normal`).
+    #[arg(long, global = true, default_value = "full", value_parser = ["full", "normal"])]
+    durability: String,
+    /// Read the audit key (hex) from this environment variable.
+    #[arg(
+        long,
+        global = true,
+        value_name = "VAR",
+        conflicts_with = "audit_key_file"
+    )]
+    audit_key_env: Option<String>,
+    /// Read the audit key (hex) from this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    audit_key_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ingest walletlog event JSON, one event a line; stops at the first refused line.
+    Ingest {
+        /// A JSONL file, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// Verify, normalize (in the plugin's sandbox) and ingest one provider webhook.
+    Webhook(commands::WebhookArgs),
+    /// One page of a wallet's history, newest first.
+    History(commands::HistoryArgs),
+    /// A wallet's balance per currency, now or at a point in time.
+    Balance {
+        wallet: String,
+        /// Only events with occurred_at <= this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+    },
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Normalizer plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Write every event, in storage order, as JSONL to standard output.
+    Export {
+        /// Only events stored after this sequence.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        since_sequence: u64,
+    },
+    /// Backfill events from a JSONL file: every line is tried, refused lines
+    /// are reported by number, and a summary closes.
+    Import {
+        /// A JSONL file, or `-` for standard input.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the hash chain and every event's fingerprint.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Load a plugin in the sandbox and report what it declares, or why it is refused.
+    Check {
+        /// The plugin component (.wasm).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with code 0; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let json = cli.global.json;
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            failure.print(json);
+            ExitCode::from(failure.code())
+        }
+    }
+}
+
+pub(crate) type Result<T, E = Failure> = std::result::Result<T, E>;

@@ -1,0 +1,632 @@
+//! The `walletlog` command run as a user runs it: the built binary, a real
+//! ledger file in a temporary folder, real plugins from `cargo xtask plugins`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_walletlog");
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plugin(name: &str) -> PathBuf {
+    let p = root().join(format!("target/plugins/{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{}: build the plugins first with `cargo xtask plugins`",
+        p.display()
+    );
+    p
+}
+
+fn fixture(path: &str) -> PathBuf {
+    root().join("tests/fixtures/webhooks").join(path)
+}
+
+/// A folder with a ledger path in it; commands run with it as working directory.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.dir.path())
+            .env_remove("WALLETLOG_DB")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// Runs `walletlog ARGS` on `./walletlog.db`.
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend(args);
+        let out = self.run(&all);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+    }
+
+    fn export(&self, db: &str) -> Vec<Value> {
+        let out = self.run(&["--db", db, "export"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn event_line(wallet: &str, pei: &str, ty: &str, amount: &str, at: &str) -> String {
+    format!(
+        r#"{{"wallet_id":"{wallet}","provider":"acme","event_type":"{ty}","amount":"{amount}","currency":"EUR","occurred_at":"{at}","provider_event_id":"{pei}"}}"#
+    )
+}
+
+fn three_events() -> String {
+    [
+        event_line("w1", "e1", "deposit", "100.50", "2026-02-01T10:00:00Z"),
+        event_line("w1", "e2", "fee", "0.50", "2026-02-01T10:00:01Z"),
+        event_line("w1", "e3", "hold", "40", "2026-02-02T08:00:00+02:00"),
+    ]
+    .join("\n")
+        + "\n"
+}
+
+#[test]
+fn ingest_prints_each_line_and_replays_are_duplicates() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    let out = s.run(&["ingest", "events.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("line 1: created"), "{text}");
+    assert!(text.contains("3 created, 0 duplicate"), "{text}");
+    assert!(s.path("walletlog.db").exists());
+
+    let out = s.run(&["--json", "ingest", "events.jsonl"]);
+    assert_eq!(code(&out), 0);
+    let results: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), 3);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["line"], i + 1);
+        assert_eq!(r["duplicate"], true);
+        assert_eq!(r["matched_on"], "provider_event_id");
+    }
+    assert_eq!(s.export("walletlog.db").len(), 3);
+}
+
+#[test]
+fn ingest_stops_at_the_first_refused_line_and_names_it() {
+    let s = Sandbox::new();
+    let lines = [
+        event_line("w1", "e1", "deposit", "5", "2026-02-01T10:00:00Z"),
+        event_line("w1", "e1", "deposit", "6", "2026-02-01T10:00:00Z"), // conflict
+        event_line("w1", "e2", "deposit", "7", "2026-02-01T10:00:00Z"),
+    ];
+    s.write("conflict.jsonl", lines.join("\n"));
+    let out = s.run(&["ingest", "conflict.jsonl"]);
+    assert_eq!(code(&out), 3, "conflicts exit 3");
+    assert!(
+        stderr(&out).contains("line 2: conflict"),
+        "{}",
+        stderr(&out)
+    );
+    let events = s.export("walletlog.db");
+    assert_eq!(
+        events.len(),
+        1,
+        "line 1 stored, line 2 refused, line 3 not reached"
+    );
+    assert_eq!(events[0]["amount"], "5");
+
+    s.write(
+        "bad.jsonl",
+        r#"{"wallet_id":"w1","provider":"acme","event_type":"deposit","amount":1.5,"currency":"EUR","occurred_at":"2026-02-01T10:00:00Z"}"#,
+    );
+    let out = s.run(&["--json", "ingest", "bad.jsonl"]);
+    assert_eq!(code(&out), 3);
+    let err: Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(err["error"]["kind"], "validation");
+    assert_eq!(err["error"]["field"], "amount");
+    assert_eq!(err["error"]["line"], 1);
+    assert_eq!(s.export("walletlog.db").len(), 1);
+}
+
+#[test]
+fn history_pages_filters_and_json() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    assert_eq!(code(&s.run(&["ingest", "events.jsonl"])), 0);
+
+    let out = s.run(&["history", "w1"]);
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("OCCURRED_AT"), "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[1].contains("2026-02-02T06:00:00Z") && lines[1].contains("hold"));
+
+    // Pages of one, following cursors: each event once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["history", "w1", "--limit", "1", "--order", "asc"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let page = s.json(&args);
+        for e in page["events"].as_array().unwrap() {
+            seen.push(e["provider_event_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["e1", "e2", "e3"]);
+
+    let page = s.json(&["history", "w1", "--type", "fee", "--type", "hold"]);
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    let page = s.json(&[
+        "history",
+        "w1",
+        "--since",
+        "2026-02-01T10:00:01Z",
+        "--until",
+        "2026-02-02T06:00:00Z",
+    ]);
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+    let out = s.run(&["history", "w1", "--limit", "1"]);
+    assert!(stdout(&out).contains("more: walletlog history w1 --cursor "));
+
+    for (args, says) in [
+        (vec!["history", "w1", "--limit", "0"], "limit"),
+        (vec!["history", "w1", "--type", "gift"], "event_type"),
+        (vec!["history", "w1", "--since", "yesterday"], "since"),
+        (vec!["history", "w1", "--cursor", "bogus"], "cursor"),
+        (vec!["history", "w1", "--order", "up"], "order"),
+    ] {
+        let out = s.run(&args);
+        assert_eq!(code(&out), 3, "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let out = s.run(&["history", "nobody"]);
+    assert_eq!(stdout(&out).trim(), "no events for wallet nobody");
+}
+
+#[test]
+fn balance_now_and_as_of() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    assert_eq!(code(&s.run(&["ingest", "events.jsonl"])), 0);
+    let b = s.json(&["balance", "w1"]);
+    assert_eq!(b["EUR"]["available"], "60");
+    assert_eq!(b["EUR"]["held"], "40");
+    assert_eq!(b["EUR"]["total"], "100");
+    assert_eq!(b["EUR"]["event_count"], 3);
+    let b = s.json(&["balance", "w1", "--as-of", "2026-02-01T10:00:00Z"]);
+    assert_eq!(b["EUR"]["available"], "100.5");
+    assert_eq!(b["EUR"]["event_count"], 1);
+    let out = s.run(&["balance", "w1"]);
+    assert!(stdout(&out).contains("EUR"), "{}", stdout(&out));
+    let out = s.run(&["balance", "w1", "--as-of", "soon"]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("as_of"));
+}
+
+fn paystack_signature(secret: &str, body: &[u8]) -> String {
+    let mut m = Hmac::<sha2::Sha512>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(body);
+    m.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn webhook_through_the_paystack_plugin_with_secrets_from_env_or_file() {
+    let s = Sandbox::new();
+    let body_path = fixture("paystack/charge.success.json");
+    let body = std::fs::read(&body_path).unwrap();
+    let header = format!(
+        "x-paystack-signature: {}",
+        paystack_signature("sk_test_cli", &body)
+    );
+    let plugin_path = plugin("paystack");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "webhook".into(),
+            "--provider".into(),
+            "paystack".into(),
+            "--plugin".into(),
+            plugin_path.display().to_string(),
+            body_path.display().to_string(),
+            "--header".into(),
+            header.clone(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+
+    // No secret: refused before the plugin runs, nothing stored.
+    let out = s.cmd().args(args(&[])).output().unwrap();
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("signature"), "{}", stderr(&out));
+
+    let out = s
+        .cmd()
+        .args(args(&["--json", "--secret-env", "PAYSTACK_SECRET"]))
+        .env("PAYSTACK_SECRET", "sk_test_cli")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(results[0]["created"], true);
+    assert_eq!(results[0]["event"]["amount"], "100");
+    assert_eq!(results[0]["event"]["currency"], "NGN");
+    assert_eq!(results[0]["event"]["wallet_id"], "CUS_qo38as2hpsgk2r0");
+
+    // The retry, with the secret from a file: a duplicate.
+    s.write("paystack.secret", "sk_test_cli\n");
+    let out = s
+        .cmd()
+        .args(args(&["--secret-file", "paystack.secret"]))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("duplicate (provider_event_id)"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A wrong secret: refused, and the secret is not echoed.
+    let out = s
+        .cmd()
+        .args(args(&["--secret-env", "PAYSTACK_SECRET"]))
+        .env("PAYSTACK_SECRET", "sk_test_wrong")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3);
+    assert!(!stderr(&out).contains("sk_test_wrong"));
+    assert_eq!(s.export("walletlog.db").len(), 1);
+
+    // An unset variable, a plugin of another provider, a malformed header: usage.
+    let out = s
+        .cmd()
+        .args(args(&["--secret-env", "NOT_SET_ANYWHERE"]))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("NOT_SET_ANYWHERE"));
+    let mut wrong = args(&[]);
+    wrong[2] = "square".into();
+    let out = s.cmd().args(&wrong).env("S", "x").output().unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("not \"square\""), "{}", stderr(&out));
+    let mut bad_header = args(&[]);
+    bad_header[7] = "no-colon-here".into();
+    assert_eq!(code(&s.cmd().args(&bad_header).output().unwrap()), 2);
+    // There is no way to pass a secret on the command line.
+    assert_eq!(
+        code(
+            &s.cmd()
+                .args(args(&["--secret", "sk_test_cli"]))
+                .output()
+                .unwrap()
+        ),
+        2
+    );
+}
+
+#[test]
+fn a_hostile_plugin_is_a_plugin_failure_and_stores_nothing() {
+    let s = Sandbox::new();
+    s.write("loop.txt", "loop");
+    s.write("ok.txt", "ok");
+    let hostile = plugin("hostile");
+    let run = |body: &str| {
+        s.run(&[
+            "webhook",
+            "--provider",
+            "hostile",
+            "--plugin",
+            hostile.to_str().unwrap(),
+            "--unsigned",
+            body,
+        ])
+    };
+    let out = run("loop.txt");
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("fuel"), "{}", stderr(&out));
+    assert!(s.export("walletlog.db").is_empty());
+    let out = run("ok.txt");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.export("walletlog.db").len(), 1);
+}
+
+#[test]
+fn plugin_check_reports_info_and_limits_or_the_refusal() {
+    let s = Sandbox::new();
+    let v = s.json(&["plugin", "check", plugin("square").to_str().unwrap()]);
+    assert_eq!(v["provider"], "square");
+    assert_eq!(v["signature"], "hmac");
+    assert_eq!(v["limits"]["fuel_per_call"], 50_000_000);
+    let out = s.run(&["plugin", "check", plugin("stripe").to_str().unwrap()]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("stripe-v1"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("memory_bytes_max"));
+
+    s.write("core.wasm", b"\0asm\x01\0\0\0");
+    let out = s.run(&["plugin", "check", "core.wasm"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("refused"), "{}", stderr(&out));
+    s.write("garbage.wasm", b"not wasm at all");
+    assert_eq!(code(&s.run(&["plugin", "check", "garbage.wasm"])), 4);
+    assert_eq!(code(&s.run(&["plugin", "check", "missing.wasm"])), 2);
+    assert!(
+        !s.path("walletlog.db").exists(),
+        "plugin check needs no ledger"
+    );
+}
+
+#[test]
+fn export_then_import_gives_the_same_ledger() {
+    let s = Sandbox::new();
+    let mut lines = Vec::new();
+    for i in 0..1200 {
+        let ty = ["deposit", "withdrawal", "hold", "release", "fee"][i % 5];
+        lines.push(event_line(
+            &format!("w{}", i % 7),
+            &format!("e{i}"),
+            ty,
+            &format!("{}.{:02}", i % 50 + 1, i % 100),
+            &format!("2026-03-{:02}T{:02}:{:02}:00Z", i % 28 + 1, i % 24, i % 60),
+        ));
+    }
+    s.write("big.jsonl", lines.join("\n"));
+    let out = s.run(&["--durability", "normal", "import", "big.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("imported 1200 lines: 1200 created, 0 duplicate"));
+
+    let original = s.export("walletlog.db");
+    let exported = s.write("export.jsonl", s.run(&["export"]).stdout);
+    let v = s.json(&["--db", "copy.db", "import", exported.to_str().unwrap()]);
+    assert_eq!(
+        (v["created"].as_u64(), v["invalid"].as_u64()),
+        (Some(1200), Some(0))
+    );
+    let copy = s.export("copy.db");
+    let strip = |events: &[Value]| -> Vec<Value> {
+        events
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.as_object_mut().unwrap().remove("created_at");
+                e
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&original),
+        strip(&copy),
+        "same events, ids and sequences"
+    );
+    for w in 0..7 {
+        let wallet = format!("w{w}");
+        assert_eq!(
+            s.json(&["balance", &wallet]),
+            s.json(&["--db", "copy.db", "balance", &wallet])
+        );
+    }
+    // Importing again: all duplicates. Exporting after a sequence: the rest.
+    let v = s.json(&["--db", "copy.db", "import", exported.to_str().unwrap()]);
+    assert_eq!(v["duplicate"], 1200);
+    assert_eq!(
+        s.run(&["export", "--since-sequence", "1150"])
+            .stdout
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
+        50
+    );
+    assert_eq!(code(&s.run(&["audit", "verify"])), 0);
+}
+
+#[test]
+fn import_reports_bad_lines_by_number_and_keeps_the_rest() {
+    let s = Sandbox::new();
+    let mut content = Vec::new();
+    content.extend(event_line("w1", "a", "deposit", "1", "2026-02-01T00:00:00Z").as_bytes());
+    content.extend(b"\n{\"wallet_id\": \"w1\", \"amount\": \n"); // truncated JSON
+    content.extend(b"\xff\xfe\x00garbage\x01\n"); // binary
+    content.extend(event_line("w1", "a", "deposit", "2", "2026-02-01T00:00:00Z").as_bytes()); // conflict
+    content.extend(b"\n\n");
+    content.extend(event_line("w1", "b", "deposit", "3", "2026-02-01T00:00:00Z").as_bytes());
+    content.extend(b"\n");
+    s.write("mixed.jsonl", &content);
+    let out = s.run(&["import", "mixed.jsonl"]);
+    assert_eq!(code(&out), 3, "refused lines exit 3");
+    let text = stdout(&out);
+    assert!(
+        text.contains("line 2: invalid event: is not valid JSON"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 3: invalid event: the line is not UTF-8"),
+        "{text}"
+    );
+    assert!(text.contains("line 4: conflict"), "{text}");
+    assert!(
+        text.contains("imported 5 lines: 2 created, 0 duplicate, 1 conflicting, 2 invalid"),
+        "{text}"
+    );
+    let events = s.export("walletlog.db");
+    let ids: Vec<&str> = events
+        .iter()
+        .map(|e| e["provider_event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+
+    let v = s.json_status(&["import", "mixed.jsonl"], 3);
+    assert_eq!(v["duplicate"], 2);
+    assert_eq!(v["refused"][0]["line"], 2);
+    assert_eq!(v["refused"][2]["kind"], "conflict");
+}
+
+impl Sandbox {
+    fn json_status(&self, args: &[&str], expected: i32) -> Value {
+        let mut all = vec!["--json"];
+        all.extend(args);
+        let out = self.run(&all);
+        assert_eq!(code(&out), expected, "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+#[test]
+fn audit_verify_exits_5_on_a_damaged_trail() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    assert_eq!(code(&s.run(&["ingest", "events.jsonl"])), 0);
+    let v = s.json(&["audit", "verify"]);
+    assert_eq!(
+        (v["ok"].as_bool(), v["events_checked"].as_u64()),
+        (Some(true), Some(3))
+    );
+    let conn = rusqlite::Connection::open(s.path("walletlog.db")).unwrap();
+    conn.execute("UPDATE events SET amount = '1000' WHERE sequence = 2", [])
+        .unwrap();
+    drop(conn);
+    let out = s.run(&["audit", "verify"]);
+    assert_eq!(code(&out), 5);
+    assert!(
+        stdout(&out).contains("AUDIT TRAIL DAMAGED: event altered"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_database_comes_from_the_flag_the_environment_or_the_default() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    let out = s
+        .cmd()
+        .args(["ingest", "events.jsonl"])
+        .env("WALLETLOG_DB", s.path("env.db"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    assert!(s.path("env.db").exists() && !s.path("walletlog.db").exists());
+    assert_eq!(s.export("env.db").len(), 3);
+    // Read commands refuse to create a ledger.
+    let out = s.run(&["history", "w1"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no ledger at walletlog.db"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!s.path("walletlog.db").exists());
+}
+
+#[test]
+fn bad_invocations_and_bad_files_get_their_exit_codes() {
+    let s = Sandbox::new();
+    assert_eq!(code(&s.run(&["frobnicate"])), 2);
+    assert_eq!(code(&s.run(&["balance"])), 2);
+    assert_eq!(code(&s.run(&["ingest", "missing.jsonl"])), 2);
+    assert_eq!(code(&s.run(&["--durability", "maybe", "ingest", "x"])), 2);
+    let help = s.run(&["--help"]);
+    assert_eq!(code(&help), 0);
+    assert!(stdout(&help).contains("Exit codes"));
+    // A file that is not a walletlog ledger: a storage failure, left untouched.
+    let garbage = vec![b'G'; 8192];
+    s.write("garbage.db", &garbage);
+    let out = s.run(&["--db", "garbage.db", "balance", "w1"]);
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert_eq!(std::fs::read(s.path("garbage.db")).unwrap(), garbage);
+    // The audit key comes from the environment, checked as hex.
+    let out = s
+        .cmd()
+        .args(["--audit-key-env", "KEY", "ingest", "-"])
+        .env("KEY", "not hex")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("audit_key_hex"), "{}", stderr(&out));
+}
+
+/// The README's shell example, run as written with `walletlog` on the PATH.
+#[test]
+fn the_readme_shell_example_runs_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("## Shell")
+        .expect("the README has a Shell section");
+    let block = &readme[start..];
+    let code_start = block.find("```sh\n").expect("a sh block") + "```sh\n".len();
+    let code_end = code_start + block[code_start..].find("```").unwrap();
+    let script = &block[code_start..code_end];
+    let s = Sandbox::new();
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(s.dir.path())
+        .env("PATH", path)
+        .env_remove("WALLETLOG_DB")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("audit trail ok"), "{text}");
+    assert!(text.contains("USD"), "{text}");
+}
