@@ -591,7 +591,7 @@ fn import(g: &Global, file: &Path) -> Result<u8> {
         batch.clear();
         Ok(())
     };
-    debug_assert!(BATCH <= BATCH_EVENTS_MAX);
+    const { assert!(BATCH <= BATCH_EVENTS_MAX) };
     while let Some(line) = next_line(&mut *reader, &mut buf)? {
         number += 1;
         progress.inc(buf.len() as u64);
