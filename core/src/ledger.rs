@@ -184,6 +184,14 @@ impl Ledger {
         self.service.verify_audit()
     }
 
+    /// Writes a consistent copy of the ledger to a new file at `dest`, with
+    /// SQLite's online backup: writers keep working meanwhile, and the file
+    /// appears only once it is complete. An existing `dest` is refused; an
+    /// in-memory ledger cannot be backed up this way.
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<()> {
+        self.service.storage().backup(dest.as_ref())
+    }
+
     /// Installs a normalizer plugin (a WebAssembly component of the
     /// `walletlog:normalizer` world) for the provider its `info` names,
     /// replacing any earlier one. Refused: a core module, a component with

@@ -15,6 +15,9 @@
 //!
 //! Secrets (webhook secrets, the audit key) are read only from the
 //! environment or a file, never from the command line.
+//!
+//! `WALLETLOG_LOG=info` (or `warn`, `debug`, ...) prints the library's logs
+//! to standard error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +36,8 @@ use failure::Failure;
     version,
     about = "Wallet transaction history: exactly-once ingestion, audit trail, history and balances",
     after_help = "Exit codes: 0 success, 2 usage, 3 input refused (invalid, conflicting, \
-                  badly signed, not found), 4 storage or plugin failure, 5 audit trail damaged."
+                  badly signed, not found), 4 storage or plugin failure, 5 audit trail damaged.\n\
+                  Environment: WALLETLOG_DB (the ledger file), WALLETLOG_LOG (log level on stderr)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -108,6 +112,12 @@ enum Command {
         /// A JSONL file, or `-` for standard input.
         file: PathBuf,
     },
+    /// Copy the ledger to a new file with SQLite's online backup (writers
+    /// keep working), then verify the copy's audit trail.
+    Backup {
+        /// The new file; an existing one is never overwritten.
+        dest: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -134,6 +144,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    init_logs();
     let json = cli.global.json;
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -141,6 +152,22 @@ fn main() -> ExitCode {
             failure.print(json);
             ExitCode::from(failure.code())
         }
+    }
+}
+
+/// Logs to standard error at the level `WALLETLOG_LOG` names; none without it.
+fn init_logs() {
+    let Ok(level) = std::env::var("WALLETLOG_LOG") else {
+        return;
+    };
+    match level.parse::<tracing_subscriber::filter::LevelFilter>() {
+        Ok(level) => tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .init(),
+        Err(_) => eprintln!(
+            "walletlog: WALLETLOG_LOG={level:?} is not a level (error, warn, info, debug, trace, off); logging is off"
+        ),
     }
 }
 

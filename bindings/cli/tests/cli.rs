@@ -630,3 +630,54 @@ fn the_readme_shell_example_runs_as_written() {
     assert!(text.contains("audit trail ok"), "{text}");
     assert!(text.contains("USD"), "{text}");
 }
+
+#[test]
+fn backup_copies_a_live_ledger_and_verifies_the_copy() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    assert_eq!(code(&s.run(&["ingest", "events.jsonl"])), 0);
+    let out = s.run(&["backup", "copy.db"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("the copy verifies: 3 records and 3 events checked"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(s.export("copy.db"), s.export("walletlog.db"));
+    let v = s.json_status(&["backup", "copy2.db"], 0);
+    assert_eq!(v["audit"]["ok"], true);
+    // Never over an existing file, which stays as it was.
+    s.write("taken.db", "keep me");
+    let out = s.run(&["backup", "taken.db"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(s.path("taken.db")).unwrap(), b"keep me");
+    assert_eq!(code(&s.run(&["--db", "missing.db", "backup", "x.db"])), 2);
+}
+
+#[test]
+fn walletlog_log_prints_the_library_logs_without_amounts_or_secrets() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    let out = s
+        .cmd()
+        .args(["ingest", "events.jsonl"])
+        .env("WALLETLOG_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let logs = stderr(&out);
+    assert_eq!(logs.matches("outcome=\"created\"").count(), 3, "{logs}");
+    assert!(logs.contains("wallet_id=w1"), "{logs}");
+    assert!(!logs.contains("100.5"), "amounts are not logged: {logs}");
+    let quiet = s.run(&["ingest", "events.jsonl"]);
+    assert!(stderr(&quiet).is_empty(), "no logs unless asked");
+    let bad = s
+        .cmd()
+        .args(["ingest", "events.jsonl"])
+        .env("WALLETLOG_LOG", "chatty")
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad), 0);
+    assert!(stderr(&bad).contains("not a level"));
+}

@@ -121,6 +121,10 @@ pub trait Storage: Send + Sync {
 
     /// A short description for logs: `sqlite:/path/to/file`, `memory`.
     fn describe(&self) -> String;
+
+    /// Writes a consistent copy of the whole store to a new file at `dest`
+    /// while writers keep working. Adapters without a file refuse.
+    fn backup(&self, dest: &std::path::Path) -> Result<()>;
 }
 
 impl<S: Storage + ?Sized> Storage for Box<S> {
@@ -132,5 +136,8 @@ impl<S: Storage + ?Sized> Storage for Box<S> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn backup(&self, dest: &std::path::Path) -> Result<()> {
+        (**self).backup(dest)
     }
 }

@@ -261,3 +261,61 @@ fn two_ledgers_on_one_file_see_each_other() {
     assert_eq!(available(&a, "w1"), "3");
     assert!(a.verify_audit().unwrap().ok);
 }
+
+#[test]
+fn an_online_backup_is_one_consistent_snapshot_while_writers_go_on() {
+    let (dir, path) = temp_db();
+    let l = std::sync::Arc::new(sqlite_ledger(&path));
+    for i in 0..200 {
+        l.ingest(&deposit("w1", &format!("e{i}"), "1", i)).unwrap();
+    }
+    // A writer keeps ingesting batches of 10 while three backups are taken.
+    let writer = {
+        let l = l.clone();
+        std::thread::spawn(move || {
+            for b in 0..60 {
+                let batch: Vec<_> = (0..10)
+                    .map(|k| deposit("w2", &format!("b{b}-{k}"), "2", 1000 + b * 10 + k))
+                    .collect();
+                l.ingest_batch(&batch).unwrap();
+            }
+        })
+    };
+    let copies: Vec<_> = (0..3)
+        .map(|n| {
+            let dest = dir.path().join(format!("copy{n}.db"));
+            l.backup(&dest).unwrap();
+            assert!(!dir.path().join(format!("copy{n}.db.partial")).exists());
+            dest
+        })
+        .collect();
+    writer.join().unwrap();
+    for dest in &copies {
+        let copy = sqlite_ledger(dest);
+        let events = all_events(&copy);
+        assert!(events.len() >= 200, "{}", events.len());
+        assert_eq!(
+            (events.len() - 200) % 10,
+            0,
+            "no batch is split: {}",
+            events.len()
+        );
+        let report = copy.verify_audit().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(available(&copy, "w1"), "200");
+    }
+    // Never over an existing file; not from memory.
+    let e = l.backup(&copies[0]).unwrap_err();
+    assert!(
+        matches!(e, Error::Validation(ref v) if v.field == "destination"),
+        "{e}"
+    );
+    let e = Ledger::in_memory()
+        .backup(dir.path().join("m.db"))
+        .unwrap_err();
+    assert_eq!(storage_kind(e), StorageErrorKind::Other);
+    assert!(!dir.path().join("m.db").exists());
+    // A folder that does not exist: an I/O error, no partial file left.
+    let e = l.backup(dir.path().join("no/such/dir/x.db")).unwrap_err();
+    assert_eq!(storage_kind(e), StorageErrorKind::Io);
+}

@@ -69,6 +69,13 @@ impl Storage for MemoryStorage {
     fn describe(&self) -> String {
         "memory".to_owned()
     }
+
+    fn backup(&self, _dest: &std::path::Path) -> Result<()> {
+        Err(Error::Storage(StorageError::new(
+            StorageErrorKind::Other,
+            "an in-memory ledger has no file to back up; copy its events with changes_since",
+        )))
+    }
 }
 
 impl State {

@@ -346,6 +346,76 @@ impl Storage for SqliteStorage {
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
     }
+
+    /// SQLite's online backup, in one step, so the copy is one snapshot: it
+    /// reads inside one read transaction (WAL lets writers go on) and writes
+    /// `dest.partial`, which is fsynced and renamed into place only when whole.
+    fn backup(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(crate::domain::ValidationError::new(
+                "destination",
+                format!(
+                    "{} already exists; a backup never overwrites a file",
+                    dest.display()
+                ),
+            )
+            .into());
+        }
+        let mut partial = dest.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let _ = std::fs::remove_file(&partial);
+        let result = self.backup_to(&partial).and_then(|()| {
+            let io = |e: std::io::Error| {
+                storage(
+                    StorageErrorKind::Io,
+                    format!("cannot finish the backup {}: {e}", dest.display()),
+                )
+            };
+            std::fs::File::open(&partial)
+                .and_then(|f| f.sync_all())
+                .map_err(io)?;
+            std::fs::rename(&partial, dest).map_err(io)?;
+            if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io)?;
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result
+    }
+}
+
+impl SqliteStorage {
+    fn backup_to(&self, partial: &Path) -> Result<()> {
+        let source = self.take_reader()?;
+        let mut copy = Connection::open(partial).map_err(|e| open_error(partial, e))?;
+        let deadline = std::time::Instant::now() + self.options.busy_timeout;
+        let result = (|| {
+            let backup = rusqlite::backup::Backup::new(&source, &mut copy).map_err(map_err)?;
+            loop {
+                // -1: every page in one step, one read transaction.
+                match backup.step(-1).map_err(map_err)? {
+                    rusqlite::backup::StepResult::Done => return Ok(()),
+                    _ if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
+                    _ => {
+                        return Err(storage(
+                            StorageErrorKind::Busy,
+                            "the backup could not read the ledger before the busy timeout",
+                        ))
+                    }
+                }
+            }
+        })();
+        self.return_reader(source);
+        result
+    }
 }
 
 /// A transaction on one connection; reads and, on the writer, writes.
