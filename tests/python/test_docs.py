@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -13,15 +14,20 @@ def python_blocks(path: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, re.S)
 
 
+def run_block(path: str, block: str, cwd: Path) -> None:
+    """Runs one example as a script would, in the folder `cwd`."""
+    before = os.getcwd()
+    os.chdir(cwd)
+    try:
+        exec(compile(block, path, "exec"), {})
+    finally:
+        os.chdir(before)
+
+
 def test_the_quick_start_runs_as_written(tmp_path, capsys) -> None:
     blocks = python_blocks("docs/python.md")
     assert blocks, "docs/python.md has a quick start"
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        exec(compile(blocks[0], "docs/python.md", "exec"), {})
-    finally:
-        os.chdir(cwd)
+    run_block("docs/python.md", blocks[0], tmp_path)
     assert (tmp_path / "wallet.db").exists()
     assert "Decimal('12.34')" in capsys.readouterr().out
 
@@ -29,12 +35,7 @@ def test_the_quick_start_runs_as_written(tmp_path, capsys) -> None:
 def test_the_readme_example_runs_as_written(tmp_path, capsys) -> None:
     blocks = python_blocks("README.md")
     assert len(blocks) == 1, "README.md has one Python example"
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        exec(compile(blocks[0], "README.md", "exec"), {})
-    finally:
-        os.chdir(cwd)
+    run_block("README.md", blocks[0], tmp_path)
     out = capsys.readouterr().out
     assert "refused: conflict on provider_event_id" in out
     assert out.strip().endswith("12.34")
