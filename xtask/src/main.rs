@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 
 mod c;
 mod demo;
+mod fuzz;
 
 const USAGE: &str = "\
 usage: cargo xtask <task>
@@ -18,6 +19,12 @@ tasks:
                  build libwalletlog and install header, libraries and pkg-config files
                  under DIR (default target/c)
   header         regenerate bindings/c/include/walletlog.h with cbindgen
+  reliability [--kills N] [--race-rounds N]
+                 the long kill test (200 SIGKILLs) and race test (20 rounds of 4 processes x 4
+                 threads with conflicts); prints what they checked
+  fuzz [--seconds N] [--jobs J] [TARGET..]
+                 every fuzz target of fuzz/ (cargo fuzz, installed under target/tools) for N
+                 seconds each, J at a time; fails on a crash
   demo           the main job: real Paystack, Square and Adyen webhooks, signed, through their
                  plugins and the walletlog command into target/demo/walletlog.db; replays, a
                  forged delivery, every wallet's history and balance, the audit verification
@@ -33,6 +40,8 @@ fn main() -> Result<()> {
         Some("plugins") => plugins(&root).map(|_| ()),
         Some("demo") => demo::demo(&root),
         Some("c") => c_install(&root, &args[1..]),
+        Some("reliability") => reliability(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&root, &args[1..]),
         Some("header") => run(
             "cbindgen: regenerate bindings/c/include/walletlog.h",
             cargo()
@@ -150,6 +159,12 @@ fn test(root: &Path) -> Result<()> {
     run(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    // The fuzz crate is its own workspace (the main build never needs it);
+    // its shared checks are compiled and linted as part of core's tests.
+    run(
+        "cargo fmt --check (fuzz/)",
+        cargo().args(["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"]),
     )?;
     run(
         "cargo clippy -D warnings",
@@ -322,6 +337,44 @@ fn python_tests(root: &Path) -> Result<(u64, u64, u64)> {
         );
     }
     Ok((passed, failed, skipped))
+}
+
+/// The long forms of the kill and race tests (the short forms run in `test`).
+fn reliability(args: &[String]) -> Result<()> {
+    let (mut kills, mut rounds) = ("200".to_owned(), "20".to_owned());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--kills" => kills = args.next().context("--kills needs a number")?.clone(),
+            "--race-rounds" => {
+                rounds = args.next().context("--race-rounds needs a number")?.clone()
+            }
+            other => bail!("unknown option {other:?} for `cargo xtask reliability`\n\n{USAGE}"),
+        }
+    }
+    for (what, test, var, value) in [
+        (
+            "kill test",
+            "it::kill::a_killed_writer_loses_no_acknowledged_event",
+            "WALLETLOG_KILLS",
+            &kills,
+        ),
+        (
+            "race test",
+            "it::races::four_processes_of_four_threads_collide_and_conflict",
+            "WALLETLOG_RACE_ROUNDS",
+            &rounds,
+        ),
+    ] {
+        run(
+            &format!("{what} ({var}={value})"),
+            cargo()
+                .args(["test", "-p", "walletlog", "--test", "tests", "--", test])
+                .args(["--exact", "--nocapture"])
+                .env(var, value),
+        )?;
+    }
+    Ok(())
 }
 
 fn c_install(root: &Path, args: &[String]) -> Result<()> {

@@ -1,4 +1,5 @@
 mod conformance;
+mod fuzz_regressions;
 mod hostile;
 mod json;
 mod kill;

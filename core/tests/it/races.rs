@@ -85,7 +85,61 @@ fn run_worker(ledger: &Ledger, seed: u64) -> Vec<(usize, bool)> {
     out
 }
 
+/// Replays every logical event the caller has already seen stored, with
+/// different money fields (15 of them) or with keys of two different stored
+/// events (5): each one must be refused as a conflict, whatever the order of
+/// the other callers. Returns how many were refused.
+fn conflicting_replays(ledger: &Ledger, worker: u64) -> usize {
+    let mut refused = 0;
+    for i in (0..LOGICAL_EVENTS).step_by(10) {
+        let mut lie = logical(i);
+        lie.amount = walletlog::Amount::parse(&format!("{}.5", 1000 + worker)).unwrap();
+        match ledger.ingest(&lie) {
+            Err(walletlog::Error::Conflict(c)) => {
+                assert!(
+                    matches!(&c.reason, walletlog::ConflictReason::DifferentFields(f) if f.contains(&"amount")),
+                    "{c}"
+                );
+                refused += 1;
+            }
+            other => panic!("worker {worker}: a lie about event {i} was not refused: {other:?}"),
+        }
+    }
+    for i in (0..LOGICAL_EVENTS).step_by(30) {
+        // idem_{i} belongs to event i, evt_{i+1} to event i + 1.
+        let mut crossed = logical(i);
+        crossed.provider_event_id =
+            Some(walletlog::ProviderEventId::new(format!("evt_{}", i + 1)).unwrap());
+        match ledger.ingest(&crossed) {
+            Err(walletlog::Error::Conflict(c)) => {
+                assert!(
+                    matches!(
+                        c.reason,
+                        walletlog::ConflictReason::KeysMatchDifferentEvents { .. }
+                    ),
+                    "{c}"
+                );
+                refused += 1;
+            }
+            other => panic!("worker {worker}: crossed keys of {i} not refused: {other:?}"),
+        }
+    }
+    refused
+}
+
+/// Conflicting replays each caller makes (see `conflicting_replays`).
+const CONFLICTS_PER_CALLER: usize = 20;
+
 fn check_counts(outcomes: &[(usize, bool)], callers: usize, path: &Path) {
+    check_counts_with_conflicts(outcomes, callers, 0, path)
+}
+
+fn check_counts_with_conflicts(
+    outcomes: &[(usize, bool)],
+    callers: usize,
+    conflicts: usize,
+    path: &Path,
+) {
     let mut created: HashMap<usize, usize> = HashMap::new();
     let mut total: HashMap<usize, usize> = HashMap::new();
     for &(i, c) in outcomes {
@@ -116,8 +170,15 @@ fn check_counts(outcomes: &[(usize, bool)], callers: usize, path: &Path) {
     let audit = l.audit_log(0, 10_000).unwrap();
     assert_eq!(
         audit.len(),
-        LOGICAL_EVENTS * callers,
-        "every attempt audited"
+        LOGICAL_EVENTS * callers + conflicts,
+        "every attempt audited, conflicts included"
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.action == walletlog::AuditAction::Conflict)
+            .count(),
+        conflicts
     );
     let report = l.verify_audit().unwrap();
     assert!(report.ok, "{:?}", report.first_problem);
@@ -233,5 +294,119 @@ fn race_child() {
     let ledger = sqlite_ledger(Path::new(&path));
     for (i, created) in run_worker(&ledger, seed) {
         println!("RACE {i} {}", if created { "created" } else { "duplicate" });
+    }
+}
+
+/// 4 processes of 4 threads each (16 callers) on one file: colliding event
+/// ids, provider event ids and idempotency keys, and conflicting replays.
+/// `cargo xtask reliability` repeats it (`WALLETLOG_RACE_ROUNDS`).
+#[test]
+fn four_processes_of_four_threads_collide_and_conflict() {
+    let rounds = std::env::var("WALLETLOG_RACE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1usize);
+    for round in 0..rounds {
+        let (dir, path) = temp_db();
+        let go = dir.path().join("go");
+        let children: Vec<_> = (0..4u64)
+            .map(|p| {
+                Command::new(std::env::current_exe().unwrap())
+                    .args([
+                        "it::races::race_child_threads",
+                        "--exact",
+                        "--ignored",
+                        "--nocapture",
+                        "--test-threads",
+                        "1",
+                    ])
+                    .env("WALLETLOG_RACE_DB", &path)
+                    .env(
+                        "WALLETLOG_RACE_SEED",
+                        (round as u64 * 100 + p * 10).to_string(),
+                    )
+                    .env("WALLETLOG_RACE_GO", &go)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        std::fs::write(&go, b"go").unwrap();
+        let mut outcomes = Vec::new();
+        let mut conflicts = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "child failed: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for line in stdout.lines() {
+                if let Some(rest) = line.split_once("RACE ").map(|x| x.1) {
+                    let (i, what) = rest.split_once(' ').unwrap();
+                    outcomes.push((i.parse().unwrap(), what == "created"));
+                } else if let Some(n) = line.split_once("CONFLICTS ").map(|x| x.1) {
+                    conflicts += n.trim().parse::<usize>().unwrap();
+                }
+            }
+        }
+        assert_eq!(
+            conflicts,
+            16 * CONFLICTS_PER_CALLER,
+            "every conflict reported"
+        );
+        check_counts_with_conflicts(&outcomes, 16, conflicts, &path);
+        println!(
+            "race round {round}: 4 processes x 4 threads, {} offers of {LOGICAL_EVENTS} logical events, \
+             each stored once; {conflicts} conflicting replays, each refused and audited; chain intact",
+            outcomes.len()
+        );
+    }
+}
+
+/// One racing process of four threads (two share a ledger, two open their
+/// own); run by `four_processes_of_four_threads_collide_and_conflict`.
+#[test]
+#[ignore = "a child process of four_processes_of_four_threads_collide_and_conflict"]
+fn race_child_threads() {
+    let path = std::env::var("WALLETLOG_RACE_DB").expect("run by the race test");
+    let seed: u64 = std::env::var("WALLETLOG_RACE_SEED")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let go = std::env::var("WALLETLOG_RACE_GO").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !Path::new(&go).exists() {
+        assert!(std::time::Instant::now() < deadline, "never told to start");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let path = Path::new(&path);
+    let shared = sqlite_ledger(path);
+    let results: Vec<(Vec<(usize, bool)>, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                let shared = &shared;
+                s.spawn(move || {
+                    let own;
+                    let ledger = if t < 2 {
+                        shared
+                    } else {
+                        own = sqlite_ledger(path);
+                        &own
+                    };
+                    let outcomes = run_worker(ledger, seed + t);
+                    (outcomes, conflicting_replays(ledger, seed + t))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (outcomes, conflicts) in results {
+        for (i, created) in outcomes {
+            println!("RACE {i} {}", if created { "created" } else { "duplicate" });
+        }
+        println!("CONFLICTS {conflicts}");
     }
 }

@@ -1,0 +1,7 @@
+//! Fuzz target `event_json`: see `checks::event_json` for the property it checks.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use walletlog_fuzz::checks;
+
+fuzz_target!(|data: &[u8]| checks::event_json(data));
