@@ -113,7 +113,10 @@ impl Intake {
         let plugin = read(&self.plugins).get(provider).cloned().ok_or_else(|| {
             PluginError::new(
                 PluginErrorKind::NotInstalled,
-                format!("no plugin is installed for provider {provider:?}"),
+                format!(
+                    "no plugin is installed for provider {}",
+                    crate::domain::quoted(provider)
+                ),
             )
         })?;
         self.verify(&plugin.info, webhook)?;

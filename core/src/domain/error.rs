@@ -80,6 +80,20 @@ impl Error {
     }
 }
 
+/// Untrusted input as an error message quotes it: its first 40 characters,
+/// quoted and escaped, with `...` when there was more. Messages stay short
+/// and printable whatever was sent.
+pub(crate) fn quoted(text: &str) -> String {
+    const SHOWN_CHARS_MAX: usize = 40;
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(SHOWN_CHARS_MAX).collect();
+    if chars.next().is_some() {
+        format!("{head:?}...")
+    } else {
+        format!("{head:?}")
+    }
+}
+
 /// A rule breach, naming the field and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {

@@ -7,6 +7,7 @@
 mod audit;
 mod balance;
 mod error;
+pub(crate) use error::quoted;
 mod event;
 mod outcome;
 mod query;

@@ -31,7 +31,7 @@ impl Order {
             "desc" => Ok(Order::Desc),
             _ => Err(ValidationError::new(
                 "order",
-                format!("{text:?} is not \"asc\" or \"desc\""),
+                format!("{} is not \"asc\" or \"desc\"", super::error::quoted(text)),
             )),
         }
     }

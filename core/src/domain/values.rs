@@ -9,7 +9,7 @@ use std::str::FromStr;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use super::error::ValidationError;
+use super::error::{quoted, ValidationError};
 
 /// Longest wallet id, in characters.
 pub const WALLET_ID_CHARS_MAX: usize = 128;
@@ -123,7 +123,10 @@ impl Provider {
         if !head_ok || !tail_ok {
             return Err(ValidationError::new(
                 "provider",
-                format!("{value:?} is not a slug matching [a-z0-9][a-z0-9_.-]{{0,63}}"),
+                format!(
+                    "{} is not a slug matching [a-z0-9][a-z0-9_.-]{{0,63}}",
+                    quoted(&value)
+                ),
             ));
         }
         Ok(Provider(value))
@@ -154,7 +157,7 @@ impl Currency {
         if !ok {
             return Err(ValidationError::new(
                 "currency",
-                format!("{value:?} is not a code matching [A-Z0-9]{{2,12}}"),
+                format!("{} is not a code matching [A-Z0-9]{{2,12}}", quoted(&value)),
             ));
         }
         Ok(Currency(value))
@@ -191,9 +194,9 @@ impl EventId {
 
     /// Parses the hyphenated, simple or URN text form.
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
-        uuid::Uuid::parse_str(text)
-            .map(EventId)
-            .map_err(|e| ValidationError::new("event_id", format!("{text:?} is not a UUID: {e}")))
+        uuid::Uuid::parse_str(text).map(EventId).map_err(|e| {
+            ValidationError::new("event_id", format!("{} is not a UUID: {e}", quoted(text)))
+        })
     }
 
     pub fn as_uuid(&self) -> &uuid::Uuid {
@@ -275,7 +278,8 @@ impl EventType {
                 ValidationError::new(
                     "event_type",
                     format!(
-                        "{text:?} is not one of deposit, withdrawal, transfer_in, transfer_out, fee, refund, hold, release"
+                        "{} is not one of deposit, withdrawal, transfer_in, transfer_out, fee, refund, hold, release",
+                        quoted(text)
                     ),
                 )
             })
@@ -313,9 +317,9 @@ impl Amount {
         };
         let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits_only(int) || !frac.is_none_or(digits_only) {
-            let shown: String = text.chars().take(40).collect();
             return Err(err(format!(
-                "{shown:?} is not a plain decimal number such as \"12.34\""
+                "{} is not a plain decimal number such as \"12.34\"",
+                quoted(text)
             )));
         }
         let int = int.trim_start_matches('0');
@@ -421,10 +425,9 @@ impl Timestamp {
     /// Parses RFC 3339 with any offset (`2026-01-02T03:04:05.123+01:00`) into UTC.
     pub fn parse_rfc3339(field: &'static str, text: &str) -> Result<Self, ValidationError> {
         let at = DateTime::parse_from_rfc3339(text).map_err(|e| {
-            let shown: String = text.chars().take(40).collect();
             ValidationError::new(
                 field,
-                format!("{shown:?} is not an RFC 3339 timestamp: {e}"),
+                format!("{} is not an RFC 3339 timestamp: {e}", quoted(text)),
             )
         })?;
         Self::from_datetime(field, at.with_timezone(&Utc))

@@ -139,11 +139,44 @@ def _metadata_text(metadata: Optional[Mapping[str, Any]]) -> Optional[str]:
         return None
     if not isinstance(metadata, Mapping):
         raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
-    _check_keys(metadata, "")
     try:
+        _check_keys(metadata, "")
         return json.dumps(metadata, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except RecursionError:
+        reason = "is nested too deeply"
+        raise ValidationError(f"invalid metadata: {reason}", "metadata", reason) from None
     except (TypeError, ValueError) as e:
         raise ValidationError(f"invalid metadata: {e}", "metadata", str(e)) from None
+
+
+# The order of the native layer's positional event fields.
+_FIELD_NAMES = (
+    "wallet_id",
+    "provider",
+    "event_type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "provider_event_id",
+    "idempotency_key",
+    "metadata",
+    "event_id",
+)
+
+
+def _check_encodable(fields: tuple[Any, ...], index: Optional[int] = None) -> None:
+    """After the native layer refused `fields`: names a text field that is
+    not valid Unicode (a lone surrogate cannot cross into Rust)."""
+    for name, value in zip(_FIELD_NAMES, fields):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                reason = f"is not valid Unicode text (a lone surrogate at {e.start})"
+                where = "" if index is None else f"item {index}: "
+                raise ValidationError(
+                    f"{where}invalid {name}: {reason}", name, reason, index
+                ) from None
 
 
 def _optional_text(field: str, value: Any) -> Optional[str]:
@@ -441,7 +474,12 @@ class Ledger:
             metadata,
             event_id,
         )
-        return IngestResult._from_native(self._native.ingest(fields))
+        try:
+            native = self._native.ingest(fields)
+        except TypeError:
+            _check_encodable(fields)
+            raise
+        return IngestResult._from_native(native)
 
     def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> _List[IngestResult]:
         """One transaction: all of it, or none and the error names the index."""
@@ -453,8 +491,14 @@ class Ledger:
                 raise type(err)(f"item {i}: {err.message}", err.field, err.reason, i) from None
             except TypeError as err:
                 raise TypeError(f"item {i}: {err}") from None
+        try:
+            natives = self._native.ingest_many(items)
+        except TypeError:
+            for i, fields in enumerate(items):
+                _check_encodable(fields, i)
+            raise
         make = IngestResult._from_native
-        return [make(t) for t in self._native.ingest_many(items)]
+        return [make(t) for t in natives]
 
     def get(self, event_id: Union[uuid.UUID, str]) -> Optional[Event]:
         t = self._native.get(str(event_id))
