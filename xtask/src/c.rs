@@ -9,30 +9,30 @@ use anyhow::{bail, Context, Result};
 
 use crate::{cargo, run};
 
+/// How `install` gets the library built.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// `cargo build -p walletlog-c`: only what the library needs.
+    Package,
+    /// `cargo build --workspace --all-targets`: the feature set `cargo test
+    /// --workspace` resolved, so the tests rebuild no dependency.
+    Workspace,
+}
+
 /// Builds `libwalletlog` (`release` or the dev profile) and installs it under
 /// `prefix`: `include/walletlog.h`, `lib/libwalletlog.{so,a}` and
 /// `lib/pkgconfig/walletlog{,-static}.pc`.
-pub fn install(root: &Path, release: bool, prefix: &Path) -> Result<()> {
-    // `cargo rustc` builds the cdylib and the staticlib and prints the system
-    // libraries a static link needs.
+pub fn install(root: &Path, release: bool, prefix: &Path, build: Build) -> Result<()> {
     let mut cmd = cargo();
-    cmd.args(["rustc", "--quiet", "-p", "walletlog-c", "--lib"]);
+    match build {
+        Build::Package => cmd.args(["build", "--quiet", "-p", "walletlog-c"]),
+        Build::Workspace => cmd.args(["build", "--quiet", "--workspace", "--all-targets"]),
+    };
     if release {
         cmd.arg("--release");
     }
-    cmd.args(["--", "--print=native-static-libs"]);
-    eprintln!("xtask: build libwalletlog ({})", profile_name(release));
-    let output = cmd.output().context("could not start cargo rustc")?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() {
-        bail!("building libwalletlog failed:\n{stderr}");
-    }
-    let native_libs = stderr
-        .lines()
-        .find_map(|l| l.split("native-static-libs: ").nth(1))
-        .map(str::trim)
-        .context("rustc printed no native-static-libs line")?
-        .to_owned();
+    run(&format!("build libwalletlog ({})", profile_name(release)), &mut cmd)?;
+    let native_libs = native_static_libs(root)?;
 
     let built = root.join("target").join(profile_name(release));
     let include = prefix.join("include");
@@ -77,6 +77,33 @@ pub fn install(root: &Path, release: bool, prefix: &Path) -> Result<()> {
     )?;
     eprintln!("xtask: libwalletlog installed under {}", prefix.display());
     Ok(())
+}
+
+/// The system libraries a static link of a Rust staticlib needs on this
+/// platform, as rustc reports them for an empty one (walletlog's C code,
+/// SQLite's included, is inside the archive).
+fn native_static_libs(root: &Path) -> Result<String> {
+    let dir = root.join("target/ctest/native-libs");
+    std::fs::create_dir_all(&dir)?;
+    let source = dir.join("empty.rs");
+    std::fs::write(&source, "")?;
+    let output = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--crate-type", "staticlib", "--crate-name", "empty"])
+        .args(["--print", "native-static-libs", "--out-dir"])
+        .arg(&dir)
+        .arg(&source)
+        .output()
+        .context("could not start rustc")?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!("rustc could not build an empty staticlib:\n{stderr}");
+    }
+    Ok(stderr
+        .lines()
+        .find_map(|l| l.split("native-static-libs: ").nth(1))
+        .map(str::trim)
+        .context("rustc printed no native-static-libs line")?
+        .to_owned())
 }
 
 fn profile_name(release: bool) -> &'static str {
@@ -172,7 +199,7 @@ pub fn test(root: &Path) -> Result<(u64, u64)> {
     for dir in [&bin, &scratch] {
         std::fs::create_dir_all(dir)?;
     }
-    install(root, false, &prefix)?;
+    install(root, false, &prefix, Build::Workspace)?;
     let pc_path = prefix.join("lib/pkgconfig");
     let pkg_config = |args: &[&str]| -> Result<Vec<String>> {
         let out = Command::new("pkg-config")

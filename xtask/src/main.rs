@@ -388,7 +388,7 @@ fn c_install(root: &Path, args: &[String]) -> Result<()> {
             other => bail!("unknown option {other:?} for `cargo xtask c`\n\n{USAGE}"),
         }
     }
-    c::install(root, release, &prefix)
+    c::install(root, release, &prefix, c::Build::Package)
 }
 
 fn bench(root: &Path, words: &[String]) -> Result<()> {
