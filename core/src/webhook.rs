@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Error, IngestResult, NewEvent, PluginError, PluginErrorKind, Provider, RawEvent, Result,
-    SignatureError,
+    Error, IngestResult, NewEvent, PluginError, PluginErrorKind, Provider, Result, SignatureError,
 };
 use crate::plugins::{InstalledPlugin, PluginHost, PluginInfo, PluginLimits, Webhook};
 use crate::ports::Storage;
@@ -123,19 +122,7 @@ impl Intake {
         let raw = self.host()?.normalize(&plugin, webhook)?;
         let mut events = Vec::with_capacity(raw.len());
         for (i, e) in raw.into_iter().enumerate() {
-            let candidate = RawEvent {
-                event_id: None,
-                wallet_id: e.wallet_id,
-                provider: plugin.info.provider.clone(),
-                event_type: e.event_type.as_str().to_owned(),
-                amount: e.amount,
-                currency: e.currency,
-                provider_event_id: Some(e.provider_event_id),
-                idempotency_key: None,
-                metadata: Some(e.metadata),
-                occurred_at: e.occurred_at,
-            };
-            let event = candidate.validate().map_err(|v| {
+            let event = e.into_raw(&plugin.info.provider).validate().map_err(|v| {
                 PluginError::new(
                     PluginErrorKind::InvalidOutput,
                     format!("event {i} is invalid: {v}"),

@@ -10,7 +10,7 @@ use walletlog::plugins::{InstalledPlugin, PluginHost, PluginLimits};
 use walletlog::signature::{
     verify, DigestEncoding, HmacAlgorithm, HmacSpec, SecretEncoding, SignatureScheme, SignedRequest,
 };
-use walletlog::{json, Ledger, ListQuery, PluginErrorKind, RawEvent, Secret, WalletId, Webhook};
+use walletlog::{json, Ledger, ListQuery, PluginErrorKind, Secret, WalletId, Webhook};
 
 /// Event JSON to a validated event. Whatever parses is accepted by a
 /// ledger, reads back as JSON that parses again, and that replay is a
@@ -226,19 +226,7 @@ pub fn plugin_payload(data: &[u8]) {
     match host().normalize(plugin, &webhook) {
         Ok(events) => {
             for e in events {
-                let _ = RawEvent {
-                    event_id: None,
-                    wallet_id: e.wallet_id,
-                    provider: plugin.info.provider.clone(),
-                    event_type: e.event_type.as_str().to_owned(),
-                    amount: e.amount,
-                    currency: e.currency,
-                    provider_event_id: Some(e.provider_event_id),
-                    idempotency_key: None,
-                    metadata: Some(e.metadata),
-                    occurred_at: e.occurred_at,
-                }
-                .validate();
+                let _ = e.into_raw(&plugin.info.provider).validate();
             }
         }
         Err(e) => assert!(

@@ -31,7 +31,10 @@ pub fn install(root: &Path, release: bool, prefix: &Path, build: Build) -> Resul
     if release {
         cmd.arg("--release");
     }
-    run(&format!("build libwalletlog ({})", profile_name(release)), &mut cmd)?;
+    run(
+        &format!("build libwalletlog ({})", profile_name(release)),
+        &mut cmd,
+    )?;
     let native_libs = native_static_libs(root)?;
 
     let built = root.join("target").join(profile_name(release));

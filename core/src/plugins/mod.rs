@@ -57,6 +57,26 @@ pub struct NormalizedEvent {
     pub metadata: String,
 }
 
+impl NormalizedEvent {
+    /// The event as any other input, for validation: the provider is the
+    /// plugin's, the provider event id the plugin's, no event id or
+    /// idempotency key.
+    pub fn into_raw(self, provider: &str) -> crate::domain::RawEvent {
+        crate::domain::RawEvent {
+            event_id: None,
+            wallet_id: self.wallet_id,
+            provider: provider.to_owned(),
+            event_type: self.event_type.as_str().to_owned(),
+            amount: self.amount,
+            currency: self.currency,
+            provider_event_id: Some(self.provider_event_id),
+            idempotency_key: None,
+            metadata: Some(self.metadata),
+            occurred_at: self.occurred_at,
+        }
+    }
+}
+
 pub(crate) fn refused(message: impl Into<String>) -> PluginError {
     PluginError::new(crate::domain::PluginErrorKind::Refused, message)
 }

@@ -227,30 +227,50 @@ fn eight_threads_race_on_one_file() {
     check_counts(&outcomes, 8, &path);
 }
 
+/// Starts this test binary as a racing child running test `name`.
+fn spawn_child(name: &str, path: &Path, seed: u64, go: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("WALLETLOG_RACE_DB", path)
+        .env("WALLETLOG_RACE_SEED", seed.to_string())
+        .env("WALLETLOG_RACE_GO", go)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// In a racing child: its ledger path and seed, once the parent says go
+/// (so that all children start together).
+fn child_setup() -> (std::path::PathBuf, u64) {
+    let path = std::env::var("WALLETLOG_RACE_DB").expect("run by a race test");
+    let seed: u64 = std::env::var("WALLETLOG_RACE_SEED")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let go = std::env::var("WALLETLOG_RACE_GO").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !Path::new(&go).exists() {
+        assert!(std::time::Instant::now() < deadline, "never told to start");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    (path.into(), seed)
+}
+
 #[test]
 fn four_processes_race_on_one_file() {
     let (dir, path) = temp_db();
     let go = dir.path().join("go");
     // The children also race to create the file and run its migrations.
     let children: Vec<_> = (0..4u64)
-        .map(|seed| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([
-                    "it::races::race_child",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads",
-                    "1",
-                ])
-                .env("WALLETLOG_RACE_DB", &path)
-                .env("WALLETLOG_RACE_SEED", (seed + 100).to_string())
-                .env("WALLETLOG_RACE_GO", &go)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|seed| spawn_child("it::races::race_child", &path, seed + 100, &go))
         .collect();
     // Start them together, once all four processes exist.
     std::fs::write(&go, b"go").unwrap();
@@ -280,18 +300,8 @@ fn four_processes_race_on_one_file() {
 #[test]
 #[ignore = "a child process of four_processes_race_on_one_file"]
 fn race_child() {
-    let path = std::env::var("WALLETLOG_RACE_DB").expect("run by four_processes_race_on_one_file");
-    let seed: u64 = std::env::var("WALLETLOG_RACE_SEED")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let go = std::env::var("WALLETLOG_RACE_GO").unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !Path::new(&go).exists() {
-        assert!(std::time::Instant::now() < deadline, "never told to start");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    let ledger = sqlite_ledger(Path::new(&path));
+    let (path, seed) = child_setup();
+    let ledger = sqlite_ledger(&path);
     for (i, created) in run_worker(&ledger, seed) {
         println!("RACE {i} {}", if created { "created" } else { "duplicate" });
     }
@@ -311,25 +321,12 @@ fn four_processes_of_four_threads_collide_and_conflict() {
         let go = dir.path().join("go");
         let children: Vec<_> = (0..4u64)
             .map(|p| {
-                Command::new(std::env::current_exe().unwrap())
-                    .args([
-                        "it::races::race_child_threads",
-                        "--exact",
-                        "--ignored",
-                        "--nocapture",
-                        "--test-threads",
-                        "1",
-                    ])
-                    .env("WALLETLOG_RACE_DB", &path)
-                    .env(
-                        "WALLETLOG_RACE_SEED",
-                        (round as u64 * 100 + p * 10).to_string(),
-                    )
-                    .env("WALLETLOG_RACE_GO", &go)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
+                spawn_child(
+                    "it::races::race_child_threads",
+                    &path,
+                    round as u64 * 100 + p * 10,
+                    &go,
+                )
             })
             .collect();
         std::fs::write(&go, b"go").unwrap();
@@ -371,18 +368,8 @@ fn four_processes_of_four_threads_collide_and_conflict() {
 #[test]
 #[ignore = "a child process of four_processes_of_four_threads_collide_and_conflict"]
 fn race_child_threads() {
-    let path = std::env::var("WALLETLOG_RACE_DB").expect("run by the race test");
-    let seed: u64 = std::env::var("WALLETLOG_RACE_SEED")
-        .unwrap()
-        .parse()
-        .unwrap();
-    let go = std::env::var("WALLETLOG_RACE_GO").unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !Path::new(&go).exists() {
-        assert!(std::time::Instant::now() < deadline, "never told to start");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    let path = Path::new(&path);
+    let (path, seed) = child_setup();
+    let path = path.as_path();
     let shared = sqlite_ledger(path);
     let results: Vec<(Vec<(usize, bool)>, usize)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4u64)
