@@ -77,11 +77,7 @@ pub fn event_from_value(value: &Value) -> Result<NewEvent, ValidationError> {
     };
     for key in map.keys() {
         if !EVENT_FIELDS.contains(&key.as_str()) {
-            let shown: String = key.chars().take(64).collect();
-            return Err(ValidationError::new(
-                "event",
-                format!("has an unknown field {shown:?}"),
-            ));
+            return Err(unknown_field("event", key));
         }
     }
     let raw = RawEvent {
@@ -171,11 +167,7 @@ pub fn parse_list_query(
             "until" => query.until(Timestamp::parse_rfc3339("until", &string(v, "until")?)?)?,
             "currency" => query.currency(crate::domain::Currency::new(string(v, "currency")?)?),
             other => {
-                let shown: String = other.chars().take(64).collect();
-                return Err(ValidationError::new(
-                    "query",
-                    format!("has an unknown field {shown:?}"),
-                ));
+                return Err(unknown_field("query", other));
             }
         };
     }
@@ -263,11 +255,7 @@ pub fn parse_options(text: &str) -> Result<Options, ValidationError> {
             }
             "plugin_limits" => apply_plugin_limits(&mut options.plugin_limits, v)?,
             other => {
-                let shown: String = other.chars().take(64).collect();
-                return Err(ValidationError::new(
-                    "options",
-                    format!("has an unknown field {shown:?}"),
-                ));
+                return Err(unknown_field("options", other));
             }
         }
     }
@@ -298,23 +286,11 @@ pub fn apply_plugin_limits(
         ));
     };
     for (key, v) in map {
-        let field = match key.as_str() {
-            "fuel_per_call" => "fuel_per_call",
-            "call_timeout_ms" => "call_timeout_ms",
-            "memory_bytes_max" => "memory_bytes_max",
-            "stack_bytes_max" => "stack_bytes_max",
-            "request_bytes_max" => "request_bytes_max",
-            "output_bytes_max" => "output_bytes_max",
-            "events_max" => "events_max",
-            "instances_max" => "instances_max",
-            other => {
-                let shown: String = other.chars().take(64).collect();
-                return Err(ValidationError::new(
-                    "plugin_limits",
-                    format!("has an unknown field {shown:?}"),
-                ));
-            }
-        };
+        // The field's name as a `&'static str`, for the error.
+        let field = *LIMIT_FIELDS
+            .iter()
+            .find(|f| **f == key.as_str())
+            .ok_or_else(|| unknown_field("plugin_limits", key))?;
         let n = unsigned(v, field)?;
         if n == 0 {
             return Err(ValidationError::new(field, "must be at least 1"));
@@ -336,6 +312,31 @@ pub fn apply_plugin_limits(
         }
     }
     Ok(())
+}
+
+const LIMIT_FIELDS: [&str; 8] = [
+    "fuel_per_call",
+    "call_timeout_ms",
+    "memory_bytes_max",
+    "stack_bytes_max",
+    "request_bytes_max",
+    "output_bytes_max",
+    "events_max",
+    "instances_max",
+];
+
+/// Plugin limits with the names [`apply_plugin_limits`] reads.
+pub fn plugin_limits(l: &PluginLimits) -> Value {
+    json!({
+        "fuel_per_call": l.fuel_per_call,
+        "call_timeout_ms": l.call_timeout.as_millis() as u64,
+        "memory_bytes_max": l.memory_bytes_max,
+        "stack_bytes_max": l.stack_bytes_max,
+        "request_bytes_max": l.request_bytes_max,
+        "output_bytes_max": l.output_bytes_max,
+        "events_max": l.events_max,
+        "instances_max": l.instances_max,
+    })
 }
 
 /// A stored event.
@@ -459,6 +460,14 @@ pub fn error(e: &Error) -> Value {
         _ => {}
     }
     v
+}
+
+/// An object field nobody reads: refused, so that a typo is caught.
+fn unknown_field(owner: &'static str, key: &str) -> ValidationError {
+    ValidationError::new(
+        owner,
+        format!("has an unknown field {}", crate::domain::quoted(key)),
+    )
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -87,11 +87,16 @@ pub fn run(cli: Cli) -> Result<u8> {
 /// Opens the ledger. Commands that only read refuse to create a new file:
 /// a mistyped `--db` must not look like an empty ledger.
 fn open(g: &Global, create: bool) -> Result<Ledger> {
-    let is_memory = g.db == Path::new(":memory:");
-    if !create && !is_memory && !g.db.exists() {
+    open_at(g, &g.db, create)
+}
+
+/// Opens the ledger at `db` with the global options.
+fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
+    let is_memory = db == Path::new(":memory:");
+    if !create && !is_memory && !db.exists() {
         return Err(Failure::usage(format!(
             "no ledger at {}; pass --db or set WALLETLOG_DB",
-            g.db.display()
+            db.display()
         )));
     }
     let audit_key = match (&g.audit_key_env, &g.audit_key_file) {
@@ -103,7 +108,7 @@ fn open(g: &Global, create: bool) -> Result<Ledger> {
     let options = wljson::parse_options(
         &json!({"durability": g.durability, "audit_key_hex": audit_key}).to_string(),
     )?;
-    Ok(Ledger::open(&g.db, options)?)
+    Ok(Ledger::open(db, options)?)
 }
 
 fn secret_from_env(var: &str) -> Result<String> {
@@ -446,15 +451,7 @@ fn plugin_check(g: &Global, file: &Path) -> Result<u8> {
     let host = PluginHost::new(limits.clone(), None).map_err(Error::Plugin)?;
     let plugin = host.install(&wasm).map_err(Error::Plugin)?;
     let info = &plugin.info;
-    let limits_json = json!({
-        "fuel_per_call": limits.fuel_per_call,
-        "call_timeout_ms": limits.call_timeout.as_millis() as u64,
-        "memory_bytes_max": limits.memory_bytes_max,
-        "stack_bytes_max": limits.stack_bytes_max,
-        "request_bytes_max": limits.request_bytes_max,
-        "output_bytes_max": limits.output_bytes_max,
-        "events_max": limits.events_max,
-    });
+    let limits_json = wljson::plugin_limits(&limits);
     if g.json {
         let mut v = wljson::plugin_info(info);
         v["signature_detail"] = json!(scheme_text(&info.signature));
@@ -565,33 +562,36 @@ fn import(g: &Global, file: &Path) -> Result<u8> {
         progress.set_style(style);
     }
     let mut tally = Tally::default();
-    let mut batch: Vec<(usize, NewEvent)> = Vec::with_capacity(BATCH);
+    // The events of the batch, and the line each came from.
+    let mut batch: Vec<NewEvent> = Vec::with_capacity(BATCH);
+    let mut batch_lines: Vec<usize> = Vec::with_capacity(BATCH);
     let mut buf = Vec::new();
     let mut number = 0usize;
-    let flush = |batch: &mut Vec<(usize, NewEvent)>, tally: &mut Tally| -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let events: Vec<NewEvent> = batch.iter().map(|(_, e)| e.clone()).collect();
-        match ledger.ingest_batch(&events) {
-            Ok(results) => {
-                for r in results {
-                    tally.result(0, Ok(r));
-                }
+    let flush =
+        |batch: &mut Vec<NewEvent>, lines: &mut Vec<usize>, tally: &mut Tally| -> Result<()> {
+            if batch.is_empty() {
+                return Ok(());
             }
-            Err(Error::Storage(e)) => return Err(Error::Storage(e).into()),
-            Err(_) => {
-                for (line, event) in batch.iter() {
-                    match ledger.ingest(event) {
-                        Err(Error::Storage(e)) => return Err(Error::Storage(e).into()),
-                        other => tally.result(*line, other),
+            match ledger.ingest_batch(batch) {
+                Ok(results) => {
+                    for r in results {
+                        tally.result(0, Ok(r));
+                    }
+                }
+                Err(Error::Storage(e)) => return Err(Error::Storage(e).into()),
+                Err(_) => {
+                    for (line, event) in lines.iter().zip(batch.iter()) {
+                        match ledger.ingest(event) {
+                            Err(Error::Storage(e)) => return Err(Error::Storage(e).into()),
+                            other => tally.result(*line, other),
+                        }
                     }
                 }
             }
-        }
-        batch.clear();
-        Ok(())
-    };
+            batch.clear();
+            lines.clear();
+            Ok(())
+        };
     const { assert!(BATCH <= BATCH_EVENTS_MAX) };
     while let Some(line) = next_line(&mut *reader, &mut buf)? {
         number += 1;
@@ -609,15 +609,18 @@ fn import(g: &Global, file: &Path) -> Result<u8> {
         }
         tally.lines += 1;
         match wljson::parse_event(&text) {
-            Ok(event) => batch.push((number, event)),
+            Ok(event) => {
+                batch.push(event);
+                batch_lines.push(number);
+            }
             Err(e) => tally.refuse(number, e.into()),
         }
         if batch.len() == BATCH {
-            flush(&mut batch, &mut tally)?;
+            flush(&mut batch, &mut batch_lines, &mut tally)?;
             progress.set_message(format!("{} created", tally.created));
         }
     }
-    flush(&mut batch, &mut tally)?;
+    flush(&mut batch, &mut batch_lines, &mut tally)?;
     progress.finish_and_clear();
 
     if g.json {
@@ -660,14 +663,7 @@ fn backup(g: &Global, dest: &Path) -> Result<u8> {
     ledger.backup(dest)?;
     let elapsed = started.elapsed();
     // The copy is checked the way a restore would use it.
-    let copy_global = Global {
-        db: dest.to_path_buf(),
-        json: g.json,
-        durability: g.durability.clone(),
-        audit_key_env: g.audit_key_env.clone(),
-        audit_key_file: g.audit_key_file.clone(),
-    };
-    let report = open(&copy_global, false)?.verify_audit()?;
+    let report = open_at(g, dest, false)?.verify_audit()?;
     if g.json {
         print_json(&json!({
             "backup": dest.display().to_string(),
