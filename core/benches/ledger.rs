@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection};
 use walletlog::{
     Amount, Currency, Durability, EventType, Ledger, ListQuery, NewEvent, Options, Provider,
-    ProviderEventId, Timestamp, WalletId,
+    ProviderEventId, SqliteConfig, Timestamp, WalletId,
 };
 
 const SINGLE_EVENTS: usize = 5_000;
@@ -46,7 +46,10 @@ fn open(path: &Path, durability: Durability) -> Ledger {
     Ledger::open(
         path,
         Options {
-            durability,
+            sqlite: SqliteConfig {
+                durability,
+                ..SqliteConfig::default()
+            },
             ..Options::default()
         },
     )

@@ -1,55 +1,34 @@
 //! The public entry point: a [`Ledger`] over any storage adapter.
+//!
+//! API boundary: this is what every face (the Python module, the C
+//! library, the CLI) calls. Nothing outside `core` decides a rule.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use crate::adapters::memory::MemoryStorage;
-use crate::adapters::sqlite::{Durability, SqliteOptions, SqliteStorage};
+#[cfg(feature = "sqlite")]
+use crate::adapters::sqlite::SqliteStorage;
+use crate::config::{Location, Options};
 use crate::domain::{
-    AuditRecord, AuditReport, Balance, EventId, IdempotencyKey, IngestResult, ListQuery, NewEvent,
-    Page, Provider, ProviderEventId, Result, Timestamp, WalletId, WalletTransactionEvent,
+    AuditKey, AuditRecord, AuditReport, Balance, Error, EventId, IdempotencyKey, IngestResult,
+    ListQuery, NewEvent, Page, Provider, ProviderEventId, Result, StorageError, StorageErrorKind,
+    Timestamp, WalletId, WalletTransactionEvent,
 };
-use crate::plugins::{PluginInfo, PluginLimits, Webhook};
+#[cfg(feature = "plugins")]
+use crate::plugins::{PluginInfo, Webhook};
 use crate::ports::Storage;
 use crate::service::{IngestContext, Service};
+#[cfg(feature = "plugins")]
 use crate::signature::Secret;
+#[cfg(feature = "plugins")]
 use crate::webhook::Intake;
-
-/// How a ledger is opened.
-#[derive(Clone, Default)]
-pub struct Options {
-    /// SQLite only: fsync at every commit (`Full`, the default) or not (`Normal`).
-    pub durability: Durability,
-    /// SQLite only: how long a write waits for another writer. Default 30 s.
-    pub busy_timeout: Option<Duration>,
-    /// Chain the audit trail with HMAC-SHA256 under this key instead of plain
-    /// SHA-256, so that nobody without the key can rewrite it consistently.
-    /// A ledger created with a key must always be opened with it.
-    pub audit_key: Option<Vec<u8>>,
-    /// The limits every plugin call runs under.
-    pub plugin_limits: PluginLimits,
-    /// Where compiled plugins are cached across processes (in memory only
-    /// when `None`).
-    pub plugin_cache_dir: Option<PathBuf>,
-}
-
-impl fmt::Debug for Options {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Options")
-            .field("durability", &self.durability)
-            .field("busy_timeout", &self.busy_timeout)
-            .field("audit_key", &self.audit_key.as_ref().map(|_| "<redacted>"))
-            .field("plugin_limits", &self.plugin_limits)
-            .field("plugin_cache_dir", &self.plugin_cache_dir)
-            .finish()
-    }
-}
 
 /// A wallet transaction ledger. Cheap to share between threads (`&Ledger`
 /// is `Send + Sync`); several processes may open the same SQLite file.
 pub struct Ledger {
     service: Service<Box<dyn Storage>>,
+    #[cfg(feature = "plugins")]
     intake: Intake,
 }
 
@@ -61,38 +40,49 @@ impl fmt::Debug for Ledger {
     }
 }
 
+fn no_engine(what: &str) -> Error {
+    Error::Storage(StorageError::new(StorageErrorKind::Other, what))
+}
+
 impl Ledger {
-    /// Opens (creating if needed) the SQLite ledger at `path`. The path
-    /// `:memory:` gives an in-memory ledger instead.
-    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Ledger> {
-        let path = path.as_ref();
-        if path == Path::new(":memory:") {
-            return Self::with_storage_and(Box::new(MemoryStorage::new()), options);
-        }
-        let defaults = SqliteOptions::default();
-        let storage = SqliteStorage::open(
-            path,
-            SqliteOptions {
-                durability: options.durability,
-                busy_timeout: options.busy_timeout.unwrap_or(defaults.busy_timeout),
-                ..defaults
-            },
-        )?;
-        Self::with_storage_and(Box::new(storage), options)
+    /// Opens (creating if needed) the ledger at `location`: `:memory:`, a
+    /// SQLite file path, or (not in this build yet) a `postgresql://` URI.
+    /// See [`Location`].
+    pub fn open(location: impl AsRef<Path>, options: Options) -> Result<Ledger> {
+        let location = Location::parse(location.as_ref().as_os_str())?;
+        Self::open_location(&location, options)
+    }
+
+    /// [`open`](Self::open) with a location already parsed.
+    pub fn open_location(location: &Location, options: Options) -> Result<Ledger> {
+        let storage: Box<dyn Storage> = match location {
+            Location::Memory => Box::new(MemoryStorage::new()),
+            #[cfg(feature = "sqlite")]
+            Location::Sqlite(path) => Box::new(SqliteStorage::open(path, options.sqlite.clone())?),
+            #[cfg(not(feature = "sqlite"))]
+            Location::Sqlite(_) => {
+                return Err(no_engine(
+                    "this build of walletlog has no SQLite engine (cargo feature sqlite)",
+                ))
+            }
+            Location::Postgres(_) => {
+                return Err(no_engine(&format!(
+                    "{location}: this build of walletlog has no PostgreSQL engine"
+                )))
+            }
+        };
+        Self::with_storage_and(storage, options)
     }
 
     /// An empty in-memory ledger with an unkeyed audit chain.
     pub fn in_memory() -> Ledger {
-        Ledger {
-            // A fresh memory store has no settings that could disagree with the key.
-            service: Service::new(Box::new(MemoryStorage::new()) as Box<dyn Storage>, None)
-                .unwrap_or_else(|e| unreachable!("a fresh in-memory ledger cannot fail: {e}")),
-            intake: Intake::new(PluginLimits::default(), None),
-        }
+        // A fresh memory store holds no settings that could disagree.
+        Self::with_storage_and(Box::new(MemoryStorage::new()), Options::default())
+            .unwrap_or_else(|e| unreachable!("a fresh in-memory ledger cannot fail: {e}"))
     }
 
-    /// A ledger over any storage adapter.
-    pub fn with_storage(storage: Box<dyn Storage>, audit_key: Option<Vec<u8>>) -> Result<Ledger> {
+    /// A ledger over any storage adapter: how a new engine is plugged in.
+    pub fn with_storage(storage: Box<dyn Storage>, audit_key: Option<AuditKey>) -> Result<Ledger> {
         Self::with_storage_and(
             storage,
             Options {
@@ -105,6 +95,7 @@ impl Ledger {
     fn with_storage_and(storage: Box<dyn Storage>, options: Options) -> Result<Ledger> {
         Ok(Ledger {
             service: Service::new(storage, options.audit_key)?,
+            #[cfg(feature = "plugins")]
             intake: Intake::new(options.plugin_limits, options.plugin_cache_dir),
         })
     }
@@ -114,24 +105,20 @@ impl Ledger {
         self.service.ingest(event, &IngestContext::api())
     }
 
-    /// Takes one event in, recording `ctx`'s actor and webhook body hash.
-    pub fn ingest_with(&self, event: &NewEvent, ctx: &IngestContext) -> Result<IngestResult> {
-        self.service.ingest(event, ctx)
-    }
-
-    /// Takes a batch in one transaction: all of it, or none and an error
-    /// naming the item's index.
+    /// Takes a batch (at most [`BATCH_EVENTS_MAX`](crate::BATCH_EVENTS_MAX)
+    /// events) in one transaction: all of it, or none and an error naming
+    /// the item's index.
     pub fn ingest_batch(&self, events: &[NewEvent]) -> Result<Vec<IngestResult>> {
         self.service.ingest_batch(events, &IngestContext::api())
     }
 
-    /// A batch with `ctx`'s actor and webhook body hash.
-    pub fn ingest_batch_with(
-        &self,
-        events: &[NewEvent],
-        ctx: &IngestContext,
-    ) -> Result<Vec<IngestResult>> {
-        self.service.ingest_batch(events, ctx)
+    /// Takes each event in on its own terms, in one transaction: one result
+    /// or error per event, in order. A conflicting or invalid event is
+    /// refused (and audited once) while the others are stored; only a
+    /// storage failure fails the call, and then nothing is stored. For
+    /// imports and other bulk paths that must name every refused item.
+    pub fn ingest_each(&self, events: &[NewEvent]) -> Result<Vec<Result<IngestResult>>> {
+        self.service.ingest_each(events, &IngestContext::api())
     }
 
     pub fn get(&self, id: &EventId) -> Result<Option<WalletTransactionEvent>> {
@@ -184,14 +171,25 @@ impl Ledger {
         self.service.verify_audit()
     }
 
-    /// Writes a consistent copy of the ledger to a new file at `dest`, with
-    /// SQLite's online backup: writers keep working meanwhile, and the file
-    /// appears only once it is complete. An existing `dest` is refused; an
-    /// in-memory ledger cannot be backed up this way.
+    /// Writes a consistent copy of the ledger to a new file at `dest` while
+    /// writers keep working; the file appears only once it is complete. An
+    /// existing `dest` is refused, never overwritten. Engines without an
+    /// online backup (memory) refuse: copy their events with `changes_since`.
     pub fn backup(&self, dest: impl AsRef<Path>) -> Result<()> {
-        self.service.storage().backup(dest.as_ref())
+        let storage = self.service.storage();
+        match storage.backup() {
+            Some(b) => b.backup_to(dest.as_ref()),
+            None => Err(no_engine(&format!(
+                "{} cannot be backed up to a file; copy its events with changes_since \
+                 (walletlog export)",
+                storage.describe()
+            ))),
+        }
     }
+}
 
+#[cfg(feature = "plugins")]
+impl Ledger {
     /// Installs a normalizer plugin (a WebAssembly component of the
     /// `walletlog:normalizer` world) for the provider its `info` names,
     /// replacing any earlier one. Refused: a core module, a component with
@@ -205,7 +203,7 @@ impl Ledger {
     pub fn install_plugin_file(&self, path: impl AsRef<Path>) -> Result<PluginInfo> {
         let path = path.as_ref();
         let wasm = std::fs::read(path).map_err(|e| {
-            crate::domain::Error::Plugin(crate::domain::PluginError::new(
+            Error::Plugin(crate::domain::PluginError::new(
                 crate::domain::PluginErrorKind::Refused,
                 format!("cannot read {}: {e}", path.display()),
             ))

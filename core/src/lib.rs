@@ -7,6 +7,13 @@
 //! reconstructs its balance per currency at any point in time. Amounts are
 //! exact decimals, never floats.
 //!
+//! The rules users rely on (the event model, the balance table, what a
+//! conflict compares, every limit) are in `docs/events.md`; the map of the
+//! code is `docs/architecture.md`.
+//!
+//! Cargo features: `sqlite` (the SQLite engine) and `plugins` (the
+//! wasmtime sandbox for webhook normalizers), both on by default.
+//!
 //! ```
 //! use walletlog::{Amount, Currency, EventType, Ledger, ListQuery, NewEvent, Provider,
 //!                 ProviderEventId, Timestamp, WalletId};
@@ -39,21 +46,28 @@
 //! ```
 
 pub mod adapters;
+pub mod config;
 pub mod domain;
+pub mod encoding;
 pub mod json;
+pub mod limits;
+#[cfg(feature = "plugins")]
 pub mod plugins;
 pub mod ports;
 pub mod service;
 pub mod signature;
+#[cfg(feature = "plugins")]
 mod webhook;
 
 mod ledger;
 
-pub use adapters::sqlite::Durability;
+pub use config::{Durability, Location, Options, RawAuditKey, RawOptions, SqliteConfig};
 pub use domain::*;
-pub use ledger::{Ledger, Options};
-pub use plugins::{PluginInfo, PluginLimits, Webhook};
-pub use service::{IngestContext, Service, BATCH_EVENTS_MAX};
+pub use ledger::Ledger;
+pub use limits::*;
+#[cfg(feature = "plugins")]
+pub use plugins::{PluginInfo, Webhook};
+pub use service::{IngestContext, Service};
 pub use signature::Secret;
 
 /// The README's Rust example, compiled and run as a doctest.

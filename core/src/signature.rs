@@ -220,8 +220,10 @@ fn verify_stripe(
             "t" => timestamp = Some(parse_timestamp(HEADER, v)?),
             // Only v1 counts: v0 and unknown schemes are ignored (no downgrade).
             "v1" if candidates.len() < SIGNATURES_MAX => {
-                candidates
-                    .push(hex_decode(v).ok_or_else(|| malformed("a v1 signature is not hex"))?);
+                candidates.push(
+                    crate::encoding::unhex(v)
+                        .ok_or_else(|| malformed("a v1 signature is not hex"))?,
+                );
             }
             _ => {}
         }
@@ -310,7 +312,7 @@ fn verify_hmac(
     };
     let digest = match spec.encoding {
         DigestEncoding::Hex => {
-            hex_decode(digest_text.trim()).ok_or_else(|| malformed("not hex".into()))?
+            crate::encoding::unhex(digest_text.trim()).ok_or_else(|| malformed("not hex".into()))?
         }
         DigestEncoding::Base64 => BASE64
             .decode(digest_text.trim())
@@ -318,7 +320,7 @@ fn verify_hmac(
     };
     let key = match spec.secret_encoding {
         SecretEncoding::Utf8 => secret.expose().as_bytes().to_vec(),
-        SecretEncoding::Hex => hex_decode(secret.expose())
+        SecretEncoding::Hex => crate::encoding::unhex(secret.expose())
             .ok_or_else(|| SignatureError::BadSecret("the secret is not hex".into()))?,
         SecretEncoding::Base64 => BASE64
             .decode(secret.expose())
@@ -331,23 +333,6 @@ fn verify_hmac(
         mac(spec.algorithm, &key, &[request.body])
     };
     any_matches(&expected, &[digest])
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect()
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An HTTP request to a service built on walletlog, as `sign_request` signs it.
@@ -368,7 +353,7 @@ impl HttpRequest<'_> {
             self.method.to_ascii_uppercase(),
             self.path,
             self.timestamp,
-            hex_encode(&Sha256::digest(self.body))
+            crate::encoding::hex(&Sha256::digest(self.body))
         )
     }
 }
@@ -377,7 +362,7 @@ impl HttpRequest<'_> {
 /// HMAC-SHA256(secret, `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`).
 pub fn sign_request(secret: &[u8], request: &HttpRequest<'_>) -> String {
     let text = request.signed_text();
-    hex_encode(&mac(HmacAlgorithm::Sha256, secret, &[text.as_bytes()]))
+    crate::encoding::hex(&mac(HmacAlgorithm::Sha256, secret, &[text.as_bytes()]))
 }
 
 /// Verifies a signature made by [`sign_request`], and that the request's
@@ -396,7 +381,7 @@ pub fn verify_request(
             tolerance_secs,
         });
     }
-    let given = hex_decode(signature).ok_or_else(|| SignatureError::Malformed {
+    let given = crate::encoding::unhex(signature).ok_or_else(|| SignatureError::Malformed {
         header: "signature".into(),
         reason: "not hex".into(),
     })?;

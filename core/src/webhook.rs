@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::{
     Error, IngestResult, NewEvent, PluginError, PluginErrorKind, Provider, Result, SignatureError,
 };
-use crate::plugins::{InstalledPlugin, PluginHost, PluginInfo, PluginLimits, Webhook};
+use crate::limits::PluginLimits;
+use crate::plugins::{InstalledPlugin, PluginHost, PluginInfo, Webhook};
 use crate::ports::Storage;
 use crate::service::{IngestContext, Service};
 use crate::signature::{self, Secret, SignatureScheme, SignedRequest};
@@ -114,7 +115,7 @@ impl Intake {
                 PluginErrorKind::NotInstalled,
                 format!(
                     "no plugin is installed for provider {}",
-                    crate::domain::quoted(provider)
+                    crate::encoding::quoted(provider)
                 ),
             )
         })?;

@@ -24,9 +24,19 @@ pub fn event_json(data: &[u8]) {
         return;
     };
     let ledger = Ledger::in_memory();
+    if event.check_keys().is_err() {
+        // Without a key an event could never be recognised again: refused,
+        // and nothing stored.
+        let refused = ledger
+            .ingest(&event)
+            .expect_err("an event without a key is refused");
+        assert_eq!(refused.field(), Some("idempotency_key"));
+        assert!(ledger.changes_since(0, 1).unwrap().is_empty());
+        return;
+    }
     let first = ledger
         .ingest(&event)
-        .expect("a parsed event is always accepted");
+        .expect("a parsed event with a key is always accepted");
     assert!(first.created());
     let written = json::event(&first.event).to_string();
     let again = json::parse_event(&written).expect("an event read out parses back");
@@ -141,9 +151,14 @@ pub fn cursor(data: &[u8]) {
         let events: Vec<_> = (0..20)
             .map(|i| {
                 json::parse_event(&format!(
-                    r#"{{"wallet_id":"w","provider":"p","event_type":"deposit","amount":"{}","currency":"EUR","occurred_at":"2026-01-01T00:00:{:02}Z"}}"#,
+                    concat!(
+                        r#"{{"wallet_id":"w","provider":"p","event_type":"deposit","amount":"{}","#,
+                        r#""currency":"EUR","occurred_at":"2026-01-01T00:00:{:02}Z","#,
+                        r#""provider_event_id":"e{}"}}"#
+                    ),
                     i + 1,
-                    i % 3
+                    i % 3,
+                    i
                 ))
                 .expect("a valid event")
             })

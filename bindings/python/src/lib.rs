@@ -10,10 +10,11 @@ use std::sync::{Arc, RwLock};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
+use walletlog::encoding::hex;
 use walletlog::signature::{sign_request as sign, verify_request as verify, HttpRequest};
 use walletlog::{
-    AuditRecord, Durability, Error, EventId, IdempotencyKey, IngestResult, Ledger, ListQuery,
-    Options, Order, Provider, ProviderEventId, RawEvent, Secret, Timestamp, ValidationError,
+    AuditRecord, Error, EventId, IdempotencyKey, IngestResult, Ledger, Provider, ProviderEventId,
+    RawAuditKey, RawEvent, RawListQuery, RawOptions, RawTime, Secret, Timestamp, ValidationError,
     WalletId, WalletTransactionEvent, Webhook,
 };
 
@@ -81,8 +82,19 @@ fn result_tuple(r: IngestResult) -> ResultTuple {
     )
 }
 
-/// The arguments of a `walletlog.errors` exception: (message, field, reason, index).
-type ErrorArgs = (String, Option<String>, Option<String>, Option<usize>);
+/// The arguments of a `walletlog.errors` exception, the same for every kind
+/// (the JSON error shape's keys): (message, field, reason, index, code,
+/// key, fields, existing_event_id).
+type ErrorArgs = (
+    String,
+    Option<&'static str>,
+    Option<String>,
+    Option<usize>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<Vec<&'static str>>,
+    Option<String>,
+);
 
 /// (currency, available, held, total, event_count, last_occurred_at_us)
 type BalanceTuple = (String, String, String, String, u64, Option<i64>);
@@ -90,33 +102,28 @@ type BalanceTuple = (String, String, String, String, u64, Option<i64>);
 /// Raises the matching exception class of `walletlog.errors`.
 fn to_py(e: Error) -> PyErr {
     Python::attach(|py| {
-        let (class, args): (&str, ErrorArgs) = match &e {
-            Error::Validation(v) => (
-                "ValidationError",
-                (
-                    e.to_string(),
-                    Some(v.field.to_owned()),
-                    Some(v.reason.clone()),
-                    v.index,
-                ),
-            ),
-            Error::Conflict(c) => (
-                "ConflictError",
-                (
-                    e.to_string(),
-                    Some(c.key.as_str().to_owned()),
-                    None,
-                    c.index,
-                ),
-            ),
-            Error::NotFound { .. } => ("NotFoundError", (e.to_string(), None, None, None)),
-            Error::Signature(_) => ("SignatureError", (e.to_string(), None, None, None)),
-            Error::Plugin(p) => (
-                "PluginError",
-                (e.to_string(), Some(p.kind.as_str().to_owned()), None, None),
-            ),
-            _ => ("StorageError", (e.to_string(), None, None, None)),
+        let class = match &e {
+            Error::Validation(_) => "ValidationError",
+            Error::Conflict(_) => "ConflictError",
+            Error::NotFound { .. } => "NotFoundError",
+            Error::Signature(_) => "SignatureError",
+            Error::Plugin(_) => "PluginError",
+            _ => "StorageError",
         };
+        let conflict = match &e {
+            Error::Conflict(c) => Some(c),
+            _ => None,
+        };
+        let args: ErrorArgs = (
+            e.to_string(),
+            e.field(),
+            e.reason().map(str::to_owned),
+            e.index(),
+            e.code(),
+            conflict.map(|c| c.key.as_str()),
+            conflict.map(|c| c.fields().to_vec()),
+            conflict.map(|c| c.existing_event_id.to_string()),
+        );
         match py.import("walletlog.errors").and_then(|m| m.getattr(class)) {
             Ok(cls) => match cls.cast_into::<PyType>() {
                 Ok(cls) => PyErr::from_type(cls, args),
@@ -125,6 +132,23 @@ fn to_py(e: Error) -> PyErr {
             Err(import_error) => import_error,
         }
     })
+}
+
+/// A time argument as the Python layer passes it: microseconds since the
+/// epoch (from an aware `datetime`) or RFC 3339 text.
+#[derive(FromPyObject)]
+enum TimeArg {
+    Micros(i64),
+    Text(String),
+}
+
+impl TimeArg {
+    fn raw(self) -> RawTime {
+        match self {
+            TimeArg::Micros(us) => RawTime::Micros(us),
+            TimeArg::Text(t) => RawTime::Rfc3339(t),
+        }
+    }
 }
 
 fn validation(e: ValidationError) -> PyErr {
@@ -208,28 +232,20 @@ impl NativeLedger {
     fn new(
         py: Python<'_>,
         path: String,
-        durability: &str,
+        durability: String,
         audit_key: Option<Vec<u8>>,
         busy_timeout_ms: Option<u64>,
         plugin_cache_dir: Option<String>,
     ) -> PyResult<Self> {
-        let durability = match durability {
-            "full" => Durability::Full,
-            "normal" => Durability::Normal,
-            other => {
-                return Err(validation(ValidationError::new(
-                    "durability",
-                    format!("{other:?} is not \"full\" or \"normal\""),
-                )))
-            }
-        };
-        let options = Options {
-            durability,
-            busy_timeout: busy_timeout_ms.map(std::time::Duration::from_millis),
-            audit_key,
-            plugin_cache_dir: plugin_cache_dir.map(Into::into),
-            ..Options::default()
-        };
+        let options = RawOptions {
+            durability: Some(durability),
+            busy_timeout_ms,
+            audit_key: audit_key.map(RawAuditKey::Bytes),
+            plugin_cache_dir,
+            plugin_limits: Vec::new(),
+        }
+        .validate()
+        .map_err(validation)?;
         let ledger = py.detach(|| Ledger::open(&path, options)).map_err(to_py)?;
         Ok(NativeLedger {
             inner: RwLock::new(Some(Arc::new(ledger))),
@@ -296,51 +312,29 @@ impl NativeLedger {
     fn list(
         &self,
         py: Python<'_>,
-        wallet_id: &str,
+        wallet_id: String,
         limit: i64,
-        cursor: Option<&str>,
-        order: &str,
+        cursor: Option<String>,
+        order: String,
         event_types: Option<Vec<String>>,
-        since: Option<i64>,
-        until: Option<i64>,
-        currency: Option<&str>,
+        since: Option<TimeArg>,
+        until: Option<TimeArg>,
+        currency: Option<String>,
     ) -> PyResult<(Vec<EventTuple>, Option<String>)> {
-        let limit = usize::try_from(limit).map_err(|_| {
-            validation(ValidationError::new(
-                "limit",
-                format!("{limit} is outside 1..=1000"),
-            ))
-        })?;
-        let mut q = ListQuery::new(WalletId::new(wallet_id).map_err(validation)?)
-            .limit(limit)
-            .map_err(validation)?
-            .order(Order::parse(order).map_err(validation)?);
-        if let Some(types) = event_types {
-            let types = types
-                .iter()
-                .map(|t| walletlog::EventType::parse(t))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(validation)?;
-            q = q.event_types(types).map_err(validation)?;
+        let query = RawListQuery {
+            wallet_id,
+            limit: Some(limit),
+            order: Some(order),
+            event_types,
+            since: since.map(TimeArg::raw),
+            until: until.map(TimeArg::raw),
+            currency,
+            cursor,
         }
-        if let Some(s) = since {
-            q = q
-                .since(Timestamp::from_micros("since", s).map_err(validation)?)
-                .map_err(validation)?;
-        }
-        if let Some(u) = until {
-            q = q
-                .until(Timestamp::from_micros("until", u).map_err(validation)?)
-                .map_err(validation)?;
-        }
-        if let Some(c) = currency {
-            q = q.currency(walletlog::Currency::new(c).map_err(validation)?);
-        }
-        if let Some(c) = cursor {
-            q = q.cursor(c).map_err(validation)?;
-        }
+        .validate()
+        .map_err(validation)?;
         let ledger = self.ledger()?;
-        let page = py.detach(move || ledger.list(&q)).map_err(to_py)?;
+        let page = py.detach(move || ledger.list(&query)).map_err(to_py)?;
         Ok((
             page.events.iter().map(event_tuple).collect(),
             page.next_cursor,
@@ -353,11 +347,11 @@ impl NativeLedger {
         &self,
         py: Python<'_>,
         wallet_id: &str,
-        as_of: Option<i64>,
+        as_of: Option<TimeArg>,
     ) -> PyResult<Vec<BalanceTuple>> {
         let w = WalletId::new(wallet_id).map_err(validation)?;
-        let as_of = as_of
-            .map(|t| Timestamp::from_micros("as_of", t))
+        let as_of: Option<Timestamp> = as_of
+            .map(|t| t.raw().validate("as_of"))
             .transpose()
             .map_err(validation)?;
         let ledger = self.ledger()?;
@@ -392,7 +386,8 @@ impl NativeLedger {
         Ok(events.iter().map(event_tuple).collect())
     }
 
-    /// [(sequence, recorded_at_us, action, event_id, event_sequence, matched_on, actor, fingerprint_hex, body_sha256_hex, hash_hex)]
+    /// [(sequence, recorded_at_us, action, event_id, event_sequence,
+    /// matched_on, actor, fingerprint_hex, body_sha256_hex, prev_hash_hex, hash_hex)]
     #[allow(clippy::type_complexity)]
     fn audit_log(
         &self,
@@ -411,13 +406,13 @@ impl NativeLedger {
             String,
             Option<String>,
             String,
+            String,
         )>,
     > {
         let ledger = self.ledger()?;
         let records = py
             .detach(move || ledger.audit_log(sequence, limit))
             .map_err(to_py)?;
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         Ok(records
             .iter()
             .map(|r: &AuditRecord| {
@@ -431,13 +426,15 @@ impl NativeLedger {
                     r.actor.clone(),
                     hex(&r.fingerprint),
                     r.body_sha256.as_ref().map(|h| hex(h)),
+                    hex(&r.prev_hash),
                     hex(&r.hash),
                 )
             })
             .collect())
     }
 
-    /// (ok, records_checked, events_checked, first_bad_sequence, first_bad_event_sequence, kind, reason)
+    /// (ok, records_checked, events_checked, first_bad_sequence,
+    /// first_bad_event_sequence, problem kind, reason)
     #[allow(clippy::type_complexity)]
     fn verify_audit(
         &self,
@@ -448,7 +445,7 @@ impl NativeLedger {
         u64,
         Option<u64>,
         Option<u64>,
-        Option<String>,
+        Option<&'static str>,
         Option<String>,
     )> {
         let ledger = self.ledger()?;
@@ -460,7 +457,7 @@ impl NativeLedger {
             r.events_checked,
             p.and_then(|p| p.record_sequence),
             p.and_then(|p| p.event_sequence),
-            p.map(|p| format!("{:?}", p.kind)),
+            p.map(|p| p.kind.as_str()),
             p.map(|p| p.to_string()),
         ))
     }

@@ -1,7 +1,9 @@
 //! Storage adapters: implementations of the [`Storage`](crate::ports::Storage) port.
 //!
-//! Architecture invariant: adapters hold no business rule. They store and
-//! fetch what the service hands them, inside the transactions it asks for.
+//! Architecture invariant: adapters hold no business rule and do no money
+//! arithmetic. They store and fetch what the service hands them, inside
+//! the transactions it asks for, and re-validate every row they read.
 
 pub mod memory;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -5,6 +5,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use super::error::ValidationError;
 use super::values::{EventId, MatchedKey, Timestamp};
 
 /// What an ingestion attempt did.
@@ -74,13 +75,53 @@ pub struct AuditRecord {
     pub hash: [u8; 32],
 }
 
+/// The key of an HMAC-SHA256 audit chain: at least one byte. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKey(Vec<u8>);
+
+impl AuditKey {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<AuditKey, ValidationError> {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            return Err(ValidationError::new(
+                "audit_key",
+                "must not be empty (leave it out for an unkeyed chain)",
+            ));
+        }
+        Ok(AuditKey(bytes))
+    }
+
+    /// From hex digits, as the JSON options and the CLI give it.
+    pub fn from_hex(text: &str) -> Result<AuditKey, ValidationError> {
+        let bytes = crate::encoding::unhex(text)
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "audit_key_hex",
+                    "must be a non-empty, even-length string of hex digits",
+                )
+            })?;
+        AuditKey::new(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditKey(<redacted>)")
+    }
+}
+
 /// The hash before the first record.
 pub const GENESIS_HASH: [u8; 32] = [0; 32];
 
 /// How records are chained: plain SHA-256, or HMAC-SHA256 with the audit key.
 #[derive(Clone)]
 pub struct AuditChain {
-    key: Option<Vec<u8>>,
+    key: Option<AuditKey>,
 }
 
 impl fmt::Debug for AuditChain {
@@ -93,12 +134,8 @@ impl fmt::Debug for AuditChain {
 }
 
 impl AuditChain {
-    pub fn new(key: Option<Vec<u8>>) -> Self {
+    pub fn new(key: Option<AuditKey>) -> Self {
         AuditChain { key }
-    }
-
-    pub fn is_keyed(&self) -> bool {
-        self.key.is_some()
     }
 
     /// A value that identifies the key without revealing it, kept in the
@@ -106,7 +143,7 @@ impl AuditChain {
     pub fn key_check(&self) -> Option<[u8; 32]> {
         self.key
             .as_ref()
-            .map(|k| Self::mac(k, |out| out(b"walletlog.audit.key-check.v1")))
+            .map(|k| Self::mac(k.as_bytes(), |out| out(b"walletlog.audit.key-check.v1")))
     }
 
     fn mac(key: &[u8], feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 32] {
@@ -120,7 +157,7 @@ impl AuditChain {
     /// The hash of `record`, from every field except `hash` itself.
     pub fn hash(&self, record: &AuditRecord) -> [u8; 32] {
         match &self.key {
-            Some(key) => Self::mac(key, |out| canonical_record(record, out)),
+            Some(key) => Self::mac(key.as_bytes(), |out| canonical_record(record, out)),
             None => {
                 let mut h = Sha256::new();
                 canonical_record(record, &mut |b| h.update(b));
@@ -200,6 +237,21 @@ pub enum AuditProblemKind {
     EventInserted,
     /// A stored balance disagrees with the sum of the wallet's events.
     BalanceAltered,
+}
+
+impl AuditProblemKind {
+    /// `record_altered`, `chain_broken`, `event_altered`, `event_missing`,
+    /// `event_inserted` or `balance_altered`: stable across versions and faces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditProblemKind::RecordAltered => "record_altered",
+            AuditProblemKind::ChainBroken => "chain_broken",
+            AuditProblemKind::EventAltered => "event_altered",
+            AuditProblemKind::EventMissing => "event_missing",
+            AuditProblemKind::EventInserted => "event_inserted",
+            AuditProblemKind::BalanceAltered => "balance_altered",
+        }
+    }
 }
 
 impl fmt::Display for AuditProblem {

@@ -151,46 +151,59 @@ fn overflow() -> Error {
 }
 
 impl Totals {
-    /// Folds one event in, by the table in DESIGN.md.
+    /// These totals with one more event folded in, by the balance table
+    /// (`docs/events.md`). `self` is left as it was when the sum overflows.
+    pub fn applied(
+        &self,
+        event_type: EventType,
+        amount: &Amount,
+        occurred_at: Timestamp,
+    ) -> Result<Totals, Error> {
+        let m = Money::from_amount(amount);
+        let add = |x: Money| x.checked_add(m).map_err(|_| overflow());
+        let sub = |x: Money| x.checked_sub(m).map_err(|_| overflow());
+        let (available, held) = match event_type {
+            EventType::Deposit | EventType::TransferIn | EventType::Refund => {
+                (add(self.available)?, self.held)
+            }
+            EventType::Withdrawal | EventType::TransferOut | EventType::Fee => {
+                (sub(self.available)?, self.held)
+            }
+            EventType::Hold => (sub(self.available)?, add(self.held)?),
+            EventType::Release => (add(self.available)?, sub(self.held)?),
+        };
+        Ok(Totals {
+            available,
+            held,
+            event_count: self.event_count + 1,
+            last_occurred_at: self.last_occurred_at.max(Some(occurred_at)),
+        })
+    }
+
+    /// Folds one event in (see [`applied`](Self::applied)); all or nothing.
     pub fn apply(
         &mut self,
         event_type: EventType,
         amount: &Amount,
         occurred_at: Timestamp,
     ) -> Result<(), Error> {
-        let m = Money::from_amount(amount);
-        let add = |x: Money| x.checked_add(m).map_err(|_| overflow());
-        let sub = |x: Money| x.checked_sub(m).map_err(|_| overflow());
-        match event_type {
-            EventType::Deposit | EventType::TransferIn | EventType::Refund => {
-                self.available = add(self.available)?;
-            }
-            EventType::Withdrawal | EventType::TransferOut | EventType::Fee => {
-                self.available = sub(self.available)?;
-            }
-            EventType::Hold => {
-                self.available = sub(self.available)?;
-                self.held = add(self.held)?;
-            }
-            EventType::Release => {
-                self.available = add(self.available)?;
-                self.held = sub(self.held)?;
-            }
-        }
-        self.event_count += 1;
-        self.last_occurred_at = self.last_occurred_at.max(Some(occurred_at));
+        *self = self.applied(event_type, amount, occurred_at)?;
         Ok(())
     }
 
-    /// Adds another set of totals (of disjoint events) to this one.
+    /// Adds another set of totals (of disjoint events) to this one; all or nothing.
     pub fn merge(&mut self, other: &Totals) -> Result<(), Error> {
-        self.available = self
+        let available = self
             .available
             .checked_add(other.available)
             .map_err(|_| overflow())?;
-        self.held = self.held.checked_add(other.held).map_err(|_| overflow())?;
-        self.event_count += other.event_count;
-        self.last_occurred_at = self.last_occurred_at.max(other.last_occurred_at);
+        let held = self.held.checked_add(other.held).map_err(|_| overflow())?;
+        *self = Totals {
+            available,
+            held,
+            event_count: self.event_count + other.event_count,
+            last_occurred_at: self.last_occurred_at.max(other.last_occurred_at),
+        };
         Ok(())
     }
 }
@@ -221,15 +234,6 @@ impl Balance {
             last_occurred_at: totals.last_occurred_at,
         })
     }
-}
-
-/// Width of the rollup buckets that make historical balances cheap, in
-/// microseconds: one hour.
-pub const BUCKET_MICROS: i64 = 3_600_000_000;
-
-/// The start of the bucket holding `at`.
-pub fn bucket_of(at: Timestamp) -> i64 {
-    at.as_micros().div_euclid(BUCKET_MICROS) * BUCKET_MICROS
 }
 
 #[cfg(test)]

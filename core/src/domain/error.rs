@@ -67,6 +67,47 @@ impl Error {
         }
     }
 
+    /// A machine-readable name for what went wrong within the kind: the
+    /// storage kind (`busy`, `corrupt`, ...), the plugin kind (`trap`,
+    /// `out_of_fuel`, ...), the signature problem (`mismatch`, ...), or for a
+    /// conflict `different_fields` or `keys_match_different_events`.
+    /// `None` for validation and not found, whose `field` says it.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Error::Validation(_) | Error::NotFound { .. } => None,
+            Error::Conflict(c) => Some(c.reason.code()),
+            Error::Storage(s) => Some(s.kind.as_str()),
+            Error::Signature(s) => Some(s.code()),
+            Error::Plugin(p) => Some(p.kind.as_str()),
+        }
+    }
+
+    /// The field a validation error names, or the key a conflict matched.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::Validation(v) => Some(v.field),
+            Error::Conflict(c) => Some(c.key.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Why a validation error refused its field, without the field's name.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Error::Validation(v) => Some(&v.reason),
+            _ => None,
+        }
+    }
+
+    /// The offending item's position in a batch.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            Error::Validation(v) => v.index,
+            Error::Conflict(c) => c.index,
+            _ => None,
+        }
+    }
+
     /// Attach the position of the offending item in a batch.
     pub(crate) fn at_index(self, index: usize) -> Self {
         match self {
@@ -77,20 +118,6 @@ impl Error {
             }
             other => other,
         }
-    }
-}
-
-/// Untrusted input as an error message quotes it: its first 40 characters,
-/// quoted and escaped, with `...` when there was more. Messages stay short
-/// and printable whatever was sent.
-pub(crate) fn quoted(text: &str) -> String {
-    const SHOWN_CHARS_MAX: usize = 40;
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(SHOWN_CHARS_MAX).collect();
-    if chars.next().is_some() {
-        format!("{head:?}...")
-    } else {
-        format!("{head:?}")
     }
 }
 
@@ -156,6 +183,27 @@ pub enum ConflictReason {
     },
 }
 
+impl ConflictReason {
+    /// `different_fields` or `keys_match_different_events`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConflictReason::DifferentFields(_) => "different_fields",
+            ConflictReason::KeysMatchDifferentEvents { .. } => "keys_match_different_events",
+        }
+    }
+}
+
+impl ConflictError {
+    /// The money fields in which the input differs from the stored event
+    /// (empty when two keys matched two different events).
+    pub fn fields(&self) -> &[&'static str] {
+        match &self.reason {
+            ConflictReason::DifferentFields(fields) => fields,
+            ConflictReason::KeysMatchDifferentEvents { .. } => &[],
+        }
+    }
+}
+
 impl fmt::Display for ConflictError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(i) = self.index {
@@ -205,8 +253,27 @@ pub enum StorageErrorKind {
     AuditKeyMismatch,
     /// The ledger was closed.
     Closed,
+    /// The storage server cannot be reached, or the connection to it was lost.
+    Unavailable,
     /// Anything else the storage engine reported.
     Other,
+}
+
+impl StorageErrorKind {
+    /// `io`, `busy`, `corrupt`, `schema_too_new`, `audit_key_mismatch`,
+    /// `closed`, `unavailable` or `other`: stable across versions and faces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageErrorKind::Io => "io",
+            StorageErrorKind::Busy => "busy",
+            StorageErrorKind::Corrupt => "corrupt",
+            StorageErrorKind::SchemaTooNew => "schema_too_new",
+            StorageErrorKind::AuditKeyMismatch => "audit_key_mismatch",
+            StorageErrorKind::Closed => "closed",
+            StorageErrorKind::Unavailable => "unavailable",
+            StorageErrorKind::Other => "other",
+        }
+    }
 }
 
 impl StorageError {
@@ -220,7 +287,12 @@ impl StorageError {
 
 impl fmt::Display for StorageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "storage error ({:?}): {}", self.kind, self.message)
+        write!(
+            f,
+            "storage error ({}): {}",
+            self.kind.as_str(),
+            self.message
+        )
     }
 }
 
@@ -251,6 +323,23 @@ pub enum SignatureError {
     MissingUrl,
     /// The provider signs its webhooks and the host configured no secret.
     NoSecret { provider: String },
+}
+
+impl SignatureError {
+    /// `missing_header`, `duplicate_header`, `malformed`, `mismatch`,
+    /// `timestamp_out_of_tolerance`, `bad_secret`, `missing_url` or `no_secret`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignatureError::MissingHeader(_) => "missing_header",
+            SignatureError::DuplicateHeader(_) => "duplicate_header",
+            SignatureError::Malformed { .. } => "malformed",
+            SignatureError::Mismatch => "mismatch",
+            SignatureError::TimestampOutOfTolerance { .. } => "timestamp_out_of_tolerance",
+            SignatureError::BadSecret(_) => "bad_secret",
+            SignatureError::MissingUrl => "missing_url",
+            SignatureError::NoSecret { .. } => "no_secret",
+        }
+    }
 }
 
 impl fmt::Display for SignatureError {

@@ -68,6 +68,23 @@ impl NewEvent {
         self.metadata = metadata;
         self
     }
+
+    /// Refuses an event that carries none of the three keys: it could
+    /// never be recognised on a retry, so "exactly once" would silently
+    /// become "at least once".
+    pub fn check_keys(&self) -> Result<(), ValidationError> {
+        if self.event_id.is_none()
+            && self.provider_event_id.is_none()
+            && self.idempotency_key.is_none()
+        {
+            return Err(ValidationError::new(
+                "idempotency_key",
+                "the event carries none of event_id, provider_event_id, idempotency_key: give \
+                 at least one, so that a retry is recognised instead of stored again",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// An event as the ledger stores it.
@@ -94,23 +111,18 @@ impl WalletTransactionEvent {
     /// and `created_at`, which the audit record pins separately. Fields are
     /// length-prefixed, so no two different events share an encoding.
     pub fn fingerprint(&self) -> [u8; 32] {
-        use std::io::Write as _;
         let mut h = Sha256::new();
         h.update(b"walletlog.event.v1");
         let mut field = |bytes: &[u8]| {
             h.update((bytes.len() as u64).to_be_bytes());
             h.update(bytes);
         };
-        // An amount's text is at most 30 bytes (28 digits and a point).
-        let mut amount = [0u8; 48];
-        let mut cursor = std::io::Cursor::new(&mut amount[..]);
-        let _ = write!(cursor, "{}", self.amount);
-        let amount_len = cursor.position() as usize;
+        let amount = self.amount.to_string();
         field(self.event_id.as_bytes());
         field(self.wallet_id.as_str().as_bytes());
         field(self.provider.as_str().as_bytes());
         field(&[self.event_type.code()]);
-        field(&amount[..amount_len]);
+        field(amount.as_bytes());
         field(self.currency.as_str().as_bytes());
         // A presence byte before each optional key: `None` differs from any text.
         let keys = [
@@ -131,7 +143,7 @@ impl WalletTransactionEvent {
         h.finalize().into()
     }
 
-    /// The money fields (see DESIGN.md) in which `input` differs from this event.
+    /// The money fields (`docs/events.md`, "Conflicts") in which `input` differs from this event.
     pub fn money_fields_differing(&self, input: &NewEvent) -> Vec<&'static str> {
         let mut fields = Vec::new();
         if self.wallet_id != input.wallet_id {
@@ -182,53 +194,5 @@ impl NewEvent {
             created_at,
             sequence,
         }
-    }
-}
-
-/// An event as callers hand it over from outside Rust's type system (JSON,
-/// Python, C): plain strings, checked field by field by [`RawEvent::validate`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawEvent {
-    pub event_id: Option<String>,
-    pub wallet_id: String,
-    pub provider: String,
-    pub event_type: String,
-    pub amount: String,
-    pub currency: String,
-    pub provider_event_id: Option<String>,
-    pub idempotency_key: Option<String>,
-    /// JSON object text; `None` is `{}`.
-    pub metadata: Option<String>,
-    /// RFC 3339 with any offset.
-    pub occurred_at: String,
-}
-
-impl RawEvent {
-    /// Checks every field, in declaration order, and reports the first breach.
-    pub fn validate(&self) -> Result<NewEvent, ValidationError> {
-        let event_id = self.event_id.as_deref().map(EventId::parse).transpose()?;
-        let mut event = NewEvent::new(
-            WalletId::new(self.wallet_id.as_str())?,
-            Provider::new(self.provider.as_str())?,
-            EventType::parse(&self.event_type)?,
-            Amount::parse(&self.amount)?,
-            Currency::new(self.currency.as_str())?,
-            Timestamp::parse_rfc3339("occurred_at", &self.occurred_at)?,
-        );
-        event.event_id = event_id;
-        event.provider_event_id = self
-            .provider_event_id
-            .as_deref()
-            .map(ProviderEventId::new)
-            .transpose()?;
-        event.idempotency_key = self
-            .idempotency_key
-            .as_deref()
-            .map(IdempotencyKey::new)
-            .transpose()?;
-        if let Some(m) = &self.metadata {
-            event.metadata = Metadata::from_json(m)?;
-        }
-        Ok(event)
     }
 }

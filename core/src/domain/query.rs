@@ -7,13 +7,8 @@ use sha2::{Digest, Sha256};
 use super::error::ValidationError;
 use super::event::WalletTransactionEvent;
 use super::values::{Currency, EventType, Timestamp, WalletId};
-
-/// Largest page `list` returns.
-pub const PAGE_EVENTS_MAX: usize = 1000;
-/// Page size when none is given.
-pub const PAGE_EVENTS_DEFAULT: usize = 100;
-/// Largest page `changes_since` and the audit log return.
-pub const CHANGES_MAX: usize = 10_000;
+use crate::encoding::quoted;
+use crate::limits::{PAGE_EVENTS_DEFAULT, PAGE_EVENTS_MAX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
@@ -31,7 +26,7 @@ impl Order {
             "desc" => Ok(Order::Desc),
             _ => Err(ValidationError::new(
                 "order",
-                format!("{} is not \"asc\" or \"desc\"", super::error::quoted(text)),
+                format!("{} is not \"asc\" or \"desc\"", quoted(text)),
             )),
         }
     }
@@ -51,20 +46,36 @@ pub struct Position {
     pub sequence: u64,
 }
 
-/// A validated history query. Build with [`ListQuery::new`] and the setters.
+/// A validated history query. Build with [`ListQuery::new`] and the
+/// setters (or from a [`RawListQuery`](super::RawListQuery)); the fields
+/// are private so that a query can only hold what the setters allow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    pub wallet_id: WalletId,
+    wallet_id: WalletId,
+    limit: usize,
+    order: Order,
+    event_types: Option<Vec<EventType>>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    currency: Option<Currency>,
+    after: Option<Position>,
+}
+
+/// A read-only view of a [`ListQuery`], for storage engines.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryView<'q> {
+    pub wallet_id: &'q WalletId,
+    /// 1..=[`PAGE_EVENTS_MAX`].
     pub limit: usize,
     pub order: Order,
-    /// `None`: every type.
-    pub event_types: Option<Vec<EventType>>,
+    /// `None`: every type. Sorted, without repeats.
+    pub event_types: Option<&'q [EventType]>,
     /// Inclusive lower bound on `occurred_at`.
     pub since: Option<Timestamp>,
     /// Exclusive upper bound on `occurred_at`.
     pub until: Option<Timestamp>,
-    pub currency: Option<Currency>,
-    /// Continue after this position (decoded from a cursor).
+    pub currency: Option<&'q Currency>,
+    /// Continue strictly after this position (decoded from a cursor).
     pub after: Option<Position>,
 }
 
@@ -83,6 +94,30 @@ impl ListQuery {
         }
     }
 
+    /// What the query asks for.
+    pub fn view(&self) -> QueryView<'_> {
+        QueryView {
+            wallet_id: &self.wallet_id,
+            limit: self.limit,
+            order: self.order,
+            event_types: self.event_types.as_deref(),
+            since: self.since,
+            until: self.until,
+            currency: self.currency.as_ref(),
+            after: self.after,
+        }
+    }
+
+    pub fn wallet_id(&self) -> &WalletId {
+        &self.wallet_id
+    }
+
+    /// The page size, 1..=[`PAGE_EVENTS_MAX`].
+    pub fn page_size(&self) -> usize {
+        self.limit
+    }
+
+    /// 1..=[`PAGE_EVENTS_MAX`] events a page (100 by default).
     pub fn limit(mut self, limit: usize) -> Result<Self, ValidationError> {
         if !(1..=PAGE_EVENTS_MAX).contains(&limit) {
             return Err(ValidationError::new(

@@ -9,20 +9,12 @@ use std::str::FromStr;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use rust_decimal::Decimal;
 
-use super::error::{quoted, ValidationError};
-
-/// Longest wallet id, in characters.
-pub const WALLET_ID_CHARS_MAX: usize = 128;
-/// Longest provider slug, in characters.
-pub const PROVIDER_CHARS_MAX: usize = 64;
-/// Longest provider event id or idempotency key, in characters.
-pub const KEY_CHARS_MAX: usize = 255;
-/// Most fractional digits an amount may carry.
-pub const AMOUNT_FRACTION_DIGITS_MAX: u32 = 18;
-/// Most significant digits an amount may carry.
-pub const AMOUNT_SIGNIFICANT_DIGITS_MAX: u32 = 28;
-/// Largest serialized metadata object, in bytes.
-pub const METADATA_BYTES_MAX: usize = 16 * 1024;
+use super::error::ValidationError;
+use crate::encoding::quoted;
+use crate::limits::{
+    AMOUNT_FRACTION_DIGITS_MAX, AMOUNT_SIGNIFICANT_DIGITS_MAX, KEY_CHARS_MAX, METADATA_BYTES_MAX,
+    PROVIDER_CHARS_MAX, WALLET_ID_CHARS_MAX,
+};
 
 fn check_text(field: &'static str, value: &str, chars_max: usize) -> Result<(), ValidationError> {
     if value.is_empty() {
@@ -184,10 +176,6 @@ impl EventId {
         EventId(uuid::Uuid::now_v7())
     }
 
-    pub fn from_uuid(id: uuid::Uuid) -> Self {
-        EventId(id)
-    }
-
     pub fn from_bytes(bytes: [u8; 16]) -> Self {
         EventId(uuid::Uuid::from_bytes(bytes))
     }
@@ -214,17 +202,22 @@ impl fmt::Display for EventId {
     }
 }
 
-/// What happened to the money.
+/// What happened to the money; see `docs/events.md` for what each type
+/// does to `available` and `held`.
+///
+/// The discriminant is the code storage and fingerprints keep: the one
+/// source of truth for it. Never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum EventType {
-    Deposit,
-    Withdrawal,
-    TransferIn,
-    TransferOut,
-    Fee,
-    Refund,
-    Hold,
-    Release,
+    Deposit = 0,
+    Withdrawal = 1,
+    TransferIn = 2,
+    TransferOut = 3,
+    Fee = 4,
+    Refund = 5,
+    Hold = 6,
+    Release = 7,
 }
 
 impl EventType {
@@ -252,22 +245,14 @@ impl EventType {
         }
     }
 
-    /// A stable small integer, used by storage and fingerprints. Never renumber.
+    /// The stored code: the enum's discriminant.
     pub fn code(self) -> u8 {
-        match self {
-            EventType::Deposit => 0,
-            EventType::Withdrawal => 1,
-            EventType::TransferIn => 2,
-            EventType::TransferOut => 3,
-            EventType::Fee => 4,
-            EventType::Refund => 5,
-            EventType::Hold => 6,
-            EventType::Release => 7,
-        }
+        self as u8
     }
 
+    /// The type whose [`code`](Self::code) is `code`.
     pub fn from_code(code: u8) -> Option<Self> {
-        EventType::ALL.get(usize::from(code)).copied()
+        EventType::ALL.into_iter().find(|t| t.code() == code)
     }
 
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
@@ -316,9 +301,19 @@ impl Amount {
             None => (text, None),
         };
         let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if let Some(rest) = text.strip_prefix('-') {
+            if !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                return Err(err(format!(
+                    "{} must be greater than 0: amounts carry no sign, the event type gives \
+                     the direction (a withdrawal, transfer_out or fee takes money out)",
+                    quoted(text)
+                )));
+            }
+        }
         if !digits_only(int) || !frac.is_none_or(digits_only) {
             return Err(err(format!(
-                "{} is not a plain decimal number such as \"12.34\"",
+                "{} is not a plain decimal number such as \"12.34\" (digits and at most one \
+                 point; no sign, exponent or spaces)",
                 quoted(text)
             )));
         }
@@ -425,10 +420,21 @@ impl Timestamp {
     /// Parses RFC 3339 with any offset (`2026-01-02T03:04:05.123+01:00`) into UTC.
     pub fn parse_rfc3339(field: &'static str, text: &str) -> Result<Self, ValidationError> {
         let at = DateTime::parse_from_rfc3339(text).map_err(|e| {
-            ValidationError::new(
-                field,
-                format!("{} is not an RFC 3339 timestamp: {e}", quoted(text)),
-            )
+            let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+                .is_ok();
+            let reason = if naive {
+                format!(
+                    "{} has no time zone: add \"Z\" for UTC or an offset such as \"+01:00\"",
+                    quoted(text)
+                )
+            } else {
+                format!(
+                    "{} is not an RFC 3339 timestamp such as \"2026-01-02T03:04:05Z\" ({e})",
+                    quoted(text)
+                )
+            };
+            ValidationError::new(field, reason)
         })?;
         Self::from_datetime(field, at.with_timezone(&Utc))
     }
@@ -481,7 +487,7 @@ impl Metadata {
             return Err(Self::too_big(text.len()));
         }
         let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ValidationError::new("metadata", format!("is not valid JSON: {e}")))?;
+            .map_err(|e| ValidationError::new("metadata", format!("is not valid JSON ({e})")))?;
         match value {
             serde_json::Value::Object(map) => Self::from_map(map),
             _ => Err(ValidationError::new("metadata", "must be a JSON object")),
@@ -510,8 +516,19 @@ impl Metadata {
         &self.0
     }
 
-    pub(crate) fn from_stored(text: String) -> Self {
-        Metadata(text)
+    /// Metadata read back from storage, where it was written canonical:
+    /// checked to be one JSON object within the size limit (without
+    /// building it), so a damaged row is reported instead of trusted.
+    pub fn from_stored(text: String) -> Result<Self, ValidationError> {
+        if text.len() > METADATA_BYTES_MAX {
+            return Err(Self::too_big(text.len()));
+        }
+        let object =
+            text.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+        if !object {
+            return Err(ValidationError::new("metadata", "is not a JSON object"));
+        }
+        Ok(Metadata(text))
     }
 }
 

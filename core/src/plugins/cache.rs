@@ -34,10 +34,6 @@ impl Hasher for ShaHasher {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl DiskCache {
     pub fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut h = ShaHasher(Sha256::new());
@@ -53,7 +49,8 @@ impl DiskCache {
         let mut h = Sha256::new();
         h.update(self.engine_key);
         h.update(content_hash);
-        self.dir.join(format!("{}.cwasm", hex(&h.finalize())))
+        self.dir
+            .join(format!("{}.cwasm", crate::encoding::hex(&h.finalize())))
     }
 
     pub fn load(&self, engine: &Engine, content_hash: &[u8; 32]) -> Option<Component> {

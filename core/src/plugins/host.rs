@@ -15,6 +15,7 @@ use wasmtime::{
 use super::cache::DiskCache;
 use super::{refused, NormalizedEvent, PluginInfo, Webhook};
 use crate::domain::{EventType, PluginError, PluginErrorKind, Provider};
+use crate::limits::PluginLimits;
 use crate::signature::{DigestEncoding, HmacAlgorithm, HmacSpec, SecretEncoding, SignatureScheme};
 
 mod bindings {
@@ -22,43 +23,6 @@ mod bindings {
         path: "../plugins/wit/normalizer.wit",
         world: "normalizer",
     });
-}
-
-/// The limits every plugin call runs under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginLimits {
-    /// Fuel per call (about one unit per instruction; `memory.copy` and
-    /// `memory.fill` cost one per byte).
-    pub fuel_per_call: u64,
-    /// Wall-clock deadline per call, enforced by epoch interruption.
-    pub call_timeout: Duration,
-    /// Largest linear memory a plugin may grow to.
-    pub memory_bytes_max: usize,
-    /// Largest WebAssembly stack.
-    pub stack_bytes_max: usize,
-    /// Largest request (headers, body and URL) a plugin is sent.
-    pub request_bytes_max: usize,
-    /// Largest output (the sum of the returned strings).
-    pub output_bytes_max: usize,
-    /// Most events one webhook may yield.
-    pub events_max: usize,
-    /// Most plugin instances alive at once (pooling allocator slots).
-    pub instances_max: u32,
-}
-
-impl Default for PluginLimits {
-    fn default() -> Self {
-        PluginLimits {
-            fuel_per_call: 50_000_000,
-            call_timeout: Duration::from_millis(500),
-            memory_bytes_max: 32 << 20,
-            stack_bytes_max: 512 << 10,
-            request_bytes_max: 1 << 20,
-            output_bytes_max: 1 << 20,
-            events_max: 256,
-            instances_max: 16,
-        }
-    }
 }
 
 /// How often the epoch ticks: the deadline's resolution.
@@ -125,10 +89,6 @@ impl PluginHost {
             disk,
             _ticker: ticker,
         })
-    }
-
-    pub fn limits(&self) -> &PluginLimits {
-        &self.limits
     }
 
     fn store(&self) -> Result<Store<StoreState>, PluginError> {

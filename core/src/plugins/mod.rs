@@ -16,7 +16,8 @@
 mod cache;
 mod host;
 
-pub use host::{InstalledPlugin, PluginHost, PluginLimits};
+pub use crate::limits::PluginLimits;
+pub use host::{InstalledPlugin, PluginHost};
 
 use crate::domain::PluginError;
 use crate::signature::SignatureScheme;

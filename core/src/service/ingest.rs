@@ -1,18 +1,21 @@
 //! Ingestion: triple dedupe, idempotent replay, conflicts, and the audit
-//! record, all inside one write transaction.
+//! record, all inside one write transaction; the rules are in
+//! `docs/events.md` ("Ingestion").
+//!
+//! An [`Ingestion`] runs inside a write transaction its caller opened, so
+//! that a caller (the webhook inbox) can write more in the same one.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::domain::{
-    bucket_of, AuditAction, AuditChain, AuditRecord, ConflictError, ConflictReason, Currency,
-    Error, EventId, IngestOutcome, IngestResult, MatchedKey, NewEvent, Result, StorageError,
-    StorageErrorKind, Timestamp, Totals, ValidationError, WalletId, WalletTransactionEvent,
-    ACTOR_API, GENESIS_HASH,
+    AuditAction, AuditChain, AuditRecord, ConflictError, ConflictReason, Error, EventId,
+    IngestOutcome, IngestResult, MatchedKey, NewEvent, Result, RollupFold, Timestamp,
+    ValidationError, WalletTransactionEvent, ACTOR_API, GENESIS_HASH,
 };
+use crate::limits::BATCH_EVENTS_MAX;
 use crate::ports::{ReadTx, Storage, WriteTx};
 
-use super::{Service, BATCH_EVENTS_MAX};
+use super::Service;
 
 /// Who is ingesting, for the audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +116,7 @@ fn match_keys(tx: &dyn ReadTx, item: &NewEvent) -> Result<Matched> {
 fn resolve(
     item: &NewEvent,
     matched: Matched,
-) -> Result<Option<(MatchedKey, WalletTransactionEvent)>, ConflictError> {
+) -> Result<Option<(MatchedKey, WalletTransactionEvent)>> {
     match matched {
         Matched::Nothing => Ok(None),
         Matched::One(key, stored) => {
@@ -121,12 +124,12 @@ fn resolve(
             if fields.is_empty() {
                 Ok(Some((key, stored)))
             } else {
-                Err(ConflictError {
+                Err(Error::Conflict(ConflictError {
                     index: None,
                     key,
                     existing_event_id: stored.event_id,
                     reason: ConflictReason::DifferentFields(fields),
-                })
+                }))
             }
         }
         Matched::Split {
@@ -134,7 +137,7 @@ fn resolve(
             event,
             other_key,
             other_event_id,
-        } => Err(ConflictError {
+        } => Err(Error::Conflict(ConflictError {
             index: None,
             key,
             existing_event_id: event.event_id,
@@ -142,7 +145,7 @@ fn resolve(
                 other_key,
                 other_event_id,
             },
-        }),
+        })),
     }
 }
 
@@ -197,49 +200,295 @@ impl<'c> AuditWriter<'c> {
     }
 }
 
-/// Balance changes of one transaction, written once per row at the end.
-#[derive(Default)]
-struct RollupDeltas {
-    balances: HashMap<(WalletId, Currency), Totals>,
-    buckets: HashMap<(WalletId, Currency, i64), Totals>,
+/// How an ingestion treats a refused item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One refused item refuses them all: nothing is stored. `batch`
+    /// errors carry the item's index.
+    AllOrNothing { batch: bool },
+    /// Every item gets its own result or error; the others go on.
+    Each,
 }
 
-impl RollupDeltas {
-    fn add(&mut self, e: &WalletTransactionEvent) -> Result<()> {
-        let key = (e.wallet_id.clone(), e.currency.clone());
-        let bucket = bucket_of(e.occurred_at);
-        self.balances.entry(key.clone()).or_default().apply(
-            e.event_type,
-            &e.amount,
-            e.occurred_at,
-        )?;
-        self.buckets
-            .entry((key.0, key.1, bucket))
-            .or_default()
-            .apply(e.event_type, &e.amount, e.occurred_at)
-    }
+/// One ingestion of a list of events: [`run`](Self::run) inside a write
+/// transaction, then [`finish`](Self::finish) with what the transaction
+/// gave. `run` starts from scratch every time, so an engine may re-run it.
+pub struct Ingestion<'a, S> {
+    service: &'a Service<S>,
+    items: &'a [NewEvent],
+    ctx: &'a IngestContext,
+    mode: Mode,
+    results: Vec<Result<IngestResult>>,
+    /// In all-or-nothing mode, the conflict that refused the items: audited
+    /// by `finish`, after the transaction rolled back.
+    conflict: Option<(usize, ConflictError)>,
+    started: Instant,
+}
 
-    fn flush(self, tx: &mut dyn WriteTx) -> Result<()> {
-        for ((wallet, currency), delta) in self.balances {
-            tx.add_to_rollup(&wallet, &currency, None, &delta)?;
+impl<S: Storage> Ingestion<'_, S> {
+    /// Ingests the items inside `tx`. In all-or-nothing mode a refused item
+    /// is returned as the error, and the caller must roll back (return it
+    /// from its write closure) and then call `finish`.
+    pub fn run(&mut self, tx: &mut dyn WriteTx) -> Result<()> {
+        self.results.clear();
+        self.conflict = None;
+        let (service, ctx) = (self.service, self.ctx);
+        let now = Timestamp::now();
+        let mut step = Step {
+            ctx,
+            now,
+            next_sequence: tx.last_event_sequence()? + 1,
+            audit: AuditWriter::start(&service.chain, &*tx, now)?,
+            fold: RollupFold::new(),
+        };
+        for (index, item) in self.items.iter().enumerate() {
+            match step.one(tx, item) {
+                Ok(r) => self.results.push(Ok(r)),
+                Err(e) => match (self.mode, e) {
+                    (Mode::Each, Error::Conflict(c)) => {
+                        step.audit_conflict(tx, item)?;
+                        self.results.push(Err(Error::Conflict(c).at_index(index)));
+                    }
+                    (Mode::Each, e @ Error::Validation(_)) => {
+                        self.results.push(Err(e.at_index(index)));
+                    }
+                    (Mode::AllOrNothing { .. }, Error::Conflict(c)) => {
+                        self.conflict = Some((index, c.clone()));
+                        return Err(Error::Conflict(c));
+                    }
+                    (Mode::AllOrNothing { batch }, e) => {
+                        return Err(if batch { e.at_index(index) } else { e });
+                    }
+                    (Mode::Each, e) => return Err(e),
+                },
+            }
         }
-        for ((wallet, currency, bucket), delta) in self.buckets {
-            tx.add_to_rollup(&wallet, &currency, Some(bucket), &delta)?;
+        for row in step.fold.into_changed_rows() {
+            tx.put_rollup(&row)?;
         }
         Ok(())
     }
+
+    /// What the ingestion gave, once its transaction ended with `outcome`:
+    /// one result (or, in `each` mode, error) per item. A refused conflict
+    /// is audited here, in a transaction of its own.
+    pub fn finish(self, outcome: Result<()>) -> Result<Vec<Result<IngestResult>>> {
+        let duration_us = self.started.elapsed().as_micros() as u64;
+        if let Some((index, mut error)) = self.conflict {
+            let item = &self.items[index];
+            self.service.audit_conflict(item, self.ctx)?;
+            if self.mode == (Mode::AllOrNothing { batch: true }) {
+                error.index = Some(index);
+            }
+            tracing::warn!(
+                target: "walletlog::ingest",
+                outcome = "conflict",
+                wallet_id = %item.wallet_id,
+                provider = %item.provider,
+                matched_on = error.key.as_str(),
+                index,
+                duration_us,
+                "ingestion refused: {error}"
+            );
+            return Err(Error::Conflict(error));
+        }
+        if let Err(e) = outcome {
+            tracing::warn!(
+                target: "walletlog::ingest",
+                outcome = "error",
+                events = self.items.len(),
+                duration_us,
+                "ingestion failed: {e}"
+            );
+            return Err(e);
+        }
+        for r in &self.results {
+            match r {
+                Ok(r) => tracing::info!(
+                    target: "walletlog::ingest",
+                    outcome = if r.created() { "created" } else { "duplicate" },
+                    wallet_id = %r.event.wallet_id,
+                    provider = %r.event.provider,
+                    matched_on = r.matched_on().map(|k| k.as_str()),
+                    sequence = r.event.sequence,
+                    actor = %self.ctx.actor,
+                    duration_us,
+                ),
+                Err(e) => tracing::warn!(
+                    target: "walletlog::ingest",
+                    outcome = e.kind().as_str(),
+                    index = e.index(),
+                    actor = %self.ctx.actor,
+                    duration_us,
+                    "ingestion refused: {e}"
+                ),
+            }
+        }
+        Ok(self.results)
+    }
+}
+
+/// What one transaction's items share: the time, the next sequence, the
+/// audit chain's head and the rollups touched so far.
+struct Step<'c> {
+    ctx: &'c IngestContext,
+    now: Timestamp,
+    next_sequence: u64,
+    audit: AuditWriter<'c>,
+    fold: RollupFold,
+}
+
+impl Step<'_> {
+    /// One item: created, a duplicate, or refused (nothing of it stored).
+    fn one(&mut self, tx: &mut dyn WriteTx, item: &NewEvent) -> Result<IngestResult> {
+        item.check_keys()?;
+        let candidate = item.to_stored(
+            item.event_id.unwrap_or_else(EventId::generate),
+            self.now,
+            self.next_sequence,
+        );
+        // The balance is checked before the insert, so an overflow stores
+        // nothing even when the other items go on.
+        let folded = match self.fold.folded(&candidate, &mut |key| tx.rollup(key)) {
+            Ok(f) => f,
+            // A replay stores nothing, whatever its amount.
+            Err(overflow) => return self.replay(tx, item, candidate)?.ok_or(overflow),
+        };
+        // The common case: nothing matches, and the insert itself is the
+        // check. Only a refused insert looks the keys up.
+        if tx.insert_event_if_new(&candidate)? {
+            self.next_sequence += 1;
+            self.fold.keep(folded);
+            let fp = candidate.fingerprint();
+            let (id, seq) = (candidate.event_id, candidate.sequence);
+            self.audit
+                .append(tx, self.ctx, AuditAction::Created, id, seq, None, fp)?;
+            return Ok(IngestResult {
+                outcome: IngestOutcome::Created,
+                event: candidate,
+            });
+        }
+        let replayed = self.replay(tx, item, candidate)?;
+        // Inside an exclusive transaction, an insert refused for a key means
+        // a stored event holds that key: the port's contract.
+        Ok(replayed.unwrap_or_else(|| {
+            panic!("the storage refused an event as a duplicate but no key matches a stored event")
+        }))
+    }
+
+    /// `item` as a replay of a stored event: a duplicate (audited), a
+    /// conflict, or `None` when no key matches.
+    fn replay(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        item: &NewEvent,
+        mut offered: WalletTransactionEvent,
+    ) -> Result<Option<IngestResult>> {
+        let Some((key, stored)) = resolve(item, match_keys(&*tx, item)?)? else {
+            return Ok(None);
+        };
+        // The offered content, under the stored id when it brought none.
+        offered.event_id = item.event_id.unwrap_or(stored.event_id);
+        let fp = offered.fingerprint();
+        let (id, seq) = (stored.event_id, stored.sequence);
+        self.audit
+            .append(tx, self.ctx, AuditAction::Duplicate, id, seq, Some(key), fp)?;
+        Ok(Some(IngestResult {
+            outcome: IngestOutcome::Duplicate { matched_on: key },
+            event: stored,
+        }))
+    }
+
+    /// Audits a refused replay inside this transaction.
+    fn audit_conflict(&mut self, tx: &mut dyn WriteTx, item: &NewEvent) -> Result<()> {
+        let (key, event_id, sequence, fp) = conflict_record(&*tx, item, self.now)?;
+        self.audit.append(
+            tx,
+            self.ctx,
+            AuditAction::Conflict,
+            event_id,
+            sequence,
+            key,
+            fp,
+        )
+    }
+}
+
+/// What the audit record of a refused replay holds: the key and event
+/// matched (looked up again: it may have been an earlier item of a batch
+/// that rolled back, then sequence 0) and the offered content's fingerprint.
+fn conflict_record(
+    tx: &dyn ReadTx,
+    item: &NewEvent,
+    now: Timestamp,
+) -> Result<(Option<MatchedKey>, EventId, u64, [u8; 32])> {
+    let (key, event_id, sequence) = match match_keys(tx, item)? {
+        Matched::One(k, e)
+        | Matched::Split {
+            key: k, event: e, ..
+        } => (Some(k), e.event_id, e.sequence),
+        Matched::Nothing => (
+            None,
+            item.event_id.unwrap_or(EventId::from_bytes([0; 16])),
+            0,
+        ),
+    };
+    let fp = item
+        .to_stored(item.event_id.unwrap_or(event_id), now, 0)
+        .fingerprint();
+    Ok((key, event_id, sequence, fp))
 }
 
 impl<S: Storage> Service<S> {
-    /// Takes one event in exactly once. See DESIGN.md, "Ingestion".
+    fn ingestion<'a>(
+        &'a self,
+        items: &'a [NewEvent],
+        ctx: &'a IngestContext,
+        mode: Mode,
+    ) -> Ingestion<'a, S> {
+        Ingestion {
+            service: self,
+            items,
+            ctx,
+            mode,
+            results: Vec::with_capacity(items.len()),
+            conflict: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// An all-or-nothing ingestion of `items` (errors carry the item's
+    /// index), to [`run`](Ingestion::run) inside a write transaction the
+    /// caller opens.
+    pub fn batch_ingestion<'a>(
+        &'a self,
+        items: &'a [NewEvent],
+        ctx: &'a IngestContext,
+    ) -> Result<Ingestion<'a, S>> {
+        check_batch(items)?;
+        Ok(self.ingestion(items, ctx, Mode::AllOrNothing { batch: true }))
+    }
+
+    fn ingest_with_mode(
+        &self,
+        items: &[NewEvent],
+        ctx: &IngestContext,
+        mode: Mode,
+    ) -> Result<Vec<Result<IngestResult>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ingestion = self.ingestion(items, ctx, mode);
+        let outcome = self.storage.write(&mut |tx| ingestion.run(tx));
+        ingestion.finish(outcome)
+    }
+
+    /// Takes one event in exactly once. See `docs/events.md`, "Ingestion".
     pub fn ingest(&self, event: &NewEvent, ctx: &IngestContext) -> Result<IngestResult> {
-        let mut results = self.ingest_all(std::slice::from_ref(event), ctx, false)?;
-        results.pop().ok_or_else(|| {
-            Error::Storage(StorageError::new(
-                StorageErrorKind::Other,
-                "ingest produced no result",
-            ))
-        })
+        let mode = Mode::AllOrNothing { batch: false };
+        let mut results = self.ingest_with_mode(std::slice::from_ref(event), ctx, mode)?;
+        // One item in, one result out: `run` pushes one per item or fails.
+        results.pop().expect("one result for one event")
     }
 
     /// Takes a batch in one transaction: every event is stored (or found to
@@ -249,147 +498,48 @@ impl<S: Storage> Service<S> {
         events: &[NewEvent],
         ctx: &IngestContext,
     ) -> Result<Vec<IngestResult>> {
-        if events.len() > BATCH_EVENTS_MAX {
-            return Err(ValidationError::new(
-                "events",
-                format!(
-                    "a batch of {} events; at most {BATCH_EVENTS_MAX} allowed",
-                    events.len()
-                ),
-            )
-            .into());
-        }
-        self.ingest_all(events, ctx, true)
+        check_batch(events)?;
+        let mode = Mode::AllOrNothing { batch: true };
+        self.ingest_with_mode(events, ctx, mode)?
+            .into_iter()
+            .collect()
     }
 
-    fn ingest_all(
+    /// Takes each event in on its own terms, in one transaction: one result
+    /// or error per event, in order. A conflicting or invalid event stores
+    /// nothing and is audited once; the others are stored. Only a storage
+    /// failure fails the call, and then nothing is stored.
+    pub fn ingest_each(
         &self,
-        items: &[NewEvent],
+        events: &[NewEvent],
         ctx: &IngestContext,
-        batch: bool,
-    ) -> Result<Vec<IngestResult>> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
-        let started = Instant::now();
-        let mut results = Vec::new();
-        let mut conflict: Option<(usize, ConflictError)> = None;
-        let outcome = self.storage.write(&mut |tx| {
-            results.clear();
-            conflict = None;
-            let now = Timestamp::now();
-            let mut next_sequence = tx.last_event_sequence()? + 1;
-            let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;
-            let mut deltas = RollupDeltas::default();
-            for (index, item) in items.iter().enumerate() {
-                // The common case first: nothing matches, and the insert
-                // itself is the check. Only a refused insert looks the keys up.
-                let mut candidate = item.to_stored(
-                    item.event_id.unwrap_or_else(EventId::generate),
-                    now,
-                    next_sequence,
-                );
-                if tx.insert_event_if_new(&candidate)? {
-                    next_sequence += 1;
-                    deltas.add(&candidate).map_err(|e| e.at_index(index))?;
-                    let fp = candidate.fingerprint();
-                    audit.append(tx, ctx, AuditAction::Created, candidate.event_id, candidate.sequence, None, fp)?;
-                    results.push(IngestResult {
-                        outcome: IngestOutcome::Created,
-                        event: candidate,
-                    });
-                    continue;
-                }
-                let (key, stored) = match resolve(item, match_keys(&*tx, item)?) {
-                    Ok(Some(found)) => found,
-                    Ok(None) => {
-                        return Err(Error::Storage(StorageError::new(
-                            StorageErrorKind::Other,
-                            "the storage refused an event as a duplicate but no key matches a stored event",
-                        )))
-                    }
-                    Err(c) => {
-                        conflict = Some((index, c.clone()));
-                        return Err(Error::Conflict(c));
-                    }
-                };
-                // The offered content, under the stored id when it brought none.
-                candidate.event_id = item.event_id.unwrap_or(stored.event_id);
-                let fp = candidate.fingerprint();
-                audit.append(tx, ctx, AuditAction::Duplicate, stored.event_id, stored.sequence, Some(key), fp)?;
-                results.push(IngestResult {
-                    outcome: IngestOutcome::Duplicate { matched_on: key },
-                    event: stored,
-                });
-            }
-            deltas.flush(tx)
-        });
-        if let Some((index, mut error)) = conflict {
-            self.audit_conflict(&items[index], ctx)?;
-            if batch {
-                error.index = Some(index);
-            }
-            tracing::warn!(
-                target: "walletlog::ingest",
-                outcome = "conflict",
-                wallet_id = %items[index].wallet_id,
-                provider = %items[index].provider,
-                matched_on = error.key.as_str(),
-                index,
-                duration_us = started.elapsed().as_micros() as u64,
-                "ingestion refused: {error}"
-            );
-            return Err(Error::Conflict(error));
-        }
-        if let Err(e) = outcome {
-            tracing::warn!(
-                target: "walletlog::ingest",
-                outcome = "error",
-                events = items.len(),
-                duration_us = started.elapsed().as_micros() as u64,
-                "ingestion failed: {e}"
-            );
-            return Err(e);
-        }
-        let duration_us = started.elapsed().as_micros() as u64;
-        for r in &results {
-            tracing::info!(
-                target: "walletlog::ingest",
-                outcome = if r.created() { "created" } else { "duplicate" },
-                wallet_id = %r.event.wallet_id,
-                provider = %r.event.provider,
-                matched_on = r.matched_on().map(|k| k.as_str()),
-                sequence = r.event.sequence,
-                actor = %ctx.actor,
-                duration_us,
-            );
-        }
-        Ok(results)
+    ) -> Result<Vec<Result<IngestResult>>> {
+        check_batch(events)?;
+        self.ingest_with_mode(events, ctx, Mode::Each)
     }
 
     /// Records a refused replay in its own transaction, after the refused
-    /// one rolled back. The matched event is looked up again: it may have
-    /// been an earlier item of the same rolled-back batch (then sequence 0).
+    /// one rolled back.
     fn audit_conflict(&self, item: &NewEvent, ctx: &IngestContext) -> Result<()> {
         self.storage.write(&mut |tx| {
             let now = Timestamp::now();
-            let matched = match_keys(&*tx, item)?;
-            let (key, event_id, sequence) = match &matched {
-                Matched::One(k, e)
-                | Matched::Split {
-                    key: k, event: e, ..
-                } => (Some(*k), e.event_id, e.sequence),
-                Matched::Nothing => (
-                    None,
-                    item.event_id.unwrap_or(EventId::from_bytes([0; 16])),
-                    0,
-                ),
-            };
-            let fp = item
-                .to_stored(item.event_id.unwrap_or(event_id), now, 0)
-                .fingerprint();
+            let (key, event_id, sequence, fp) = conflict_record(&*tx, item, now)?;
             let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;
             audit.append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)
         })
     }
+}
+
+fn check_batch(events: &[NewEvent]) -> Result<()> {
+    if events.len() > BATCH_EVENTS_MAX {
+        return Err(ValidationError::new(
+            "events",
+            format!(
+                "a batch of {} events; at most {BATCH_EVENTS_MAX} allowed",
+                events.len()
+            ),
+        )
+        .into());
+    }
+    Ok(())
 }

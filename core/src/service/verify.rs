@@ -1,11 +1,9 @@
 //! Audit verification: recompute the chain, every event's fingerprint and
 //! every stored balance, and name the first thing that does not hold.
 
-use std::collections::HashMap;
-
 use crate::domain::{
-    bucket_of, AuditAction, AuditProblem, AuditProblemKind, AuditRecord, AuditReport, Currency,
-    Result, Totals, WalletId, WalletTransactionEvent, GENESIS_HASH,
+    AuditAction, AuditProblem, AuditProblemKind, AuditRecord, AuditReport, Result, RollupBucket,
+    RollupFold, WalletTransactionEvent, GENESIS_HASH,
 };
 use crate::ports::{ReadTx, Storage};
 
@@ -61,6 +59,13 @@ fn problem(
     }
 }
 
+fn which(bucket: RollupBucket) -> String {
+    match bucket {
+        RollupBucket::AllTime => "current balance".to_owned(),
+        RollupBucket::Hour { start } => format!("hour bucket starting {start}"),
+    }
+}
+
 /// The walk over records and events; stops at the first problem.
 struct Walk<'a> {
     chain: &'a crate::domain::AuditChain,
@@ -69,8 +74,8 @@ struct Walk<'a> {
     expected_sequence: u64,
     prev_hash: [u8; 32],
     pending: Option<WalletTransactionEvent>,
-    balances: HashMap<(WalletId, Currency), Totals>,
-    buckets: HashMap<(WalletId, Currency, i64), Totals>,
+    /// The rollups the events imply, from zero.
+    fold: RollupFold,
 }
 
 impl Walk<'_> {
@@ -167,17 +172,7 @@ impl Walk<'_> {
                 ),
             )));
         }
-        let key = (event.wallet_id.clone(), event.currency.clone());
-        let bucket = bucket_of(event.occurred_at);
-        self.balances.entry(key.clone()).or_default().apply(
-            event.event_type,
-            &event.amount,
-            event.occurred_at,
-        )?;
-        self.buckets
-            .entry((key.0, key.1, bucket))
-            .or_default()
-            .apply(event.event_type, &event.amount, event.occurred_at)?;
+        self.fold.apply(&event, &mut |_| Ok(None))?;
         Ok(None)
     }
 }
@@ -194,8 +189,7 @@ impl<S: Storage> Service<S> {
                 expected_sequence: 1,
                 prev_hash: GENESIS_HASH,
                 pending: None,
-                balances: HashMap::new(),
-                buckets: HashMap::new(),
+                fold: RollupFold::new(),
             };
             let mut events = EventStream::new(tx);
             let found = Self::walk_records(tx, &mut walk, &mut events)?;
@@ -251,53 +245,35 @@ impl<S: Storage> Service<S> {
             )));
         }
         let mut found = None;
-        let mut balances = std::mem::take(&mut walk.balances);
-        let mut buckets = std::mem::take(&mut walk.buckets);
+        let fold = &mut walk.fold;
         tx.rollups(&mut |row| {
-            if found.is_some() {
-                return Ok(());
-            }
-            let expected = match row.bucket {
-                None => balances.remove(&(row.wallet_id.clone(), row.currency.clone())),
-                Some(b) => buckets.remove(&(row.wallet_id.clone(), row.currency.clone(), b)),
-            };
-            if expected.as_ref() != Some(&row.totals) {
-                let which = match row.bucket {
-                    None => "current balance".to_owned(),
-                    Some(b) => format!(
-                        "hour bucket starting {}",
-                        crate::domain::Timestamp::from_micros_unchecked(b)
-                    ),
-                };
+            if found.is_none() && fold.take(&row.key).as_ref() != Some(&row.totals) {
                 found = Some(problem(
                     AuditProblemKind::BalanceAltered,
                     None,
                     None,
                     format!(
-                        "the stored {which} of wallet {} in {} disagrees with its events",
-                        row.wallet_id, row.currency
+                        "the stored {} of wallet {} in {} disagrees with its events",
+                        which(row.key.bucket),
+                        row.key.wallet_id,
+                        row.key.currency
                     ),
                 ));
             }
             Ok(())
         })?;
         if found.is_none() {
-            let missing = balances
-                .keys()
-                .next()
-                .map(|(w, c)| (w.clone(), c.clone(), "current balance"))
-                .or_else(|| {
-                    buckets
-                        .keys()
-                        .next()
-                        .map(|(w, c, _)| (w.clone(), c.clone(), "hour bucket"))
-                });
-            if let Some((w, c, which)) = missing {
+            if let Some(key) = walk.fold.any_key() {
                 found = Some(problem(
                     AuditProblemKind::BalanceAltered,
                     None,
                     None,
-                    format!("a stored {which} of wallet {w} in {c} is missing"),
+                    format!(
+                        "the stored {} of wallet {} in {} is missing",
+                        which(key.bucket),
+                        key.wallet_id,
+                        key.currency
+                    ),
                 ));
             }
         }

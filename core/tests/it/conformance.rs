@@ -362,7 +362,7 @@ fn collect_pages(l: &Ledger, base: &ListQuery) -> Vec<u64> {
     let mut query = base.clone();
     loop {
         let page = l.list(&query).unwrap();
-        assert!(page.events.len() <= base.limit);
+        assert!(page.events.len() <= base.page_size());
         seen.extend(page.events.iter().map(|e| e.sequence));
         match page.next_cursor {
             Some(c) => query = base.clone().cursor(&c).unwrap(),

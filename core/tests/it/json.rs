@@ -152,9 +152,12 @@ fn options_are_checked_field_by_field() {
             "plugin_limits":{"fuel_per_call":1000,"call_timeout_ms":9}}"#,
     )
     .unwrap();
-    assert_eq!(o.durability, Durability::Normal);
-    assert_eq!(o.busy_timeout, Some(std::time::Duration::from_millis(250)));
-    assert_eq!(o.audit_key.as_deref(), Some(&[0x00, 0xff][..]));
+    assert_eq!(o.sqlite.durability, Durability::Normal);
+    assert_eq!(o.sqlite.busy_timeout, std::time::Duration::from_millis(250));
+    assert_eq!(
+        o.audit_key.as_ref().map(|k| k.as_bytes()),
+        Some(&[0x00, 0xff][..])
+    );
     assert_eq!(o.plugin_limits.fuel_per_call, 1000);
     assert_eq!(o.plugin_limits.call_timeout.as_millis(), 9);
     for (text, field) in [

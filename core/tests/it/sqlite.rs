@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use walletlog::adapters::sqlite::{schema_version, SqliteOptions, SqliteStorage, APPLICATION_ID};
-use walletlog::{Durability, Error, Ledger, Options, StorageErrorKind};
+use walletlog::adapters::sqlite::{schema_version, SqliteStorage, APPLICATION_ID};
+use walletlog::{AuditKey, Durability, Error, Ledger, Options, SqliteConfig, StorageErrorKind};
 
 use super::util::*;
 
@@ -40,10 +40,10 @@ fn runs_in_wal_with_the_chosen_durability() {
     for (durability, timeout) in [(Durability::Full, 30_000), (Durability::Normal, 1234)] {
         let s = SqliteStorage::open(
             &path,
-            SqliteOptions {
+            SqliteConfig {
                 durability,
                 busy_timeout: Duration::from_millis(timeout),
-                ..SqliteOptions::default()
+                ..SqliteConfig::default()
             },
         )
         .unwrap();
@@ -54,7 +54,7 @@ fn runs_in_wal_with_the_chosen_durability() {
         assert_eq!(settings.schema_version, schema_version());
     }
     assert_eq!(
-        Options::default().durability,
+        Options::default().sqlite.durability,
         Durability::Full,
         "full is the default"
     );
@@ -223,7 +223,7 @@ fn history_queries_use_the_wallet_index() {
 fn the_audit_key_must_match_the_ledger() {
     let (_dir, path) = temp_db();
     let keyed = |k: &[u8]| Options {
-        audit_key: Some(k.to_vec()),
+        audit_key: Some(AuditKey::new(k).unwrap()),
         ..Options::default()
     };
     let l = Ledger::open(&path, keyed(b"key one")).unwrap();

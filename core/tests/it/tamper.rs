@@ -1,7 +1,7 @@
 //! Audit tampering: a second connection edits, deletes and inserts rows in
 //! the SQLite file, and `verify_audit` must name the first thing wrong.
 
-use walletlog::{AuditChain, AuditProblemKind, EventType, Ledger, Options};
+use walletlog::{AuditChain, AuditKey, AuditProblemKind, EventType, Ledger, Options};
 
 use super::util::*;
 
@@ -199,7 +199,7 @@ fn a_keyed_chain_catches_a_consistent_rewrite() {
 
     let (_dir, path) = temp_db();
     let keyed = Options {
-        audit_key: Some(b"audit key".to_vec()),
+        audit_key: Some(AuditKey::new(*b"audit key").unwrap()),
         ..Options::default()
     };
     let l = populated(&path, keyed);

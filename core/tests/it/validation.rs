@@ -130,7 +130,12 @@ fn event_type_is_one_of_eight() {
 fn amount_rules() {
     refused(|r| r.amount = "0".into(), "amount", "greater than 0");
     refused(|r| r.amount = "0.000".into(), "amount", "greater than 0");
-    refused(|r| r.amount = "-1".into(), "amount", "plain decimal");
+    refused(|r| r.amount = "-1".into(), "amount", "greater than 0");
+    refused(
+        |r| r.amount = "-1".into(),
+        "amount",
+        "the event type gives the direction",
+    );
     refused(|r| r.amount = "+1".into(), "amount", "plain decimal");
     refused(|r| r.amount = "1.".into(), "amount", "plain decimal");
     refused(|r| r.amount = ".5".into(), "amount", "plain decimal");
@@ -266,13 +271,14 @@ fn metadata_rules() {
 
 #[test]
 fn timestamp_rules() {
-    for bad in [
-        "2026-01-02",
-        "2026-01-02T03:04:05",
-        "yesterday",
-        "2026-13-01T00:00:00Z",
-        "",
-    ] {
+    for naive in ["2026-01-02T03:04:05", "2026-01-02T03:04:05.123456"] {
+        refused(
+            |r| r.occurred_at = naive.into(),
+            "occurred_at",
+            "has no time zone: add \"Z\" for UTC",
+        );
+    }
+    for bad in ["2026-01-02", "yesterday", "2026-13-01T00:00:00Z", ""] {
         refused(
             |r| r.occurred_at = bad.into(),
             "occurred_at",

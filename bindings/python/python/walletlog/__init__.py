@@ -28,11 +28,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from . import _walletlog
 from .errors import (
     ConflictError,
+    InvalidTypeError,
     NotFoundError,
     PluginError,
     SignatureError,
@@ -49,7 +50,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _List = list
 
 AmountLike = Union[Decimal, int, str]
+#: An aware ``datetime``, or RFC 3339 text with an offset (``"2026-01-02T03:04:05Z"``).
 DatetimeLike = Union[datetime, str]
+Durability = Literal["full", "normal"]
+Order = Literal["asc", "desc"]
 
 
 class EventType(str, enum.Enum):
@@ -72,40 +76,50 @@ def _from_micros(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def _type_error(field: str, expected: str, value: Any) -> InvalidTypeError:
+    reason = f"must be {expected}, not {type(value).__name__}"
+    return InvalidTypeError(f"invalid {field}: {reason}", field, reason)
+
+
+def _naive(field: str) -> ValidationError:
+    reason = "is a naive datetime: give it a time zone (tzinfo=timezone.utc)"
+    return ValidationError(f"invalid {field}: {reason}", field, reason)
+
+
 def _micros(field: str, at: datetime) -> int:
-    if not isinstance(at, datetime):
-        raise TypeError(f"{field} must be a datetime, not {type(at).__name__}")
     if at.tzinfo is None or at.utcoffset() is None:
-        raise ValidationError(
-            f"invalid {field}: a naive datetime has no time zone; pass an aware one",
-            field,
-            "is a naive datetime",
-        )
+        raise _naive(field)
     delta = at.astimezone(timezone.utc) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _time_arg(field: str, at: DatetimeLike) -> Union[int, str]:
+    """What the native layer takes for a time: microseconds, or the text
+    for the core to parse (the same rules as ``occurred_at``)."""
+    if isinstance(at, datetime):
+        return _micros(field, at)
+    if isinstance(at, str):
+        return at
+    raise _type_error(field, "an aware datetime or an RFC 3339 str", at)
 
 
 def _timestamp_text(field: str, at: DatetimeLike) -> str:
     if isinstance(at, str):
         return at
     if not isinstance(at, datetime):
-        raise TypeError(f"{field} must be a datetime, not {type(at).__name__}")
+        raise _type_error(field, "an aware datetime or an RFC 3339 str", at)
     if at.tzinfo is None or at.utcoffset() is None:
-        raise ValidationError(
-            f"invalid {field}: a naive datetime has no time zone; pass an aware one",
-            field,
-            "is a naive datetime",
-        )
+        raise _naive(field)
     # An aware isoformat() carries its offset: RFC 3339, converted to UTC by the core.
     return at.isoformat()
 
 
 def _amount_text(amount: AmountLike) -> str:
-    if isinstance(amount, bool) or isinstance(amount, float):
-        raise TypeError(
-            f"amount must be a Decimal, int or str, not {type(amount).__name__}: "
-            "a float cannot hold money exactly"
-        )
+    if isinstance(amount, bool):
+        raise _type_error("amount", "a Decimal, int or str", amount)
+    if isinstance(amount, float):
+        reason = "must be a Decimal, int or str, not float: a float cannot hold money exactly"
+        raise InvalidTypeError(f"invalid amount: {reason}", "amount", reason)
     if isinstance(amount, Decimal):
         if not amount.is_finite():
             raise ValidationError(
@@ -116,7 +130,7 @@ def _amount_text(amount: AmountLike) -> str:
         return str(amount)
     if isinstance(amount, str):
         return amount
-    raise TypeError(f"amount must be a Decimal, int or str, not {type(amount).__name__}")
+    raise _type_error("amount", "a Decimal, int or str", amount)
 
 
 def _check_keys(value: Any, path: str) -> None:
@@ -138,10 +152,12 @@ def _metadata_text(metadata: Optional[Mapping[str, Any]]) -> Optional[str]:
     if metadata is None:
         return None
     if not isinstance(metadata, Mapping):
-        raise TypeError(f"metadata must be a dict, not {type(metadata).__name__}")
+        raise _type_error("metadata", "a dict", metadata)
     try:
         _check_keys(metadata, "")
         return json.dumps(metadata, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except ValidationError:
+        raise
     except RecursionError:
         reason = "is nested too deeply"
         raise ValidationError(f"invalid metadata: {reason}", "metadata", reason) from None
@@ -182,13 +198,13 @@ def _check_encodable(fields: tuple[Any, ...], index: Optional[int] = None) -> No
 def _optional_text(field: str, value: Any) -> Optional[str]:
     if value is None or isinstance(value, str):
         return value
-    raise TypeError(f"{field} must be a str or None, not {type(value).__name__}")
+    raise _type_error(field, "a str or None", value)
 
 
 def _text(field: str, value: Any) -> str:
     if isinstance(value, str):
         return value
-    raise TypeError(f"{field} must be a str, not {type(value).__name__}")
+    raise _type_error(field, "a str", value)
 
 
 class Event(tuple):  # type: ignore[type-arg]
@@ -355,6 +371,7 @@ class AuditRecord:
     actor: str
     fingerprint: str
     body_sha256: Optional[str]
+    prev_hash: str
     hash: str
 
 
@@ -365,6 +382,8 @@ class AuditReport:
     events_checked: int
     first_bad_sequence: Optional[int]
     first_bad_event_sequence: Optional[int]
+    #: The problem's kind: ``record_altered``, ``chain_broken``, ``event_altered``,
+    #: ``event_missing``, ``event_inserted`` or ``balance_altered``.
     problem: Optional[str]
     reason: Optional[str]
 
@@ -380,7 +399,7 @@ class Ledger:
         self,
         path: Union[str, os.PathLike[str]],
         *,
-        durability: str = "full",
+        durability: Durability = "full",
         audit_key: Optional[bytes] = None,
         busy_timeout: Optional[float] = None,
         plugin_cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
@@ -482,7 +501,8 @@ class Ledger:
         return IngestResult._from_native(native)
 
     def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> _List[IngestResult]:
-        """One transaction: all of it, or none and the error names the index."""
+        """One transaction: all of it, or none and the error names the index.
+        (Rust's ``ingest_batch``; the Python name is the Python contract.)"""
         items = []
         for i, e in enumerate(events):
             try:
@@ -490,7 +510,8 @@ class Ledger:
             except WalletLogError as err:
                 raise type(err)(f"item {i}: {err.message}", err.field, err.reason, i) from None
             except TypeError as err:
-                raise TypeError(f"item {i}: {err}") from None
+                # An unknown or missing field name (a keyword the event does not have).
+                raise InvalidTypeError(f"item {i}: {err}", "event", str(err), i) from None
         try:
             natives = self._native.ingest_many(items)
         except TypeError:
@@ -517,34 +538,44 @@ class Ledger:
         wallet_id: str,
         limit: int = 100,
         cursor: Optional[str] = None,
-        order: str = "desc",
+        order: Order = "desc",
         event_types: Optional[Sequence[Union[EventType, str]]] = None,
-        since: Optional[datetime] = None,
-        until: Optional[datetime] = None,
+        since: Optional[DatetimeLike] = None,
+        until: Optional[DatetimeLike] = None,
         currency: Optional[str] = None,
     ) -> Page:
         """One page of the wallet's history by ``(occurred_at, sequence)``;
         ``since`` is inclusive, ``until`` exclusive. Pass ``next_cursor``
         back (with the same filters) for the next page."""
         if isinstance(limit, bool) or not isinstance(limit, int):
-            raise TypeError(f"limit must be an int, not {type(limit).__name__}")
-        types = None if event_types is None else [str(EventType(t).value) for t in event_types]
+            raise _type_error("limit", "an int", limit)
+        if isinstance(event_types, str):
+            raise _type_error("event_types", "a list of event types", event_types)
+        types = (
+            None
+            if event_types is None
+            else [t.value if isinstance(t, EventType) else _text("event_types", t) for t in event_types]
+        )
         events, next_cursor = self._native.list(
-            wallet_id,
+            _text("wallet_id", wallet_id),
             limit,
-            cursor,
-            order,
+            _optional_text("cursor", cursor),
+            _text("order", order),
             types,
-            None if since is None else _micros("since", since),
-            None if until is None else _micros("until", until),
-            currency,
+            None if since is None else _time_arg("since", since),
+            None if until is None else _time_arg("until", until),
+            _optional_text("currency", currency),
         )
         return Page([Event._from_native(t) for t in events], next_cursor)
 
-    def balance(self, wallet_id: str, as_of: Optional[datetime] = None) -> dict[str, Balance]:
+    def balance(
+        self, wallet_id: str, as_of: Optional[DatetimeLike] = None
+    ) -> dict[str, Balance]:
         """Per currency: available, held, total, event count, last occurrence,
         over the events with ``occurred_at <= as_of`` (all when ``None``)."""
-        rows = self._native.balance(wallet_id, None if as_of is None else _micros("as_of", as_of))
+        rows = self._native.balance(
+            _text("wallet_id", wallet_id), None if as_of is None else _time_arg("as_of", as_of)
+        )
         return {
             c: Balance(
                 Decimal(a), Decimal(h), Decimal(t), n, None if last is None else _from_micros(last)
@@ -556,9 +587,13 @@ class Ledger:
         return [Event._from_native(t) for t in self._native.changes_since(sequence, limit)]
 
     def audit_log(self, after: int = 0, limit: int = 1000) -> _List[AuditRecord]:
+        """Audit records with a sequence above ``after``, at most ``limit``
+        (1..=10000). Rust's ``audit_log(sequence, limit)``."""
         return [
-            AuditRecord(s, _from_micros(at), action, uuid.UUID(eid), es, m, actor, fp, body, h)
-            for s, at, action, eid, es, m, actor, fp, body, h in self._native.audit_log(
+            AuditRecord(
+                s, _from_micros(at), action, uuid.UUID(eid), es, m, actor, fp, body, prev, h
+            )
+            for s, at, action, eid, es, m, actor, fp, body, prev, h in self._native.audit_log(
                 after, limit
             )
         ]
@@ -638,11 +673,15 @@ __all__ = [
     "AuditReport",
     "Balance",
     "ConflictError",
+    "DatetimeLike",
+    "Durability",
     "Event",
     "EventType",
     "IngestResult",
+    "InvalidTypeError",
     "Ledger",
     "NotFoundError",
+    "Order",
     "Page",
     "PluginError",
     "PluginInfo",

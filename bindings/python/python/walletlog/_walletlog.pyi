@@ -1,6 +1,6 @@
 """Type stubs of the native layer. Checked against the built module by mypy.stubtest."""
 
-from typing import Optional, final
+from typing import Optional, Union, final
 
 __all__ = ["NativeEvent", "NativeLedger", "__version__", "sign_request", "verify_request"]
 
@@ -52,17 +52,19 @@ class NativeLedger:
         cursor: Optional[str],
         order: str,
         event_types: Optional[_List[str]],
-        since: Optional[int],
-        until: Optional[int],
+        since: Optional[Union[int, str]],
+        until: Optional[Union[int, str]],
         currency: Optional[str],
     ) -> tuple[_List[_EventTuple], Optional[str]]: ...
     def balance(
-        self, wallet_id: str, as_of: Optional[int]
+        self, wallet_id: str, as_of: Optional[Union[int, str]]
     ) -> _List[tuple[str, str, str, str, int, Optional[int]]]: ...
     def changes_since(self, sequence: int, limit: int) -> _List[_EventTuple]: ...
     def audit_log(
         self, sequence: int, limit: int
-    ) -> _List[tuple[int, int, str, str, int, Optional[str], str, str, Optional[str], str]]: ...
+    ) -> _List[
+        tuple[int, int, str, str, int, Optional[str], str, str, Optional[str], str, str]
+    ]: ...
     def verify_audit(
         self,
     ) -> tuple[bool, int, int, Optional[int], Optional[int], Optional[str], Optional[str]]: ...

@@ -2,18 +2,27 @@
 //!
 //! One `RwLock` makes writes exclusive and reads consistent. A write
 //! transaction applies its changes directly and keeps an undo log, replayed
-//! in reverse when the transaction fails.
+//! in reverse when the transaction fails or panics, so that a failed write
+//! leaves nothing behind and a panic does not poison the ledger: as with
+//! SQLite, the next call finds the state from before the write.
+//!
+//! It is as strict as the SQLite schema: the three keys and the sequences
+//! of events and audit records are unique, and a taken sequence is an
+//! error, never an overwrite.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::RwLock;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::domain::{
-    AuditRecord, Currency, Error, EventId, IdempotencyKey, ListQuery, Order, Provider,
-    ProviderEventId, Result, StorageError, StorageErrorKind, Timestamp, Totals, WalletId,
-    WalletTransactionEvent,
+    AuditRecord, Currency, Error, EventId, IdempotencyKey, Order, Provider, ProviderEventId,
+    QueryView, Result, RollupBucket, RollupKey, RollupRow, StorageError, StorageErrorKind,
+    Timestamp, Totals, WalletId, WalletTransactionEvent,
 };
-use crate::ports::{AmountRow, ReadTx, RollupRow, Storage, WriteTx};
+use crate::ports::{AmountRow, ReadTx, Storage, WriteTx};
+
+/// A wallet's rollup rows, by bucket (hours first, all time last) and currency.
+type WalletRollups = BTreeMap<RollupBucket, BTreeMap<Currency, Totals>>;
 
 #[derive(Default)]
 struct State {
@@ -22,9 +31,8 @@ struct State {
     by_provider: HashMap<(Provider, ProviderEventId), u64>,
     by_idempotency: HashMap<IdempotencyKey, u64>,
     by_wallet: HashMap<WalletId, BTreeSet<(Timestamp, u64)>>,
-    balances: BTreeMap<(WalletId, Currency), Totals>,
-    buckets: HashMap<WalletId, BTreeMap<i64, BTreeMap<Currency, Totals>>>,
-    audit: Vec<AuditRecord>,
+    rollups: HashMap<WalletId, WalletRollups>,
+    audit: BTreeMap<u64, AuditRecord>,
     meta: HashMap<String, Vec<u8>>,
 }
 
@@ -38,43 +46,50 @@ impl MemoryStorage {
     pub fn new() -> Self {
         Self::default()
     }
+
+    // A panic during a write poisons the lock only after the writer's undo
+    // log has restored the state (`Writer`'s drop runs first), so the state
+    // behind a poisoned lock is always consistent.
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
-fn poisoned() -> Error {
+fn taken(what: &str, sequence: u64) -> Error {
     Error::Storage(StorageError::new(
         StorageErrorKind::Other,
-        "the in-memory ledger was left inconsistent by a panic during a write",
+        format!("{what} sequence {sequence} is already taken"),
     ))
 }
 
 impl Storage for MemoryStorage {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
-        let state = self.state.read().map_err(|_| poisoned())?;
+        let state = self.read_state();
         f(&*state)
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
-        let mut state = self.state.write().map_err(|_| poisoned())?;
+        let mut state = self.write_state();
         let mut tx = Writer {
             state: &mut state,
             undo: Vec::new(),
         };
         let result = f(&mut tx);
-        if result.is_err() {
-            tx.roll_back();
+        if result.is_ok() {
+            tx.undo.clear();
         }
+        // Dropping `tx` replays what is left of the undo log: everything
+        // on failure, nothing on success.
+        drop(tx);
         result
     }
 
     fn describe(&self) -> String {
         "memory".to_owned()
-    }
-
-    fn backup(&self, _dest: &std::path::Path) -> Result<()> {
-        Err(Error::Storage(StorageError::new(
-            StorageErrorKind::Other,
-            "an in-memory ledger has no file to back up; copy its events with changes_since",
-        )))
     }
 }
 
@@ -105,8 +120,8 @@ impl ReadTx for State {
         Ok(self.event(self.by_idempotency.get(key)))
     }
 
-    fn list(&self, q: &ListQuery, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
-        let Some(index) = self.by_wallet.get(&q.wallet_id) else {
+    fn list(&self, q: QueryView<'_>, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
+        let Some(index) = self.by_wallet.get(q.wallet_id) else {
             return Ok(Vec::new());
         };
         // Every bound is exclusive: sequences start at 1, so `(t, 0)` sits
@@ -126,14 +141,11 @@ impl ReadTx for State {
             }
         }
         let bound = |b: Option<(Timestamp, u64)>| b.map_or(Bound::Unbounded, Bound::Excluded);
-        let (lower, upper) = (bound(lower), bound(upper));
-        let range = index.range((lower, upper));
+        let range = index.range((bound(lower), bound(upper)));
         let keep = |&&(_, seq): &&(Timestamp, u64)| {
             self.events.get(&seq).is_some_and(|e| {
-                q.event_types
-                    .as_ref()
-                    .is_none_or(|t| t.contains(&e.event_type))
-                    && q.currency.as_ref().is_none_or(|c| c == &e.currency)
+                q.event_types.is_none_or(|t| t.contains(&e.event_type))
+                    && q.currency.is_none_or(|c| c == &e.currency)
             })
         };
         let take = |(_, seq): &(Timestamp, u64)| self.events.get(seq).cloned();
@@ -163,27 +175,41 @@ impl ReadTx for State {
 
     fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>> {
         Ok(self
-            .balances
-            .iter()
-            .filter(|((w, _), _)| w == wallet)
-            .map(|((_, c), t)| (c.clone(), t.clone()))
+            .rollups
+            .get(wallet)
+            .and_then(|w| w.get(&RollupBucket::AllTime))
+            .into_iter()
+            .flatten()
+            .map(|(c, t)| (c.clone(), t.clone()))
             .collect())
     }
 
     fn buckets_before(
         &self,
         wallet: &WalletId,
-        before: i64,
+        before: Timestamp,
         each: &mut dyn FnMut(Currency, Totals) -> Result<()>,
     ) -> Result<()> {
-        if let Some(buckets) = self.buckets.get(wallet) {
-            for per_currency in buckets.range(..before).map(|(_, c)| c) {
+        if let Some(rows) = self.rollups.get(wallet) {
+            for per_currency in rows
+                .range(..RollupBucket::Hour { start: before })
+                .map(|(_, c)| c)
+            {
                 for (c, t) in per_currency {
                     each(c.clone(), t.clone())?;
                 }
             }
         }
         Ok(())
+    }
+
+    fn rollup(&self, key: &RollupKey) -> Result<Option<Totals>> {
+        Ok(self
+            .rollups
+            .get(&key.wallet_id)
+            .and_then(|w| w.get(&key.bucket))
+            .and_then(|c| c.get(&key.currency))
+            .cloned())
     }
 
     fn amounts_between(
@@ -209,22 +235,16 @@ impl ReadTx for State {
     }
 
     fn rollups(&self, each: &mut dyn FnMut(RollupRow) -> Result<()>) -> Result<()> {
-        for ((w, c), t) in &self.balances {
-            each(RollupRow {
-                wallet_id: w.clone(),
-                currency: c.clone(),
-                bucket: None,
-                totals: t.clone(),
-            })?;
-        }
-        for (w, buckets) in &self.buckets {
-            for (b, per_currency) in buckets {
-                for (c, t) in per_currency {
+        for (wallet, rows) in &self.rollups {
+            for (bucket, per_currency) in rows {
+                for (currency, totals) in per_currency {
                     each(RollupRow {
-                        wallet_id: w.clone(),
-                        currency: c.clone(),
-                        bucket: Some(*b),
-                        totals: t.clone(),
+                        key: RollupKey {
+                            wallet_id: wallet.clone(),
+                            currency: currency.clone(),
+                            bucket: *bucket,
+                        },
+                        totals: totals.clone(),
                     })?;
                 }
             }
@@ -233,15 +253,16 @@ impl ReadTx for State {
     }
 
     fn audit_after(&self, sequence: u64, limit: usize) -> Result<Vec<AuditRecord>> {
-        // Records are appended with sequences 1, 2, 3, ...
-        let start = usize::try_from(sequence)
-            .unwrap_or(usize::MAX)
-            .min(self.audit.len());
-        Ok(self.audit[start..].iter().take(limit).cloned().collect())
+        Ok(self
+            .audit
+            .range((Bound::Excluded(sequence), Bound::Unbounded))
+            .take(limit)
+            .map(|(_, r)| r.clone())
+            .collect())
     }
 
     fn last_audit(&self) -> Result<Option<(u64, [u8; 32])>> {
-        Ok(self.audit.last().map(|r| (r.sequence, r.hash)))
+        Ok(self.audit.last_key_value().map(|(s, r)| (*s, r.hash)))
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -249,10 +270,11 @@ impl ReadTx for State {
     }
 }
 
+/// One change of a write, and how to take it back.
 enum Undo {
     Event(u64),
-    Audit,
-    Rollup(WalletId, Currency, Option<i64>, Totals),
+    Audit(u64),
+    Rollup(RollupKey, Option<Totals>),
     Meta(String, Option<Vec<u8>>),
 }
 
@@ -261,8 +283,10 @@ struct Writer<'a> {
     undo: Vec<Undo>,
 }
 
-impl Writer<'_> {
-    fn roll_back(&mut self) {
+impl Drop for Writer<'_> {
+    /// Takes back every change still in the undo log: all of a failed or
+    /// panicking write.
+    fn drop(&mut self) {
         let s = &mut *self.state;
         while let Some(step) = self.undo.pop() {
             match step {
@@ -277,33 +301,16 @@ impl Writer<'_> {
                         }
                         if let Some(w) = s.by_wallet.get_mut(&e.wallet_id) {
                             w.remove(&(e.occurred_at, seq));
-                        }
-                    }
-                }
-                Undo::Audit => {
-                    s.audit.pop();
-                }
-                Undo::Rollup(w, c, bucket, prev) => {
-                    // A row that was zero before this transaction did not exist.
-                    let existed = prev.event_count > 0;
-                    match bucket {
-                        None if existed => {
-                            s.balances.insert((w, c), prev);
-                        }
-                        None => {
-                            s.balances.remove(&(w, c));
-                        }
-                        Some(b) => {
-                            let per_currency =
-                                s.buckets.entry(w).or_default().entry(b).or_default();
-                            if existed {
-                                per_currency.insert(c, prev);
-                            } else {
-                                per_currency.remove(&c);
+                            if w.is_empty() {
+                                s.by_wallet.remove(&e.wallet_id);
                             }
                         }
                     }
                 }
+                Undo::Audit(seq) => {
+                    s.audit.remove(&seq);
+                }
+                Undo::Rollup(key, previous) => put_rollup(s, key, previous),
                 Undo::Meta(k, prev) => match prev {
                     Some(v) => {
                         s.meta.insert(k, v);
@@ -312,6 +319,34 @@ impl Writer<'_> {
                         s.meta.remove(&k);
                     }
                 },
+            }
+        }
+    }
+}
+
+/// Sets one rollup row, or removes it (and any map left empty) for `None`.
+fn put_rollup(s: &mut State, key: RollupKey, totals: Option<Totals>) {
+    match totals {
+        Some(t) => {
+            s.rollups
+                .entry(key.wallet_id)
+                .or_default()
+                .entry(key.bucket)
+                .or_default()
+                .insert(key.currency, t);
+        }
+        None => {
+            let Some(wallet) = s.rollups.get_mut(&key.wallet_id) else {
+                return;
+            };
+            if let Some(per_currency) = wallet.get_mut(&key.bucket) {
+                per_currency.remove(&key.currency);
+                if per_currency.is_empty() {
+                    wallet.remove(&key.bucket);
+                }
+            }
+            if wallet.is_empty() {
+                s.rollups.remove(&key.wallet_id);
             }
         }
     }
@@ -336,7 +371,7 @@ macro_rules! forward_reads {
             ) -> Result<Option<WalletTransactionEvent>> {
                 self.state.event_by_idempotency_key(key)
             }
-            fn list(&self, q: &ListQuery, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
+            fn list(&self, q: QueryView<'_>, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
                 self.state.list(q, fetch)
             }
             fn events_after(
@@ -355,10 +390,13 @@ macro_rules! forward_reads {
             fn buckets_before(
                 &self,
                 wallet: &WalletId,
-                before: i64,
+                before: Timestamp,
                 each: &mut dyn FnMut(Currency, Totals) -> Result<()>,
             ) -> Result<()> {
                 self.state.buckets_before(wallet, before, each)
+            }
+            fn rollup(&self, key: &RollupKey) -> Result<Option<Totals>> {
+                self.state.rollup(key)
             }
             fn amounts_between(
                 &self,
@@ -391,15 +429,18 @@ impl WriteTx for Writer<'_> {
     fn insert_event_if_new(&mut self, e: &WalletTransactionEvent) -> Result<bool> {
         // The same unique keys the SQLite schema enforces.
         let s = &mut *self.state;
-        let taken = s.by_id.contains_key(&e.event_id)
+        let key_taken = s.by_id.contains_key(&e.event_id)
             || e.provider_event_id
                 .as_ref()
                 .is_some_and(|p| s.by_provider.contains_key(&(e.provider.clone(), p.clone())))
             || e.idempotency_key
                 .as_ref()
                 .is_some_and(|k| s.by_idempotency.contains_key(k));
-        if taken {
+        if key_taken {
             return Ok(false);
+        }
+        if s.events.contains_key(&e.sequence) {
+            return Err(taken("event", e.sequence));
         }
         s.by_id.insert(e.event_id, e.sequence);
         if let Some(p) = &e.provider_event_id {
@@ -419,38 +460,18 @@ impl WriteTx for Writer<'_> {
     }
 
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()> {
-        self.state.audit.push(record.clone());
-        self.undo.push(Undo::Audit);
+        if self.state.audit.contains_key(&record.sequence) {
+            return Err(taken("audit record", record.sequence));
+        }
+        self.state.audit.insert(record.sequence, record.clone());
+        self.undo.push(Undo::Audit(record.sequence));
         Ok(())
     }
 
-    fn add_to_rollup(
-        &mut self,
-        wallet: &WalletId,
-        currency: &Currency,
-        bucket: Option<i64>,
-        delta: &Totals,
-    ) -> Result<()> {
-        let slot = match bucket {
-            None => self
-                .state
-                .balances
-                .entry((wallet.clone(), currency.clone()))
-                .or_default(),
-            Some(b) => self
-                .state
-                .buckets
-                .entry(wallet.clone())
-                .or_default()
-                .entry(b)
-                .or_default()
-                .entry(currency.clone())
-                .or_default(),
-        };
-        let prev = slot.clone();
-        slot.merge(delta)?;
-        self.undo
-            .push(Undo::Rollup(wallet.clone(), currency.clone(), bucket, prev));
+    fn put_rollup(&mut self, row: &RollupRow) -> Result<()> {
+        let previous = self.state.rollup(&row.key)?;
+        put_rollup(self.state, row.key.clone(), Some(row.totals.clone()));
+        self.undo.push(Undo::Rollup(row.key.clone(), previous));
         Ok(())
     }
 

@@ -3,14 +3,14 @@
 
 use rusqlite::Row;
 
+use super::error::map_err;
+use super::schema::ALL_TIME_BUCKET;
 use crate::domain::{
     Amount, AuditAction, AuditRecord, Currency, Error, EventId, EventType, IdempotencyKey,
-    MatchedKey, Metadata, Money, Provider, ProviderEventId, Result, StorageError, StorageErrorKind,
-    Timestamp, Totals, WalletId, WalletTransactionEvent,
+    MatchedKey, Metadata, Money, Provider, ProviderEventId, Result, RollupBucket, StorageError,
+    StorageErrorKind, Timestamp, Totals, WalletId, WalletTransactionEvent,
 };
 use crate::ports::AmountRow;
-
-use super::map_err;
 
 /// The event columns, in the order `event_from_row` reads them. A macro so
 /// that statements are `concat!`ed at compile time, not formatted per call.
@@ -29,7 +29,7 @@ macro_rules! audit_columns {
     };
 }
 
-pub fn corrupt(what: &str, detail: &str) -> Error {
+pub(super) fn corrupt(what: &str, detail: &str) -> Error {
     Error::Storage(StorageError::new(
         StorageErrorKind::Corrupt,
         format!("stored {what} is damaged: {detail}"),
@@ -40,7 +40,7 @@ fn get<T: rusqlite::types::FromSql>(r: &Row<'_>, i: usize) -> Result<T> {
     r.get(i).map_err(map_err)
 }
 
-pub fn hash32(what: &str, bytes: &[u8]) -> Result<[u8; 32]> {
+pub(super) fn hash32(what: &str, bytes: &[u8]) -> Result<[u8; 32]> {
     bytes
         .try_into()
         .map_err(|_| corrupt(what, &format!("{} bytes where 32 belong", bytes.len())))
@@ -53,7 +53,7 @@ fn event_id(what: &str, bytes: &[u8]) -> Result<EventId> {
     Ok(EventId::from_bytes(b))
 }
 
-pub fn event_from_row(r: &Row<'_>) -> Result<WalletTransactionEvent> {
+pub(super) fn event_from_row(r: &Row<'_>) -> Result<WalletTransactionEvent> {
     let sequence: i64 = get(r, 0)?;
     let what = format!("event {sequence}");
     let bad = |e: crate::domain::ValidationError| corrupt(&what, &e.to_string());
@@ -76,13 +76,13 @@ pub fn event_from_row(r: &Row<'_>) -> Result<WalletTransactionEvent> {
             .map(IdempotencyKey::new)
             .transpose()
             .map_err(bad)?,
-        metadata: Metadata::from_stored(get(r, 9)?),
+        metadata: Metadata::from_stored(get(r, 9)?).map_err(bad)?,
         occurred_at: Timestamp::from_micros("occurred_at", get(r, 10)?).map_err(bad)?,
         created_at: Timestamp::from_micros("created_at", get(r, 11)?).map_err(bad)?,
     })
 }
 
-pub fn amount_from_row(r: &Row<'_>) -> Result<AmountRow> {
+pub(super) fn amount_from_row(r: &Row<'_>) -> Result<AmountRow> {
     let sequence: i64 = get(r, 4)?;
     let what = format!("event {sequence}");
     let bad = |e: crate::domain::ValidationError| corrupt(&what, &e.to_string());
@@ -97,7 +97,7 @@ pub fn amount_from_row(r: &Row<'_>) -> Result<AmountRow> {
 }
 
 /// Columns 0..=3: available, held, event_count, last_occurred_at.
-pub fn totals_from_row(r: &Row<'_>) -> Result<Totals> {
+pub(super) fn totals_from_row(r: &Row<'_>) -> Result<Totals> {
     let money = |i: usize| -> Result<Money> {
         let text: String = get(r, i)?;
         Money::parse(&text).ok_or_else(|| corrupt("balance", &format!("{text:?} is not a decimal")))
@@ -116,7 +116,7 @@ pub fn totals_from_row(r: &Row<'_>) -> Result<Totals> {
     })
 }
 
-pub fn audit_from_row(r: &Row<'_>) -> Result<AuditRecord> {
+pub(super) fn audit_from_row(r: &Row<'_>) -> Result<AuditRecord> {
     let sequence: i64 = get(r, 0)?;
     let what = format!("audit record {sequence}");
     let action: u8 = get(r, 2)?;
@@ -145,4 +145,25 @@ pub fn audit_from_row(r: &Row<'_>) -> Result<AuditRecord> {
         prev_hash: hash32(&what, &prev)?,
         hash: hash32(&what, &hash)?,
     })
+}
+
+/// A bucket as the `bucket` column holds it: the hour's start in
+/// microseconds, or [`ALL_TIME_BUCKET`].
+pub(super) fn bucket_to_column(bucket: RollupBucket) -> i64 {
+    match bucket {
+        RollupBucket::AllTime => ALL_TIME_BUCKET,
+        RollupBucket::Hour { start } => start.as_micros(),
+    }
+}
+
+pub(super) fn bucket_from_column(value: i64) -> Result<RollupBucket> {
+    if value == ALL_TIME_BUCKET {
+        return Ok(RollupBucket::AllTime);
+    }
+    let start =
+        Timestamp::from_micros("bucket", value).map_err(|e| corrupt("rollup", &e.to_string()))?;
+    if RollupBucket::hour_start(start) != start {
+        return Err(corrupt("rollup", "its bucket does not start an hour"));
+    }
+    Ok(RollupBucket::Hour { start })
 }

@@ -71,7 +71,8 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// The `bucket` of the all-time rollup rows.
+/// The `bucket` of the all-time rollup rows (migration 1 says so in its
+/// comment; SQL binds this constant, never writes the number).
 pub const ALL_TIME_BUCKET: i64 = i64::MAX;
 
 /// The schema version this build writes.

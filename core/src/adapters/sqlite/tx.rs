@@ -1,0 +1,458 @@
+//! Transactions: the port's reads and writes as SQL on one connection.
+
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, ToSql};
+
+use super::error::map_err;
+use super::rows::{
+    amount_from_row, audit_from_row, bucket_from_column, bucket_to_column, corrupt, event_from_row,
+    hash32, totals_from_row,
+};
+use super::schema::ALL_TIME_BUCKET;
+use crate::domain::{
+    AuditRecord, Currency, EventId, IdempotencyKey, Order, Provider, ProviderEventId, QueryView,
+    Result, RollupKey, RollupRow, Timestamp, Totals, WalletId, WalletTransactionEvent,
+};
+use crate::ports::{AmountRow, ReadTx, WriteTx};
+
+/// A transaction on one connection; reads and, on the writer, writes.
+pub(super) struct Tx<'c> {
+    conn: &'c Connection,
+    /// The two statements a batch runs per event, held for the whole
+    /// transaction instead of fetched from the cache every time.
+    insert_event: Option<CachedStatement<'c>>,
+    append_audit: Option<CachedStatement<'c>>,
+}
+
+impl<'c> Tx<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        Tx {
+            conn,
+            insert_event: None,
+            append_audit: None,
+        }
+    }
+}
+
+/// The statement in `slot`, prepared (through the cache) on first use.
+fn held<'s, 'c>(
+    conn: &'c Connection,
+    slot: &'s mut Option<CachedStatement<'c>>,
+    sql: &str,
+) -> Result<&'s mut CachedStatement<'c>> {
+    if slot.is_none() {
+        *slot = Some(conn.prepare_cached(sql).map_err(map_err)?);
+    }
+    // Filled just above when it was empty.
+    Ok(slot.as_mut().expect("the statement was just prepared"))
+}
+
+impl Tx<'_> {
+    fn one_event(
+        &self,
+        sql: &str,
+        params: &[&dyn ToSql],
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let row = stmt
+            .query_row(params, |r| Ok(event_from_row(r)))
+            .optional()
+            .map_err(map_err)?;
+        row.transpose()
+    }
+
+    fn events(
+        &self,
+        sql: &str,
+        params: &[(&str, &dyn ToSql)],
+    ) -> Result<Vec<WalletTransactionEvent>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(params, |r| Ok(event_from_row(r)))
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(map_err)??);
+        }
+        Ok(out)
+    }
+}
+
+impl ReadTx for Tx<'_> {
+    fn event_by_id(&self, id: &EventId) -> Result<Option<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE event_id = ?1"
+        );
+        self.one_event(sql, &[&id.as_bytes().as_slice()])
+    }
+
+    fn event_by_provider_event_id(
+        &self,
+        p: &Provider,
+        id: &ProviderEventId,
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE provider = ?1 AND provider_event_id = ?2"
+        );
+        self.one_event(sql, &[&p.as_str(), &id.as_str()])
+    }
+
+    fn event_by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE idempotency_key = ?1"
+        );
+        self.one_event(sql, &[&key.as_str()])
+    }
+
+    fn list(&self, q: QueryView<'_>, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
+        let mut sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE wallet_id = :wallet"
+        )
+        .to_owned();
+        let wallet = q.wallet_id.as_str();
+        let after_at = q.after.map(|a| a.occurred_at.as_micros());
+        let after_seq = q.after.map(|a| a.sequence as i64);
+        let since = q.since.map(|t| t.as_micros());
+        let until = q.until.map(|t| t.as_micros());
+        let currency = q.currency.map(|c| c.as_str());
+        let fetch = fetch as i64;
+        let mut params: Vec<(&str, &dyn ToSql)> = vec![(":wallet", &wallet), (":fetch", &fetch)];
+        if let (Some(at), Some(seq)) = (&after_at, &after_seq) {
+            // A range on the index column first, so SQLite seeks to the cursor.
+            sql.push_str(match q.order {
+                Order::Desc => " AND occurred_at <= :at AND (occurred_at < :at OR sequence < :seq)",
+                Order::Asc => " AND occurred_at >= :at AND (occurred_at > :at OR sequence > :seq)",
+            });
+            params.push((":at", at));
+            params.push((":seq", seq));
+        }
+        if let Some(s) = &since {
+            sql.push_str(" AND occurred_at >= :since");
+            params.push((":since", s));
+        }
+        if let Some(u) = &until {
+            sql.push_str(" AND occurred_at < :until");
+            params.push((":until", u));
+        }
+        if let Some(types) = q.event_types {
+            let codes: Vec<String> = types.iter().map(|t| t.code().to_string()).collect();
+            sql.push_str(&format!(" AND event_type IN ({})", codes.join(",")));
+        }
+        if let Some(c) = &currency {
+            sql.push_str(" AND currency = :currency");
+            params.push((":currency", c));
+        }
+        sql.push_str(match q.order {
+            Order::Desc => " ORDER BY occurred_at DESC, sequence DESC LIMIT :fetch",
+            Order::Asc => " ORDER BY occurred_at ASC, sequence ASC LIMIT :fetch",
+        });
+        self.events(&sql, &params)
+    }
+
+    fn events_after(&self, sequence: u64, limit: usize) -> Result<Vec<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE sequence > :after ORDER BY sequence LIMIT :limit"
+        );
+        let (after, limit) = (sequence as i64, limit as i64);
+        self.events(sql, &[(":after", &after), (":limit", &limit)])
+    }
+
+    fn last_event_sequence(&self) -> Result<u64> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(sequence), 0) FROM events")
+            .map_err(map_err)?;
+        let n: i64 = stmt.query_row([], |r| r.get(0)).map_err(map_err)?;
+        Ok(n as u64)
+    }
+
+    fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT available, held, event_count, last_occurred_at, currency \
+                 FROM rollups WHERE wallet_id = ?1 AND bucket = ?2",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![wallet.as_str(), ALL_TIME_BUCKET], |r| {
+                Ok(currency_totals(r))
+            })
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err)?).collect()
+    }
+
+    fn buckets_before(
+        &self,
+        wallet: &WalletId,
+        before: Timestamp,
+        each: &mut dyn FnMut(Currency, Totals) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT available, held, event_count, last_occurred_at, currency \
+                 FROM rollups WHERE wallet_id = ?1 AND bucket < ?2",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![wallet.as_str(), before.as_micros()], |r| {
+                Ok(currency_totals(r))
+            })
+            .map_err(map_err)?;
+        for row in rows {
+            let (c, t) = row.map_err(map_err)??;
+            each(c, t)?;
+        }
+        Ok(())
+    }
+
+    fn amounts_between(
+        &self,
+        wallet: &WalletId,
+        from: Timestamp,
+        to: Timestamp,
+        each: &mut dyn FnMut(AmountRow) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT event_type, amount, currency, occurred_at, sequence \
+                 FROM events WHERE wallet_id = ?1 AND occurred_at BETWEEN ?2 AND ?3",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map(
+                params![wallet.as_str(), from.as_micros(), to.as_micros()],
+                |r| Ok(amount_from_row(r)),
+            )
+            .map_err(map_err)?;
+        for row in rows {
+            each(row.map_err(map_err)??)?;
+        }
+        Ok(())
+    }
+
+    fn rollup(&self, key: &RollupKey) -> Result<Option<Totals>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT available, held, event_count, last_occurred_at FROM rollups \
+                 WHERE wallet_id = ?1 AND bucket = ?2 AND currency = ?3",
+            )
+            .map_err(map_err)?;
+        let row = stmt
+            .query_row(
+                params![
+                    key.wallet_id.as_str(),
+                    bucket_to_column(key.bucket),
+                    key.currency.as_str()
+                ],
+                |r| Ok(totals_from_row(r)),
+            )
+            .optional()
+            .map_err(map_err)?;
+        row.transpose()
+    }
+
+    fn rollups(&self, each: &mut dyn FnMut(RollupRow) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT available, held, event_count, last_occurred_at, currency, wallet_id, bucket \
+                 FROM rollups",
+            )
+            .map_err(map_err)?;
+        let mut rows = stmt.query([]).map_err(map_err)?;
+        while let Some(r) = rows.next().map_err(map_err)? {
+            let (currency, totals) = currency_totals(r)?;
+            let wallet: String = r.get(5).map_err(map_err)?;
+            let wallet_id = WalletId::new(wallet).map_err(|e| corrupt("rollup", &e.to_string()))?;
+            let bucket = bucket_from_column(r.get(6).map_err(map_err)?)?;
+            each(RollupRow {
+                key: RollupKey {
+                    wallet_id,
+                    currency,
+                    bucket,
+                },
+                totals,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn audit_after(&self, sequence: u64, limit: usize) -> Result<Vec<AuditRecord>> {
+        let sql = concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit WHERE sequence > ?1 ORDER BY sequence LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(params![sequence as i64, limit as i64], |r| {
+                Ok(audit_from_row(r))
+            })
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err)?).collect()
+    }
+
+    fn last_audit(&self) -> Result<Option<(u64, [u8; 32])>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1")
+            .map_err(map_err)?;
+        let row = stmt
+            .query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+            .optional()
+            .map_err(map_err)?;
+        row.map(|(seq, hash)| Ok((seq as u64, hash32("audit.hash", &hash)?)))
+            .transpose()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .map_err(map_err)?;
+        stmt.query_row([key], |r| r.get(0))
+            .optional()
+            .map_err(map_err)
+    }
+}
+
+fn currency_totals(r: &rusqlite::Row<'_>) -> Result<(Currency, Totals)> {
+    let totals = totals_from_row(r)?;
+    let currency: String = r.get(4).map_err(map_err)?;
+    let currency = Currency::new(currency).map_err(|e| corrupt("rollup", &e.to_string()))?;
+    Ok((currency, totals))
+}
+
+impl WriteTx for Tx<'_> {
+    fn insert_event_if_new(&mut self, e: &WalletTransactionEvent) -> Result<bool> {
+        // The unique indexes on the three keys do the check, each named as
+        // a conflict target: any other constraint, a taken sequence
+        // included, still fails loudly.
+        let stmt = held(
+            self.conn,
+            &mut self.insert_event,
+            concat!(
+                "INSERT INTO events (",
+                event_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (event_id) DO NOTHING \
+                 ON CONFLICT (provider, provider_event_id) WHERE provider_event_id IS NOT NULL DO NOTHING \
+                 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+            ),
+        )?;
+        let inserted = stmt
+            .execute(params![
+                e.sequence as i64,
+                e.event_id.as_bytes().as_slice(),
+                e.wallet_id.as_str(),
+                e.provider.as_str(),
+                e.event_type.code(),
+                e.amount.to_string(),
+                e.currency.as_str(),
+                e.provider_event_id.as_ref().map(|p| p.as_str()),
+                e.idempotency_key.as_ref().map(|k| k.as_str()),
+                e.metadata.as_json(),
+                e.occurred_at.as_micros(),
+                e.created_at.as_micros(),
+            ])
+            .map_err(map_err)?;
+        Ok(inserted == 1)
+    }
+
+    fn append_audit(&mut self, r: &AuditRecord) -> Result<()> {
+        let stmt = held(
+            self.conn,
+            &mut self.append_audit,
+            concat!(
+                "INSERT INTO audit (",
+                audit_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+            ),
+        )?;
+        stmt.execute(params![
+            r.sequence as i64,
+            r.recorded_at.as_micros(),
+            r.action.code(),
+            r.event_id.as_bytes().as_slice(),
+            r.event_sequence as i64,
+            r.matched_on.map(|k| k.code()),
+            r.actor,
+            r.fingerprint.as_slice(),
+            r.body_sha256.as_ref().map(|h| h.as_slice()),
+            r.prev_hash.as_slice(),
+            r.hash.as_slice(),
+        ])
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn put_rollup(&mut self, row: &RollupRow) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO rollups \
+                 (wallet_id, bucket, currency, available, held, event_count, last_occurred_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(map_err)?;
+        let t = &row.totals;
+        stmt.execute(params![
+            row.key.wallet_id.as_str(),
+            bucket_to_column(row.key.bucket),
+            row.key.currency.as_str(),
+            t.available.to_string(),
+            t.held.to_string(),
+            t.event_count as i64,
+            t.last_occurred_at.map(|x| x.as_micros()),
+        ])
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
+            .map_err(map_err)?;
+        stmt.execute(params![key, value]).map_err(map_err)?;
+        Ok(())
+    }
+}
+
+/// Commits on success; rolls back (keeping the first error) on failure.
+pub(super) fn finish<T>(conn: &Connection, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(v) => match conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]))
+        {
+            Ok(_) => Ok(v),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(map_err(e))
+            }
+        },
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(e)
+        }
+    }
+}

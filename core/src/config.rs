@@ -1,0 +1,277 @@
+//! How a ledger is opened: its location, parsed once, and the settings of
+//! each engine, which live here rather than in the engines so that every
+//! face can build them without naming an engine crate.
+//!
+//! A location is the same string in every face (Rust, Python, C, the CLI):
+//!
+//! | location | engine |
+//! |---|---|
+//! | `:memory:` | the in-memory adapter |
+//! | `postgresql://...` or `postgres://...` | PostgreSQL (not in this build yet) |
+//! | anything else | a SQLite file at that path |
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::domain::AuditKey;
+use crate::domain::ValidationError;
+use crate::encoding::quoted;
+use crate::limits::{PluginLimits, BUSY_TIMEOUT_DEFAULT};
+
+/// Where a ledger lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `:memory:`: nothing on disk, gone with the process.
+    Memory,
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A libpq URI (`postgresql://` or `postgres://`).
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads a location. Only an empty one is refused here; whether the
+    /// file or server can be opened is the engine's to say.
+    pub fn parse(location: impl AsRef<OsStr>) -> Result<Location, ValidationError> {
+        let raw = location.as_ref();
+        if raw.is_empty() {
+            return Err(ValidationError::new(
+                "location",
+                "must not be empty: give a file path, \":memory:\" or a postgresql:// URI",
+            ));
+        }
+        if raw == ":memory:" {
+            return Ok(Location::Memory);
+        }
+        if let Some(text) = raw.to_str() {
+            let lower = text.get(..13).unwrap_or(text).to_ascii_lowercase();
+            if lower.starts_with("postgresql://") || lower.starts_with("postgres://") {
+                return Ok(Location::Postgres(text.to_owned()));
+            }
+        }
+        Ok(Location::Sqlite(PathBuf::from(raw)))
+    }
+}
+
+impl fmt::Display for Location {
+    /// For messages: a PostgreSQL URI is shown without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Memory => f.write_str(":memory:"),
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres(uri) => f.write_str(&redact_password(uri)),
+        }
+    }
+}
+
+/// `postgresql://user:secret@host/db` as `postgresql://user:***@host/db`.
+fn redact_password(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => uri.to_owned(),
+        },
+        None => uri.to_owned(),
+    }
+}
+
+/// How hard a SQLite commit tries to survive a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous = FULL`: the WAL is fsynced at every commit. An
+    /// acknowledged event survives a crash of the process or the machine.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: no fsync at commit. An acknowledged event
+    /// survives a crash of the process, but a power loss may lose the last
+    /// commits (never corrupting the file).
+    Normal,
+}
+
+impl Durability {
+    /// `full` or `normal`.
+    pub fn parse(text: &str) -> Result<Durability, ValidationError> {
+        match text {
+            "full" => Ok(Durability::Full),
+            "normal" => Ok(Durability::Normal),
+            other => Err(ValidationError::new(
+                "durability",
+                format!("{} is not \"full\" or \"normal\"", quoted(other)),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+        }
+    }
+}
+
+/// Settings of the SQLite engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteConfig {
+    pub durability: Durability,
+    /// How long a writer waits for another writer (thread or process)
+    /// before failing with a `busy` storage error. Default 30 s.
+    pub busy_timeout: Duration,
+    /// Most idle read connections kept open.
+    pub readers_max: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig {
+            durability: Durability::Full,
+            busy_timeout: BUSY_TIMEOUT_DEFAULT,
+            readers_max: 8,
+        }
+    }
+}
+
+/// How a ledger is opened. Engine settings apply only when the location is
+/// of that engine.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Chain the audit trail with HMAC-SHA256 under this key instead of
+    /// plain SHA-256, so that nobody without the key can rewrite it
+    /// consistently. A ledger created with a key must always be opened with it.
+    pub audit_key: Option<AuditKey>,
+    /// The SQLite engine's settings.
+    pub sqlite: SqliteConfig,
+    /// The limits every plugin call runs under.
+    pub plugin_limits: PluginLimits,
+    /// Where compiled plugins are cached across processes (in memory only
+    /// when `None`).
+    pub plugin_cache_dir: Option<PathBuf>,
+}
+
+/// The audit key as a face hands it over.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RawAuditKey {
+    Bytes(Vec<u8>),
+    Hex(String),
+}
+
+impl fmt::Debug for RawAuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawAuditKey(<redacted>)")
+    }
+}
+
+/// Ledger options as a face hands them over (JSON, Python, C, the CLI):
+/// every field optional, checked by [`RawOptions::validate`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawOptions {
+    /// `full` or `normal`.
+    pub durability: Option<String>,
+    pub busy_timeout_ms: Option<u64>,
+    pub audit_key: Option<RawAuditKey>,
+    pub plugin_cache_dir: Option<String>,
+    /// Plugin limits by name (see [`crate::limits::PLUGIN_LIMIT_FIELDS`]).
+    pub plugin_limits: Vec<(String, u64)>,
+}
+
+impl RawOptions {
+    /// The options, or the first field that breaks a rule.
+    pub fn validate(&self) -> Result<Options, ValidationError> {
+        let mut options = Options::default();
+        if let Some(d) = &self.durability {
+            options.sqlite.durability = Durability::parse(d)?;
+        }
+        if let Some(ms) = self.busy_timeout_ms {
+            options.sqlite.busy_timeout = Duration::from_millis(ms);
+        }
+        options.audit_key = match &self.audit_key {
+            None => None,
+            Some(RawAuditKey::Bytes(b)) => Some(AuditKey::new(b.clone())?),
+            Some(RawAuditKey::Hex(h)) => Some(AuditKey::from_hex(h)?),
+        };
+        if let Some(dir) = &self.plugin_cache_dir {
+            if dir.is_empty() {
+                return Err(ValidationError::new(
+                    "plugin_cache_dir",
+                    "must not be empty",
+                ));
+            }
+            options.plugin_cache_dir = Some(PathBuf::from(dir));
+        }
+        for (name, value) in &self.plugin_limits {
+            options.plugin_limits.set(name, *value)?;
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_read_once() {
+        assert_eq!(Location::parse(":memory:").unwrap(), Location::Memory);
+        assert_eq!(
+            Location::parse("a/b.db").unwrap(),
+            Location::Sqlite(PathBuf::from("a/b.db"))
+        );
+        for uri in [
+            "postgresql://app@db/ledger",
+            "postgres://db",
+            "POSTGRESQL://x",
+        ] {
+            assert_eq!(
+                Location::parse(uri).unwrap(),
+                Location::Postgres(uri.into())
+            );
+        }
+        assert_eq!(Location::parse("").unwrap_err().field, "location");
+        let shown = Location::parse("postgresql://app:hunter2@db:5432/ledger?x=1")
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "postgresql://app:***@db:5432/ledger?x=1");
+    }
+
+    #[test]
+    fn raw_options_name_the_field_they_refuse() {
+        let bad = |raw: RawOptions| raw.validate().unwrap_err().field;
+        let durability = RawOptions {
+            durability: Some("fast".into()),
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(durability), "durability");
+        let key = RawOptions {
+            audit_key: Some(RawAuditKey::Hex("abc".into())),
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(key), "audit_key_hex");
+        let empty = RawOptions {
+            audit_key: Some(RawAuditKey::Bytes(Vec::new())),
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(empty), "audit_key");
+        let limit = RawOptions {
+            plugin_limits: vec![("events_max".into(), 0)],
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(limit), "events_max");
+        let ok = RawOptions {
+            durability: Some("normal".into()),
+            busy_timeout_ms: Some(250),
+            plugin_limits: vec![("events_max".into(), 7)],
+            ..RawOptions::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(ok.sqlite.durability, Durability::Normal);
+        assert_eq!(ok.sqlite.busy_timeout, Duration::from_millis(250));
+        assert_eq!(ok.plugin_limits.events_max, 7);
+    }
+}

@@ -1,0 +1,294 @@
+//! JSON text to the domain's raw inputs, then their one `validate`.
+
+use serde_json::{Map, Value};
+
+use crate::config::{Options, RawAuditKey, RawOptions};
+use crate::domain::{NewEvent, RawEvent, RawListQuery, RawTime, ValidationError, WalletId};
+use crate::encoding::quoted;
+use crate::limits::EVENT_JSON_BYTES_MAX;
+
+/// Parses one event object.
+pub fn parse_event(text: &str) -> Result<NewEvent, ValidationError> {
+    if text.len() > EVENT_JSON_BYTES_MAX {
+        return Err(ValidationError::new(
+            "event",
+            format!(
+                "is {} bytes of JSON; at most {EVENT_JSON_BYTES_MAX} are accepted",
+                text.len()
+            ),
+        ));
+    }
+    event_from_value(&parse_text("event", text)?)
+}
+
+/// Parses a JSON array of event objects; an error carries the item's index.
+pub fn parse_events(text: &str) -> Result<Vec<NewEvent>, ValidationError> {
+    match parse_text("events", text)? {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| event_from_value(v).map_err(|e| e.at_index(i)))
+            .collect(),
+        other => Err(ValidationError::new(
+            "events",
+            format!(
+                "must be a JSON array of event objects, not {}",
+                type_name(&other)
+            ),
+        )),
+    }
+}
+
+/// Checks one event object field by field.
+pub fn event_from_value(value: &Value) -> Result<NewEvent, ValidationError> {
+    let Value::Object(map) = value else {
+        return Err(ValidationError::new(
+            "event",
+            format!("must be a JSON object, not {}", type_name(value)),
+        ));
+    };
+    for key in map.keys() {
+        if !EVENT_FIELDS.contains(&key.as_str()) {
+            return Err(unknown_field("event", key));
+        }
+    }
+    let raw = RawEvent {
+        event_id: optional_string(map, "event_id")?,
+        wallet_id: required_string(map, "wallet_id")?,
+        provider: required_string(map, "provider")?,
+        event_type: required_string(map, "event_type")?,
+        amount: amount_string(map)?,
+        currency: required_string(map, "currency")?,
+        provider_event_id: optional_string(map, "provider_event_id")?,
+        idempotency_key: optional_string(map, "idempotency_key")?,
+        metadata: match map.get("metadata") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::Object(_)) => Some(v.to_string()),
+            Some(other) => {
+                return Err(ValidationError::new(
+                    "metadata",
+                    format!("must be a JSON object, not {}", type_name(other)),
+                ))
+            }
+        },
+        occurred_at: required_string(map, "occurred_at")?,
+    };
+    raw.validate()
+}
+
+const EVENT_FIELDS: [&str; 12] = [
+    "event_id",
+    "wallet_id",
+    "provider",
+    "event_type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "provider_event_id",
+    "idempotency_key",
+    "metadata",
+    "created_at",
+    "sequence",
+];
+
+/// Parses the options of a history query (every field optional):
+/// `{"limit": 100, "cursor": null, "order": "desc", "event_types": ["deposit"],
+///   "since": "2026-01-01T00:00:00Z", "until": null, "currency": "USD"}`.
+pub fn parse_list_query(
+    wallet_id: WalletId,
+    text: Option<&str>,
+) -> Result<crate::domain::ListQuery, ValidationError> {
+    let mut raw = RawListQuery {
+        wallet_id: wallet_id.as_str().to_owned(),
+        ..RawListQuery::default()
+    };
+    if let Some(text) = text {
+        let value = parse_text("query", text)?;
+        let map = object("query", &value)?;
+        for (key, v) in map {
+            if v.is_null() {
+                continue;
+            }
+            match key.as_str() {
+                "cursor" => raw.cursor = Some(string(v, "cursor")?),
+                "limit" => raw.limit = Some(integer(v, "limit")?),
+                "order" => raw.order = Some(string(v, "order")?),
+                "event_types" => {
+                    let Value::Array(items) = v else {
+                        return Err(ValidationError::new(
+                            "event_types",
+                            format!("must be an array of strings, not {}", type_name(v)),
+                        ));
+                    };
+                    raw.event_types = Some(
+                        items
+                            .iter()
+                            .map(|t| string(t, "event_types"))
+                            .collect::<Result<_, _>>()?,
+                    );
+                }
+                "since" => raw.since = Some(RawTime::Rfc3339(string(v, "since")?)),
+                "until" => raw.until = Some(RawTime::Rfc3339(string(v, "until")?)),
+                "currency" => raw.currency = Some(string(v, "currency")?),
+                other => return Err(unknown_field("query", other)),
+            }
+        }
+    }
+    raw.validate()
+}
+
+/// Parses webhook headers: an object `{"Name": "value"}` or, to keep repeated
+/// headers, an array of pairs `[["Name", "value"], ...]`.
+pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, ValidationError> {
+    match parse_text("headers", text)? {
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| Ok((k, string(&v, "headers")?)))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .map(|pair| match pair {
+                Value::Array(kv) if kv.len() == 2 => {
+                    Ok((string(&kv[0], "headers")?, string(&kv[1], "headers")?))
+                }
+                _ => Err(ValidationError::new(
+                    "headers",
+                    "an array of headers must hold [name, value] pairs of strings",
+                )),
+            })
+            .collect(),
+        other => Err(ValidationError::new(
+            "headers",
+            format!(
+                "must be an object or an array of pairs, not {}",
+                type_name(&other)
+            ),
+        )),
+    }
+}
+
+/// Parses ledger options (every field optional):
+/// `{"durability": "full" | "normal", "busy_timeout_ms": 30000,
+///   "audit_key_hex": "00ff...", "plugin_cache_dir": "/var/cache/walletlog",
+///   "plugin_limits": {"fuel_per_call": 50000000, ...}}` (the limits by the
+/// names of [`crate::limits::PLUGIN_LIMIT_FIELDS`]).
+pub fn parse_options(text: &str) -> Result<Options, ValidationError> {
+    let value = parse_text("options", text)?;
+    let map = object("options", &value)?;
+    let mut raw = RawOptions::default();
+    for (key, v) in map {
+        if v.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "durability" => raw.durability = Some(string(v, "durability")?),
+            "busy_timeout_ms" => raw.busy_timeout_ms = Some(unsigned(v, "busy_timeout_ms")?),
+            "audit_key_hex" => {
+                raw.audit_key = Some(RawAuditKey::Hex(string(v, "audit_key_hex")?));
+            }
+            "plugin_cache_dir" => raw.plugin_cache_dir = Some(string(v, "plugin_cache_dir")?),
+            "plugin_limits" => {
+                for (name, n) in object("plugin_limits", v)? {
+                    let field = crate::limits::PLUGIN_LIMIT_FIELDS
+                        .iter()
+                        .find(|f| f.name == name.as_str())
+                        .map_or("plugin_limits", |f| f.name);
+                    raw.plugin_limits.push((name.clone(), unsigned(n, field)?));
+                }
+            }
+            other => return Err(unknown_field("options", other)),
+        }
+    }
+    raw.validate()
+}
+
+fn object<'v>(
+    field: &'static str,
+    value: &'v Value,
+) -> Result<&'v Map<String, Value>, ValidationError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ValidationError::new(
+            field,
+            format!("must be a JSON object, not {}", type_name(other)),
+        )),
+    }
+}
+
+fn integer(v: &Value, field: &'static str) -> Result<i64, ValidationError> {
+    v.as_i64().ok_or_else(|| {
+        ValidationError::new(field, format!("must be an integer, not {}", type_name(v)))
+    })
+}
+
+/// An object field nobody reads: refused, so that a typo is caught.
+fn unknown_field(owner: &'static str, key: &str) -> ValidationError {
+    ValidationError::new(owner, format!("has an unknown field {}", quoted(key)))
+}
+
+fn parse_text(field: &'static str, text: &str) -> Result<Value, ValidationError> {
+    serde_json::from_str(text)
+        .map_err(|e| ValidationError::new(field, format!("is not valid JSON: {e}")))
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn string(v: &Value, field: &'static str) -> Result<String, ValidationError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(ValidationError::new(
+            field,
+            format!("must be a string, not {}", type_name(other)),
+        )),
+    }
+}
+
+fn unsigned(v: &Value, field: &'static str) -> Result<u64, ValidationError> {
+    v.as_u64().ok_or_else(|| {
+        ValidationError::new(
+            field,
+            format!("must be a non-negative integer, not {}", type_name(v)),
+        )
+    })
+}
+
+fn required_string(
+    map: &Map<String, Value>,
+    field: &'static str,
+) -> Result<String, ValidationError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
+        Some(v) => string(v, field),
+    }
+}
+
+fn optional_string(
+    map: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ValidationError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => string(v, field).map(Some),
+    }
+}
+
+fn amount_string(map: &Map<String, Value>) -> Result<String, ValidationError> {
+    match map.get("amount") {
+        Some(Value::Number(n)) => Err(ValidationError::new(
+            "amount",
+            format!(
+                "must be a decimal string such as \"{n}\", not a JSON number, so that no float can round it"
+            ),
+        )),
+        _ => required_string(map, "amount"),
+    }
+}

@@ -1,0 +1,135 @@
+//! The storage port: transactions and what runs inside them.
+
+use crate::domain::{
+    Amount, AuditRecord, Currency, EventId, EventType, IdempotencyKey, Provider, ProviderEventId,
+    QueryView, Result, RollupKey, RollupRow, Timestamp, Totals, WalletId, WalletTransactionEvent,
+};
+
+use super::Backup;
+
+/// The money columns of one event, for folding balances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmountRow {
+    pub event_type: EventType,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub occurred_at: Timestamp,
+}
+
+/// Reads, all seeing one consistent snapshot.
+pub trait ReadTx {
+    fn event_by_id(&self, id: &EventId) -> Result<Option<WalletTransactionEvent>>;
+    fn event_by_provider_event_id(
+        &self,
+        provider: &Provider,
+        id: &ProviderEventId,
+    ) -> Result<Option<WalletTransactionEvent>>;
+    fn event_by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<WalletTransactionEvent>>;
+
+    /// Up to `fetch` events of `query.wallet_id` matching its filters, in its
+    /// order by `(occurred_at, sequence)`, strictly after `query.after`.
+    fn list(&self, query: QueryView<'_>, fetch: usize) -> Result<Vec<WalletTransactionEvent>>;
+
+    /// Events with a sequence above `sequence`, ascending, at most `limit`.
+    fn events_after(&self, sequence: u64, limit: usize) -> Result<Vec<WalletTransactionEvent>>;
+
+    /// The highest event sequence stored, 0 when none.
+    fn last_event_sequence(&self) -> Result<u64>;
+
+    /// The all-time rollup rows of `wallet`: one per currency it has events in.
+    /// Reads only that wallet's rows.
+    fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>>;
+
+    /// Every hour row of `wallet` whose hour starts before `before`.
+    fn buckets_before(
+        &self,
+        wallet: &WalletId,
+        before: Timestamp,
+        each: &mut dyn FnMut(Currency, Totals) -> Result<()>,
+    ) -> Result<()>;
+
+    /// One rollup row, if stored.
+    fn rollup(&self, key: &RollupKey) -> Result<Option<Totals>>;
+
+    /// The money columns of `wallet`'s events with `from <= occurred_at <= to`.
+    fn amounts_between(
+        &self,
+        wallet: &WalletId,
+        from: Timestamp,
+        to: Timestamp,
+        each: &mut dyn FnMut(AmountRow) -> Result<()>,
+    ) -> Result<()>;
+
+    /// Every rollup row (all-time and hours), in any order.
+    fn rollups(&self, each: &mut dyn FnMut(RollupRow) -> Result<()>) -> Result<()>;
+
+    /// Audit records with a sequence above `sequence`, ascending, at most `limit`.
+    fn audit_after(&self, sequence: u64, limit: usize) -> Result<Vec<AuditRecord>>;
+
+    /// The audit record with the highest sequence: its sequence and hash.
+    fn last_audit(&self) -> Result<Option<(u64, [u8; 32])>>;
+
+    /// A small ledger-wide setting.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// Writes, exclusive and atomic: all of them are kept, or none.
+///
+/// An adapter stores what it is given and does no arithmetic: sums are the
+/// domain's ([`crate::domain::RollupFold`]).
+pub trait WriteTx: ReadTx {
+    /// Stores `event` unless a stored event already has its `event_id`,
+    /// its `(provider, provider_event_id)` or its `idempotency_key`; says
+    /// whether it was stored. Uniqueness of the three keys is the adapter's
+    /// to enforce; what a refusal means is the service's to decide. A
+    /// `sequence` already taken is an error, never an overwrite.
+    fn insert_event_if_new(&mut self, event: &WalletTransactionEvent) -> Result<bool>;
+    /// Appends one record. A `sequence` already taken is an error.
+    fn append_audit(&mut self, record: &AuditRecord) -> Result<()>;
+    /// Writes a rollup row, replacing the one with its key.
+    fn put_rollup(&mut self, row: &RollupRow) -> Result<()>;
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+}
+
+/// A storage engine.
+pub trait Storage: Send + Sync {
+    /// Runs `f` in a read transaction over one consistent snapshot.
+    fn read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()>;
+
+    /// Runs `f` in an exclusive write transaction. Commits when `f` returns
+    /// `Ok` (durably, as configured), rolls everything back when it returns
+    /// `Err` or panics. Waits for other writers, threads or processes, up
+    /// to the adapter's busy timeout.
+    ///
+    /// `f` may be run more than once: an engine may roll back and retry a
+    /// transaction the database refused to serialize. Every `f` must
+    /// therefore start from scratch each time it runs, resetting whatever
+    /// state it keeps outside the transaction.
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()>;
+
+    /// A short description for logs: `sqlite:/path/to/file`, `memory`.
+    fn describe(&self) -> String;
+
+    /// The engine's online backup, when it has one.
+    fn backup(&self) -> Option<&dyn Backup> {
+        None
+    }
+}
+
+impl<S: Storage + ?Sized> Storage for Box<S> {
+    fn read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
+        (**self).read(f)
+    }
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        (**self).write(f)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn backup(&self) -> Option<&dyn Backup> {
+        (**self).backup()
+    }
+}
