@@ -177,17 +177,24 @@ pub(crate) fn ingest<S: Storage>(
     webhook: &Webhook,
 ) -> Result<Vec<IngestResult>> {
     let started = std::time::Instant::now();
-    let outcome = intake.events(provider, webhook).and_then(|(plugin, events)| {
-        if events.is_empty() {
-            tracing::info!(target: "walletlog::webhook", provider, outcome = "ignored", "the webhook moves no money");
-            return Ok(Vec::new());
-        }
-        let ctx = IngestContext {
-            actor: plugin.info.actor(),
-            body_sha256: Some(Sha256::digest(&webhook.body).into()),
-        };
-        service.ingest_batch(&events, &ctx)
-    });
+    let outcome = intake
+        .events(provider, webhook)
+        .and_then(|(plugin, events)| {
+            if events.is_empty() {
+                tracing::info!(
+                    target: "walletlog::webhook",
+                    provider,
+                    outcome = "ignored",
+                    "the webhook moves no money"
+                );
+                return Ok(Vec::new());
+            }
+            let ctx = IngestContext {
+                actor: plugin.info.actor(),
+                body_sha256: Some(Sha256::digest(&webhook.body).into()),
+            };
+            service.ingest_batch(&events, &ctx)
+        });
     if let Err(e) = &outcome {
         let kind = match e {
             Error::Signature(_) => "signature",

@@ -125,17 +125,17 @@ static void test_hostile(wl_ledger *led, const char *plugins) {
         wl_status status;
         const char *says;
     } attacks[] = {
-        {"loop", WL_ERR_PLUGIN, "\"reason\":\"out_of_fuel\""},
-        {"grow", WL_ERR_PLUGIN, "\"reason\":\"out_of_memory\""},
-        {"trap", WL_ERR_PLUGIN, "\"reason\":\"trap\""},
-        {"many", WL_ERR_PLUGIN, "\"reason\":\"output_too_large\""},
-        {"huge", WL_ERR_PLUGIN, "\"reason\":\"output_too_large\""},
+        {"loop", WL_ERR_PLUGIN, "\"code\":\"out_of_fuel\""},
+        {"grow", WL_ERR_PLUGIN, "\"code\":\"out_of_memory\""},
+        {"trap", WL_ERR_PLUGIN, "\"code\":\"trap\""},
+        {"many", WL_ERR_PLUGIN, "\"code\":\"output_too_large\""},
+        {"huge", WL_ERR_PLUGIN, "\"code\":\"output_too_large\""},
         {"utf8", WL_ERR_PLUGIN, "invalid utf-8"},
         {"negative", WL_ERR_PLUGIN, "invalid amount"},
         {"currency", WL_ERR_PLUGIN, "invalid currency"},
         {"timestamp", WL_ERR_PLUGIN, "invalid occurred_at"},
         {"metadata", WL_ERR_PLUGIN, "invalid metadata"},
-        {"nonsense", WL_ERR_PLUGIN, "\"reason\":\"unsupported\""},
+        {"nonsense", WL_ERR_PLUGIN, "\"code\":\"unsupported\""},
     };
     int before = stored_events(led);
     for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
@@ -169,7 +169,7 @@ static void test_hostile(wl_ledger *led, const char *plugins) {
     CHECK(out == SENTINEL);
     char *err = NULL;
     CHECK_STATUS(wl_last_error_json(&err), WL_OK);
-    CHECK_CONTAINS(err, "\"reason\":\"refused\"");
+    CHECK_CONTAINS(err, "\"code\":\"refused\"");
     wl_string_free(err);
 
     out = NULL;

@@ -338,6 +338,8 @@ pub fn test(root: &Path) -> Result<(u64, u64)> {
                 "-Wextra",
                 "-Werror",
                 "-g",
+                // The tests call wl_debug_panic, which debug builds have.
+                "-DWL_DEBUG_HOOKS",
                 "-o",
             ])
             .arg(&exe)

@@ -65,8 +65,10 @@ const char *wl_status_name(int status);
 // such call on this thread. Do not free it.
 const char *wl_last_error_message(void);
 
-// The last error of this thread as JSON:
-// `{"kind": "validation", "message": "...", "field": "amount", "reason": "...", "index": null}`.
+// The last error of this thread as JSON, every key present (null when it
+// does not apply): `{"kind": "validation", "code": null, "message": "...",
+// "field": "amount", "reason": "...", "index": null, "key": null,
+// "fields": null, "existing_event_id": null}` (see docs/events.md, "Errors").
 // `kind` is `invalid_argument`, `validation`, `conflict`, `not_found`,
 // `signature`, `plugin`, `storage` or `panic`. Does not reset the last error.
 // Returns `WL_ERR_NOT_FOUND` (writing nothing) when the last call succeeded.
@@ -285,10 +287,12 @@ enum wl_status wl_verify_request(const uint8_t *secret,
                                  int64_t now,
                                  int64_t tolerance_secs);
 
+#if defined(WL_DEBUG_HOOKS)
 // Panics inside the boundary and returns what any function would then
 // return, `WL_ERR_PANIC`. It exists so that tests can prove no panic
 // crosses into C; it has no other use.
 enum wl_status wl_debug_panic(void);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use walletlog_core::{json as wljson, Error, ErrorKind, Ledger};
 
 use crate::{wl_ledger, wl_status};
@@ -22,11 +22,11 @@ impl Failure {
     pub(crate) fn argument(argument: &str, problem: impl std::fmt::Display) -> Self {
         Failure {
             status: wl_status::WL_ERR_INVALID_ARGUMENT,
-            detail: json!({
-                "kind": "invalid_argument",
-                "message": format!("invalid argument {argument}: {problem}"),
-                "field": argument,
-            }),
+            detail: walletlog_core::json::face_error(
+                "invalid_argument",
+                &format!("invalid argument {argument}: {problem}"),
+                Some(argument),
+            ),
         }
     }
 }
@@ -118,10 +118,11 @@ pub(crate) fn call(body: impl FnOnce() -> Outcome) -> wl_status {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic with no message".to_owned());
-            set_last_error(&json!({
-                "kind": "panic",
-                "message": format!("internal error (panic) inside walletlog: {what}"),
-            }));
+            set_last_error(&walletlog_core::json::face_error(
+                "panic",
+                &format!("internal error (panic) inside walletlog: {what}"),
+                None,
+            ));
             wl_status::WL_ERR_PANIC
         }
     }

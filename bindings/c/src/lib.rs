@@ -94,8 +94,10 @@ pub extern "C" fn wl_last_error_message() -> *const c_char {
     boundary::last_error_message()
 }
 
-/// The last error of this thread as JSON:
-/// `{"kind": "validation", "message": "...", "field": "amount", "reason": "...", "index": null}`.
+/// The last error of this thread as JSON, every key present (null when it
+/// does not apply): `{"kind": "validation", "code": null, "message": "...",
+/// "field": "amount", "reason": "...", "index": null, "key": null,
+/// "fields": null, "existing_event_id": null}` (see docs/events.md, "Errors").
 /// `kind` is `invalid_argument`, `validation`, `conflict`, `not_found`,
 /// `signature`, `plugin`, `storage` or `panic`. Does not reset the last error.
 /// Returns `WL_ERR_NOT_FOUND` (writing nothing) when the last call succeeded.
@@ -639,6 +641,7 @@ pub unsafe extern "C" fn wl_verify_request(
 /// Panics inside the boundary and returns what any function would then
 /// return, `WL_ERR_PANIC`. It exists so that tests can prove no panic
 /// crosses into C; it has no other use.
+#[cfg(debug_assertions)]
 #[no_mangle]
 pub extern "C" fn wl_debug_panic() -> wl_status {
     call(|| panic!("wl_debug_panic was called"))

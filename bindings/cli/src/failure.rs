@@ -42,7 +42,7 @@ impl Failure {
     pub fn print(&self, as_json: bool) {
         if as_json {
             let value = match self {
-                Failure::Usage(m) => json!({"kind": "usage", "message": m}),
+                Failure::Usage(m) => wljson::face_error("usage", m, None),
                 Failure::Ledger(e) => wljson::error(e),
                 Failure::Line(line, e) => {
                     let mut v = wljson::error(e);

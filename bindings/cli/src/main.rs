@@ -136,6 +136,7 @@ enum PluginCommand {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -152,6 +153,17 @@ fn main() -> ExitCode {
             failure.print(json);
             ExitCode::from(failure.code())
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so writing to a closed pipe (`walletlog history
+/// w | head`) would panic. Restoring the default makes the command end
+/// quietly there, as Unix tools do.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any thread exists; sets
+    // the disposition of one signal to its default.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

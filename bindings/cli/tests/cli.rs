@@ -508,6 +508,16 @@ fn import_reports_bad_lines_by_number_and_keeps_the_rest() {
         .map(|e| e["provider_event_id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["a", "b"]);
+    // Two created and one refused replay: each line audited once.
+    let db = rusqlite::Connection::open(s.path("walletlog.db")).unwrap();
+    let actions: Vec<i64> = db
+        .prepare("SELECT action FROM audit ORDER BY sequence")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(actions, [1, 3, 1], "created, conflict, created");
 
     let v = s.json_status(&["import", "mixed.jsonl"], 3);
     assert_eq!(v["duplicate"], 2);

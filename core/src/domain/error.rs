@@ -20,8 +20,9 @@ pub enum Error {
     /// Storage failed: I/O, a corrupt or foreign file, a schema too new, a lock held too long.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// A webhook's signature was missing, malformed, wrong or stale.
-    #[error("webhook signature refused: {0}")]
+    /// A signature (of a webhook, or of a request to a service) was missing,
+    /// malformed, wrong or stale.
+    #[error("signature refused: {0}")]
     Signature(#[from] SignatureError),
     /// A plugin misbehaved or was refused: a trap, exhausted fuel, memory or
     /// time, output over its limits or invalid, an import, a wrong world.
@@ -346,19 +347,35 @@ impl fmt::Display for SignatureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SignatureError::MissingHeader(h) => write!(f, "signature header {h} is missing"),
-            SignatureError::DuplicateHeader(h) => write!(f, "signature header {h} appears more than once"),
-            SignatureError::Malformed { header, reason } => write!(f, "signature header {header} is malformed: {reason}"),
-            SignatureError::Mismatch => f.write_str("no signature matches the body with the configured secret"),
-            SignatureError::TimestampOutOfTolerance { timestamp, now, tolerance_secs } => write!(
+            SignatureError::DuplicateHeader(h) => {
+                write!(f, "signature header {h} appears more than once")
+            }
+            SignatureError::Malformed { header, reason } => {
+                write!(f, "signature header {header} is malformed: {reason}")
+            }
+            SignatureError::Mismatch => {
+                f.write_str("no signature matches the body with the configured secret")
+            }
+            SignatureError::TimestampOutOfTolerance {
+                timestamp,
+                now,
+                tolerance_secs,
+            } => write!(
                 f,
-                "signed timestamp {timestamp} is {}s from now ({now}); at most {tolerance_secs}s allowed",
+                "signed timestamp {timestamp} is {}s from now ({now}); \
+                 at most {tolerance_secs}s allowed",
                 (now - timestamp).abs()
             ),
-            SignatureError::BadSecret(reason) => write!(f, "the configured secret is unusable: {reason}"),
-            SignatureError::MissingUrl => f.write_str("the scheme signs the webhook URL and none was given"),
+            SignatureError::BadSecret(reason) => {
+                write!(f, "the configured secret is unusable: {reason}")
+            }
+            SignatureError::MissingUrl => {
+                f.write_str("the scheme signs the request URL and none was given")
+            }
             SignatureError::NoSecret { provider } => write!(
                 f,
-                "no webhook secret is configured for provider {provider}, and unsigned webhooks are not allowed for it"
+                "no webhook secret is configured for provider {provider}, \
+                 and unsigned webhooks are not allowed for it"
             ),
         }
     }

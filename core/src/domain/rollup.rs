@@ -144,6 +144,56 @@ impl RollupFold {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Amount, EventId, EventType, Metadata, Money, Provider, ProviderEventId};
+
+    fn event(event_type: EventType, amount: &str) -> WalletTransactionEvent {
+        let at = Timestamp::parse_rfc3339("t", "2026-01-02T03:04:05Z").unwrap();
+        WalletTransactionEvent {
+            event_id: EventId::generate(),
+            wallet_id: WalletId::new("w").unwrap(),
+            provider: Provider::new("p").unwrap(),
+            event_type,
+            amount: Amount::parse(amount).unwrap(),
+            currency: Currency::new("USD").unwrap(),
+            provider_event_id: Some(ProviderEventId::new("e").unwrap()),
+            idempotency_key: None,
+            metadata: Metadata::empty(),
+            occurred_at: at,
+            created_at: at,
+            sequence: 1,
+        }
+    }
+
+    #[test]
+    fn an_overflow_changes_no_row() {
+        // A stored balance at the edge of what Money holds.
+        let edge = Money::parse("170141183460469231731687303715884105727").unwrap();
+        let stored = Totals {
+            held: edge,
+            event_count: 1,
+            ..Totals::default()
+        };
+        let mut fold = RollupFold::new();
+        let mut load = |_: &RollupKey| Ok(Some(stored.clone()));
+        // A hold moves money from available (fine) to held (overflows).
+        let err = fold
+            .apply(&event(EventType::Hold, "1"), &mut load)
+            .unwrap_err();
+        assert!(matches!(err, Error::Validation(v) if v.field == "amount"));
+        assert_eq!(fold.into_changed_rows().count(), 0, "nothing to write back");
+        let mut fold = RollupFold::new();
+        fold.apply(&event(EventType::Deposit, "2.5"), &mut load)
+            .unwrap();
+        fold.apply(&event(EventType::Fee, "0.5"), &mut load)
+            .unwrap();
+        let rows: Vec<_> = fold.into_changed_rows().collect();
+        assert_eq!(rows.len(), 2, "the all-time row and the hour row");
+        for row in rows {
+            assert_eq!(row.totals.available.to_string(), "2");
+            assert_eq!(row.totals.event_count, 3);
+            assert_eq!(row.totals.held, edge);
+        }
+    }
 
     #[test]
     fn hours_floor_and_all_time_sorts_last() {

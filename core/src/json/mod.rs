@@ -30,8 +30,8 @@ pub use parse::{parse_event, parse_events, parse_headers, parse_list_query, pars
 #[cfg(feature = "plugins")]
 pub use render::plugin_info;
 pub use render::{
-    audit_record, audit_report, balances, error, event, ingest_result, ingest_results, page,
-    plugin_limits,
+    audit_record, audit_report, balances, error, event, face_error, ingest_result, ingest_results,
+    page, plugin_limits,
 };
 
 pub use crate::limits::EVENT_JSON_BYTES_MAX;

@@ -138,6 +138,22 @@ pub fn plugin_info(p: &PluginInfo) -> Value {
 /// `plugin`, `storage`; `code` the machine-readable detail within it (see
 /// [`Error::code`]); `field` and `reason` name a validation error's field
 /// and why; `key`, `fields` and `existing_event_id` describe a conflict.
+/// An error that is not the ledger's (a face's own: `usage` in the CLI,
+/// `invalid_argument` and `panic` in C) in the same shape as [`error`].
+pub fn face_error(kind: &str, message: &str, field: Option<&str>) -> Value {
+    json!({
+        "kind": kind,
+        "code": null,
+        "message": message,
+        "field": field,
+        "reason": null,
+        "index": null,
+        "key": null,
+        "fields": null,
+        "existing_event_id": null,
+    })
+}
+
 pub fn error(e: &Error) -> Value {
     let conflict = match e {
         Error::Conflict(c) => Some(c),

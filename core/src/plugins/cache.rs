@@ -60,7 +60,10 @@ impl DiskCache {
         }
         let (sum, artifact) = file.split_at(32);
         if Sha256::digest(artifact).as_slice() != sum {
-            tracing::warn!(target: "walletlog::plugins", "ignoring a damaged compiled plugin in the cache");
+            tracing::warn!(
+                target: "walletlog::plugins",
+                "ignoring a damaged compiled plugin in the cache"
+            );
             return None;
         }
         // SAFETY: `deserialize` trusts its input to be wasmtime's own
@@ -84,7 +87,11 @@ impl DiskCache {
             .and_then(|_| std::fs::rename(&tmp, &path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            tracing::warn!(target: "walletlog::plugins", "cannot cache a compiled plugin in {}: {e}", self.dir.display());
+            tracing::warn!(
+                target: "walletlog::plugins",
+                "cannot cache a compiled plugin in {}: {e}",
+                self.dir.display()
+            );
         }
     }
 }

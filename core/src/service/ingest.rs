@@ -245,13 +245,12 @@ impl<S: Storage> Ingestion<'_, S> {
             match step.one(tx, item) {
                 Ok(r) => self.results.push(Ok(r)),
                 Err(e) => match (self.mode, e) {
+                    // Results are positional: an item's error needs no index.
                     (Mode::Each, Error::Conflict(c)) => {
                         step.audit_conflict(tx, item)?;
-                        self.results.push(Err(Error::Conflict(c).at_index(index)));
+                        self.results.push(Err(Error::Conflict(c)));
                     }
-                    (Mode::Each, e @ Error::Validation(_)) => {
-                        self.results.push(Err(e.at_index(index)));
-                    }
+                    (Mode::Each, e @ Error::Validation(_)) => self.results.push(Err(e)),
                     (Mode::AllOrNothing { .. }, Error::Conflict(c)) => {
                         self.conflict = Some((index, c.clone()));
                         return Err(Error::Conflict(c));

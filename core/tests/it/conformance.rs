@@ -44,7 +44,88 @@ conformance!(
     balance_goes_negative,
     changes_since_replays_in_order,
     audit_chain_verifies,
+    an_event_without_a_key_is_refused,
+    ingest_each_stores_the_good_and_names_the_bad,
 );
+
+fn an_event_without_a_key_is_refused(l: &Ledger) {
+    let mut e = deposit("w1", "evt_1", "10", 0);
+    e.provider_event_id = None;
+    for attempt in [
+        l.ingest(&e),
+        l.ingest_batch(std::slice::from_ref(&e))
+            .map(|mut r| r.remove(0)),
+    ] {
+        let Err(Error::Validation(v)) = attempt else {
+            panic!("an event without a key must be refused: {attempt:?}");
+        };
+        assert_eq!(v.field, "idempotency_key");
+        for key in ["event_id", "provider_event_id", "idempotency_key"] {
+            assert!(v.reason.contains(key), "{v}");
+        }
+    }
+    let each = l.ingest_each(std::slice::from_ref(&e)).unwrap();
+    assert!(matches!(&each[0], Err(Error::Validation(v)) if v.field == "idempotency_key"));
+    assert!(all_events(l).is_empty(), "nothing stored");
+    assert!(
+        all_audit(l).is_empty(),
+        "a refused input never reached storage"
+    );
+    // Any one key is enough.
+    assert!(l
+        .ingest(&e.clone().with_idempotency_key(idem("k")))
+        .unwrap()
+        .created());
+    assert!(l
+        .ingest(&e.with_event_id(EventId::generate()))
+        .unwrap()
+        .created());
+}
+
+fn ingest_each_stores_the_good_and_names_the_bad(l: &Ledger) {
+    l.ingest(&deposit("w1", "stored", "5", 0)).unwrap();
+    let mut keyless = deposit("w1", "x", "1", 0);
+    keyless.provider_event_id = None;
+    let items = [
+        deposit("w1", "a", "1", 1),
+        deposit("w1", "stored", "6", 0), // conflicts with the stored event
+        keyless,
+        deposit("w1", "a", "1", 1), // a duplicate of the first item
+        deposit("w1", "b", "2", 2),
+        deposit("w1", "a", "9", 1), // conflicts with the first item
+    ];
+    let results = l.ingest_each(&items).unwrap();
+    assert_eq!(results.len(), items.len());
+    assert!(results[0].as_ref().unwrap().created());
+    assert!(
+        matches!(&results[1], Err(Error::Conflict(c)) if c.fields() == ["amount"] && c.index.is_none())
+    );
+    assert!(matches!(&results[2], Err(Error::Validation(_))));
+    assert_eq!(
+        results[3].as_ref().unwrap().matched_on(),
+        Some(MatchedKey::ProviderEventId)
+    );
+    assert!(results[4].as_ref().unwrap().created());
+    assert!(matches!(&results[5], Err(Error::Conflict(_))));
+    let stored: Vec<_> = all_events(l)
+        .iter()
+        .map(|e| e.provider_event_id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(stored, ["stored", "a", "b"]);
+    assert_eq!(available(l, "w1"), "8");
+    // Every item that reached storage is audited once, in order.
+    let actions: Vec<_> = all_audit(l).iter().map(|r| r.action).collect();
+    use AuditAction::*;
+    assert_eq!(
+        actions,
+        [Created, Created, Conflict, Duplicate, Created, Conflict]
+    );
+    assert!(l.verify_audit().unwrap().ok);
+    let too_many: Vec<_> = (0..=BATCH_EVENTS_MAX)
+        .map(|i| deposit("w9", &format!("e{i}"), "1", 0))
+        .collect();
+    assert!(matches!(l.ingest_each(&too_many), Err(Error::Validation(v)) if v.field == "events"));
+}
 
 fn created_then_duplicate_on_each_key(l: &Ledger) {
     let id = EventId::generate();

@@ -57,7 +57,7 @@ fn new_event(i: usize, s: &Spec) -> NewEvent {
     .with_provider_event_id(ProviderEventId::new(format!("e{i}")).unwrap())
 }
 
-/// The reference: integer atto-units (10^-18), folded by the table in DESIGN.md.
+/// The reference: integer atto-units (10^-18), folded by the balance table of docs/events.md.
 fn reference(specs: &[Spec], as_of: Option<i64>) -> Vec<(String, String, String, u64)> {
     let mut by: std::collections::BTreeMap<&str, (i128, i128, u64)> = Default::default();
     for s in specs.iter().filter(|s| as_of.is_none_or(|t| s.at <= t)) {
@@ -162,7 +162,10 @@ proptest! {
             prop_assert!(page.events.len() <= limit);
             seen.extend(page.events.iter().map(|e| (e.occurred_at, e.sequence)));
             match page.next_cursor {
-                Some(c) => { prop_assert_eq!(page.events.len(), limit); q = base.clone().cursor(&c).unwrap(); }
+                Some(c) => {
+                    prop_assert_eq!(page.events.len(), limit);
+                    q = base.clone().cursor(&c).unwrap();
+                }
                 None => break,
             }
         }

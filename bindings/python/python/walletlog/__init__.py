@@ -554,7 +554,10 @@ class Ledger:
         types = (
             None
             if event_types is None
-            else [t.value if isinstance(t, EventType) else _text("event_types", t) for t in event_types]
+            else [
+                t.value if isinstance(t, EventType) else _text("event_types", t)
+                for t in event_types
+            ]
         )
         events, next_cursor = self._native.list(
             _text("wallet_id", wallet_id),
@@ -568,9 +571,7 @@ class Ledger:
         )
         return Page([Event._from_native(t) for t in events], next_cursor)
 
-    def balance(
-        self, wallet_id: str, as_of: Optional[DatetimeLike] = None
-    ) -> dict[str, Balance]:
+    def balance(self, wallet_id: str, as_of: Optional[DatetimeLike] = None) -> dict[str, Balance]:
         """Per currency: available, held, total, event count, last occurrence,
         over the events with ``occurred_at <= as_of`` (all when ``None``)."""
         rows = self._native.balance(

@@ -1,0 +1,179 @@
+//! The subcommands. Each one translates its arguments into calls on a
+//! [`Ledger`] and its results into a table or JSON; the rules are core's.
+//!
+//! | file | commands |
+//! |---|---|
+//! | `ingest.rs` | `ingest` |
+//! | `plugin.rs` | `webhook`, `plugin check` |
+//! | `read.rs` | `history`, `balance` |
+//! | `audit.rs` | `audit verify`, `backup` |
+//! | `transfer.rs` | `export`, `import` |
+//!
+//! This file holds what they share: opening the ledger, reading secrets
+//! and input lines, printing events.
+
+mod audit;
+mod ingest;
+mod plugin;
+mod read;
+mod transfer;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde_json::Value;
+use walletlog::{Error, IngestResult, Ledger, RawAuditKey, RawOptions, WalletTransactionEvent};
+
+use crate::failure::Failure;
+use crate::{table, AuditCommand, Cli, Command, Global, PluginCommand, Result};
+
+pub use plugin::WebhookArgs;
+pub use read::HistoryArgs;
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Ingest { file } => ingest::ingest(g, &file),
+        Command::Webhook(args) => plugin::webhook(g, &args),
+        Command::History(args) => read::history(g, &args),
+        Command::Balance { wallet, as_of } => read::balance(g, &wallet, as_of.as_deref()),
+        Command::Audit(AuditCommand::Verify) => audit::verify(g),
+        Command::Plugin(PluginCommand::Check { file }) => plugin::check(g, &file),
+        Command::Export { since_sequence } => transfer::export(g, since_sequence),
+        Command::Import { file } => transfer::import(g, &file),
+        Command::Backup { dest } => audit::backup(g, &dest),
+    }
+}
+
+/// Opens the ledger. Commands that only read refuse to create a new file:
+/// a mistyped `--db` must not look like an empty ledger.
+pub(super) fn open(g: &Global, create: bool) -> Result<Ledger> {
+    open_at(g, &g.db, create)
+}
+
+/// Opens the ledger at `db` with the global options.
+pub(super) fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
+    let is_memory = db == Path::new(":memory:");
+    if !create && !is_memory && !db.exists() {
+        return Err(Failure::usage(format!(
+            "no ledger at {}; pass --db or set WALLETLOG_DB",
+            db.display()
+        )));
+    }
+    let audit_key = match (&g.audit_key_env, &g.audit_key_file) {
+        (Some(var), _) => Some(secret_from_env(var)?),
+        (None, Some(file)) => Some(secret_from_file(file)?),
+        (None, None) => None,
+    };
+    // Core's raw options: the same rules and messages as every other face.
+    let options = RawOptions {
+        durability: Some(g.durability.clone()),
+        audit_key: audit_key.map(RawAuditKey::Hex),
+        ..RawOptions::default()
+    }
+    .validate()?;
+    Ok(Ledger::open(db, options)?)
+}
+
+pub(super) fn secret_from_env(var: &str) -> Result<String> {
+    std::env::var(var).map_err(|_| {
+        Failure::usage(format!(
+            "environment variable {var} is not set (or not UTF-8)"
+        ))
+    })
+}
+
+pub(super) fn secret_from_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    Ok(text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text)
+        .to_owned())
+}
+
+/// The lines of a file, or of standard input for `-`.
+pub(super) fn input(path: &Path) -> Result<Box<dyn BufRead>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    Ok(Box::new(BufReader::new(file)))
+}
+
+/// Reads one line; a line that is not UTF-8 is a validation error of that line.
+pub(super) fn next_line(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Result<String, Error>>> {
+    buf.clear();
+    let n = reader
+        .read_until(b'\n', buf)
+        .map_err(|e| Failure::usage(format!("cannot read the input: {e}")))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(Some(match std::str::from_utf8(buf) {
+        Ok(text) => Ok(text.trim_end_matches(['\n', '\r']).to_owned()),
+        Err(e) => Err(Error::Validation(walletlog::ValidationError::new(
+            "event",
+            format!(
+                "the line is not UTF-8 (bad byte at offset {})",
+                e.valid_up_to()
+            ),
+        ))),
+    }))
+}
+
+pub(super) fn print_json(value: &Value) {
+    println!("{value}");
+}
+
+pub(super) fn outcome(r: &IngestResult) -> String {
+    match r.matched_on() {
+        None => "created".into(),
+        Some(key) => format!("duplicate ({})", key.as_str()),
+    }
+}
+
+pub(super) fn event_cells(e: &WalletTransactionEvent) -> Vec<String> {
+    vec![
+        e.occurred_at.to_string(),
+        e.wallet_id.to_string(),
+        e.event_type.as_str().to_owned(),
+        e.amount.to_string(),
+        e.currency.to_string(),
+        e.provider.to_string(),
+        e.provider_event_id
+            .as_ref()
+            .map_or("-".into(), |k| k.to_string()),
+        e.sequence.to_string(),
+    ]
+}
+
+pub(super) const EVENT_HEADER: [&str; 8] = [
+    "OCCURRED_AT",
+    "WALLET",
+    "TYPE",
+    "AMOUNT",
+    "CURRENCY",
+    "PROVIDER",
+    "PROVIDER_EVENT_ID",
+    "SEQ",
+];
+
+pub(super) fn print_results(results: &[IngestResult]) {
+    let mut header = vec!["OUTCOME"];
+    header.extend(EVENT_HEADER);
+    let rows: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| {
+            let mut row = vec![outcome(r)];
+            row.extend(event_cells(&r.event));
+            row
+        })
+        .collect();
+    table::print(&header, &rows, &["AMOUNT", "SEQ"]);
+}

@@ -1,0 +1,399 @@
+//! The port-contract suite: drives the `Storage` traits directly, below the
+//! service, so that every adapter is held to the same strictness whatever
+//! the service happens to ask of it. Written once, run on every adapter.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use walletlog::adapters::memory::MemoryStorage;
+use walletlog::adapters::sqlite::SqliteStorage;
+use walletlog::ports::{ReadTx, Storage, WriteTx};
+use walletlog::{
+    AuditAction, AuditRecord, Currency, Error, EventId, EventType, ListQuery, Order, RollupBucket,
+    RollupKey, RollupRow, SqliteConfig, Timestamp, Totals, WalletTransactionEvent,
+};
+
+use super::util::*;
+
+/// One adapter under test, and what keeps it alive (a temporary directory).
+struct Subject {
+    storage: Box<dyn Storage>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn memory() -> Subject {
+    Subject {
+        storage: Box::new(MemoryStorage::new()),
+        _dir: None,
+    }
+}
+
+fn sqlite() -> Subject {
+    let (dir, path) = temp_db();
+    Subject {
+        storage: Box::new(SqliteStorage::open(&path, SqliteConfig::default()).unwrap()),
+        _dir: Some(dir),
+    }
+}
+
+/// Runs every clause of the contract on a fresh subject from `make`.
+fn contract(make: fn() -> Subject) {
+    keys_are_unique_and_sequences_never_overwritten(&*make().storage);
+    audit_sequences_are_unique_and_read_in_order(&*make().storage);
+    rollup_rows_round_trip_and_stay_per_wallet(&*make().storage);
+    a_failed_write_leaves_nothing(&*make().storage);
+    a_panicking_write_leaves_nothing_and_the_store_works(&*make().storage);
+    list_follows_the_view(&*make().storage);
+}
+
+#[test]
+fn memory_keeps_the_port_contract() {
+    contract(memory);
+}
+
+#[test]
+fn sqlite_keeps_the_port_contract() {
+    contract(sqlite);
+}
+
+fn stored(pei: &str, sequence: u64, wallet_id: &str, at: i64) -> WalletTransactionEvent {
+    deposit(wallet_id, pei, "1.5", at).to_stored(EventId::generate(), ts(0), sequence)
+}
+
+fn write(
+    s: &dyn Storage,
+    mut f: impl FnMut(&mut dyn WriteTx) -> walletlog::Result<()>,
+) -> walletlog::Result<()> {
+    s.write(&mut |tx| f(tx))
+}
+
+fn read<T>(s: &dyn Storage, mut f: impl FnMut(&dyn ReadTx) -> walletlog::Result<T>) -> T {
+    let mut out = None;
+    s.read(&mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })
+    .unwrap();
+    out.unwrap()
+}
+
+fn is_storage_error(r: walletlog::Result<impl std::fmt::Debug>) -> bool {
+    matches!(r, Err(Error::Storage(_)))
+}
+
+fn keys_are_unique_and_sequences_never_overwritten(s: &dyn Storage) {
+    let first = stored("e1", 1, "w1", 0);
+    let mut keyed = stored("e2", 2, "w1", 1);
+    keyed.idempotency_key = Some(idem("k2"));
+    write(s, |tx| {
+        assert!(tx.insert_event_if_new(&first)?);
+        assert!(tx.insert_event_if_new(&keyed)?);
+        Ok(())
+    })
+    .unwrap();
+    // Each key alone is enough to refuse an insert, whatever the sequence.
+    let mut same_id = stored("other", 3, "w1", 2);
+    same_id.event_id = first.event_id;
+    let same_pei = stored("e1", 3, "w2", 2);
+    let mut same_key = stored("e3", 3, "w1", 2);
+    same_key.idempotency_key = Some(idem("k2"));
+    for taken in [&same_id, &same_pei, &same_key] {
+        write(s, |tx| {
+            assert!(!tx.insert_event_if_new(taken)?, "{taken:?}");
+            Ok(())
+        })
+        .unwrap();
+    }
+    // The same provider event id under another provider is another event.
+    let mut other_provider = stored("e1", 3, "w1", 2);
+    other_provider.provider = walletlog::Provider::new("adyen").unwrap();
+    write(s, |tx| {
+        assert!(tx.insert_event_if_new(&other_provider)?);
+        Ok(())
+    })
+    .unwrap();
+    // A taken sequence with new keys is an error, never an overwrite.
+    let collision = stored("e9", 2, "w9", 9);
+    let r = write(s, |tx| tx.insert_event_if_new(&collision).map(|_| ()));
+    assert!(is_storage_error(r), "a sequence collision must fail");
+    let events = read(s, |tx| tx.events_after(0, 100));
+    assert_eq!(
+        events,
+        [first.clone(), keyed.clone(), other_provider.clone()]
+    );
+    assert_eq!(read(s, |tx| tx.last_event_sequence()), 3);
+    assert_eq!(
+        read(s, |tx| tx.event_by_id(&keyed.event_id)),
+        Some(keyed.clone())
+    );
+    assert_eq!(
+        read(s, |tx| tx.event_by_idempotency_key(&idem("k2"))),
+        Some(keyed.clone())
+    );
+    let pei = walletlog::ProviderEventId::new("e1").unwrap();
+    assert_eq!(
+        read(s, |tx| tx.event_by_provider_event_id(&first.provider, &pei)),
+        Some(first.clone())
+    );
+    assert_eq!(
+        read(s, |tx| tx.event_by_idempotency_key(&idem("nope"))),
+        None
+    );
+    assert_eq!(read(s, |tx| tx.events_after(1, 1)), [keyed]);
+}
+
+fn record(sequence: u64, prev_hash: [u8; 32]) -> AuditRecord {
+    AuditRecord {
+        sequence,
+        recorded_at: ts(sequence as i64),
+        action: AuditAction::Created,
+        event_id: EventId::generate(),
+        event_sequence: sequence,
+        matched_on: None,
+        actor: "api".into(),
+        fingerprint: [sequence as u8; 32],
+        body_sha256: (sequence % 2 == 0).then_some([7; 32]),
+        prev_hash,
+        hash: [sequence as u8 + 100; 32],
+    }
+}
+
+fn audit_sequences_are_unique_and_read_in_order(s: &dyn Storage) {
+    let records: Vec<AuditRecord> = (1..=5).map(|i| record(i, [i as u8 - 1; 32])).collect();
+    write(s, |tx| {
+        for r in &records {
+            tx.append_audit(r)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let taken = record(3, [0; 32]);
+    assert!(is_storage_error(write(s, |tx| tx.append_audit(&taken))));
+    assert_eq!(read(s, |tx| tx.audit_after(0, 100)), records);
+    assert_eq!(read(s, |tx| tx.audit_after(2, 2)), records[2..4]);
+    assert_eq!(read(s, |tx| tx.audit_after(5, 10)), []);
+    assert_eq!(read(s, |tx| tx.last_audit()), Some((5, records[4].hash)));
+}
+
+fn totals(available: &str, count: u64, at: i64) -> Totals {
+    Totals {
+        available: walletlog::Money::parse(available).unwrap(),
+        held: walletlog::Money::parse("-0.25").unwrap(),
+        event_count: count,
+        last_occurred_at: Some(ts(at)),
+    }
+}
+
+fn key(wallet_id: &str, currency: &str, bucket: RollupBucket) -> RollupKey {
+    RollupKey {
+        wallet_id: wallet(wallet_id),
+        currency: Currency::new(currency).unwrap(),
+        bucket,
+    }
+}
+
+fn rollup_rows_round_trip_and_stay_per_wallet(s: &dyn Storage) {
+    let hour = |secs: i64| RollupBucket::hour_of(ts(secs));
+    let rows = [
+        RollupRow {
+            key: key("w1", "USD", RollupBucket::AllTime),
+            totals: totals("10.5", 3, 7300),
+        },
+        RollupRow {
+            key: key("w1", "USD", hour(0)),
+            totals: totals("4", 2, 10),
+        },
+        RollupRow {
+            key: key("w1", "USD", hour(7300)),
+            totals: totals("6.5", 1, 7300),
+        },
+        RollupRow {
+            key: key("w1", "EUR", RollupBucket::AllTime),
+            totals: totals("-1", 1, 5),
+        },
+        RollupRow {
+            key: key("w2", "USD", RollupBucket::AllTime),
+            totals: totals("99", 9, 9),
+        },
+    ];
+    write(s, |tx| {
+        for r in &rows {
+            tx.put_rollup(r)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    // A put replaces the row: no arithmetic in the adapter.
+    let replaced = RollupRow {
+        key: rows[0].key.clone(),
+        totals: totals("11", 4, 7400),
+    };
+    write(s, |tx| tx.put_rollup(&replaced)).unwrap();
+    assert_eq!(
+        read(s, |tx| tx.rollup(&rows[0].key)),
+        Some(replaced.totals.clone())
+    );
+    assert_eq!(
+        read(s, |tx| tx.rollup(&key("w3", "USD", RollupBucket::AllTime))),
+        None
+    );
+    let mut current = read(s, |tx| tx.balances(&wallet("w1")));
+    current.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        current,
+        [
+            (Currency::new("EUR").unwrap(), rows[3].totals.clone()),
+            (Currency::new("USD").unwrap(), replaced.totals.clone()),
+        ],
+        "only w1's all-time rows"
+    );
+    let RollupBucket::Hour { start } = hour(7300) else {
+        unreachable!()
+    };
+    let mut before = Vec::new();
+    s.read(&mut |tx| {
+        tx.buckets_before(&wallet("w1"), start, &mut |c, t| {
+            before.push((c, t));
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert_eq!(
+        before,
+        [(Currency::new("USD").unwrap(), rows[1].totals.clone())]
+    );
+    let mut all = Vec::new();
+    s.read(&mut |tx| {
+        tx.rollups(&mut |r| {
+            all.push(r);
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(all.contains(&replaced) && all.contains(&rows[2]) && all.contains(&rows[4]));
+}
+
+fn a_failed_write_leaves_nothing(s: &dyn Storage) {
+    let existing = RollupRow {
+        key: key("w1", "USD", RollupBucket::AllTime),
+        totals: totals("1", 1, 0),
+    };
+    write(s, |tx| tx.put_rollup(&existing)).unwrap();
+    let r = write(s, |tx| {
+        tx.insert_event_if_new(&stored("e1", 1, "w1", 0))?;
+        tx.append_audit(&record(1, [0; 32]))?;
+        tx.put_rollup(&RollupRow {
+            key: existing.key.clone(),
+            totals: totals("2", 2, 1),
+        })?;
+        tx.put_rollup(&RollupRow {
+            key: key("w1", "USD", RollupBucket::hour_of(ts(0))),
+            totals: totals("1", 1, 0),
+        })?;
+        tx.set_meta("k", b"v")?;
+        Err(walletlog::ValidationError::new("amount", "refused on purpose").into())
+    });
+    assert!(matches!(r, Err(Error::Validation(_))));
+    assert_nothing_but(s, &existing);
+}
+
+fn assert_nothing_but(s: &dyn Storage, existing: &RollupRow) {
+    assert_eq!(read(s, |tx| tx.events_after(0, 10)), []);
+    assert_eq!(read(s, |tx| tx.last_event_sequence()), 0);
+    assert_eq!(read(s, |tx| tx.audit_after(0, 10)), []);
+    assert_eq!(read(s, |tx| tx.last_audit()), None);
+    assert_eq!(read(s, |tx| tx.meta("k")), None);
+    let mut rows = Vec::new();
+    s.read(&mut |tx| {
+        tx.rollups(&mut |r| {
+            rows.push(r);
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert_eq!(
+        rows,
+        [existing.clone()],
+        "the row from before, as it was, and no other"
+    );
+}
+
+fn a_panicking_write_leaves_nothing_and_the_store_works(s: &dyn Storage) {
+    let existing = RollupRow {
+        key: key("w1", "USD", RollupBucket::AllTime),
+        totals: totals("1", 1, 0),
+    };
+    write(s, |tx| tx.put_rollup(&existing)).unwrap();
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        let _ = write(s, |tx| {
+            tx.insert_event_if_new(&stored("e1", 1, "w1", 0))?;
+            tx.append_audit(&record(1, [0; 32]))?;
+            tx.set_meta("k", b"v")?;
+            panic!("a bug inside a write");
+        });
+    }));
+    assert!(panicked.is_err());
+    assert_nothing_but(s, &existing);
+    write(s, |tx| {
+        tx.insert_event_if_new(&stored("e1", 1, "w1", 0))
+            .map(|_| ())
+    })
+    .unwrap();
+    assert_eq!(read(s, |tx| tx.last_event_sequence()), 1);
+}
+
+fn list_follows_the_view(s: &dyn Storage) {
+    // Three times, two events at the same time; a fee; another wallet.
+    let mut events = vec![
+        stored("a", 1, "w1", 10),
+        stored("b", 2, "w1", 20),
+        stored("c", 3, "w1", 20),
+        stored("d", 4, "w1", 30),
+        stored("x", 5, "w2", 20),
+    ];
+    events[3].event_type = EventType::Fee;
+    write(s, |tx| {
+        for e in &events {
+            tx.insert_event_if_new(e)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let pei = |es: Vec<WalletTransactionEvent>| -> Vec<String> {
+        es.iter()
+            .map(|e| e.provider_event_id.as_ref().unwrap().to_string())
+            .collect()
+    };
+    let base = ListQuery::new(wallet("w1"));
+    assert_eq!(
+        pei(read(s, |tx| tx.list(base.view(), 10))),
+        ["d", "c", "b", "a"]
+    );
+    let asc = base.clone().order(Order::Asc);
+    assert_eq!(pei(read(s, |tx| tx.list(asc.view(), 2))), ["a", "b"]);
+    let after_b = asc.clone().cursor(&asc.cursor_after(&events[1])).unwrap();
+    assert_eq!(pei(read(s, |tx| tx.list(after_b.view(), 10))), ["c", "d"]);
+    let since = base.clone().since(ts(20)).unwrap().until(ts(30)).unwrap();
+    assert_eq!(pei(read(s, |tx| tx.list(since.view(), 10))), ["c", "b"]);
+    let fees = base.clone().event_types(vec![EventType::Fee]).unwrap();
+    assert_eq!(pei(read(s, |tx| tx.list(fees.view(), 10))), ["d"]);
+    let eur = base.clone().currency(Currency::new("EUR").unwrap());
+    assert_eq!(
+        pei(read(s, |tx| tx.list(eur.view(), 10))),
+        Vec::<String>::new()
+    );
+    let mut amounts = Vec::new();
+    s.read(&mut |tx| {
+        tx.amounts_between(&wallet("w1"), ts(20), ts(30), &mut |row| {
+            amounts.push((row.event_type, row.occurred_at));
+            Ok(())
+        })
+    })
+    .unwrap();
+    assert_eq!(
+        amounts.len(),
+        3,
+        "both bounds inclusive: {amounts:?} (at {})",
+        Timestamp::to_string(&ts(20))
+    );
+}
