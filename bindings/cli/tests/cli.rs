@@ -691,3 +691,54 @@ fn walletlog_log_prints_the_library_logs_without_amounts_or_secrets() {
     assert_eq!(code(&bad), 0);
     assert!(stderr(&bad).contains("not a level"));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let s = Sandbox::new();
+    let lines: String = (0..2000)
+        .map(|i| {
+            event_line(
+                "w1",
+                &format!("e{i}"),
+                "deposit",
+                "1",
+                "2026-02-01T00:00:00Z",
+            ) + "\n"
+        })
+        .collect();
+    s.write("many.jsonl", lines.as_bytes());
+    assert_eq!(code(&s.run(&["import", "many.jsonl"])), 0);
+    // `walletlog history w1 --limit 1000 | head -1`, and `export | head -1`:
+    // the reader goes away long before the writer is done.
+    for args in [&["history", "w1", "--limit", "1000"][..], &["export"][..]] {
+        let mut child = s
+            .cmd()
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 16];
+        let mut out = child.stdout.take().unwrap();
+        std::io::Read::read_exact(&mut out, &mut first).unwrap();
+        drop(out);
+        let done = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?}: {err}"
+        );
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            done.status.success() || done.status.signal() == Some(libc_sigpipe()),
+            "{args:?} ended with {:?}",
+            done.status
+        );
+        assert_ne!(done.status.code(), Some(101), "not a panic");
+    }
+}
+
+/// SIGPIPE's number on Linux.
+fn libc_sigpipe() -> i32 {
+    13
+}
