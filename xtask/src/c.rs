@@ -20,8 +20,8 @@ pub enum Build {
 }
 
 /// Builds `libwalletlog` (`release` or the dev profile) and installs it under
-/// `prefix`: `include/walletlog.h`, `lib/libwalletlog.{so,a}` and
-/// `lib/pkgconfig/walletlog{,-static}.pc`.
+/// `prefix`: `include/walletlog.h`, `lib/libwalletlog.{so,a}`,
+/// `lib/pkgconfig/walletlog{,-static}.pc` and `share/walletlog/valgrind.supp`.
 pub fn install(root: &Path, release: bool, prefix: &Path, build: Build) -> Result<()> {
     let mut cmd = cargo();
     match build {
@@ -51,6 +51,13 @@ pub fn install(root: &Path, release: bool, prefix: &Path, build: Build) -> Resul
     for file in ["libwalletlog.so", "libwalletlog.a"] {
         copy(&built.join(file), &lib.join(file))?;
     }
+    // The suppression a valgrind run of a program using walletlog needs.
+    let share = prefix.join("share/walletlog");
+    std::fs::create_dir_all(&share)?;
+    copy(
+        &root.join("tests/c/valgrind.supp"),
+        &share.join("valgrind.supp"),
+    )?;
     let prefix = std::path::absolute(prefix)?;
     let version = env!("CARGO_PKG_VERSION");
     let common = format!(
@@ -391,7 +398,8 @@ fn run_under_valgrind(root: &Path, exe: &Path, program: &Program) -> Result<bool
         ])
         .arg(format!(
             "--suppressions={}",
-            root.join("tests/c/valgrind.supp").display()
+            root.join("target/ctest/prefix/share/walletlog/valgrind.supp")
+                .display()
         ))
         .arg(exe)
         .args(&program.args)

@@ -284,7 +284,7 @@ fn python_module(root: &Path, release: bool) -> Result<PathBuf> {
     Ok(venv)
 }
 
-/// ruff (format and lint), then pytest; returns pytest's counts.
+/// ruff (format and lint), mypy, stubtest, then pytest; returns pytest's counts.
 fn python_tests(root: &Path) -> Result<(u64, u64, u64)> {
     let venv = python_module(root, false)?;
     let py_dirs = [
@@ -303,6 +303,14 @@ fn python_tests(root: &Path) -> Result<(u64, u64, u64)> {
         Command::new(venv.join("bin/ruff"))
             .arg("check")
             .args(py_dirs),
+    )?;
+    run(
+        "mypy (the walletlog package)",
+        Command::new(venv.join("bin/mypy")).arg("bindings/python/python/walletlog"),
+    )?;
+    run(
+        "mypy.stubtest walletlog._walletlog (the native stubs against the built module)",
+        Command::new(venv.join("bin/python")).args(["-m", "mypy.stubtest", "walletlog._walletlog"]),
     )?;
     eprintln!("xtask: pytest tests/python");
     let output = Command::new(venv.join("bin/pytest"))

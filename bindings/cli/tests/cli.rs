@@ -628,17 +628,26 @@ fn the_readme_shell_example_runs_as_written() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(s.dir.path())
-        .env("PATH", path)
-        .env_remove("WALLETLOG_DB")
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 0, "{}\n{}", stdout(&out), stderr(&out));
-    let text = stdout(&out);
-    assert!(text.contains("audit trail ok"), "{text}");
-    assert!(text.contains("USD"), "{text}");
+    // Twice in the same directory: the example can be run again as it is.
+    for run in ["first", "second"] {
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .current_dir(s.dir.path())
+            .env("PATH", &path)
+            .env_remove("WALLETLOG_DB")
+            .output()
+            .unwrap();
+        assert_eq!(
+            code(&out),
+            0,
+            "{run} run: {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let text = stdout(&out);
+        assert!(text.contains("audit trail ok"), "{text}");
+        assert!(text.contains("USD"), "{text}");
+    }
 }
 
 #[test]
