@@ -18,7 +18,7 @@ use std::time::Duration;
 pub use crate::domain::AuditKey;
 use crate::domain::ValidationError;
 use crate::encoding::quoted;
-use crate::limits::{PluginLimits, BUSY_TIMEOUT_DEFAULT};
+use crate::limits::{PluginLimits, BUSY_TIMEOUT_DEFAULT, BUSY_TIMEOUT_MAX};
 
 /// Where a ledger lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +96,9 @@ pub enum Durability {
 }
 
 impl Durability {
+    /// Every durability by name, in `parse`'s spelling.
+    pub const NAMES: [&'static str; 2] = ["full", "normal"];
+
     /// `full` or `normal`.
     pub fn parse(text: &str) -> Result<Durability, ValidationError> {
         match text {
@@ -154,6 +157,21 @@ pub struct Options {
     pub plugin_cache_dir: Option<PathBuf>,
 }
 
+/// A busy timeout must be at most [`BUSY_TIMEOUT_MAX`].
+pub fn check_busy_timeout(timeout: Duration) -> Result<(), ValidationError> {
+    if timeout > BUSY_TIMEOUT_MAX {
+        return Err(ValidationError::new(
+            "busy_timeout",
+            format!(
+                "{} ms is more than the {} ms allowed",
+                timeout.as_millis(),
+                BUSY_TIMEOUT_MAX.as_millis()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The audit key as a face hands it over.
 #[derive(Clone, PartialEq, Eq)]
 pub enum RawAuditKey {
@@ -189,6 +207,8 @@ impl RawOptions {
         }
         if let Some(ms) = self.busy_timeout_ms {
             options.sqlite.busy_timeout = Duration::from_millis(ms);
+            check_busy_timeout(options.sqlite.busy_timeout)
+                .map_err(|e| ValidationError::new("busy_timeout_ms", e.reason))?;
         }
         options.audit_key = match &self.audit_key {
             None => None,

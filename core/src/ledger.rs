@@ -113,10 +113,11 @@ impl Ledger {
     }
 
     /// Takes each event in on its own terms, in one transaction: one result
-    /// or error per event, in order. A conflicting or invalid event is
-    /// refused (and audited once) while the others are stored; only a
-    /// storage failure fails the call, and then nothing is stored. For
-    /// imports and other bulk paths that must name every refused item.
+    /// or error per event, in order. A conflicting event is refused (its
+    /// attempt audited once) and an invalid one refused (never reaching
+    /// storage) while the others are stored; only a storage failure fails
+    /// the call, and then nothing is stored. For imports and other bulk
+    /// paths that must name every refused item.
     pub fn ingest_each(&self, events: &[NewEvent]) -> Result<Vec<Result<IngestResult>>> {
         self.service.ingest_each(events, &IngestContext::api())
     }

@@ -32,6 +32,8 @@ pub const EVENT_JSON_BYTES_MAX: usize = 64 << 10;
 
 /// How long a SQLite writer waits for another by default.
 pub const BUSY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// The longest busy timeout accepted: one day.
+pub const BUSY_TIMEOUT_MAX: Duration = Duration::from_secs(24 * 3600);
 
 /// The limits every plugin call runs under. See `docs/plugins.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]

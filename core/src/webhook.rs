@@ -71,7 +71,8 @@ impl Intake {
             return Err(PluginError::new(
                 PluginErrorKind::Refused,
                 format!(
-                    "the plugin declares no signature scheme; allow unsigned webhooks for provider {} first",
+                    "the plugin declares no signature scheme; \
+                     allow unsigned webhooks for provider {} first",
                     info.provider
                 ),
             )
@@ -193,7 +194,11 @@ pub(crate) fn ingest<S: Storage>(
                 actor: plugin.info.actor(),
                 body_sha256: Some(Sha256::digest(&webhook.body).into()),
             };
-            service.ingest_batch(&events, &ctx)
+            // The events go in inside a write this pipeline opens, so that
+            // whatever else a delivery records can share the transaction.
+            let mut ingestion = service.batch_ingestion(&events, &ctx)?;
+            let written = service.storage().write(&mut |tx| ingestion.run(tx));
+            ingestion.finish(written)?.into_iter().collect()
         });
     if let Err(e) = &outcome {
         let kind = match e {

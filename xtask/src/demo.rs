@@ -218,7 +218,7 @@ impl Demo {
 
 /// `cargo xtask demo`.
 pub fn demo(root: &Path) -> Result<()> {
-    crate::plugins(root)?;
+    crate::plugins::plugins(root)?;
     build_cli()?;
     let dir = root.join("target/demo");
     std::fs::create_dir_all(&dir)?;

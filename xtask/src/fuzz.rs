@@ -52,7 +52,7 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<()> {
         targets = TARGETS.iter().map(|t| t.to_string()).collect();
     }
     let cargo_fuzz = ensure_cargo_fuzz(root)?;
-    crate::plugins(root)?;
+    crate::plugins::plugins(root)?;
     run(
         "cargo fuzz build (release, AddressSanitizer)",
         fuzz_command(root, &cargo_fuzz).args(["build", "-O", "--target-dir", "target/fuzz"]),

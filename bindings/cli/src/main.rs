@@ -61,7 +61,12 @@ struct Global {
     #[arg(long, global = true)]
     json: bool,
     /// fsync at every commit (`full`) or not (`normal`).
-    #[arg(long, global = true, default_value = "full", value_parser = ["full", "normal"])]
+    #[arg(
+        long,
+        global = true,
+        default_value = "full",
+        value_parser = clap::builder::PossibleValuesParser::new(walletlog::Durability::NAMES)
+    )]
     durability: String,
     /// Read the audit key (hex) from this environment variable.
     #[arg(
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
 fn restore_sigpipe() {
     // SAFETY: called first thing in main, before any thread exists; sets
     // the disposition of one signal to its default.
+    #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
@@ -178,7 +184,8 @@ fn init_logs() {
             .with_writer(std::io::stderr)
             .init(),
         Err(_) => eprintln!(
-            "walletlog: WALLETLOG_LOG={level:?} is not a level (error, warn, info, debug, trace, off); logging is off"
+            "walletlog: WALLETLOG_LOG={level:?} is not a level \
+             (error, warn, info, debug, trace, off); logging is off"
         ),
     }
 }

@@ -59,6 +59,8 @@ pub struct ListQuery {
     until: Option<Timestamp>,
     currency: Option<Currency>,
     after: Option<Position>,
+    /// The query's tag when the cursor was decoded.
+    after_tag: Option<[u8; 8]>,
 }
 
 /// A read-only view of a [`ListQuery`], for storage engines.
@@ -91,6 +93,7 @@ impl ListQuery {
             until: None,
             currency: None,
             after: None,
+            after_tag: None,
         }
     }
 
@@ -176,10 +179,22 @@ impl ListQuery {
     }
 
     /// Continues from a cursor returned with an earlier page of this same
-    /// query. Set every other field first: the cursor is bound to them.
+    /// query. The cursor is bound to the wallet, order and filters: checked
+    /// here against the fields set so far, and again when the query runs
+    /// (so a filter changed after the cursor is caught too).
     pub fn cursor(mut self, cursor: &str) -> Result<Self, ValidationError> {
-        self.after = Some(Cursor::decode(cursor, self.tag())?);
+        let tag = self.tag();
+        self.after = Some(Cursor::decode(cursor, tag)?);
+        self.after_tag = Some(tag);
         Ok(self)
+    }
+
+    /// Refuses a query whose fields changed after its cursor was set.
+    pub fn check_cursor(&self) -> Result<(), ValidationError> {
+        match self.after_tag {
+            Some(tag) if tag != self.tag() => Err(Cursor::foreign()),
+            _ => Ok(()),
+        }
     }
 
     /// Binds a cursor to the wallet, order and filters that produced it.
@@ -244,6 +259,14 @@ const CURSOR_BYTES: usize = 1 + 8 + 8 + 8;
 struct Cursor;
 
 impl Cursor {
+    fn foreign() -> ValidationError {
+        ValidationError::new(
+            "cursor",
+            "belongs to a different query: the wallet, order or filters differ \
+             from the ones that produced it",
+        )
+    }
+
     fn encode(pos: Position, tag: [u8; 8]) -> String {
         let mut bytes = Vec::with_capacity(CURSOR_BYTES);
         bytes.push(CURSOR_VERSION);
@@ -273,10 +296,7 @@ impl Cursor {
             b
         };
         if word(17) != expected_tag {
-            return Err(ValidationError::new(
-                "cursor",
-                "belongs to a different query: the wallet, order or filters differ from the ones that produced it",
-            ));
+            return Err(Self::foreign());
         }
         let occurred_at = Timestamp::from_micros("cursor", i64::from_be_bytes(word(1)))?;
         Ok(Position {

@@ -286,7 +286,8 @@ fn amount_string(map: &Map<String, Value>) -> Result<String, ValidationError> {
         Some(Value::Number(n)) => Err(ValidationError::new(
             "amount",
             format!(
-                "must be a decimal string such as \"{n}\", not a JSON number, so that no float can round it"
+                "must be a decimal string such as \"{n}\", not a JSON number, \
+                 so that no float can round it"
             ),
         )),
         _ => required_string(map, "amount"),

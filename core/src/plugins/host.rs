@@ -147,7 +147,8 @@ impl PluginHost {
         }
         if bytes[4..8] == [1, 0, 0, 0] {
             return Err(refused(
-                "a core WebAssembly module, not a component: turn it into a component of the walletlog:normalizer world (wit-component)",
+                "a core WebAssembly module, not a component: turn it into a component \
+                 of the walletlog:normalizer world (wit-component)",
             ));
         }
         let hash: [u8; 32] = Sha256::digest(bytes).into();

@@ -236,6 +236,7 @@ impl<S: Storage> Ingestion<'_, S> {
         let now = Timestamp::now();
         let mut step = Step {
             ctx,
+            fold_first: self.mode == Mode::Each,
             now,
             next_sequence: tx.last_event_sequence()? + 1,
             audit: AuditWriter::start(&service.chain, &*tx, now)?,
@@ -273,6 +274,12 @@ impl<S: Storage> Ingestion<'_, S> {
     /// is audited here, in a transaction of its own.
     pub fn finish(self, outcome: Result<()>) -> Result<Vec<Result<IngestResult>>> {
         let duration_us = self.started.elapsed().as_micros() as u64;
+        // A refused all-or-nothing run has already written its earlier
+        // items: its transaction must have rolled back.
+        assert!(
+            self.conflict.is_none() || outcome.is_err(),
+            "the transaction of a refused ingestion was committed; return run's error from the write"
+        );
         if let Some((index, mut error)) = self.conflict {
             let item = &self.items[index];
             self.service.audit_conflict(item, self.ctx)?;
@@ -331,6 +338,8 @@ impl<S: Storage> Ingestion<'_, S> {
 /// audit chain's head and the rollups touched so far.
 struct Step<'c> {
     ctx: &'c IngestContext,
+    /// Fold each event before inserting it (`each` mode).
+    fold_first: bool,
     now: Timestamp,
     next_sequence: u64,
     audit: AuditWriter<'c>,
@@ -346,16 +355,29 @@ impl Step<'_> {
             self.now,
             self.next_sequence,
         );
-        // The balance is checked before the insert, so an overflow stores
-        // nothing even when the other items go on.
-        let folded = match self.fold.folded(&candidate, &mut |key| tx.rollup(key)) {
-            Ok(f) => f,
-            // A replay stores nothing, whatever its amount.
-            Err(overflow) => return self.replay(tx, item, candidate)?.ok_or(overflow),
+        // In `each` mode the balance is checked before the insert, so that an
+        // overflow stores nothing while the other items go on. All or
+        // nothing, an overflow fails the whole transaction anyway, so the
+        // fold waits for a successful insert and a replay never reads rollups.
+        let folded = if self.fold_first {
+            match self.fold.folded(&candidate, &mut |key| tx.rollup(key)) {
+                Ok(f) => Some(f),
+                // An overflow: a replay stores nothing, whatever its amount.
+                Err(overflow @ Error::Validation(_)) => {
+                    return self.replay(tx, item, candidate)?.ok_or(overflow)
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
         };
         // The common case: nothing matches, and the insert itself is the
         // check. Only a refused insert looks the keys up.
         if tx.insert_event_if_new(&candidate)? {
+            let folded = match folded {
+                Some(f) => f,
+                None => self.fold.folded(&candidate, &mut |key| tx.rollup(key))?,
+            };
             self.next_sequence += 1;
             self.fold.keep(folded);
             let fp = candidate.fingerprint();
@@ -505,9 +527,10 @@ impl<S: Storage> Service<S> {
     }
 
     /// Takes each event in on its own terms, in one transaction: one result
-    /// or error per event, in order. A conflicting or invalid event stores
-    /// nothing and is audited once; the others are stored. Only a storage
-    /// failure fails the call, and then nothing is stored.
+    /// or error per event, in order. A conflicting event stores nothing and
+    /// its attempt is audited once, in this transaction; an invalid one
+    /// never reaches storage; the others are stored. Only a storage failure
+    /// fails the call, and then nothing is stored.
     pub fn ingest_each(
         &self,
         events: &[NewEvent],

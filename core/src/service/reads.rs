@@ -35,6 +35,7 @@ impl<S: Storage> Service<S> {
     /// One page of a wallet's history; see [`ListQuery`]. One more event
     /// than the page is fetched, to know whether a next page exists.
     pub fn list(&self, query: &ListQuery) -> Result<Page> {
+        query.check_cursor()?;
         let limit = query.page_size();
         let mut events = self.read(|tx| tx.list(query.view(), limit + 1))?;
         let next_cursor = if events.len() > limit {

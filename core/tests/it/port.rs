@@ -111,10 +111,20 @@ fn keys_are_unique_and_sequences_never_overwritten(s: &dyn Storage) {
         Ok(())
     })
     .unwrap();
-    // A taken sequence with new keys is an error, never an overwrite.
+    // A taken sequence with new keys is an error, never an overwrite; with
+    // a taken key as well, the key decides: a refused insert.
     let collision = stored("e9", 2, "w9", 9);
     let r = write(s, |tx| tx.insert_event_if_new(&collision).map(|_| ()));
     assert!(is_storage_error(r), "a sequence collision must fail");
+    let both = stored("e1", 2, "w1", 0);
+    write(s, |tx| {
+        assert!(
+            !tx.insert_event_if_new(&both)?,
+            "a taken key is a refused insert"
+        );
+        Ok(())
+    })
+    .unwrap();
     let events = read(s, |tx| tx.events_after(0, 100));
     assert_eq!(
         events,

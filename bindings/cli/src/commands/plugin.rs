@@ -102,7 +102,9 @@ pub(super) fn webhook(g: &Global, a: &WebhookArgs) -> Result<u8> {
 fn scheme_text(scheme: &SignatureScheme) -> String {
     match scheme {
         SignatureScheme::None => "none: the host must allow unsigned webhooks for it".into(),
-        SignatureScheme::StripeV1 => "stripe-v1 (Stripe-Signature, HMAC-SHA256, timestamped)".into(),
+        SignatureScheme::StripeV1 => {
+            "stripe-v1 (Stripe-Signature, HMAC-SHA256, timestamped)".into()
+        }
         SignatureScheme::StandardWebhooksV1 => {
             "standard-webhooks-v1 (webhook-signature, HMAC-SHA256, timestamped)".into()
         }
@@ -114,7 +116,8 @@ fn scheme_text(scheme: &SignatureScheme) -> String {
             include_url,
             secret_encoding,
         }) => format!(
-            "hmac ({algorithm:?} in header {header}, {encoding:?} digest{}{}, secret as {secret_encoding:?})",
+            "hmac ({algorithm:?} in header {header}, {encoding:?} digest{}{}, \
+             secret as {secret_encoding:?})",
             prefix
                 .as_ref()
                 .map_or(String::new(), |p| format!(" after {p:?}")),

@@ -16,7 +16,7 @@ const BATCH: usize = 500;
 const _: () = assert!(BATCH <= BATCH_EVENTS_MAX);
 
 pub(super) fn export(g: &Global, since_sequence: u64) -> Result<u8> {
-    const PAGE: usize = 10_000;
+    const PAGE: usize = walletlog::CHANGES_MAX;
     let ledger = open(g, false)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -82,9 +82,10 @@ pub(super) fn import(g: &Global, file: &Path) -> Result<u8> {
     };
     progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     // Bytes at a readable rate (`2.21 MiB/s`), the time left, events so far.
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}, {eta} left, {msg}",
-    ) {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(concat!(
+        "{spinner} {wide_bar} {binary_bytes}/{binary_total_bytes} ",
+        "{binary_bytes_per_sec}, {eta} left, {msg}"
+    )) {
         progress.set_style(style);
     }
     let started = std::time::Instant::now();
@@ -136,6 +137,8 @@ pub(super) fn import(g: &Global, file: &Path) -> Result<u8> {
     }
     flush(&mut batch, &mut batch_lines, &mut tally)?;
     progress.finish_and_clear();
+    // Lines refused at parsing are known before those refused at ingestion.
+    tally.refused.sort_by_key(|(line, _)| *line);
 
     if g.json {
         let refused: Vec<Value> = tally

@@ -138,7 +138,7 @@ def _check_keys(value: Any, path: str) -> None:
         for k, v in value.items():
             if not isinstance(k, str):
                 raise ValidationError(
-                    f"invalid metadata: key {k!r} at {path or '/'} is not a string",
+                    f"invalid metadata: key {repr(k)[:40]} at {(path or '/')[:40]} is not a string",
                     "metadata",
                     "has a key that is not a string",
                 )
@@ -628,7 +628,7 @@ class Ledger:
         and ingests a webhook in one transaction."""
         pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         if not isinstance(body, (bytes, bytearray)):
-            raise TypeError(f"body must be bytes, not {type(body).__name__}")
+            raise _type_error("body", "bytes", body)
         results = self._native.ingest_webhook(provider, pairs, bytes(body), url)
         return [IngestResult._from_native(t) for t in results]
 

@@ -8,7 +8,7 @@ names): ``message``, ``field``, ``reason``, ``index``, ``code``, ``key``,
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 
 class WalletLogError(Exception):
@@ -44,7 +44,7 @@ class WalletLogError(Exception):
         #: The stored event a conflict matched.
         self.existing_event_id = existing_event_id
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, ...]:
         return (
             type(self),
             (

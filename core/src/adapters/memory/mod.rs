@@ -427,7 +427,9 @@ forward_reads!(Writer<'_>);
 
 impl WriteTx for Writer<'_> {
     fn insert_event_if_new(&mut self, e: &WalletTransactionEvent) -> Result<bool> {
-        // The same unique keys the SQLite schema enforces.
+        // The same constraints as the SQLite schema, as SQLite resolves
+        // them: a taken key is a refused insert (whatever the sequence),
+        // then a taken sequence is an error.
         let s = &mut *self.state;
         let key_taken = s.by_id.contains_key(&e.event_id)
             || e.provider_event_id

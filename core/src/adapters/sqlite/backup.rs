@@ -46,13 +46,21 @@ impl Backup for SqliteStorage {
             std::fs::File::open(&partial)
                 .and_then(|f| f.sync_all())
                 .map_err(io)?;
-            std::fs::hard_link(&partial, dest).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    exists().into()
-                } else {
-                    io(e)
+            match std::fs::hard_link(&partial, dest) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(exists().into())
                 }
-            })?;
+                // A file system without hard links: create `dest` exclusively
+                // (still never over an existing file) and copy into it.
+                Err(_) => copy_exclusive(&partial, dest).map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        exists().into()
+                    } else {
+                        io(e)
+                    }
+                })?,
+            }
             if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::File::open(dir)
                     .and_then(|d| d.sync_all())
@@ -63,6 +71,20 @@ impl Backup for SqliteStorage {
         let _ = std::fs::remove_file(&partial);
         result
     }
+}
+
+/// Copies `from` into a new file `to`, refusing an existing one; fsynced.
+fn copy_exclusive(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut target = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(to)?;
+    let copied =
+        std::io::copy(&mut std::fs::File::open(from)?, &mut target).and_then(|_| target.sync_all());
+    if copied.is_err() {
+        let _ = std::fs::remove_file(to);
+    }
+    copied
 }
 
 impl SqliteStorage {

@@ -36,6 +36,7 @@ pub(super) fn open_writer(path: &Path, config: &SqliteConfig) -> Result<Connecti
 }
 
 pub(super) fn configure(conn: &Connection, config: &SqliteConfig) -> Result<()> {
+    crate::config::check_busy_timeout(config.busy_timeout)?;
     conn.busy_timeout(config.busy_timeout).map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
@@ -103,7 +104,8 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             return Err(storage(
                 StorageErrorKind::SchemaTooNew,
                 format!(
-                    "{} has schema version {version}, written by a newer walletlog; walletlog {} reads versions up to {latest}. Upgrade walletlog to open it",
+                    "{} has schema version {version}, written by a newer walletlog; \
+                     walletlog {} reads versions up to {latest}. Upgrade walletlog to open it",
                     path.display(),
                     env!("CARGO_PKG_VERSION")
                 ),

@@ -1,0 +1,63 @@
+//! `cargo xtask bench`: the benchmark program, with the Python figures
+//! of the same run merged into its one JSON object.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cargo;
+use crate::plugins::plugins;
+use crate::python::python_module;
+
+pub(crate) fn bench(root: &Path, words: &[String]) -> Result<()> {
+    plugins(root)?;
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    eprintln!("xtask: building and running the benchmark (release)");
+    let output = cargo()
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "walletlog",
+            "--bench",
+            "ledger",
+            "--",
+        ])
+        .args(words)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("could not start cargo bench")?;
+    if !output.status.success() {
+        bail!("the benchmark failed ({})", output.status);
+    }
+    let core = out_dir.join("core.json");
+    std::fs::write(&core, &output.stdout)?;
+    // The Python figures, in the same run, merged with the core ones.
+    let wants_python = words.is_empty()
+        || words
+            .iter()
+            .any(|w| "py_ingest_eps py_ingest_many_eps".contains(w.as_str()));
+    let json = if wants_python {
+        let venv = python_module(root, true)?;
+        eprintln!("xtask: Python figures (bindings/python/benches/bench.py)");
+        let merged = Command::new(venv.join("bin/python"))
+            .arg(root.join("bindings/python/benches/bench.py"))
+            .arg(&core)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .context("could not start the Python benchmark")?;
+        if !merged.status.success() {
+            bail!("the Python benchmark failed ({})", merged.status);
+        }
+        String::from_utf8(merged.stdout)?
+    } else {
+        String::from_utf8(output.stdout)?
+    };
+    print!("{json}");
+    let file = out_dir.join("latest.json");
+    std::fs::write(&file, &json)?;
+    eprintln!("xtask: figures saved to {}", file.display());
+    Ok(())
+}

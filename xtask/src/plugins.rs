@@ -1,0 +1,83 @@
+//! Building the plugins: each crate for wasm32, each module turned into a
+//! component of the walletlog:normalizer world, into target/plugins.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::{cargo, run};
+
+/// Plugins built from source: (crate, features, output name in target/plugins).
+const PLUGINS: &[(&str, &str, &str)] = &[
+    ("walletlog-plugin-stripe", "", "stripe"),
+    ("walletlog-plugin-adyen", "", "adyen"),
+    ("walletlog-plugin-square", "", "square"),
+    ("walletlog-plugin-paystack", "", "paystack"),
+    (
+        "walletlog-plugin-standard-webhooks",
+        "",
+        "standard-webhooks",
+    ),
+    ("walletlog-hostile-plugin", "", "hostile"),
+    ("walletlog-hostile-plugin", "info-loop", "hostile-info-loop"),
+];
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32-unknown-unknown target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    run(
+        "rustup target add wasm32-unknown-unknown",
+        Command::new("rustup").args(["target", "add", WASM_TARGET]),
+    )
+}
+
+/// Builds every plugin for wasm32 and turns each core module into a
+/// component of the walletlog:normalizer world. Returns the output folder.
+pub(crate) fn plugins(root: &Path) -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let out = root.join("target/plugins");
+    std::fs::create_dir_all(&out)?;
+    for (krate, features, name) in PLUGINS {
+        let mut cmd = cargo();
+        cmd.args([
+            "build",
+            "--quiet",
+            "--profile",
+            "plugin",
+            "--target",
+            WASM_TARGET,
+            "-p",
+            krate,
+        ]);
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        run(&format!("build plugin {name}"), &mut cmd)?;
+        let module_path = root
+            .join("target")
+            .join(WASM_TARGET)
+            .join("plugin")
+            .join(format!("{}.wasm", krate.replace('-', "_")));
+        let module = std::fs::read(&module_path)
+            .with_context(|| format!("reading {}", module_path.display()))?;
+        let component = wit_component::ComponentEncoder::default()
+            .module(&module)
+            .and_then(|e| e.validate(true).encode())
+            .with_context(|| format!("turning {} into a component", module_path.display()))?;
+        let target = out.join(format!("{name}.wasm"));
+        std::fs::write(&target, component)?;
+        eprintln!("xtask: plugin {name} -> {}", target.display());
+    }
+    Ok(out)
+}
