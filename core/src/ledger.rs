@@ -41,7 +41,7 @@ impl fmt::Debug for Ledger {
 }
 
 fn no_engine(what: &str) -> Error {
-    Error::Storage(StorageError::new(StorageErrorKind::Other, what))
+    Error::Storage(StorageError::new(StorageErrorKind::Unsupported, what))
 }
 
 impl Ledger {

@@ -256,13 +256,17 @@ pub enum StorageErrorKind {
     Closed,
     /// The storage server cannot be reached, or the connection to it was lost.
     Unavailable,
+    /// This engine, or this build, cannot do what was asked: an engine not
+    /// compiled in, a file backup of an in-memory ledger.
+    Unsupported,
     /// Anything else the storage engine reported.
     Other,
 }
 
 impl StorageErrorKind {
     /// `io`, `busy`, `corrupt`, `schema_too_new`, `audit_key_mismatch`,
-    /// `closed`, `unavailable` or `other`: stable across versions and faces.
+    /// `closed`, `unavailable`, `unsupported` or `other`: stable across
+    /// versions and faces.
     pub fn as_str(self) -> &'static str {
         match self {
             StorageErrorKind::Io => "io",
@@ -272,6 +276,7 @@ impl StorageErrorKind {
             StorageErrorKind::AuditKeyMismatch => "audit_key_mismatch",
             StorageErrorKind::Closed => "closed",
             StorageErrorKind::Unavailable => "unavailable",
+            StorageErrorKind::Unsupported => "unsupported",
             StorageErrorKind::Other => "other",
         }
     }

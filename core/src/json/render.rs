@@ -18,10 +18,12 @@ pub fn plugin_limits(l: &PluginLimits) -> Value {
 
 /// A stored event.
 pub fn event(e: &WalletTransactionEvent) -> Value {
-    // Metadata holds a JSON object by construction (and is re-checked when
-    // read from storage), so it always parses.
+    // Metadata holds a JSON object by construction and is re-checked when
+    // read from storage. A tampered row that still reads as JSON but holds
+    // what a `Value` cannot (a number beyond f64) is shown as its text,
+    // never dropped.
     let metadata: Value = serde_json::from_str(e.metadata.as_json())
-        .unwrap_or_else(|err| unreachable!("stored metadata is a JSON object: {err}"));
+        .unwrap_or_else(|_| Value::String(e.metadata.as_json().to_owned()));
     json!({
         "event_id": e.event_id.to_string(),
         "wallet_id": e.wallet_id.as_str(),

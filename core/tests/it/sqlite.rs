@@ -313,9 +313,41 @@ fn an_online_backup_is_one_consistent_snapshot_while_writers_go_on() {
     let e = Ledger::in_memory()
         .backup(dir.path().join("m.db"))
         .unwrap_err();
-    assert_eq!(storage_kind(e), StorageErrorKind::Other);
+    assert_eq!(storage_kind(e), StorageErrorKind::Unsupported);
     assert!(!dir.path().join("m.db").exists());
     // A folder that does not exist: an I/O error, no partial file left.
     let e = l.backup(dir.path().join("no/such/dir/x.db")).unwrap_err();
     assert_eq!(storage_kind(e), StorageErrorKind::Io);
+}
+
+#[test]
+fn damaged_metadata_is_reported_not_trusted() {
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    let meta = walletlog::Metadata::from_json(r#"{"order":"A-1"}"#).unwrap();
+    let id = l
+        .ingest(&deposit("w1", "e1", "1", 0).with_metadata(meta))
+        .unwrap()
+        .event
+        .event_id;
+    let db = rusqlite::Connection::open(&path).unwrap();
+    for damage in ["[1,2]", "{\"a\":", "null", "{} {}"] {
+        db.execute("UPDATE events SET metadata = ?1", [damage])
+            .unwrap();
+        let e = l.get(&id).unwrap_err();
+        assert_eq!(e.code(), Some("corrupt"), "{damage}: {e}");
+        assert!(e.to_string().contains("metadata"), "{e}");
+        assert!(l.changes_since(0, 10).is_err(), "an export stops there");
+    }
+    // JSON that no `Value` can hold reads back, renders as its text (never
+    // dropped, never a panic), and the audit names the event as altered.
+    db.execute("UPDATE events SET metadata = ?1", [r#"{"x":1e400}"#])
+        .unwrap();
+    let e = l.get(&id).unwrap().unwrap();
+    assert_eq!(walletlog::json::event(&e)["metadata"], r#"{"x":1e400}"#);
+    let report = l.verify_audit().unwrap();
+    assert_eq!(
+        report.first_problem.map(|p| p.kind),
+        Some(walletlog::AuditProblemKind::EventAltered)
+    );
 }
