@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: the benchmark program, with the Python figures
 //! of the same run merged into its one JSON object.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cargo, run};
+use crate::run;
 
 /// Python tools in a virtualenv under target/, so a fresh machine needs
 /// nothing but python3: maturin builds the module, ruff checks the code.

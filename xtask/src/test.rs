@@ -1,7 +1,6 @@
 //! `cargo xtask test`: what CI runs.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 

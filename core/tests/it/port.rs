@@ -161,7 +161,7 @@ fn record(sequence: u64, prev_hash: [u8; 32]) -> AuditRecord {
         matched_on: None,
         actor: "api".into(),
         fingerprint: [sequence as u8; 32],
-        body_sha256: (sequence % 2 == 0).then_some([7; 32]),
+        body_sha256: sequence.is_multiple_of(2).then_some([7; 32]),
         prev_hash,
         hash: [sequence as u8 + 100; 32],
     }
@@ -323,7 +323,7 @@ fn assert_nothing_but(s: &dyn Storage, existing: &RollupRow) {
     .unwrap();
     assert_eq!(
         rows,
-        [existing.clone()],
+        std::slice::from_ref(existing),
         "the row from before, as it was, and no other"
     );
 }
