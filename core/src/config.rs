@@ -7,7 +7,7 @@
 //! | location | engine |
 //! |---|---|
 //! | `:memory:` | the in-memory adapter |
-//! | `postgresql://...` or `postgres://...` | PostgreSQL (not in this build yet) |
+//! | `postgresql://...` or `postgres://...` | PostgreSQL (cargo feature `postgres`) |
 //! | anything else | a SQLite file at that path |
 
 use std::ffi::OsStr;
@@ -18,7 +18,10 @@ use std::time::Duration;
 pub use crate::domain::AuditKey;
 use crate::domain::ValidationError;
 use crate::encoding::quoted;
-use crate::limits::{PluginLimits, BUSY_TIMEOUT_DEFAULT, BUSY_TIMEOUT_MAX};
+use crate::limits::{
+    PluginLimits, BUSY_TIMEOUT_DEFAULT, BUSY_TIMEOUT_MAX, CONNECT_TIMEOUT_DEFAULT,
+    POOL_SIZE_DEFAULT, POOL_SIZE_MAX, POOL_TIMEOUT_DEFAULT,
+};
 
 /// Where a ledger lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +85,12 @@ fn redact_password(uri: &str) -> String {
     }
 }
 
-/// How hard a SQLite commit tries to survive a power loss.
+/// How hard a commit tries to survive a power loss.
+///
+/// On PostgreSQL, `full` is `synchronous_commit = on` (the server's WAL is
+/// flushed before the commit is acknowledged) and `normal` is
+/// `synchronous_commit = off` (a server crash may lose the last commits,
+/// never corrupting the database).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
     /// `synchronous = FULL`: the WAL is fsynced at every commit. An
@@ -140,6 +148,58 @@ impl Default for SqliteConfig {
     }
 }
 
+/// Settings of the PostgreSQL engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    pub durability: Durability,
+    /// Most connections this ledger opens (per process). Default 8.
+    pub pool_size: usize,
+    /// How long a call waits for a free connection before failing with a
+    /// `busy` storage error. Default 30 s.
+    pub pool_timeout: Duration,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            durability: Durability::Full,
+            pool_size: POOL_SIZE_DEFAULT,
+            pool_timeout: POOL_TIMEOUT_DEFAULT,
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// The pool size within `1..=POOL_SIZE_MAX` and the timeout at most
+    /// [`BUSY_TIMEOUT_MAX`].
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if self.pool_size == 0 || self.pool_size > POOL_SIZE_MAX {
+            return Err(ValidationError::new(
+                "pool_size",
+                format!(
+                    "{} is outside 1..={POOL_SIZE_MAX} connections",
+                    self.pool_size
+                ),
+            ));
+        }
+        if self.pool_timeout > BUSY_TIMEOUT_MAX {
+            return Err(ValidationError::new(
+                "pool_timeout_ms",
+                format!(
+                    "{} ms is more than the {} ms allowed",
+                    self.pool_timeout.as_millis(),
+                    BUSY_TIMEOUT_MAX.as_millis()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long opening one connection may take when the location does not
+    /// say (`connect_timeout`).
+    pub const CONNECT_TIMEOUT: Duration = CONNECT_TIMEOUT_DEFAULT;
+}
+
 /// How a ledger is opened. Engine settings apply only when the location is
 /// of that engine.
 #[derive(Debug, Clone, Default)]
@@ -150,6 +210,8 @@ pub struct Options {
     pub audit_key: Option<AuditKey>,
     /// The SQLite engine's settings.
     pub sqlite: SqliteConfig,
+    /// The PostgreSQL engine's settings.
+    pub postgres: PostgresConfig,
     /// The limits every plugin call runs under.
     pub plugin_limits: PluginLimits,
     /// Where compiled plugins are cached across processes (in memory only
@@ -189,9 +251,13 @@ impl fmt::Debug for RawAuditKey {
 /// every field optional, checked by [`RawOptions::validate`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawOptions {
-    /// `full` or `normal`.
+    /// `full` or `normal`, for whichever engine the location names.
     pub durability: Option<String>,
     pub busy_timeout_ms: Option<u64>,
+    /// PostgreSQL: most connections in the pool.
+    pub pool_size: Option<u64>,
+    /// PostgreSQL: how long a call waits for a free connection.
+    pub pool_timeout_ms: Option<u64>,
     pub audit_key: Option<RawAuditKey>,
     pub plugin_cache_dir: Option<String>,
     /// Plugin limits by name (see [`crate::limits::PLUGIN_LIMIT_FIELDS`]).
@@ -204,7 +270,15 @@ impl RawOptions {
         let mut options = Options::default();
         if let Some(d) = &self.durability {
             options.sqlite.durability = Durability::parse(d)?;
+            options.postgres.durability = options.sqlite.durability;
         }
+        if let Some(n) = self.pool_size {
+            options.postgres.pool_size = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(ms) = self.pool_timeout_ms {
+            options.postgres.pool_timeout = Duration::from_millis(ms);
+        }
+        options.postgres.check()?;
         if let Some(ms) = self.busy_timeout_ms {
             options.sqlite.busy_timeout = Duration::from_millis(ms);
             check_busy_timeout(options.sqlite.busy_timeout)

@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::Path;
 
 use crate::adapters::memory::MemoryStorage;
+#[cfg(feature = "postgres")]
+use crate::adapters::postgres::PostgresStorage;
 #[cfg(feature = "sqlite")]
 use crate::adapters::sqlite::SqliteStorage;
 use crate::config::{Location, Options};
@@ -46,7 +48,7 @@ fn no_engine(what: &str) -> Error {
 
 impl Ledger {
     /// Opens (creating if needed) the ledger at `location`: `:memory:`, a
-    /// SQLite file path, or (not in this build yet) a `postgresql://` URI.
+    /// SQLite file path, or a `postgresql://` URI (cargo feature `postgres`).
     /// See [`Location`].
     pub fn open(location: impl AsRef<Path>, options: Options) -> Result<Ledger> {
         let location = Location::parse(location.as_ref().as_os_str())?;
@@ -65,9 +67,15 @@ impl Ledger {
                     "this build of walletlog has no SQLite engine (cargo feature sqlite)",
                 ))
             }
+            #[cfg(feature = "postgres")]
+            Location::Postgres(uri) => {
+                Box::new(PostgresStorage::open(uri, options.postgres.clone())?)
+            }
+            #[cfg(not(feature = "postgres"))]
             Location::Postgres(_) => {
                 return Err(no_engine(&format!(
-                    "{location}: this build of walletlog has no PostgreSQL engine"
+                    "{location}: this build of walletlog has no PostgreSQL engine \
+                     (cargo feature postgres)"
                 )))
             }
         };

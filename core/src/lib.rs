@@ -61,7 +61,9 @@ mod webhook;
 
 mod ledger;
 
-pub use config::{Durability, Location, Options, RawAuditKey, RawOptions, SqliteConfig};
+pub use config::{
+    Durability, Location, Options, PostgresConfig, RawAuditKey, RawOptions, SqliteConfig,
+};
 pub use domain::*;
 pub use ledger::Ledger;
 pub use limits::*;

@@ -35,6 +35,16 @@ pub const BUSY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// The longest busy timeout accepted: one day.
 pub const BUSY_TIMEOUT_MAX: Duration = Duration::from_secs(24 * 3600);
 
+/// PostgreSQL connections a ledger keeps open, by default, per process.
+pub const POOL_SIZE_DEFAULT: usize = 8;
+/// The most PostgreSQL connections one ledger may open.
+pub const POOL_SIZE_MAX: usize = 1024;
+/// How long a call waits for a free pooled connection by default.
+pub const POOL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// How long opening one PostgreSQL connection may take, unless the
+/// location's `connect_timeout` says otherwise.
+pub const CONNECT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+
 /// The limits every plugin call runs under. See `docs/plugins.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {

@@ -9,6 +9,7 @@ use walletlog::{
 
 use super::util::*;
 
+#[cfg(not(feature = "postgres"))]
 fn storage_kind(r: Result<Ledger, Error>) -> StorageErrorKind {
     match r {
         Err(Error::Storage(s)) => s.kind,
@@ -16,6 +17,7 @@ fn storage_kind(r: Result<Ledger, Error>) -> StorageErrorKind {
     }
 }
 
+#[cfg(not(feature = "postgres"))]
 #[test]
 fn a_postgresql_location_is_refused_by_this_build_naming_no_password() {
     let r = Ledger::open(
@@ -32,6 +34,31 @@ fn a_postgresql_location_is_refused_by_this_build_naming_no_password() {
         storage_kind(Ledger::open("postgres://db/ledger", Options::default())),
         StorageErrorKind::Unsupported
     );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn an_unreachable_postgresql_server_is_unavailable_naming_no_password() {
+    // Nothing listens on port 1: the connection is refused at once.
+    let r = Ledger::open(
+        "postgresql://app:hunter2@127.0.0.1:1/ledger",
+        Options::default(),
+    );
+    let Err(e) = r else {
+        panic!("nothing listens on port 1")
+    };
+    assert_eq!(e.code(), Some("unavailable"), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert!(e.to_string().contains("app:***@127.0.0.1:1"), "{e}");
+    let bad = Ledger::open("postgresql://db:notaport/ledger", Options::default()).unwrap_err();
+    assert!(
+        matches!(&bad, Error::Validation(v) if v.field == "location"),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn an_empty_location_is_refused() {
     assert!(matches!(
         Ledger::open("", Options::default()),
         Err(Error::Validation(v)) if v.field == "location"

@@ -1,5 +1,5 @@
 //! The conformance suite: written once, run against every storage adapter
-//! (SQLite on a real file, and memory).
+//! (memory, SQLite on a real file, PostgreSQL on a real server).
 
 use walletlog::{
     AuditAction, ConflictReason, Currency, Error, EventId, EventType, Ledger, ListQuery,
@@ -17,6 +17,12 @@ macro_rules! conformance {
             $(#[test] fn $case() {
                 let (_dir, path) = super::temp_db();
                 super::$case(&super::sqlite_ledger(&path));
+            })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[test] fn $case() {
+                super::$case(&super::pg_ledger(stringify!($case)));
             })*
         }
     };

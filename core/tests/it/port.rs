@@ -55,6 +55,24 @@ fn sqlite_keeps_the_port_contract() {
     contract(sqlite);
 }
 
+#[cfg(feature = "postgres")]
+fn postgres() -> Subject {
+    use walletlog::adapters::postgres::PostgresStorage;
+    let location = pg_location("port");
+    Subject {
+        storage: Box::new(
+            PostgresStorage::open(&location, walletlog::PostgresConfig::default()).unwrap(),
+        ),
+        _dir: None,
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_keeps_the_port_contract() {
+    contract(postgres);
+}
+
 fn stored(pei: &str, sequence: u64, wallet_id: &str, at: i64) -> WalletTransactionEvent {
     deposit(wallet_id, pei, "1.5", at).to_stored(EventId::generate(), ts(0), sequence)
 }

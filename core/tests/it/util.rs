@@ -74,6 +74,18 @@ pub fn sqlite_ledger(path: &std::path::Path) -> Ledger {
     Ledger::open(path, Options::default()).unwrap()
 }
 
+/// A fresh schema on the test PostgreSQL server (see `walletlog-testpg`).
+#[cfg(feature = "postgres")]
+pub fn pg_location(prefix: &str) -> String {
+    walletlog_testpg::server().fresh_location(prefix)
+}
+
+/// A ledger in a fresh schema on the test PostgreSQL server.
+#[cfg(feature = "postgres")]
+pub fn pg_ledger(prefix: &str) -> Ledger {
+    Ledger::open(pg_location(prefix), Options::default()).unwrap()
+}
+
 /// The available balance of `wallet_id`'s first currency, as text.
 pub fn available(ledger: &Ledger, wallet_id: &str) -> String {
     ledger.balance(&wallet(wallet_id), None).unwrap()[0]

@@ -71,10 +71,6 @@ pub const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// The `bucket` of the all-time rollup rows (migration 1 says so in its
-/// comment; SQL binds this constant, never writes the number).
-pub const ALL_TIME_BUCKET: i64 = i64::MAX;
-
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64

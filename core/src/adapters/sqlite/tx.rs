@@ -4,10 +4,10 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension, ToSql};
 
 use super::error::map_err;
 use super::rows::{
-    amount_from_row, audit_from_row, bucket_from_column, bucket_to_column, corrupt, event_from_row,
-    hash32, totals_from_row,
+    amount_from_row, audit_from_row, currency_totals, event_from_row, rollup_from_row,
+    totals_from_row,
 };
-use super::schema::ALL_TIME_BUCKET;
+use crate::adapters::stored::{bucket_to_column, hash32, ALL_TIME_BUCKET};
 use crate::domain::{
     AuditRecord, Currency, EventId, IdempotencyKey, Order, Provider, ProviderEventId, QueryView,
     Result, RollupKey, RollupRow, Timestamp, Totals, WalletId, WalletTransactionEvent,
@@ -277,18 +277,7 @@ impl ReadTx for Tx<'_> {
             .map_err(map_err)?;
         let mut rows = stmt.query([]).map_err(map_err)?;
         while let Some(r) = rows.next().map_err(map_err)? {
-            let (currency, totals) = currency_totals(r)?;
-            let wallet: String = r.get(5).map_err(map_err)?;
-            let wallet_id = WalletId::new(wallet).map_err(|e| corrupt("rollup", &e.to_string()))?;
-            let bucket = bucket_from_column(r.get(6).map_err(map_err)?)?;
-            each(RollupRow {
-                key: RollupKey {
-                    wallet_id,
-                    currency,
-                    bucket,
-                },
-                totals,
-            })?;
+            each(rollup_from_row(r)?)?;
         }
         Ok(())
     }
@@ -330,13 +319,6 @@ impl ReadTx for Tx<'_> {
             .optional()
             .map_err(map_err)
     }
-}
-
-fn currency_totals(r: &rusqlite::Row<'_>) -> Result<(Currency, Totals)> {
-    let totals = totals_from_row(r)?;
-    let currency: String = r.get(4).map_err(map_err)?;
-    let currency = Currency::new(currency).map_err(|e| corrupt("rollup", &e.to_string()))?;
-    Ok((currency, totals))
 }
 
 impl WriteTx for Tx<'_> {

@@ -1,0 +1,186 @@
+//! The PostgreSQL adapter: many processes on many machines, one ledger.
+//!
+//! Every write transaction takes the ledger's transaction-scoped advisory
+//! lock first (`pg_advisory_xact_lock`, keyed by the schema), so sequences
+//! and the audit chain have one order however many writers there are; the
+//! lock is released by `COMMIT` or `ROLLBACK`, and by the server when a
+//! connection dies. Writes run at `READ COMMITTED`: each statement after the
+//! lock sees every earlier writer's commit. Reads run at `REPEATABLE READ,
+//! READ ONLY`: one snapshot, never waiting for the lock. See docs/postgres.md
+//! for what the lock costs.
+//!
+//! | file | job |
+//! |---|---|
+//! | `open.rs` | the URI, connections, the ledger's lock key, migrations |
+//! | `schema.rs` | the embedded migrations, append-only triggers included |
+//! | `pool.rs` | the bounded connection pool and prepared statements |
+//! | `tx.rs` | the port's reads and writes as SQL |
+//! | `error.rs` | PostgreSQL errors as storage errors |
+
+mod error;
+mod open;
+mod pool;
+mod schema;
+mod tx;
+
+use std::path::Path;
+
+use crate::config::PostgresConfig;
+use crate::domain::{Error, Result, StorageError, StorageErrorKind};
+use crate::ports::{Backup, ReadTx, Storage, WriteTx};
+
+pub use schema::latest_version as schema_version;
+
+use error::{commit_error, kind_of, map_err};
+use pool::{Lent, Pool};
+use tx::Tx;
+
+/// Settings read back from an open PostgreSQL ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// The schema holding the ledger (from the `search_path`).
+    pub schema: String,
+    pub schema_version: i64,
+    /// `on` (durability full) or `off` (normal).
+    pub synchronous_commit: String,
+    pub pool_size: usize,
+    /// The key of the ledger's advisory lock.
+    pub lock_key: i64,
+}
+
+/// The PostgreSQL storage engine.
+pub struct PostgresStorage {
+    /// The location without its password, for messages.
+    shown: String,
+    schema: String,
+    lock_key: i64,
+    config: PostgresConfig,
+    pool: Pool,
+}
+
+impl PostgresStorage {
+    /// Connects to the server at `uri` (a libpq URI), creating or migrating
+    /// the ledger's schema. A schema from a newer walletlog, or one that is
+    /// not a walletlog ledger, is refused.
+    pub fn open(uri: &str, config: PostgresConfig) -> Result<Self> {
+        config.check()?;
+        let shown = crate::config::Location::Postgres(uri.to_owned()).to_string();
+        let client_config = open::parse(uri, &shown)?;
+        let mut first = open::connect(&client_config, config.durability, &shown)?;
+        let (schema, lock_key) = open::identify(&mut first, &shown)?;
+        open::migrate(&mut first, lock_key, &schema, &shown)?;
+        let durability = config.durability;
+        let connect_shown = shown.clone();
+        let pool = Pool::new(
+            config.pool_size,
+            config.pool_timeout,
+            first,
+            Box::new(move || open::connect(&client_config, durability, &connect_shown)),
+        );
+        Ok(PostgresStorage {
+            shown,
+            schema,
+            lock_key,
+            config,
+            pool,
+        })
+    }
+
+    /// What the ledger's connections run with, for monitoring and tests.
+    pub fn settings(&self) -> Result<PostgresSettings> {
+        let mut conn = self.pool.get()?;
+        let row = conn
+            .client
+            .query_one(
+                "SELECT (SELECT max(version) FROM walletlog_schema)::bigint, \
+                        current_setting('synchronous_commit')",
+                &[],
+            )
+            .map_err(map_err)?;
+        Ok(PostgresSettings {
+            schema: self.schema.clone(),
+            schema_version: row.get(0),
+            synchronous_commit: row.get(1),
+            pool_size: self.config.pool_size,
+            lock_key: self.lock_key,
+        })
+    }
+
+    /// A pooled connection with a transaction begun by `begin`. A pooled
+    /// connection found dead (the server restarted since it was last used)
+    /// is dropped and the next one tried: nothing was sent on it yet.
+    fn begin(&self, begin: &str) -> Result<Lent<'_>> {
+        loop {
+            let mut conn = self.pool.get()?;
+            conn.in_transaction = true;
+            match conn.client.batch_execute(begin) {
+                Ok(()) => return Ok(conn),
+                Err(e) if kind_of(&e) == StorageErrorKind::Unavailable && !conn.is_new() => {
+                    // Stays marked in a transaction: closed when dropped.
+                    continue;
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+    }
+}
+
+/// Commits on success; rolls back (keeping the first error) on failure.
+fn finish<T>(conn: &mut Lent<'_>, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(v) => {
+            conn.client.batch_execute("COMMIT").map_err(commit_error)?;
+            conn.in_transaction = false;
+            Ok(v)
+        }
+        Err(e) => {
+            if conn.client.batch_execute("ROLLBACK").is_ok() {
+                conn.in_transaction = false;
+            }
+            Err(e)
+        }
+    }
+}
+
+impl Storage for PostgresStorage {
+    fn read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
+        let mut conn = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let result = f(&Tx::new(&mut conn));
+        finish(&mut conn, result)
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
+            self.lock_key
+        );
+        let mut conn = self.begin(&begin)?;
+        let result = f(&mut Tx::new(&mut conn));
+        finish(&mut conn, result)
+    }
+
+    fn describe(&self) -> String {
+        format!("postgres:{} (schema {})", self.shown, self.schema)
+    }
+
+    fn backup(&self) -> Option<&dyn Backup> {
+        Some(self)
+    }
+}
+
+impl Backup for PostgresStorage {
+    /// PostgreSQL has its own tools; a file copy from here would be a
+    /// second, weaker one.
+    fn backup_to(&self, _dest: &Path) -> Result<()> {
+        Err(Error::Storage(StorageError::new(
+            StorageErrorKind::Unsupported,
+            format!(
+                "{} is backed up by PostgreSQL's own tools, not to a file: use pg_dump \
+                 (pg_dump --schema={} for this ledger's schema), or walletlog export for a \
+                 logical copy that imports into any engine",
+                self.describe(),
+                self.schema
+            ),
+        )))
+    }
+}

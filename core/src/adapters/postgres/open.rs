@@ -1,0 +1,146 @@
+//! Opening: read the URI, connect, name the ledger's lock, migrate.
+
+use postgres::{Config, NoTls};
+
+use super::error::{map_err, storage};
+use super::pool::Conn;
+use super::schema;
+use crate::config::{Durability, PostgresConfig};
+use crate::domain::{Error, Result, StorageError, StorageErrorKind, ValidationError};
+
+/// The libpq URI as a client configuration, with walletlog's defaults for
+/// what it leaves unsaid (`connect_timeout`, `application_name`).
+pub(super) fn parse(uri: &str, shown: &str) -> Result<Config> {
+    let mut config: Config = uri.parse().map_err(|e: postgres::Error| {
+        Error::Validation(ValidationError::new(
+            "location",
+            format!("{shown} is not a PostgreSQL URI walletlog can use: {e}"),
+        ))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(PostgresConfig::CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("walletlog");
+    }
+    Ok(config)
+}
+
+/// A new connection, set up for this ledger's durability.
+pub(super) fn connect(config: &Config, durability: Durability, shown: &str) -> Result<Conn> {
+    let client = config.connect(NoTls).map_err(|e| {
+        let Error::Storage(s) = map_err(e) else {
+            unreachable!("map_err gives storage errors")
+        };
+        Error::Storage(StorageError::new(
+            s.kind,
+            format!("cannot connect to {shown}: {}", s.message),
+        ))
+    })?;
+    let mut conn = Conn::new(client);
+    let sync = match durability {
+        Durability::Full => "on",
+        Durability::Normal => "off",
+    };
+    conn.client
+        .batch_execute(&format!("SET synchronous_commit = {sync}"))
+        .map_err(map_err)?;
+    Ok(conn)
+}
+
+/// The schema the connection's `search_path` selects, and the key of the
+/// ledger's advisory lock, derived from it: one ledger per schema, so two
+/// tenants' writers never wait for each other (but for a hash collision).
+pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
+    let row = conn
+        .client
+        .query_one(
+            "SELECT current_schema(), hashtextextended('walletlog ledger ' || current_schema(), 0)",
+            &[],
+        )
+        .map_err(map_err)?;
+    let schema: Option<String> = row.get(0);
+    let Some(schema) = schema else {
+        return Err(storage(
+            StorageErrorKind::Other,
+            format!(
+                "{shown}: the search_path names no schema that exists; create it first \
+                 (CREATE SCHEMA ...), or fix options=-csearch_path%3D..."
+            ),
+        ));
+    };
+    Ok((schema, row.get(1)))
+}
+
+/// Brings the schema up to date, under the ledger's lock, in one
+/// transaction. A schema from a newer walletlog, or one holding tables
+/// that are not walletlog's, is refused before anything changes.
+pub(super) fn migrate(
+    conn: &mut Conn,
+    lock_key: i64,
+    schema_name: &str,
+    shown: &str,
+) -> Result<()> {
+    let mut tx = conn.client.transaction().map_err(map_err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key])
+        .map_err(map_err)?;
+    let row = tx
+        .query_one(
+            "SELECT to_regclass(quote_ident(current_schema()) || '.walletlog_schema') IS NOT NULL, \
+                    to_regclass(quote_ident(current_schema()) || '.events') IS NOT NULL",
+            &[],
+        )
+        .map_err(map_err)?;
+    let (versioned, has_events): (bool, bool) = (row.get(0), row.get(1));
+    if !versioned && has_events {
+        return Err(storage(
+            StorageErrorKind::Corrupt,
+            format!(
+                "{shown}: schema {schema_name} has an events table but is not a walletlog \
+                 ledger (no walletlog_schema table); use another schema or database"
+            ),
+        ));
+    }
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS walletlog_schema (
+             version    integer     PRIMARY KEY,
+             walletlog  text        NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .map_err(map_err)?;
+    let version: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM walletlog_schema",
+            &[],
+        )
+        .map_err(map_err)?
+        .get(0);
+    let version = i64::from(version);
+    let latest = schema::latest_version();
+    if version > latest {
+        return Err(storage(
+            StorageErrorKind::SchemaTooNew,
+            format!(
+                "{shown}: schema {schema_name} has version {version}, written by a newer \
+                 walletlog; walletlog {} reads versions up to {latest}. Upgrade walletlog to open it",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ));
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let number = i as i32 + 1;
+        tx.batch_execute(sql).map_err(|e| {
+            storage(
+                StorageErrorKind::Other,
+                format!("migration {number} failed: {}", map_err(e)),
+            )
+        })?;
+        tx.execute(
+            "INSERT INTO walletlog_schema (version, walletlog) VALUES ($1, $2)",
+            &[&number, &env!("CARGO_PKG_VERSION")],
+        )
+        .map_err(map_err)?;
+    }
+    tx.commit().map_err(map_err)
+}

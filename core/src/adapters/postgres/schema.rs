@@ -1,0 +1,97 @@
+//! Embedded, versioned, forward-only migrations.
+//!
+//! The schema version is the highest row of `walletlog_schema`, in the
+//! schema the connection's `search_path` selects (one ledger per schema).
+//! Migration N takes a schema from version N-1 to N, in one transaction,
+//! under the ledger's advisory lock. Never edit a released migration: add
+//! the next one.
+
+/// The migrations, in order. The schema version is the number applied.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: events, audit trail, balance rollups, settings; append-only
+    // triggers on events and audit records.
+    r#"
+    CREATE TABLE events (
+        sequence          bigint   PRIMARY KEY CHECK (sequence > 0),
+        event_id          uuid     NOT NULL,
+        wallet_id         text     NOT NULL,
+        provider          text     NOT NULL,
+        event_type        smallint NOT NULL CHECK (event_type BETWEEN 0 AND 7),
+        amount            numeric  NOT NULL,
+        currency          text     NOT NULL,
+        provider_event_id text,
+        idempotency_key   text,
+        metadata          text     NOT NULL,
+        occurred_at       bigint   NOT NULL,
+        created_at        bigint   NOT NULL,
+        -- The last line of defence behind the dedupe check. NULLs are
+        -- distinct, so events without the key never collide.
+        CONSTRAINT events_event_id UNIQUE (event_id),
+        CONSTRAINT events_provider_event UNIQUE (provider, provider_event_id),
+        CONSTRAINT events_idempotency_key UNIQUE (idempotency_key)
+    );
+    -- History pages (keyset on occurred_at, sequence) and as-of sums.
+    CREATE INDEX events_wallet_time ON events (wallet_id, occurred_at, sequence);
+    COMMENT ON TABLE events IS
+        'walletlog events, append-only. occurred_at and created_at are microseconds since the Unix epoch, UTC.';
+
+    CREATE TABLE audit (
+        sequence       bigint   PRIMARY KEY CHECK (sequence > 0),
+        recorded_at    bigint   NOT NULL,
+        action         smallint NOT NULL,
+        event_id       uuid     NOT NULL,
+        event_sequence bigint   NOT NULL,
+        matched_on     smallint,
+        actor          text     NOT NULL,
+        fingerprint    bytea    NOT NULL,
+        body_sha256    bytea,
+        prev_hash      bytea    NOT NULL,
+        hash           bytea    NOT NULL
+    );
+    COMMENT ON TABLE audit IS 'walletlog audit trail, a hash chain, append-only.';
+
+    -- Balance rollups per wallet, currency and hour bucket (by occurred_at,
+    -- the hour's start in microseconds), plus one all-time row per wallet
+    -- and currency whose bucket is 9223372036854775807. The current balance
+    -- reads the all-time row; a past balance sums the buckets before its hour.
+    CREATE TABLE rollups (
+        wallet_id        text    NOT NULL,
+        bucket           bigint  NOT NULL,
+        currency         text    NOT NULL,
+        available        numeric NOT NULL,
+        held             numeric NOT NULL,
+        event_count      bigint  NOT NULL,
+        last_occurred_at bigint,
+        PRIMARY KEY (wallet_id, bucket, currency)
+    );
+
+    CREATE TABLE meta (
+        key   text  PRIMARY KEY,
+        value bytea NOT NULL
+    );
+
+    -- Nobody rewrites history: UPDATE, DELETE and TRUNCATE of events and
+    -- audit records are refused by the database, whoever asks. (An owner
+    -- can still disable the trigger; verify_audit catches what they edit.)
+    CREATE FUNCTION walletlog_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    BEGIN
+        RAISE EXCEPTION 'walletlog: % on % is refused: events and audit records are append-only',
+            TG_OP, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END
+    $fn$;
+    CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+        FOR EACH ROW EXECUTE FUNCTION walletlog_append_only();
+    CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION walletlog_append_only();
+    CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit
+        FOR EACH ROW EXECUTE FUNCTION walletlog_append_only();
+    CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+        FOR EACH STATEMENT EXECUTE FUNCTION walletlog_append_only();
+    "#,
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}

@@ -1,0 +1,484 @@
+//! Transactions: the port's reads and writes as SQL on one connection.
+//!
+//! Amounts cross as text and are cast to `numeric` by the server (and back
+//! with `::text`), so no value ever passes through a float and the scale
+//! written is the scale read. Times are microseconds since the Unix epoch.
+
+use std::cell::RefCell;
+
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::Row;
+use uuid::Uuid;
+
+use super::error::{map_err, storage};
+use super::pool::Conn;
+use crate::adapters::stored::{
+    bucket_to_column, hash32, StoredAmount, StoredAudit, StoredEvent, StoredTotals, ALL_TIME_BUCKET,
+};
+use crate::domain::{
+    AuditRecord, Currency, EventId, IdempotencyKey, Order, Provider, ProviderEventId, QueryView,
+    Result, RollupKey, RollupRow, StorageErrorKind, Timestamp, Totals, WalletId,
+    WalletTransactionEvent,
+};
+use crate::ports::{AmountRow, ReadTx, WriteTx};
+
+type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// The event columns, in the order `event_from_row` reads them.
+macro_rules! event_columns {
+    () => {
+        "sequence, event_id, wallet_id, provider, event_type, amount::text, currency, \
+         provider_event_id, idempotency_key, metadata, occurred_at, created_at"
+    };
+}
+
+/// The audit columns, in the order `audit_from_row` reads them.
+macro_rules! audit_columns {
+    () => {
+        "sequence, recorded_at, action, event_id, event_sequence, matched_on, \
+         actor, fingerprint, body_sha256, prev_hash, hash"
+    };
+}
+
+/// The sums of a rollup row, then its currency, wallet and bucket.
+macro_rules! rollup_columns {
+    () => {
+        "available::text, held::text, event_count, last_occurred_at, currency, wallet_id, bucket"
+    };
+}
+
+fn get<'r, T: postgres::types::FromSql<'r>>(r: &'r Row, i: usize) -> Result<T> {
+    r.try_get(i).map_err(map_err)
+}
+
+fn event_from_row(r: &Row) -> Result<WalletTransactionEvent> {
+    StoredEvent {
+        sequence: get(r, 0)?,
+        event_id: get::<Uuid>(r, 1)?.as_bytes().to_vec(),
+        wallet_id: get(r, 2)?,
+        provider: get(r, 3)?,
+        event_type: get::<i16>(r, 4)?.into(),
+        amount: get(r, 5)?,
+        currency: get(r, 6)?,
+        provider_event_id: get(r, 7)?,
+        idempotency_key: get(r, 8)?,
+        metadata: get(r, 9)?,
+        occurred_at: get(r, 10)?,
+        created_at: get(r, 11)?,
+    }
+    .into_event()
+}
+
+fn audit_from_row(r: &Row) -> Result<AuditRecord> {
+    StoredAudit {
+        sequence: get(r, 0)?,
+        recorded_at: get(r, 1)?,
+        action: get::<i16>(r, 2)?.into(),
+        event_id: get::<Uuid>(r, 3)?.as_bytes().to_vec(),
+        event_sequence: get(r, 4)?,
+        matched_on: get::<Option<i16>>(r, 5)?.map(i64::from),
+        actor: get(r, 6)?,
+        fingerprint: get(r, 7)?,
+        body_sha256: get(r, 8)?,
+        prev_hash: get(r, 9)?,
+        hash: get(r, 10)?,
+    }
+    .into_record()
+}
+
+/// Columns 0..=3 of `rollup_columns!`.
+fn stored_totals(r: &Row) -> Result<StoredTotals> {
+    Ok(StoredTotals {
+        available: get(r, 0)?,
+        held: get(r, 1)?,
+        event_count: get(r, 2)?,
+        last_occurred_at: get(r, 3)?,
+    })
+}
+
+/// A transaction on one connection; reads and, when written through, writes.
+pub(super) struct Tx<'c> {
+    conn: RefCell<&'c mut Conn>,
+}
+
+impl<'c> Tx<'c> {
+    pub(super) fn new(conn: &'c mut Conn) -> Self {
+        Tx {
+            conn: RefCell::new(conn),
+        }
+    }
+
+    fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        conn.client.query(&statement, params).map_err(map_err)
+    }
+
+    fn query_opt(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        conn.client.query_opt(&statement, params).map_err(map_err)
+    }
+
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        conn.client.execute(&statement, params).map_err(map_err)
+    }
+
+    /// Streams the rows of `sql` to `each`, without holding them all.
+    /// `each` must not use this transaction (none of the port's callers do).
+    fn each_row(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        each: &mut dyn FnMut(&Row) -> Result<()>,
+    ) -> Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql)?;
+        let mut rows = conn
+            .client
+            .query_raw(&statement, params.iter().copied())
+            .map_err(map_err)?;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            each(&row)?;
+        }
+        Ok(())
+    }
+
+    fn one_event(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<WalletTransactionEvent>> {
+        self.query_opt(sql, params)?
+            .map(|r| event_from_row(&r))
+            .transpose()
+    }
+
+    fn events(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<WalletTransactionEvent>> {
+        self.query(sql, params)?
+            .iter()
+            .map(event_from_row)
+            .collect()
+    }
+}
+
+/// Appends `fragment` to `sql`, numbering its `$?` placeholders after the
+/// parameters already in `params`, and adds `values` to them.
+fn push<'a>(sql: &mut String, params: &mut Vec<Param<'a>>, fragment: &str, values: &[Param<'a>]) {
+    let mut parts = fragment.split("$?");
+    if let Some(first) = parts.next() {
+        sql.push_str(first);
+    }
+    for (part, value) in parts.zip(values) {
+        params.push(*value);
+        sql.push_str(&format!("${}", params.len()));
+        sql.push_str(part);
+    }
+}
+
+impl ReadTx for Tx<'_> {
+    fn event_by_id(&self, id: &EventId) -> Result<Option<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE event_id = $1"
+        );
+        self.one_event(sql, &[&Uuid::from_bytes(*id.as_bytes())])
+    }
+
+    fn event_by_provider_event_id(
+        &self,
+        p: &Provider,
+        id: &ProviderEventId,
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE provider = $1 AND provider_event_id = $2"
+        );
+        self.one_event(sql, &[&p.as_str(), &id.as_str()])
+    }
+
+    fn event_by_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE idempotency_key = $1"
+        );
+        self.one_event(sql, &[&key.as_str()])
+    }
+
+    fn list(&self, q: QueryView<'_>, fetch: usize) -> Result<Vec<WalletTransactionEvent>> {
+        let wallet = q.wallet_id.as_str();
+        let after_at = q.after.map(|a| a.occurred_at.as_micros());
+        let after_seq = q.after.map(|a| a.sequence as i64);
+        let since = q.since.map(|t| t.as_micros());
+        let until = q.until.map(|t| t.as_micros());
+        let currency = q.currency.map(|c| c.as_str());
+        let types: Option<Vec<i16>> = q
+            .event_types
+            .map(|types| types.iter().map(|t| i16::from(t.code())).collect());
+        let fetch = fetch as i64;
+        let mut sql = concat!("SELECT ", event_columns!(), " FROM events").to_owned();
+        let mut params: Vec<Param<'_>> = Vec::new();
+        push(&mut sql, &mut params, " WHERE wallet_id = $?", &[&wallet]);
+        if let (Some(at), Some(seq)) = (&after_at, &after_seq) {
+            // A row comparison the (wallet_id, occurred_at, sequence) index
+            // seeks to.
+            let fragment = match q.order {
+                Order::Desc => " AND (occurred_at, sequence) < ($?, $?)",
+                Order::Asc => " AND (occurred_at, sequence) > ($?, $?)",
+            };
+            push(&mut sql, &mut params, fragment, &[at, seq]);
+        }
+        if let Some(s) = &since {
+            push(&mut sql, &mut params, " AND occurred_at >= $?", &[s]);
+        }
+        if let Some(u) = &until {
+            push(&mut sql, &mut params, " AND occurred_at < $?", &[u]);
+        }
+        if let Some(t) = &types {
+            push(&mut sql, &mut params, " AND event_type = ANY($?)", &[t]);
+        }
+        if let Some(c) = &currency {
+            push(&mut sql, &mut params, " AND currency = $?", &[c]);
+        }
+        let order = match q.order {
+            Order::Desc => " ORDER BY occurred_at DESC, sequence DESC LIMIT $?",
+            Order::Asc => " ORDER BY occurred_at ASC, sequence ASC LIMIT $?",
+        };
+        push(&mut sql, &mut params, order, &[&fetch]);
+        self.events(&sql, &params)
+    }
+
+    fn events_after(&self, sequence: u64, limit: usize) -> Result<Vec<WalletTransactionEvent>> {
+        let sql = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+        );
+        self.events(sql, &[&(sequence as i64), &(limit as i64)])
+    }
+
+    fn last_event_sequence(&self) -> Result<u64> {
+        let rows = self.query("SELECT coalesce(max(sequence), 0) FROM events", &[])?;
+        let n: i64 = get(&rows[0], 0)?;
+        Ok(n as u64)
+    }
+
+    fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>> {
+        let sql = concat!(
+            "SELECT ",
+            rollup_columns!(),
+            " FROM rollups WHERE wallet_id = $1 AND bucket = $2"
+        );
+        self.query(sql, &[&wallet.as_str(), &ALL_TIME_BUCKET])?
+            .iter()
+            .map(|r| stored_totals(r)?.with_currency(get(r, 4)?))
+            .collect()
+    }
+
+    fn buckets_before(
+        &self,
+        wallet: &WalletId,
+        before: Timestamp,
+        each: &mut dyn FnMut(Currency, Totals) -> Result<()>,
+    ) -> Result<()> {
+        let sql = concat!(
+            "SELECT ",
+            rollup_columns!(),
+            " FROM rollups WHERE wallet_id = $1 AND bucket < $2"
+        );
+        self.each_row(sql, &[&wallet.as_str(), &before.as_micros()], &mut |r| {
+            let (currency, totals) = stored_totals(r)?.with_currency(get(r, 4)?)?;
+            each(currency, totals)
+        })
+    }
+
+    fn rollup(&self, key: &RollupKey) -> Result<Option<Totals>> {
+        let sql = concat!(
+            "SELECT ",
+            rollup_columns!(),
+            " FROM rollups WHERE wallet_id = $1 AND bucket = $2 AND currency = $3"
+        );
+        let bucket = bucket_to_column(key.bucket);
+        let row = self.query_opt(
+            sql,
+            &[&key.wallet_id.as_str(), &bucket, &key.currency.as_str()],
+        )?;
+        row.map(|r| stored_totals(&r)?.into_totals()).transpose()
+    }
+
+    fn amounts_between(
+        &self,
+        wallet: &WalletId,
+        from: Timestamp,
+        to: Timestamp,
+        each: &mut dyn FnMut(AmountRow) -> Result<()>,
+    ) -> Result<()> {
+        let sql = "SELECT event_type, amount::text, currency, occurred_at, sequence \
+                   FROM events WHERE wallet_id = $1 AND occurred_at BETWEEN $2 AND $3";
+        let (from, to) = (from.as_micros(), to.as_micros());
+        self.each_row(sql, &[&wallet.as_str(), &from, &to], &mut |r| {
+            let row = StoredAmount {
+                event_type: get::<i16>(r, 0)?.into(),
+                amount: get(r, 1)?,
+                currency: get(r, 2)?,
+                occurred_at: get(r, 3)?,
+                sequence: get(r, 4)?,
+            };
+            each(row.into_row()?)
+        })
+    }
+
+    fn rollups(&self, each: &mut dyn FnMut(RollupRow) -> Result<()>) -> Result<()> {
+        let sql = concat!("SELECT ", rollup_columns!(), " FROM rollups");
+        self.each_row(sql, &[], &mut |r| {
+            each(stored_totals(r)?.into_row(get(r, 5)?, get(r, 4)?, get(r, 6)?)?)
+        })
+    }
+
+    fn audit_after(&self, sequence: u64, limit: usize) -> Result<Vec<AuditRecord>> {
+        let sql = concat!(
+            "SELECT ",
+            audit_columns!(),
+            " FROM audit WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+        );
+        self.query(sql, &[&(sequence as i64), &(limit as i64)])?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    fn last_audit(&self) -> Result<Option<(u64, [u8; 32])>> {
+        let row = self.query_opt(
+            "SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1",
+            &[],
+        )?;
+        row.map(|r| {
+            let sequence: i64 = get(&r, 0)?;
+            let hash: Vec<u8> = get(&r, 1)?;
+            Ok((sequence as u64, hash32("audit.hash", &hash)?))
+        })
+        .transpose()
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let row = self.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?;
+        row.map(|r| get(&r, 0)).transpose()
+    }
+}
+
+impl WriteTx for Tx<'_> {
+    fn insert_event_if_new(&mut self, e: &WalletTransactionEvent) -> Result<bool> {
+        // PostgreSQL allows one conflict target per statement, and an error
+        // would abort the transaction: DO NOTHING on any unique constraint,
+        // then, when nothing was inserted, tell a taken key (the service's
+        // duplicate or conflict) from a taken sequence (an error).
+        let id = Uuid::from_bytes(*e.event_id.as_bytes());
+        let amount = e.amount.to_string();
+        let provider_event_id = e.provider_event_id.as_ref().map(|p| p.as_str());
+        let idempotency_key = e.idempotency_key.as_ref().map(|k| k.as_str());
+        let inserted = self.execute(
+            "INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, \
+             currency, provider_event_id, idempotency_key, metadata, occurred_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT DO NOTHING",
+            &[
+                &(e.sequence as i64),
+                &id,
+                &e.wallet_id.as_str(),
+                &e.provider.as_str(),
+                &i16::from(e.event_type.code()),
+                &amount,
+                &e.currency.as_str(),
+                &provider_event_id,
+                &idempotency_key,
+                &e.metadata.as_json(),
+                &e.occurred_at.as_micros(),
+                &e.created_at.as_micros(),
+            ],
+        )?;
+        if inserted == 1 {
+            return Ok(true);
+        }
+        let rows = self.query(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE event_id = $1) \
+                 OR EXISTS (SELECT 1 FROM events WHERE provider = $2 AND provider_event_id = $3) \
+                 OR EXISTS (SELECT 1 FROM events WHERE idempotency_key = $4)",
+            &[
+                &id,
+                &e.provider.as_str(),
+                &provider_event_id,
+                &idempotency_key,
+            ],
+        )?;
+        if get::<bool>(&rows[0], 0)? {
+            return Ok(false);
+        }
+        Err(storage(
+            StorageErrorKind::Other,
+            format!(
+                "event sequence {} is already taken by another event",
+                e.sequence
+            ),
+        ))
+    }
+
+    fn append_audit(&mut self, r: &AuditRecord) -> Result<()> {
+        self.execute(
+            concat!(
+                "INSERT INTO audit (",
+                audit_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &[
+                &(r.sequence as i64),
+                &r.recorded_at.as_micros(),
+                &i16::from(r.action.code()),
+                &Uuid::from_bytes(*r.event_id.as_bytes()),
+                &(r.event_sequence as i64),
+                &r.matched_on.map(|k| i16::from(k.code())),
+                &r.actor,
+                &r.fingerprint.as_slice(),
+                &r.body_sha256.as_ref().map(|h| h.as_slice()),
+                &r.prev_hash.as_slice(),
+                &r.hash.as_slice(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_rollup(&mut self, row: &RollupRow) -> Result<()> {
+        let t = &row.totals;
+        self.execute(
+            "INSERT INTO rollups \
+             (wallet_id, bucket, currency, available, held, event_count, last_occurred_at) \
+             VALUES ($1, $2, $3, $4::text::numeric, $5::text::numeric, $6, $7) \
+             ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
+             available = EXCLUDED.available, held = EXCLUDED.held, \
+             event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at",
+            &[
+                &row.key.wallet_id.as_str(),
+                &bucket_to_column(row.key.bucket),
+                &row.key.currency.as_str(),
+                &t.available.to_string(),
+                &t.held.to_string(),
+                &(t.event_count as i64),
+                &t.last_occurred_at.map(|x| x.as_micros()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+}
