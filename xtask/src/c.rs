@@ -153,38 +153,7 @@ fn ensure_tools() -> Result<()> {
     if needed.is_empty() {
         return Ok(());
     }
-    let apt = |args: &[&str]| -> Result<bool> {
-        let mut cmd = if is_root() {
-            Command::new("apt-get")
-        } else {
-            let mut sudo = Command::new("sudo");
-            sudo.args(["-n", "apt-get"]);
-            sudo
-        };
-        eprintln!("xtask: apt-get {}", args.join(" "));
-        Ok(cmd
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(args)
-            .status()
-            .context("apt-get is needed to install the C test tools")?
-            .success())
-    };
-    let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend(&needed);
-    // A fresh machine may have no package lists yet: update, then retry.
-    let installed = apt(&install)? || (apt(&["update"])? && apt(&install)?);
-    if !installed {
-        bail!("could not install {}", needed.join(", "));
-    }
-    Ok(())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    crate::apt_install(&needed, "the C test tools")
 }
 
 /// One C program of the tests: its source and the arguments it runs with.

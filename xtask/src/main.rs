@@ -20,6 +20,7 @@ mod bench;
 mod c;
 mod demo;
 mod fuzz;
+mod pg;
 mod plugins;
 mod python;
 mod test;
@@ -78,6 +79,42 @@ pub(crate) fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Installs Debian packages with apt-get (through `sudo -n` when not root),
+/// updating the package lists first if a fresh machine has none.
+pub(crate) fn apt_install(packages: &[&str], what: &str) -> Result<()> {
+    let apt = |args: &[&str]| -> Result<bool> {
+        let mut cmd = if is_root() {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.args(["-n", "apt-get"]);
+            sudo
+        };
+        eprintln!("xtask: apt-get {}", args.join(" "));
+        Ok(cmd
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(args)
+            .status()
+            .with_context(|| format!("apt-get is needed to install {what}"))?
+            .success())
+    };
+    let mut install = vec!["install", "-y", "--no-install-recommends"];
+    install.extend(packages);
+    let installed = apt(&install)? || (apt(&["update"])? && apt(&install)?);
+    if !installed {
+        bail!("could not install {} ({what})", packages.join(", "));
+    }
+    Ok(())
+}
+
+pub(crate) fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 pub(crate) fn cargo() -> Command {

@@ -34,6 +34,8 @@ pub(crate) fn test(root: &Path) -> Result<()> {
             "warnings",
         ]),
     )?;
+    // One PostgreSQL server for every suite of the run, stopped at the end.
+    let _server = crate::pg::run_server()?;
     let (mut passed, mut failed, mut ignored) = cargo_test()?;
     let (p, f) = c::test(root)?;
     passed += p;
@@ -107,6 +109,19 @@ fn reduced_features() -> Result<()> {
         cargo()
             .args(["check", "--quiet", "--lib"])
             .args(sqlite_only),
+    )?;
+    run(
+        "cargo check -p walletlog --no-default-features --features postgres",
+        cargo().args([
+            "check",
+            "--quiet",
+            "--lib",
+            "-p",
+            "walletlog",
+            "--no-default-features",
+            "--features",
+            "postgres",
+        ]),
     )?;
     run(
         "cargo check -p walletlog --no-default-features",

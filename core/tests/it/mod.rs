@@ -5,6 +5,8 @@ mod hostile;
 mod json;
 mod kill;
 mod port;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod properties;
 mod providers;
 mod races;

@@ -1,4 +1,5 @@
-//! Races on one SQLite file: 8 threads, then 4 OS processes, ingesting the
+//! Races on one SQLite file (and one PostgreSQL schema): 8 threads, then 4
+//! OS processes, ingesting the
 //! same logical events in different orders. Exactly one caller gets
 //! `created` per logical event; every other gets `duplicate`; nobody sees a
 //! storage error.
@@ -318,18 +319,34 @@ fn four_processes_of_four_threads_collide_and_conflict() {
         .unwrap_or(1usize);
     for round in 0..rounds {
         let (dir, path) = temp_db();
-        let go = dir.path().join("go");
+        four_by_four(&path, &dir.path().join("go"), round);
+    }
+}
+
+/// The same on PostgreSQL: 16 callers in 4 processes, one schema.
+#[cfg(feature = "postgres")]
+#[test]
+fn four_processes_of_four_threads_collide_and_conflict_on_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let location = std::path::PathBuf::from(pg_location("race"));
+    four_by_four(&location, &dir.path().join("go"), 0);
+}
+
+/// One round of 4 processes x 4 threads on the ledger at `path` (any
+/// location); `go` is the file that starts them together.
+fn four_by_four(path: &Path, go: &Path, round: usize) {
+    {
         let children: Vec<_> = (0..4u64)
             .map(|p| {
                 spawn_child(
                     "it::races::race_child_threads",
-                    &path,
+                    path,
                     round as u64 * 100 + p * 10,
-                    &go,
+                    go,
                 )
             })
             .collect();
-        std::fs::write(&go, b"go").unwrap();
+        std::fs::write(go, b"go").unwrap();
         let mut outcomes = Vec::new();
         let mut conflicts = 0;
         for child in children {
@@ -354,7 +371,7 @@ fn four_processes_of_four_threads_collide_and_conflict() {
             16 * CONFLICTS_PER_CALLER,
             "every conflict reported"
         );
-        check_counts_with_conflicts(&outcomes, 16, conflicts, &path);
+        check_counts_with_conflicts(&outcomes, 16, conflicts, path);
         println!(
             "race round {round}: 4 processes x 4 threads, {} offers of {LOGICAL_EVENTS} logical events, \
              each stored once; {conflicts} conflicting replays, each refused and audited; chain intact",
