@@ -1,8 +1,12 @@
-"""Shared fixtures: ledgers on real files, plugin components built by `cargo xtask plugins`."""
+"""Shared fixtures: ledgers on real files and a real PostgreSQL server, plugin
+components built by `cargo xtask plugins`."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import pathlib
+import urllib.parse
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -37,12 +41,37 @@ def event(i: int = 1, **over: Any) -> dict[str, Any]:
     return fields
 
 
+def pg_location(prefix: str) -> str:
+    """A ledger location in a new schema of the test PostgreSQL server
+    (`WALLETLOG_TEST_PG`, set by `cargo xtask test`): its `walletlog_test`
+    database, a schema walletlog creates on first open."""
+    admin = os.environ.get("WALLETLOG_TEST_PG")
+    if not admin:
+        pytest.skip("no PostgreSQL server: run under `cargo xtask test` or set WALLETLOG_TEST_PG")
+    parts = urllib.parse.urlsplit(admin)
+    uri = urllib.parse.urlunsplit(parts._replace(path="/walletlog_test"))
+    schema = f"{prefix}_{os.getpid()}_{next(_SCHEMAS)}"
+    return f"{uri}{'&' if parts.query else '?'}options=-csearch_path%3D{schema}"
+
+
+_SCHEMAS = itertools.count()
+
+
 @pytest.fixture
-def db(tmp_path: pathlib.Path) -> pathlib.Path:
+def db_file(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A SQLite file, for tests of the file itself."""
     return tmp_path / "wallet.db"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
+    """A ledger location on each engine: a SQLite file, a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "wallet.db")
+    return pg_location("py")
+
+
 @pytest.fixture
-def led(db: pathlib.Path) -> walletlog.Ledger:
+def led(db: str) -> walletlog.Ledger:
     with walletlog.Ledger(db) as ledger:
         yield ledger

@@ -169,7 +169,9 @@ def test_balance_per_currency_and_as_of(led: walletlog.Ledger) -> None:
     assert led.balance("nobody") == {}
 
 
-def test_audit_verifies_and_a_closed_ledger_refuses(db, led: walletlog.Ledger) -> None:
+def test_audit_verifies_and_a_closed_ledger_refuses(db_file) -> None:
+    db = db_file
+    led = walletlog.Ledger(db)
     led.ingest(**event())
     report = led.verify_audit()
     assert report.ok and report.records_checked == 1 and report.events_checked == 1

@@ -132,6 +132,13 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A new schema on the run's PostgreSQL server (`WALLETLOG_TEST_PG`).
+fn pg_location() -> String {
+    let admin = std::env::var(walletlog_testpg::ENV).unwrap_or_default();
+    let database = walletlog_testpg::with_database(&admin, "walletlog_test");
+    walletlog_testpg::with_search_path(&database, &format!("c_history_{}", std::process::id()))
+}
+
 /// Installs the Debian packages of the tools the C tests need when missing.
 fn ensure_tools() -> Result<()> {
     let needed: Vec<&str> = [
@@ -279,6 +286,18 @@ pub fn test(root: &Path) -> Result<(u64, u64)> {
             args: vec![scratch.join("history.db")],
             cwd: scratch.clone(),
             // 100.00 - 2.90 fee - 25.00 held.
+            expect: &[
+                "\"USD\":{\"available\":\"72.1\",\"event_count\":3,\"held\":\"25\"",
+                "\"event_type\":\"hold\"",
+            ],
+        },
+        // The same example on PostgreSQL: wl_ledger_open takes a
+        // postgresql:// location like any other (a new schema of the run's
+        // server, created on first open).
+        Program {
+            source: root.join("bindings/c/examples/history.c"),
+            args: vec![PathBuf::from(pg_location())],
+            cwd: scratch.clone(),
             expect: &[
                 "\"USD\":{\"available\":\"72.1\",\"event_count\":3,\"held\":\"25\"",
                 "\"event_type\":\"hold\"",

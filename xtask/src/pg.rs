@@ -44,6 +44,8 @@ pub(crate) fn run_server() -> Result<RunServer> {
     let uri = cluster.uri("postgres");
     eprintln!("xtask: PostgreSQL cluster for this run at {uri}");
     std::env::set_var(ENV, &uri);
+    // The database the suites' schemas live in.
+    walletlog_testpg::server();
     Ok(RunServer {
         cluster: Some(cluster),
     })

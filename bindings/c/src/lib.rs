@@ -134,9 +134,11 @@ pub unsafe extern "C" fn wl_string_free(s: *mut c_char) {
     });
 }
 
-/// Opens (creating if needed) the SQLite ledger at `path`; `":memory:"` gives
-/// an in-memory ledger. `options_json` may be NULL or
+/// Opens (creating if needed) the ledger at `path`: a SQLite file,
+/// `":memory:"` for an in-memory ledger, or a `postgresql://` URI.
+/// `options_json` may be NULL or
 /// `{"durability": "full"|"normal", "busy_timeout_ms": 30000,
+///   "pool_size": 8, "pool_timeout_ms": 30000,
 ///   "audit_key_hex": "...", "plugin_cache_dir": "...", "plugin_limits": {...}}`.
 /// On success writes a handle to `*out_ledger`; close it with `wl_ledger_close`.
 ///

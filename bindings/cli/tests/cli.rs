@@ -413,6 +413,24 @@ fn plugin_check_reports_info_and_limits_or_the_refusal() {
 
 #[test]
 fn export_then_import_gives_the_same_ledger() {
+    export_then_import_into("copy.db");
+}
+
+/// From SQLite to PostgreSQL: the same events, ids, sequences and
+/// balances, and an audit trail of the import that verifies.
+#[test]
+fn export_from_sqlite_then_import_into_postgresql_gives_the_same_ledger() {
+    let copy = walletlog_testpg::server().fresh_location("cli_import");
+    export_then_import_into(&copy);
+    // The PostgreSQL ledger is backed up with its own tools.
+    let s = Sandbox::new();
+    let out = s.run(&["--db", &copy, "backup", "copy-backup.db"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("pg_dump"), "{}", stderr(&out));
+    assert!(!s.path("copy-backup.db").exists());
+}
+
+fn export_then_import_into(copy_db: &str) {
     let s = Sandbox::new();
     let mut lines = Vec::new();
     for i in 0..1200 {
@@ -432,12 +450,12 @@ fn export_then_import_gives_the_same_ledger() {
 
     let original = s.export("walletlog.db");
     let exported = s.write("export.jsonl", s.run(&["export"]).stdout);
-    let v = s.json(&["--db", "copy.db", "import", exported.to_str().unwrap()]);
+    let v = s.json(&["--db", copy_db, "import", exported.to_str().unwrap()]);
     assert_eq!(
         (v["created"].as_u64(), v["invalid"].as_u64()),
         (Some(1200), Some(0))
     );
-    let copy = s.export("copy.db");
+    let copy = s.export(copy_db);
     let strip = |events: &[Value]| -> Vec<Value> {
         events
             .iter()
@@ -457,11 +475,11 @@ fn export_then_import_gives_the_same_ledger() {
         let wallet = format!("w{w}");
         assert_eq!(
             s.json(&["balance", &wallet]),
-            s.json(&["--db", "copy.db", "balance", &wallet])
+            s.json(&["--db", copy_db, "balance", &wallet])
         );
     }
     // Importing again: all duplicates. Exporting after a sequence: the rest.
-    let v = s.json(&["--db", "copy.db", "import", exported.to_str().unwrap()]);
+    let v = s.json(&["--db", copy_db, "import", exported.to_str().unwrap()]);
     assert_eq!(v["duplicate"], 1200);
     assert_eq!(
         s.run(&["export", "--since-sequence", "1150"])
@@ -472,6 +490,8 @@ fn export_then_import_gives_the_same_ledger() {
         50
     );
     assert_eq!(code(&s.run(&["audit", "verify"])), 0);
+    let out = s.run(&["--db", copy_db, "audit", "verify"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
 #[test]

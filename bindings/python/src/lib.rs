@@ -228,7 +228,8 @@ impl EventFields {
 #[pymethods]
 impl NativeLedger {
     #[new]
-    #[pyo3(signature = (path, durability, audit_key, busy_timeout_ms, plugin_cache_dir))]
+    #[pyo3(signature = (path, durability, audit_key, busy_timeout_ms, plugin_cache_dir, pool_size, pool_timeout_ms))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         path: String,
@@ -236,10 +237,14 @@ impl NativeLedger {
         audit_key: Option<Vec<u8>>,
         busy_timeout_ms: Option<u64>,
         plugin_cache_dir: Option<String>,
+        pool_size: Option<u64>,
+        pool_timeout_ms: Option<u64>,
     ) -> PyResult<Self> {
         let options = RawOptions {
             durability: Some(durability),
             busy_timeout_ms,
+            pool_size,
+            pool_timeout_ms,
             audit_key: audit_key.map(RawAuditKey::Bytes),
             plugin_cache_dir,
             plugin_limits: Vec::new(),

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use walletlog::{
-    Error, Ledger, ListQuery, Options, RawOptions, SqliteConfig, StorageErrorKind, BUSY_TIMEOUT_MAX,
-};
+use walletlog::{Error, Ledger, ListQuery, Options, RawOptions, SqliteConfig, BUSY_TIMEOUT_MAX};
 
 use super::util::*;
 
 #[cfg(not(feature = "postgres"))]
-fn storage_kind(r: Result<Ledger, Error>) -> StorageErrorKind {
+fn storage_kind(r: Result<Ledger, Error>) -> walletlog::StorageErrorKind {
     match r {
         Err(Error::Storage(s)) => s.kind,
         other => panic!("a storage error, not {other:?}"),

@@ -84,6 +84,23 @@ fn opening_migrates_and_each_schema_is_its_own_ledger() {
 }
 
 #[test]
+fn a_new_tenant_schema_is_created_on_first_open() {
+    let server = walletlog_testpg::server();
+    let schema = format!("new_tenant_{}", std::process::id());
+    let location =
+        walletlog_testpg::with_search_path(&server.database_uri("walletlog_test"), &schema);
+    let l = populated(&location, 1);
+    assert_eq!(all_events(&l).len(), 1);
+    let s = PostgresStorage::open(&location, PostgresConfig::default()).unwrap();
+    assert_eq!(s.settings().unwrap().schema, schema);
+    // Opened again by another process, it is found, not created twice.
+    assert_eq!(all_events(&populated(&location, 0)).len(), 1);
+    let mut c = server.client();
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
+
+#[test]
 fn the_host_parameter_names_a_socket_directory() {
     let location = pg_location("hostparam");
     // postgresql://postgres@%2Ftmp%2Fdir/db?options=... as

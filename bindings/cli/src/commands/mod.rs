@@ -53,8 +53,13 @@ pub(super) fn open(g: &Global, create: bool) -> Result<Ledger> {
 
 /// Opens the ledger at `db` with the global options.
 pub(super) fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
-    let is_memory = db == Path::new(":memory:");
-    if !create && !is_memory && !db.exists() {
+    // Only a file can be missing: a read of a PostgreSQL schema that holds
+    // no ledger yet finds an empty one.
+    let missing_file = matches!(
+        walletlog::Location::parse(db.as_os_str()),
+        Ok(walletlog::Location::Sqlite(path)) if !path.exists()
+    );
+    if !create && missing_file {
         return Err(Failure::usage(format!(
             "no ledger at {}; pass --db or set WALLETLOG_DB",
             db.display()

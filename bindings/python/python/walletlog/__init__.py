@@ -389,10 +389,14 @@ class AuditReport:
 
 
 class Ledger:
-    """A wallet transaction ledger on a SQLite file, or ``":memory:"``.
+    """A wallet transaction ledger at a location: a SQLite file, ``":memory:"``,
+    or a ``postgresql://`` URI (libpq conventions; a schema per ledger with
+    ``options=-csearch_path%3D<schema>``).
 
     Thread-safe: share one between threads; the GIL is released during
-    storage and plugin work. Several processes may open the same file.
+    storage and plugin work. Several processes may open the same file or
+    PostgreSQL schema. ``pool_size`` and ``pool_timeout`` (seconds) bound the
+    PostgreSQL connections of this ledger; they do nothing elsewhere.
     """
 
     def __init__(
@@ -403,6 +407,8 @@ class Ledger:
         audit_key: Optional[bytes] = None,
         busy_timeout: Optional[float] = None,
         plugin_cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
+        pool_size: Optional[int] = None,
+        pool_timeout: Optional[float] = None,
     ) -> None:
         self._native = _walletlog.NativeLedger(
             os.fspath(path),
@@ -410,6 +416,8 @@ class Ledger:
             audit_key,
             None if busy_timeout is None else int(busy_timeout * 1000),
             None if plugin_cache_dir is None else os.fspath(plugin_cache_dir),
+            pool_size,
+            None if pool_timeout is None else int(pool_timeout * 1000),
         )
 
     def __enter__(self) -> Ledger:

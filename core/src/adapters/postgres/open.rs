@@ -2,7 +2,7 @@
 
 use postgres::{Config, NoTls};
 
-use super::error::{map_err, storage};
+use super::error::{kind_of, map_err, storage};
 use super::pool::Conn;
 use super::schema;
 use crate::config::{Durability, PostgresConfig};
@@ -48,28 +48,79 @@ pub(super) fn connect(config: &Config, durability: Durability, shown: &str) -> R
     Ok(conn)
 }
 
-/// The schema the connection's `search_path` selects, and the key of the
+/// The schema the connection's `search_path` selects, created when it
+/// names one that does not exist yet (a new tenant), and the key of the
 /// ledger's advisory lock, derived from it: one ledger per schema, so two
 /// tenants' writers never wait for each other (but for a hash collision).
 pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
-    let row = conn
-        .client
-        .query_one(
-            "SELECT current_schema(), hashtextextended('walletlog ledger ' || current_schema(), 0)",
-            &[],
-        )
-        .map_err(map_err)?;
-    let schema: Option<String> = row.get(0);
-    let Some(schema) = schema else {
-        return Err(storage(
+    let current = |conn: &mut Conn| -> Result<(Option<String>, i64)> {
+        let row = conn
+            .client
+            .query_one(
+                "SELECT current_schema(), \
+                        hashtextextended('walletlog ledger ' || coalesce(current_schema(), ''), 0)",
+                &[],
+            )
+            .map_err(map_err)?;
+        Ok((row.get(0), row.get(1)))
+    };
+    if let (Some(schema), key) = current(conn)? {
+        return Ok((schema, key));
+    }
+    let first = first_search_path_schema(conn)?.ok_or_else(|| {
+        storage(
             StorageErrorKind::Other,
             format!(
-                "{shown}: the search_path names no schema that exists; create it first \
-                 (CREATE SCHEMA ...), or fix options=-csearch_path%3D..."
+                "{shown}: the search_path names no schema to hold the ledger; \
+                 give one with options=-csearch_path%3D<schema>"
             ),
-        ));
-    };
-    Ok((schema, row.get(1)))
+        )
+    })?;
+    let create = format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+        first.replace('"', "\"\"")
+    );
+    if let Err(e) = conn.client.batch_execute(&create) {
+        // Two processes creating the same new schema at once: one of them
+        // sees the other's. Anything else (no CREATE privilege) is the error.
+        if e.code() != Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+            return Err(storage(
+                kind_of(&e),
+                format!(
+                    "{shown}: schema {first} does not exist and cannot be created ({}); \
+                     create it (CREATE SCHEMA {first}) or grant CREATE on the database",
+                    map_err(e)
+                ),
+            ));
+        }
+    }
+    match current(conn)? {
+        (Some(schema), key) => Ok((schema, key)),
+        (None, _) => Err(storage(
+            StorageErrorKind::Other,
+            format!("{shown}: schema {first} was created but the search_path does not select it"),
+        )),
+    }
+}
+
+/// The first schema the `search_path` setting names, unquoted (`$user`
+/// and `pg_catalog`-like entries that cannot hold a ledger skipped).
+fn first_search_path_schema(conn: &mut Conn) -> Result<Option<String>> {
+    let row = conn
+        .client
+        .query_one("SELECT current_setting('search_path')", &[])
+        .map_err(map_err)?;
+    let path: String = row.get(0);
+    Ok(path
+        .split(',')
+        .map(|s| s.trim())
+        .map(|s| {
+            s.strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .map(|s| s.replace("\"\"", "\""))
+                .unwrap_or_else(|| s.to_ascii_lowercase())
+        })
+        .find(|s| !s.is_empty() && s != "$user" && !s.starts_with("pg_")))
 }
 
 /// Brings the schema up to date, under the ledger's lock, in one
