@@ -1,6 +1,9 @@
-//! `cargo xtask bench`: ledger figures beside their physical limits, all on
-//! SQLite files in one run, printed as one JSON object on stdout (progress on
+//! `cargo xtask bench`: ledger figures beside their physical limits, on
+//! SQLite files and a PostgreSQL server (`pg.rs`) in one run, printed as one JSON object on stdout (progress on
 //! stderr). Never a timed assertion: the figures are for people to read.
+
+#[cfg(feature = "postgres")]
+mod pg;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -335,6 +338,11 @@ fn plugin_figures(d: &Path, out: &mut BTreeMap<&str, f64>, wanted: &dyn Fn(&[&st
 }
 
 fn main() {
+    #[cfg(feature = "postgres")]
+    if let Ok(spec) = std::env::var("WALLETLOG_BENCH_PG_CHILD") {
+        pg::child(&spec);
+        return;
+    }
     // `cargo xtask bench -- WORD...` runs only the phases whose figures
     // contain one of the words; no words runs everything.
     let words: Vec<String> = std::env::args()
@@ -393,6 +401,8 @@ fn main() {
     }
 
     plugin_figures(d, &mut out, &wanted);
+    #[cfg(feature = "postgres")]
+    pg::figures(&mut out, &wanted);
 
     for (n, label) in [(10_000usize, "10k"), (1_000_000, "1m")] {
         if !wanted(&[&format!("_{label}")]) {
@@ -469,6 +479,26 @@ fn main() {
         (
             "balance_as_of_1m_vs_wallet_scan",
             ratio("balance_as_of_ms_1m", "wallet_scan_ms_1m"),
+        ),
+        (
+            "pg_ingest_single_vs_raw",
+            ratio("pg_ingest_single_eps", "pg_raw_single_eps"),
+        ),
+        (
+            "pg_ingest_batch1000_vs_raw",
+            ratio("pg_ingest_batch1000_eps", "pg_raw_batch1000_eps"),
+        ),
+        (
+            "pg_ingest_4proc_vs_single",
+            ratio("pg_ingest_4proc_eps", "pg_ingest_single_eps"),
+        ),
+        (
+            "pg_list_page100_1m_vs_10k",
+            ratio("pg_list_page100_us_1m", "pg_list_page100_us_10k"),
+        ),
+        (
+            "pg_balance_current_1m_vs_10k",
+            ratio("pg_balance_current_us_1m", "pg_balance_current_us_10k"),
         ),
         (
             "normalize_wasm_vs_native",

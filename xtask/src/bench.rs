@@ -14,6 +14,8 @@ pub(crate) fn bench(root: &Path, words: &[String]) -> Result<()> {
     plugins(root)?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
+    // The PostgreSQL figures run on the same server as the tests would.
+    let _server = crate::pg::run_server()?;
     eprintln!("xtask: building and running the benchmark (release)");
     let output = cargo()
         .args([
@@ -23,6 +25,8 @@ pub(crate) fn bench(root: &Path, words: &[String]) -> Result<()> {
             "walletlog",
             "--bench",
             "ledger",
+            "--features",
+            "postgres",
             "--",
         ])
         .args(words)

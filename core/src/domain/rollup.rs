@@ -91,7 +91,9 @@ impl RollupFold {
             bucket: RollupBucket::hour_of(event.occurred_at),
             ..all_time.clone()
         };
-        let mut next = [(all_time, Totals::default()), (hour, Totals::default())];
+        // The hour row first: an engine may read the all-time row with it,
+        // in one query (PostgreSQL does).
+        let mut next = [(hour, Totals::default()), (all_time, Totals::default())];
         for (key, totals) in &mut next {
             if !self.rows.contains_key(key) {
                 let stored = load(key)?.unwrap_or_default();

@@ -31,9 +31,12 @@ use crate::ports::{Backup, ReadTx, Storage, WriteTx};
 
 pub use schema::latest_version as schema_version;
 
+use postgres::SimpleQueryMessage;
+
+use crate::adapters::stored::{corrupt, hash32};
 use error::{commit_error, kind_of, map_err};
 use pool::{Lent, Pool};
-use tx::Tx;
+use tx::{Heads, Tx};
 
 /// Settings read back from an open PostgreSQL ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,12 +112,12 @@ impl PostgresStorage {
     /// A pooled connection with a transaction begun by `begin`. A pooled
     /// connection found dead (the server restarted since it was last used)
     /// is dropped and the next one tried: nothing was sent on it yet.
-    fn begin(&self, begin: &str) -> Result<Lent<'_>> {
+    fn begin(&self, begin: &str) -> Result<(Lent<'_>, Vec<SimpleQueryMessage>)> {
         loop {
             let mut conn = self.pool.get()?;
             conn.in_transaction = true;
-            match conn.client.batch_execute(begin) {
-                Ok(()) => return Ok(conn),
+            match conn.client.simple_query(begin) {
+                Ok(messages) => return Ok((conn, messages)),
                 Err(e) if kind_of(&e) == StorageErrorKind::Unavailable && !conn.is_new() => {
                     // Stays marked in a transaction: closed when dropped.
                     continue;
@@ -123,6 +126,41 @@ impl PostgresStorage {
             }
         }
     }
+}
+
+/// The heads from the rows of `write`'s first round trip: statement 2 gives
+/// the last event sequence, statement 3 the last audit record, if any.
+fn heads(messages: &[SimpleQueryMessage]) -> Result<Heads> {
+    let mut statement = 0;
+    let mut heads = Heads {
+        event_sequence: 0,
+        audit: None,
+    };
+    let damaged = |what: &str| corrupt("ledger head", what);
+    for m in messages {
+        match m {
+            SimpleQueryMessage::CommandComplete(_) => statement += 1,
+            SimpleQueryMessage::Row(row) if statement == 2 => {
+                heads.event_sequence = row
+                    .get(0)
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| damaged("the last event sequence"))?;
+            }
+            SimpleQueryMessage::Row(row) if statement == 3 => {
+                let sequence = row
+                    .get(0)
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| damaged("the last audit sequence"))?;
+                let hash = row
+                    .get(1)
+                    .and_then(|h| crate::encoding::unhex(h))
+                    .ok_or_else(|| damaged("the last audit hash"))?;
+                heads.audit = Some((sequence, hash32("audit.hash", &hash)?));
+            }
+            _ => {}
+        }
+    }
+    Ok(heads)
 }
 
 /// Commits on success; rolls back (keeping the first error) on failure.
@@ -144,18 +182,27 @@ fn finish<T>(conn: &mut Lent<'_>, result: Result<T>) -> Result<T> {
 
 impl Storage for PostgresStorage {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
-        let mut conn = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let (mut conn, _) = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let result = f(&Tx::new(&mut conn));
         finish(&mut conn, result)
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
+        // One round trip: begin, take the ledger's lock, then (each
+        // statement with a snapshot taken after the lock) read the heads.
         let begin = format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
+            "BEGIN ISOLATION LEVEL READ COMMITTED; \
+             SELECT pg_advisory_xact_lock({}); \
+             SELECT coalesce(max(sequence), 0)::text FROM events; \
+             SELECT sequence::text AS s, encode(hash, 'hex') FROM audit ORDER BY audit.sequence DESC LIMIT 1",
             self.lock_key
         );
-        let mut conn = self.begin(&begin)?;
-        let result = f(&mut Tx::new(&mut conn));
+        let (mut conn, messages) = self.begin(&begin)?;
+        let result = heads(&messages).and_then(|heads| {
+            let mut tx = Tx::writing(&mut conn, heads);
+            f(&mut tx)?;
+            tx.flush()
+        });
         finish(&mut conn, result)
     }
 

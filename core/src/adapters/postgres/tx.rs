@@ -3,8 +3,18 @@
 //! Amounts cross as text and are cast to `numeric` by the server (and back
 //! with `::text`), so no value ever passes through a float and the scale
 //! written is the scale read. Times are microseconds since the Unix epoch.
+//!
+//! Round trips are what a transaction costs here, so a write transaction
+//! saves them: the heads (last event sequence, last audit record) come
+//! with `BEGIN` and the lock, in one round trip, and are kept up to date
+//! as it writes; audit records and rollup rows are buffered and written
+//! in one statement before `COMMIT` (or before a read that would need
+//! them); a rollup row read once, or written, is answered from memory,
+//! and reading an hour row fetches its all-time row with it. Events are
+//! inserted at once: whether one was new is the database's to say.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -18,7 +28,7 @@ use crate::adapters::stored::{
 };
 use crate::domain::{
     AuditRecord, Currency, EventId, IdempotencyKey, Order, Provider, ProviderEventId, QueryView,
-    Result, RollupKey, RollupRow, StorageErrorKind, Timestamp, Totals, WalletId,
+    Result, RollupBucket, RollupKey, RollupRow, StorageErrorKind, Timestamp, Totals, WalletId,
     WalletTransactionEvent,
 };
 use crate::ports::{AmountRow, ReadTx, WriteTx};
@@ -97,16 +107,160 @@ fn stored_totals(r: &Row) -> Result<StoredTotals> {
     })
 }
 
+/// The last event sequence and the last audit record, as stored.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Heads {
+    pub(super) event_sequence: u64,
+    pub(super) audit: Option<(u64, [u8; 32])>,
+}
+
+/// What a write transaction keeps in memory (see the module documentation).
+#[derive(Default)]
+struct WriteState {
+    heads: Option<Heads>,
+    audit: Vec<AuditRecord>,
+    /// Rows to write, by key: the last put wins.
+    rollups_put: HashMap<RollupKey, Totals>,
+    /// Rows as stored or as put in this transaction (`None`: no row).
+    rollups_seen: HashMap<RollupKey, Option<Totals>>,
+}
+
 /// A transaction on one connection; reads and, when written through, writes.
 pub(super) struct Tx<'c> {
     conn: RefCell<&'c mut Conn>,
+    write: Option<RefCell<WriteState>>,
 }
 
 impl<'c> Tx<'c> {
+    /// A read transaction.
     pub(super) fn new(conn: &'c mut Conn) -> Self {
         Tx {
             conn: RefCell::new(conn),
+            write: None,
         }
+    }
+
+    /// A write transaction whose heads were read when it began.
+    pub(super) fn writing(conn: &'c mut Conn, heads: Heads) -> Self {
+        Tx {
+            conn: RefCell::new(conn),
+            write: Some(RefCell::new(WriteState {
+                heads: Some(heads),
+                ..WriteState::default()
+            })),
+        }
+    }
+
+    /// Writes the buffered audit records and rollup rows, in one statement.
+    pub(super) fn flush(&self) -> Result<()> {
+        let Some(state) = &self.write else {
+            return Ok(());
+        };
+        let mut state = state.borrow_mut();
+        if state.audit.is_empty() && state.rollups_put.is_empty() {
+            return Ok(());
+        }
+        let audit = std::mem::take(&mut state.audit);
+        let rollups: Vec<(RollupKey, Totals)> = state.rollups_put.drain().collect();
+        drop(state);
+        let a_seq: Vec<i64> = audit.iter().map(|r| r.sequence as i64).collect();
+        let a_at: Vec<i64> = audit.iter().map(|r| r.recorded_at.as_micros()).collect();
+        let a_action: Vec<i16> = audit.iter().map(|r| i16::from(r.action.code())).collect();
+        let a_event: Vec<Uuid> = audit
+            .iter()
+            .map(|r| Uuid::from_bytes(*r.event_id.as_bytes()))
+            .collect();
+        let a_event_seq: Vec<i64> = audit.iter().map(|r| r.event_sequence as i64).collect();
+        let a_matched: Vec<Option<i16>> = audit
+            .iter()
+            .map(|r| r.matched_on.map(|k| i16::from(k.code())))
+            .collect();
+        let a_actor: Vec<&str> = audit.iter().map(|r| r.actor.as_str()).collect();
+        let a_fingerprint: Vec<&[u8]> = audit.iter().map(|r| r.fingerprint.as_slice()).collect();
+        let a_body: Vec<Option<&[u8]>> = audit
+            .iter()
+            .map(|r| r.body_sha256.as_ref().map(|h| h.as_slice()))
+            .collect();
+        let a_prev: Vec<&[u8]> = audit.iter().map(|r| r.prev_hash.as_slice()).collect();
+        let a_hash: Vec<&[u8]> = audit.iter().map(|r| r.hash.as_slice()).collect();
+        let r_wallet: Vec<&str> = rollups.iter().map(|(k, _)| k.wallet_id.as_str()).collect();
+        let r_bucket: Vec<i64> = rollups
+            .iter()
+            .map(|(k, _)| bucket_to_column(k.bucket))
+            .collect();
+        let r_currency: Vec<&str> = rollups.iter().map(|(k, _)| k.currency.as_str()).collect();
+        let r_available: Vec<String> = rollups
+            .iter()
+            .map(|(_, t)| t.available.to_string())
+            .collect();
+        let r_held: Vec<String> = rollups.iter().map(|(_, t)| t.held.to_string()).collect();
+        let r_count: Vec<i64> = rollups.iter().map(|(_, t)| t.event_count as i64).collect();
+        let r_last: Vec<Option<i64>> = rollups
+            .iter()
+            .map(|(_, t)| t.last_occurred_at.map(|x| x.as_micros()))
+            .collect();
+        self.execute(
+            "WITH appended AS ( \
+                 INSERT INTO audit (sequence, recorded_at, action, event_id, event_sequence, \
+                     matched_on, actor, fingerprint, body_sha256, prev_hash, hash) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::uuid[], \
+                     $5::bigint[], $6::smallint[], $7::text[], $8::bytea[], $9::bytea[], \
+                     $10::bytea[], $11::bytea[]) \
+             ) \
+             INSERT INTO rollups (wallet_id, bucket, currency, available, held, event_count, \
+                 last_occurred_at) \
+             SELECT w, b, c, a::numeric, h::numeric, n, l FROM unnest($12::text[], \
+                 $13::bigint[], $14::text[], $15::text[], $16::text[], $17::bigint[], \
+                 $18::bigint[]) AS r (w, b, c, a, h, n, l) \
+             ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
+                 available = EXCLUDED.available, held = EXCLUDED.held, \
+                 event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at",
+            &[
+                &a_seq,
+                &a_at,
+                &a_action,
+                &a_event,
+                &a_event_seq,
+                &a_matched,
+                &a_actor,
+                &a_fingerprint,
+                &a_body,
+                &a_prev,
+                &a_hash,
+                &r_wallet,
+                &r_bucket,
+                &r_currency,
+                &r_available,
+                &r_held,
+                &r_count,
+                &r_last,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The write state, for the port's writes (which run only in a write
+    /// transaction).
+    fn state(&mut self) -> &mut WriteState {
+        self.write.get_or_insert_with(Default::default).get_mut()
+    }
+
+    fn heads(&self) -> Option<Heads> {
+        self.write.as_ref().and_then(|s| s.borrow().heads)
+    }
+
+    fn rollup_stored(&self, key: &RollupKey) -> Result<Option<Totals>> {
+        let sql = concat!(
+            "SELECT ",
+            rollup_columns!(),
+            " FROM rollups WHERE wallet_id = $1 AND bucket = $2 AND currency = $3"
+        );
+        let bucket = bucket_to_column(key.bucket);
+        let row = self.query_opt(
+            sql,
+            &[&key.wallet_id.as_str(), &bucket, &key.currency.as_str()],
+        )?;
+        row.map(|r| stored_totals(&r)?.into_totals()).transpose()
     }
 
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
@@ -263,12 +417,16 @@ impl ReadTx for Tx<'_> {
     }
 
     fn last_event_sequence(&self) -> Result<u64> {
+        if let Some(heads) = self.heads() {
+            return Ok(heads.event_sequence);
+        }
         let rows = self.query("SELECT coalesce(max(sequence), 0) FROM events", &[])?;
         let n: i64 = get(&rows[0], 0)?;
         Ok(n as u64)
     }
 
     fn balances(&self, wallet: &WalletId) -> Result<Vec<(Currency, Totals)>> {
+        self.flush()?;
         let sql = concat!(
             "SELECT ",
             rollup_columns!(),
@@ -286,6 +444,7 @@ impl ReadTx for Tx<'_> {
         before: Timestamp,
         each: &mut dyn FnMut(Currency, Totals) -> Result<()>,
     ) -> Result<()> {
+        self.flush()?;
         let sql = concat!(
             "SELECT ",
             rollup_columns!(),
@@ -298,19 +457,44 @@ impl ReadTx for Tx<'_> {
     }
 
     fn rollup(&self, key: &RollupKey) -> Result<Option<Totals>> {
+        let Some(state) = &self.write else {
+            return self.rollup_stored(key);
+        };
+        if let Some(seen) = state.borrow().rollups_seen.get(key) {
+            return Ok(seen.clone());
+        }
+        // The hour row and the all-time row of its wallet and currency are
+        // read together: folding an event needs both.
         let sql = concat!(
             "SELECT ",
             rollup_columns!(),
-            " FROM rollups WHERE wallet_id = $1 AND bucket = $2 AND currency = $3"
+            " FROM rollups WHERE wallet_id = $1 AND currency = $2 AND bucket = ANY($3)"
         );
-        let bucket = bucket_to_column(key.bucket);
-        let row = self.query_opt(
+        let mut wanted = vec![key.clone()];
+        if key.bucket != RollupBucket::AllTime {
+            wanted.push(RollupKey {
+                bucket: RollupBucket::AllTime,
+                ..key.clone()
+            });
+        }
+        let buckets: Vec<i64> = wanted.iter().map(|k| bucket_to_column(k.bucket)).collect();
+        let rows = self.query(
             sql,
-            &[&key.wallet_id.as_str(), &bucket, &key.currency.as_str()],
+            &[&key.wallet_id.as_str(), &key.currency.as_str(), &buckets],
         )?;
-        row.map(|r| stored_totals(&r)?.into_totals()).transpose()
+        let mut stored = HashMap::new();
+        for r in &rows {
+            let row = stored_totals(r)?.into_row(get(r, 5)?, get(r, 4)?, get(r, 6)?)?;
+            stored.insert(row.key, row.totals);
+        }
+        let mut state = state.borrow_mut();
+        for k in wanted {
+            // What this transaction put is newer than what is stored.
+            let totals = stored.remove(&k);
+            state.rollups_seen.entry(k).or_insert(totals);
+        }
+        Ok(state.rollups_seen.get(key).cloned().flatten())
     }
-
     fn amounts_between(
         &self,
         wallet: &WalletId,
@@ -334,6 +518,7 @@ impl ReadTx for Tx<'_> {
     }
 
     fn rollups(&self, each: &mut dyn FnMut(RollupRow) -> Result<()>) -> Result<()> {
+        self.flush()?;
         let sql = concat!("SELECT ", rollup_columns!(), " FROM rollups");
         self.each_row(sql, &[], &mut |r| {
             each(stored_totals(r)?.into_row(get(r, 5)?, get(r, 4)?, get(r, 6)?)?)
@@ -341,6 +526,7 @@ impl ReadTx for Tx<'_> {
     }
 
     fn audit_after(&self, sequence: u64, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.flush()?;
         let sql = concat!(
             "SELECT ",
             audit_columns!(),
@@ -353,6 +539,9 @@ impl ReadTx for Tx<'_> {
     }
 
     fn last_audit(&self) -> Result<Option<(u64, [u8; 32])>> {
+        if let Some(heads) = self.heads() {
+            return Ok(heads.audit);
+        }
         let row = self.query_opt(
             "SELECT sequence, hash FROM audit ORDER BY sequence DESC LIMIT 1",
             &[],
@@ -381,11 +570,30 @@ impl WriteTx for Tx<'_> {
         let amount = e.amount.to_string();
         let provider_event_id = e.provider_event_id.as_ref().map(|p| p.as_str());
         let idempotency_key = e.idempotency_key.as_ref().map(|k| k.as_str());
-        let inserted = self.execute(
-            "INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, \
-             currency, provider_event_id, idempotency_key, metadata, occurred_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT DO NOTHING",
+        // The event's two rollup rows come back with the insert: folding it
+        // reads them next (one round trip saved per event).
+        let hour = RollupKey {
+            wallet_id: e.wallet_id.clone(),
+            currency: e.currency.clone(),
+            bucket: RollupBucket::hour_of(e.occurred_at),
+        };
+        let all_time = RollupKey {
+            bucket: RollupBucket::AllTime,
+            ..hour.clone()
+        };
+        let buckets = [bucket_to_column(hour.bucket), ALL_TIME_BUCKET];
+        let rows = self.query(
+            "WITH inserted AS ( \
+                 INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, \
+                     currency, provider_event_id, idempotency_key, metadata, occurred_at, \
+                     created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT DO NOTHING RETURNING 1 \
+             ) \
+             SELECT r.available::text, r.held::text, r.event_count, r.last_occurred_at, \
+                    r.currency, r.wallet_id, r.bucket, (SELECT count(*) FROM inserted) \
+             FROM (SELECT 1) AS one LEFT JOIN rollups r \
+                 ON r.wallet_id = $3 AND r.currency = $7 AND r.bucket = ANY($13)",
             &[
                 &(e.sequence as i64),
                 &id,
@@ -399,9 +607,27 @@ impl WriteTx for Tx<'_> {
                 &e.metadata.as_json(),
                 &e.occurred_at.as_micros(),
                 &e.created_at.as_micros(),
+                &buckets.as_slice(),
             ],
         )?;
+        let inserted: i64 = get(&rows[0], 7)?;
+        let mut stored = HashMap::new();
+        for r in &rows {
+            if get::<Option<String>>(r, 0)?.is_some() {
+                let row = stored_totals(r)?.into_row(get(r, 5)?, get(r, 4)?, get(r, 6)?)?;
+                stored.insert(row.key, row.totals);
+            }
+        }
+        let state = self.state();
+        for key in [hour, all_time] {
+            // What this transaction put is newer than what is stored.
+            let totals = stored.remove(&key);
+            state.rollups_seen.entry(key).or_insert(totals);
+        }
         if inserted == 1 {
+            if let Some(heads) = &mut self.state().heads {
+                heads.event_sequence = heads.event_sequence.max(e.sequence);
+            }
             return Ok(true);
         }
         let rows = self.query(
@@ -428,48 +654,29 @@ impl WriteTx for Tx<'_> {
     }
 
     fn append_audit(&mut self, r: &AuditRecord) -> Result<()> {
-        self.execute(
-            concat!(
-                "INSERT INTO audit (",
-                audit_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ),
-            &[
-                &(r.sequence as i64),
-                &r.recorded_at.as_micros(),
-                &i16::from(r.action.code()),
-                &Uuid::from_bytes(*r.event_id.as_bytes()),
-                &(r.event_sequence as i64),
-                &r.matched_on.map(|k| i16::from(k.code())),
-                &r.actor,
-                &r.fingerprint.as_slice(),
-                &r.body_sha256.as_ref().map(|h| h.as_slice()),
-                &r.prev_hash.as_slice(),
-                &r.hash.as_slice(),
-            ],
-        )?;
+        // Written with the rollups before COMMIT; a taken sequence fails
+        // there, failing the transaction.
+        let state = self.state();
+        if let Some(heads) = &mut state.heads {
+            if heads
+                .audit
+                .is_none_or(|(sequence, _)| r.sequence > sequence)
+            {
+                heads.audit = Some((r.sequence, r.hash));
+            }
+        }
+        state.audit.push(r.clone());
         Ok(())
     }
 
     fn put_rollup(&mut self, row: &RollupRow) -> Result<()> {
-        let t = &row.totals;
-        self.execute(
-            "INSERT INTO rollups \
-             (wallet_id, bucket, currency, available, held, event_count, last_occurred_at) \
-             VALUES ($1, $2, $3, $4::text::numeric, $5::text::numeric, $6, $7) \
-             ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
-             available = EXCLUDED.available, held = EXCLUDED.held, \
-             event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at",
-            &[
-                &row.key.wallet_id.as_str(),
-                &bucket_to_column(row.key.bucket),
-                &row.key.currency.as_str(),
-                &t.available.to_string(),
-                &t.held.to_string(),
-                &(t.event_count as i64),
-                &t.last_occurred_at.map(|x| x.as_micros()),
-            ],
-        )?;
+        let state = self.state();
+        state
+            .rollups_seen
+            .insert(row.key.clone(), Some(row.totals.clone()));
+        state
+            .rollups_put
+            .insert(row.key.clone(), row.totals.clone());
         Ok(())
     }
 
