@@ -153,7 +153,7 @@ fn heads(messages: &[SimpleQueryMessage]) -> Result<Heads> {
                     .ok_or_else(|| damaged("the last audit sequence"))?;
                 let hash = row
                     .get(1)
-                    .and_then(|h| crate::encoding::unhex(h))
+                    .and_then(crate::encoding::unhex)
                     .ok_or_else(|| damaged("the last audit hash"))?;
                 heads.audit = Some((sequence, hash32("audit.hash", &hash)?));
             }
