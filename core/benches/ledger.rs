@@ -3,6 +3,7 @@
 //! stderr). Never a timed assertion: the figures are for people to read.
 
 #[cfg(feature = "postgres")]
+#[path = "ledger/pg.rs"]
 mod pg;
 
 use std::collections::BTreeMap;

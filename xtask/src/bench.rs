@@ -10,6 +10,36 @@ use crate::cargo;
 use crate::plugins::plugins;
 use crate::python::python_module;
 
+/// The seed's stack (a stand-in: Python, the SQLAlchemy ORM, one commit per
+/// event) on the same PostgreSQL, merged into `figures`.
+fn seed_stack(root: &Path, out_dir: &Path, figures: &str) -> Result<String> {
+    let venv = python_module(root, true)?;
+    crate::run(
+        "pip install sqlalchemy psycopg (the seed stack's stand-in)",
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            "sqlalchemy>=2,<3",
+            "psycopg[binary]>=3.2,<4",
+        ]),
+    )?;
+    let path = out_dir.join("before-seed.json");
+    std::fs::write(&path, figures)?;
+    eprintln!("xtask: the seed stack on PostgreSQL (bindings/python/benches/seed_stack.py)");
+    let admin = std::env::var(walletlog_testpg::ENV)?;
+    let merged = Command::new(venv.join("bin/python"))
+        .arg(root.join("bindings/python/benches/seed_stack.py"))
+        .arg(&path)
+        .arg(admin)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("could not start the seed stack benchmark")?;
+    if !merged.status.success() {
+        bail!("the seed stack benchmark failed ({})", merged.status);
+    }
+    Ok(String::from_utf8(merged.stdout)?)
+}
+
 pub(crate) fn bench(root: &Path, words: &[String]) -> Result<()> {
     plugins(root)?;
     let out_dir = root.join("target/bench");
@@ -58,6 +88,11 @@ pub(crate) fn bench(root: &Path, words: &[String]) -> Result<()> {
         String::from_utf8(merged.stdout)?
     } else {
         String::from_utf8(output.stdout)?
+    };
+    let json = if words.is_empty() || words.iter().any(|w| w.contains("seed")) {
+        seed_stack(root, &out_dir, &json)?
+    } else {
+        json
     };
     print!("{json}");
     let file = out_dir.join("latest.json");
