@@ -214,6 +214,100 @@ fn an_operator_who_disables_the_trigger_is_still_caught() {
     assert!(problem.detail.contains("record 2"), "{problem:?}");
 }
 
+/// Two handles on one schema, used in turn: each one's assumption about
+/// the last sequences (from its own last commit) is stale every time, is
+/// caught under the lock, and the transaction runs again with fresh ones.
+/// The ledger keeps one order, every attempt audited once.
+#[test]
+fn handles_whose_assumed_heads_are_stale_still_keep_one_order() {
+    let location = pg_location("stale");
+    let (a, b) = (populated(&location, 0), populated(&location, 0));
+    for i in 0..20u64 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        let r = l
+            .ingest(&deposit("w1", &format!("e{i}"), "1.5", i as i64))
+            .unwrap();
+        assert!(r.created());
+        assert_eq!(r.event.sequence, i + 1);
+    }
+    // A batch with a duplicate, a replay, and a conflicting replay, each
+    // on the handle that did not write last.
+    let results = b
+        .ingest_batch(&[
+            deposit("w1", "e0", "1.5", 0),
+            deposit("w1", "e20", "1.5", 20),
+        ])
+        .unwrap();
+    assert!(results[0].duplicate() && results[1].created());
+    assert!(a
+        .ingest(&deposit("w1", "e20", "1.5", 20))
+        .unwrap()
+        .duplicate());
+    let lie = b.ingest(&deposit("w1", "e3", "99", 3));
+    assert!(matches!(lie, Err(Error::Conflict(_))), "{lie:?}");
+    let events = all_events(&a);
+    assert_eq!(
+        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (1..=21).collect::<Vec<_>>()
+    );
+    let audit = a.audit_log(0, 100).unwrap();
+    // 20 created, then the batch's duplicate and created, a duplicate, a
+    // conflict: 24 attempts, each audited exactly once, in order.
+    assert_eq!(audit.len(), 24);
+    assert_eq!(
+        audit.iter().map(|r| r.sequence).collect::<Vec<_>>(),
+        (1..=24).collect::<Vec<_>>()
+    );
+    assert_eq!(available(&b, "w1"), "31.5");
+    assert!(a.verify_audit().unwrap().ok);
+}
+
+/// The grants docs/postgres.md gives an application role are enough to
+/// open an up-to-date ledger, ingest, read and verify, and refuse it any
+/// change to history.
+#[test]
+fn an_application_role_appends_and_reads_but_cannot_alter() {
+    let location = pg_location("grants");
+    drop(populated(&location, 1));
+    let schema = schema_of(&location);
+    let role = format!("wl_app_{}", std::process::id());
+    let mut c = walletlog_testpg::server().client();
+    c.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'app-secret';
+         GRANT USAGE ON SCHEMA {schema} TO {role};
+         GRANT SELECT, INSERT ON {schema}.events, {schema}.audit TO {role};
+         GRANT SELECT, INSERT, UPDATE ON {schema}.rollups, {schema}.meta TO {role};
+         GRANT SELECT ON {schema}.walletlog_schema TO {role};"
+    ))
+    .unwrap();
+    let as_app = format!("{location}&user={role}&password=app-secret");
+    let result = std::panic::catch_unwind(|| {
+        let l = populated(&as_app, 0);
+        assert!(l
+            .ingest(&deposit("w1", "by_app", "2", 60))
+            .unwrap()
+            .created());
+        assert_eq!(all_events(&l).len(), 2);
+        assert!(l.verify_audit().unwrap().ok);
+        let mut app = walletlog_testpg::connect(&as_app);
+        for sql in [
+            format!("UPDATE {schema}.events SET amount = 0"),
+            format!("DELETE FROM {schema}.audit"),
+            format!("CREATE TABLE {schema}.other (x int)"),
+        ] {
+            let e = app.batch_execute(&sql).unwrap_err();
+            assert_eq!(
+                e.code(),
+                Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                "{sql}: {e}"
+            );
+        }
+    });
+    c.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .unwrap();
+    result.unwrap();
+}
+
 #[test]
 fn backup_points_to_pg_dump_and_the_export() {
     let l = populated(&pg_location("backup"), 1);
@@ -333,9 +427,10 @@ fn relay(mut client: UnixStream, server: UnixStream, armed: Arc<AtomicBool>) {
             Ok(n) => n,
         };
         let chunk = &buf[..n];
-        // The client sends each message whole, after the answer to the
-        // last: a simple query (`Q`, length) of exactly `COMMIT`.
-        let is_commit = chunk.len() == 12 && chunk[0] == b'Q' && &chunk[5..] == b"COMMIT\0";
+        // The client sends each batch of messages whole, after the answers
+        // to the last: this one ends with a simple query (`Q`, length) of
+        // exactly `COMMIT`, alone or after the transaction's last write.
+        let is_commit = chunk.ends_with(b"Q\0\0\0\x0bCOMMIT\0");
         if is_commit && armed.swap(false, Ordering::SeqCst) {
             cut.store(true, Ordering::SeqCst);
             to_server.write_all(chunk).unwrap();

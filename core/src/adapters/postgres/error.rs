@@ -6,7 +6,7 @@
 //! server refused to serialize: retry), `io` (the server could not write:
 //! disk full, read-only, no permission), `corrupt` (damaged data).
 
-use postgres::error::SqlState;
+use tokio_postgres::error::SqlState;
 
 use crate::domain::{Error, StorageError, StorageErrorKind};
 
@@ -15,7 +15,7 @@ pub(super) fn storage(kind: StorageErrorKind, message: impl Into<String>) -> Err
 }
 
 /// The kind of a PostgreSQL error.
-pub(super) fn kind_of(e: &postgres::Error) -> StorageErrorKind {
+pub(super) fn kind_of(e: &tokio_postgres::Error) -> StorageErrorKind {
     if e.is_closed() {
         return StorageErrorKind::Unavailable;
     }
@@ -69,7 +69,7 @@ pub(super) fn kind_of(e: &postgres::Error) -> StorageErrorKind {
 
 /// The message of a PostgreSQL error: the server's text with its SQLSTATE,
 /// or the client's.
-fn describe(e: &postgres::Error) -> String {
+fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = format!(
@@ -97,7 +97,7 @@ fn describe(e: &postgres::Error) -> String {
     }
 }
 
-pub(super) fn map_err(e: postgres::Error) -> Error {
+pub(super) fn map_err(e: tokio_postgres::Error) -> Error {
     let kind = kind_of(&e);
     let text = describe(&e);
     let message = match kind {
@@ -112,7 +112,7 @@ pub(super) fn map_err(e: postgres::Error) -> Error {
 
 /// A failed `COMMIT`. When the connection was lost, the server may or may
 /// not have committed: only a retry can tell, and it is safe.
-pub(super) fn commit_error(e: postgres::Error) -> Error {
+pub(super) fn commit_error(e: tokio_postgres::Error) -> Error {
     if kind_of(&e) == StorageErrorKind::Unavailable {
         return storage(
             StorageErrorKind::Unavailable,

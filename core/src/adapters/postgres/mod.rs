@@ -17,6 +17,7 @@
 //! | `tx.rs` | the port's reads and writes as SQL |
 //! | `error.rs` | PostgreSQL errors as storage errors |
 
+mod client;
 mod error;
 mod open;
 mod pool;
@@ -24,6 +25,8 @@ mod schema;
 mod tx;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crate::config::PostgresConfig;
 use crate::domain::{Error, Result, StorageError, StorageErrorKind};
@@ -31,7 +34,7 @@ use crate::ports::{Backup, ReadTx, Storage, WriteTx};
 
 pub use schema::latest_version as schema_version;
 
-use postgres::SimpleQueryMessage;
+use tokio_postgres::SimpleQueryMessage;
 
 use crate::adapters::stored::{corrupt, hash32};
 use error::{commit_error, kind_of, map_err};
@@ -59,6 +62,35 @@ pub struct PostgresStorage {
     lock_key: i64,
     config: PostgresConfig,
     pool: Pool,
+    /// The heads after this process's last commit, assumed by the next
+    /// write when no other write of this process is in flight.
+    assumed: Mutex<Option<Heads>>,
+    /// Writes of this process in flight.
+    writing: AtomicUsize,
+    /// Writes left to run with heads read under the lock, after an
+    /// assumption proved stale (another process wrote meanwhile).
+    distrust: AtomicU32,
+}
+
+/// How one attempt at a write transaction ended.
+enum Attempt {
+    Committed(Option<Heads>),
+    /// Start again from scratch, with heads read under the lock.
+    Retry(crate::domain::Error),
+    Failed(crate::domain::Error),
+}
+
+/// Writes to run with heads read under the lock after a stale assumption:
+/// while another process writes too, assuming would mostly fail.
+const DISTRUST_WRITES: u32 = 64;
+
+/// Decrements the in-flight count when a write ends, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl PostgresStorage {
@@ -86,20 +118,26 @@ impl PostgresStorage {
             lock_key,
             config,
             pool,
+            assumed: Mutex::new(None),
+            writing: AtomicUsize::new(0),
+            distrust: AtomicU32::new(0),
         })
     }
 
     /// What the ledger's connections run with, for monitoring and tests.
     pub fn settings(&self) -> Result<PostgresSettings> {
         let mut conn = self.pool.get()?;
-        let row = conn
-            .client
-            .query_one(
-                "SELECT (SELECT max(version) FROM walletlog_schema)::bigint, \
-                        current_setting('synchronous_commit')",
-                &[],
-            )
-            .map_err(map_err)?;
+        let statement = conn.statement(
+            "SELECT (SELECT max(version) FROM walletlog_schema)::bigint, \
+                    current_setting('synchronous_commit')",
+        )?;
+        let rows = conn.client.query(&statement, &[]).map_err(map_err)?;
+        let row = rows.first().ok_or_else(|| {
+            Error::Storage(StorageError::new(
+                StorageErrorKind::Other,
+                "no settings row",
+            ))
+        })?;
         Ok(PostgresSettings {
             schema: self.schema.clone(),
             schema_version: row.get(0),
@@ -118,7 +156,7 @@ impl PostgresStorage {
             conn.in_transaction = true;
             match conn.client.simple_query(begin) {
                 Ok(messages) => return Ok((conn, messages)),
-                Err(e) if kind_of(&e) == StorageErrorKind::Unavailable && !conn.is_new() => {
+                Err(e) if kind_of(&e) == StorageErrorKind::Unavailable && !conn.fresh => {
                     // Stays marked in a transaction: closed when dropped.
                     continue;
                 }
@@ -163,6 +201,95 @@ fn heads(messages: &[SimpleQueryMessage]) -> Result<Heads> {
     Ok(heads)
 }
 
+impl Attempt {
+    fn into_result(self) -> Result<()> {
+        match self {
+            Attempt::Committed(_) => Ok(()),
+            Attempt::Retry(e) | Attempt::Failed(e) => Err(e),
+        }
+    }
+}
+
+impl PostgresStorage {
+    /// The heads to assume, unless recent assumptions proved stale.
+    fn assumption(&self) -> Option<Heads> {
+        let left = self.distrust.load(Ordering::SeqCst);
+        if left > 0 {
+            self.distrust.store(left - 1, Ordering::SeqCst);
+            return None;
+        }
+        *self.assumed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_heads(&self) {
+        *self.assumed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn attempt_assuming(
+        &self,
+        f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+        heads: Heads,
+    ) -> Attempt {
+        let mut conn = match self.pool.get() {
+            Ok(c) => c,
+            Err(e) => return Attempt::Failed(e),
+        };
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
+            self.lock_key
+        );
+        run_write(&mut conn, heads, Some(begin), f)
+    }
+
+    fn attempt_reading_heads(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Attempt {
+        // One round trip: begin, take the ledger's lock, then (each
+        // statement with a snapshot taken after the lock) read the heads.
+        let begin = format!(
+            "BEGIN ISOLATION LEVEL READ COMMITTED; \
+             SELECT pg_advisory_xact_lock({}); \
+             SELECT coalesce(max(sequence), 0)::text FROM events; \
+             SELECT sequence::text AS s, encode(hash, 'hex') FROM audit ORDER BY audit.sequence DESC LIMIT 1",
+            self.lock_key
+        );
+        let (mut conn, messages) = match self.begin(&begin) {
+            Ok(x) => x,
+            Err(e) => return Attempt::Failed(e),
+        };
+        let heads = match heads(&messages) {
+            Ok(h) => h,
+            Err(e) => return Attempt::Failed(finish(&mut conn, Err::<(), _>(e)).unwrap_err()),
+        };
+        run_write(&mut conn, heads, None, f)
+    }
+}
+
+/// Runs `f` in a write transaction on `conn` and commits it.
+fn run_write(
+    conn: &mut Lent<'_>,
+    heads: Heads,
+    begin: Option<String>,
+    f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+) -> Attempt {
+    let mut tx = Tx::writing(conn, heads, begin);
+    let result = f(&mut tx).and_then(|()| tx.commit());
+    let retry = tx.must_retry();
+    let heads = tx.final_heads();
+    drop(tx);
+    match result {
+        Ok(()) => Attempt::Committed(heads),
+        Err(e) => {
+            if conn.in_transaction && conn.client.batch_execute("ROLLBACK").is_ok() {
+                conn.in_transaction = false;
+            }
+            if retry {
+                Attempt::Retry(e)
+            } else {
+                Attempt::Failed(e)
+            }
+        }
+    }
+}
+
 /// Commits on success; rolls back (keeping the first error) on failure.
 fn finish<T>(conn: &mut Lent<'_>, result: Result<T>) -> Result<T> {
     match result {
@@ -187,23 +314,39 @@ impl Storage for PostgresStorage {
         finish(&mut conn, result)
     }
 
+    /// A write transaction. When no other write of this process is in
+    /// flight, it assumes the heads of this process's last commit and sends
+    /// `BEGIN` and the lock with its first statement, which checks the
+    /// assumption under the lock (two round trips for a single ingest: the
+    /// insert, then the audit record and rollups with `COMMIT`). Otherwise,
+    /// or when the assumption was stale, it reads the heads with `BEGIN` and
+    /// the lock first.
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
-        // One round trip: begin, take the ledger's lock, then (each
-        // statement with a snapshot taken after the lock) read the heads.
-        let begin = format!(
-            "BEGIN ISOLATION LEVEL READ COMMITTED; \
-             SELECT pg_advisory_xact_lock({}); \
-             SELECT coalesce(max(sequence), 0)::text FROM events; \
-             SELECT sequence::text AS s, encode(hash, 'hex') FROM audit ORDER BY audit.sequence DESC LIMIT 1",
-            self.lock_key
-        );
-        let (mut conn, messages) = self.begin(&begin)?;
-        let result = heads(&messages).and_then(|heads| {
-            let mut tx = Tx::writing(&mut conn, heads);
-            f(&mut tx)?;
-            tx.flush()
-        });
-        finish(&mut conn, result)
+        let alone = self.writing.fetch_add(1, Ordering::SeqCst) == 0;
+        let _in_flight = InFlight(&self.writing);
+        let mut assumed = if alone { self.assumption() } else { None };
+        for _ in 0..4 {
+            let attempt = match assumed.take() {
+                Some(heads) => self.attempt_assuming(f, heads),
+                None => self.attempt_reading_heads(f),
+            };
+            match attempt {
+                Attempt::Committed(heads) => {
+                    *self.assumed.lock().unwrap_or_else(|p| p.into_inner()) = heads;
+                    return Ok(());
+                }
+                Attempt::Retry(_) => {
+                    self.forget_heads();
+                    self.distrust.store(DISTRUST_WRITES, Ordering::SeqCst);
+                }
+                Attempt::Failed(e) => {
+                    self.forget_heads();
+                    return Err(e);
+                }
+            }
+        }
+        // Only a connection found dead every time gets here.
+        self.attempt_reading_heads(f).into_result()
     }
 
     fn describe(&self) -> String {

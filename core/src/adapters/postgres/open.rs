@@ -1,6 +1,8 @@
 //! Opening: read the URI, connect, name the ledger's lock, migrate.
 
-use postgres::{Config, NoTls};
+use tokio_postgres::Config;
+
+use super::client::{Client, Param};
 
 use super::error::{kind_of, map_err, storage};
 use super::pool::Conn;
@@ -11,7 +13,7 @@ use crate::domain::{Error, Result, StorageError, StorageErrorKind, ValidationErr
 /// The libpq URI as a client configuration, with walletlog's defaults for
 /// what it leaves unsaid (`connect_timeout`, `application_name`).
 pub(super) fn parse(uri: &str, shown: &str) -> Result<Config> {
-    let mut config: Config = uri.parse().map_err(|e: postgres::Error| {
+    let mut config: Config = uri.parse().map_err(|e: tokio_postgres::Error| {
         Error::Validation(ValidationError::new(
             "location",
             format!("{shown} is not a PostgreSQL URI walletlog can use: {e}"),
@@ -28,16 +30,16 @@ pub(super) fn parse(uri: &str, shown: &str) -> Result<Config> {
 
 /// A new connection, set up for this ledger's durability.
 pub(super) fn connect(config: &Config, durability: Durability, shown: &str) -> Result<Conn> {
-    let client = config.connect(NoTls).map_err(|e| {
-        let Error::Storage(s) = map_err(e) else {
-            unreachable!("map_err gives storage errors")
+    let client = Client::connect(config).map_err(|e| {
+        let Error::Storage(s) = e.into_error() else {
+            unreachable!("connect errors are storage errors")
         };
         Error::Storage(StorageError::new(
             s.kind,
             format!("cannot connect to {shown}: {}", s.message),
         ))
     })?;
-    let mut conn = Conn::new(client);
+    let conn = Conn::new(client);
     let sync = match durability {
         Durability::Full => "on",
         Durability::Normal => "off",
@@ -54,14 +56,12 @@ pub(super) fn connect(config: &Config, durability: Durability, shown: &str) -> R
 /// tenants' writers never wait for each other (but for a hash collision).
 pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
     let current = |conn: &mut Conn| -> Result<(Option<String>, i64)> {
-        let row = conn
-            .client
-            .query_one(
-                "SELECT current_schema(), \
-                        hashtextextended('walletlog ledger ' || coalesce(current_schema(), ''), 0)",
-                &[],
-            )
-            .map_err(map_err)?;
+        let row = one_row(
+            conn,
+            "SELECT current_schema(), \
+                    hashtextextended('walletlog ledger ' || coalesce(current_schema(), ''), 0)",
+            &[],
+        )?;
         Ok((row.get(0), row.get(1)))
     };
     if let (Some(schema), key) = current(conn)? {
@@ -83,7 +83,7 @@ pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
     if let Err(e) = conn.client.batch_execute(&create) {
         // Two processes creating the same new schema at once: one of them
         // sees the other's. Anything else (no CREATE privilege) is the error.
-        if e.code() != Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+        if e.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
             return Err(storage(
                 kind_of(&e),
                 format!(
@@ -106,10 +106,7 @@ pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
 /// The first schema the `search_path` setting names, unquoted (`$user`
 /// and `pg_catalog`-like entries that cannot hold a ledger skipped).
 fn first_search_path_schema(conn: &mut Conn) -> Result<Option<String>> {
-    let row = conn
-        .client
-        .query_one("SELECT current_setting('search_path')", &[])
-        .map_err(map_err)?;
+    let row = one_row(conn, "SELECT current_setting('search_path')", &[])?;
     let path: String = row.get(0);
     Ok(path
         .split(',')
@@ -126,22 +123,48 @@ fn first_search_path_schema(conn: &mut Conn) -> Result<Option<String>> {
 /// Brings the schema up to date, under the ledger's lock, in one
 /// transaction. A schema from a newer walletlog, or one holding tables
 /// that are not walletlog's, is refused before anything changes.
+/// The one row `sql` returns.
+fn one_row(conn: &mut Conn, sql: &str, params: &[Param<'_>]) -> Result<tokio_postgres::Row> {
+    let statement = conn.statement(sql)?;
+    let mut rows = conn.client.query(&statement, params).map_err(map_err)?;
+    if rows.len() != 1 {
+        return Err(storage(
+            StorageErrorKind::Other,
+            format!("{sql}: {} rows where one belongs", rows.len()),
+        ));
+    }
+    Ok(rows.remove(0))
+}
+
+/// Brings the schema up to date, under the ledger's lock, in one
+/// transaction. A schema from a newer walletlog, or one holding tables
+/// that are not walletlog's, is refused before anything changes.
 pub(super) fn migrate(
     conn: &mut Conn,
     lock_key: i64,
     schema_name: &str,
     shown: &str,
 ) -> Result<()> {
-    let mut tx = conn.client.transaction().map_err(map_err)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_key])
-        .map_err(map_err)?;
-    let row = tx
-        .query_one(
-            "SELECT to_regclass(quote_ident(current_schema()) || '.walletlog_schema') IS NOT NULL, \
-                    to_regclass(quote_ident(current_schema()) || '.events') IS NOT NULL",
-            &[],
-        )
-        .map_err(map_err)?;
+    conn.client.batch_execute("BEGIN").map_err(map_err)?;
+    let result = migrate_in_transaction(conn, lock_key, schema_name, shown);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn.client.batch_execute(end).map_err(map_err);
+    result.and(ended)
+}
+
+fn migrate_in_transaction(
+    conn: &mut Conn,
+    lock_key: i64,
+    schema_name: &str,
+    shown: &str,
+) -> Result<()> {
+    one_row(conn, "SELECT pg_advisory_xact_lock($1)::text", &[&lock_key])?;
+    let row = one_row(
+        conn,
+        "SELECT to_regclass(quote_ident(current_schema()) || '.walletlog_schema') IS NOT NULL, \
+                to_regclass(quote_ident(current_schema()) || '.events') IS NOT NULL",
+        &[],
+    )?;
     let (versioned, has_events): (bool, bool) = (row.get(0), row.get(1));
     if !versioned && has_events {
         return Err(storage(
@@ -152,21 +175,25 @@ pub(super) fn migrate(
             ),
         ));
     }
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS walletlog_schema (
-             version    integer     PRIMARY KEY,
-             walletlog  text        NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .map_err(map_err)?;
-    let version: i32 = tx
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM walletlog_schema",
-            &[],
-        )
-        .map_err(map_err)?
-        .get(0);
+    if !versioned {
+        // Only when missing: an application role without CREATE opens a
+        // ledger that is up to date.
+        conn.client
+            .batch_execute(
+                "CREATE TABLE walletlog_schema (
+                     version    integer     PRIMARY KEY,
+                     walletlog  text        NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now()
+                 )",
+            )
+            .map_err(map_err)?;
+    }
+    let version: i32 = one_row(
+        conn,
+        "SELECT coalesce(max(version), 0) FROM walletlog_schema",
+        &[],
+    )?
+    .get(0);
     let version = i64::from(version);
     let latest = schema::latest_version();
     if version > latest {
@@ -181,17 +208,17 @@ pub(super) fn migrate(
     }
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
         let number = i as i32 + 1;
-        tx.batch_execute(sql).map_err(|e| {
+        conn.client.batch_execute(sql).map_err(|e| {
             storage(
                 StorageErrorKind::Other,
                 format!("migration {number} failed: {}", map_err(e)),
             )
         })?;
-        tx.execute(
-            "INSERT INTO walletlog_schema (version, walletlog) VALUES ($1, $2)",
-            &[&number, &env!("CARGO_PKG_VERSION")],
-        )
-        .map_err(map_err)?;
+        let insert =
+            conn.statement("INSERT INTO walletlog_schema (version, walletlog) VALUES ($1, $2)")?;
+        conn.client
+            .execute(&insert, &[&number, &env!("CARGO_PKG_VERSION")])
+            .map_err(map_err)?;
     }
-    tx.commit().map_err(map_err)
+    Ok(())
 }

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use postgres::{Client, Statement};
+use tokio_postgres::Statement;
+
+use super::client::Client;
 
 use super::error::{map_err, storage};
 use crate::domain::{Result, StorageErrorKind};
@@ -19,6 +21,8 @@ use crate::domain::{Result, StorageErrorKind};
 pub(super) struct Conn {
     pub(super) client: Client,
     statements: HashMap<String, Statement>,
+    /// Opened for the call it is lent to, not taken from the idle ones.
+    pub(super) fresh: bool,
     /// A transaction is open: set by `begin`, cleared by `commit`/`rollback`.
     /// A connection handed back with one open (a panic) is closed, so the
     /// server rolls it back.
@@ -30,6 +34,7 @@ impl Conn {
         Conn {
             client,
             statements: HashMap::new(),
+            fresh: true,
             in_transaction: false,
         }
     }
@@ -92,7 +97,6 @@ impl Pool {
                 return Ok(Lent {
                     pool: self,
                     conn: Some(conn),
-                    new: false,
                 });
             }
             if state.open < self.size {
@@ -102,7 +106,6 @@ impl Pool {
                     Ok(conn) => Ok(Lent {
                         pool: self,
                         conn: Some(conn),
-                        new: true,
                     }),
                     Err(e) => {
                         self.forget();
@@ -136,7 +139,8 @@ impl Pool {
         self.freed.notify_one();
     }
 
-    fn give_back(&self, conn: Conn) {
+    fn give_back(&self, mut conn: Conn) {
+        conn.fresh = false;
         if conn.in_transaction || conn.client.is_closed() {
             drop(conn);
             self.forget();
@@ -151,14 +155,6 @@ impl Pool {
 pub(super) struct Lent<'p> {
     pool: &'p Pool,
     conn: Option<Conn>,
-    new: bool,
-}
-
-impl Lent<'_> {
-    /// Opened for this call, not taken from the idle ones.
-    pub(super) fn is_new(&self) -> bool {
-        self.new
-    }
 }
 
 impl std::ops::Deref for Lent<'_> {

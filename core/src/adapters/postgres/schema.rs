@@ -88,6 +88,21 @@ pub const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION walletlog_append_only();
     CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
         FOR EACH STATEMENT EXECUTE FUNCTION walletlog_append_only();
+
+    -- A writer that assumed the ledger's last sequences (from its own last
+    -- commit) checks them under the lock, in the statement that depends on
+    -- them; SQLSTATE WL001 tells it to start again with fresh ones.
+    CREATE FUNCTION walletlog_expect(actual bigint, expected bigint, what text)
+        RETURNS boolean LANGUAGE plpgsql VOLATILE AS $fn$
+    BEGIN
+        IF actual IS DISTINCT FROM expected THEN
+            RAISE EXCEPTION 'walletlog: the last % sequence is %, not % as this writer assumed',
+                what, actual, expected
+                USING ERRCODE = 'WL001';
+        END IF;
+        RETURN true;
+    END
+    $fn$;
     "#,
 ];
 

@@ -13,15 +13,15 @@
 //! and reading an hour row fetches its all-time row with it. Events are
 //! inserted at once: whether one was new is the database's to say.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::types::ToSql;
-use postgres::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::error::{map_err, storage};
+use super::client::Param;
+use super::error::{commit_error, kind_of, map_err, storage};
 use super::pool::Conn;
 use crate::adapters::stored::{
     bucket_to_column, hash32, StoredAmount, StoredAudit, StoredEvent, StoredTotals, ALL_TIME_BUCKET,
@@ -32,8 +32,6 @@ use crate::domain::{
     WalletTransactionEvent,
 };
 use crate::ports::{AmountRow, ReadTx, WriteTx};
-
-type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// The event columns, in the order `event_from_row` reads them.
 macro_rules! event_columns {
@@ -58,7 +56,7 @@ macro_rules! rollup_columns {
     };
 }
 
-fn get<'r, T: postgres::types::FromSql<'r>>(r: &'r Row, i: usize) -> Result<T> {
+fn get<'r, T: tokio_postgres::types::FromSql<'r>>(r: &'r Row, i: usize) -> Result<T> {
     r.try_get(i).map_err(map_err)
 }
 
@@ -125,40 +123,155 @@ struct WriteState {
     rollups_seen: HashMap<RollupKey, Option<Totals>>,
 }
 
+/// SQLSTATE of `walletlog_expect`: the heads a writer assumed were stale.
+const STALE_HEADS: &str = "WL001";
+
 /// A transaction on one connection; reads and, when written through, writes.
 pub(super) struct Tx<'c> {
     conn: RefCell<&'c mut Conn>,
     write: Option<RefCell<WriteState>>,
+    /// `BEGIN` (and the lock) not sent yet: sent with the first statement.
+    pending_begin: RefCell<Option<String>>,
+    /// The transaction must start again: the heads it assumed were stale,
+    /// or the pooled connection was found dead before anything was done.
+    retry: Cell<bool>,
+    /// Its heads were assumed, not read under the lock.
+    assumed: bool,
 }
 
 impl<'c> Tx<'c> {
-    /// A read transaction.
+    /// A read transaction, begun.
     pub(super) fn new(conn: &'c mut Conn) -> Self {
         Tx {
             conn: RefCell::new(conn),
             write: None,
+            pending_begin: RefCell::new(None),
+            retry: Cell::new(false),
+            assumed: false,
         }
     }
 
-    /// A write transaction whose heads were read when it began.
-    pub(super) fn writing(conn: &'c mut Conn, heads: Heads) -> Self {
+    /// A write transaction with `heads`: read when it began (`begin` is
+    /// `None`), or assumed from this process's last commit, with `begin`
+    /// (`BEGIN` and the lock) sent together with its first statement and
+    /// the assumption checked under the lock by every statement that
+    /// depends on it.
+    pub(super) fn writing(conn: &'c mut Conn, heads: Heads, begin: Option<String>) -> Self {
         Tx {
             conn: RefCell::new(conn),
             write: Some(RefCell::new(WriteState {
                 heads: Some(heads),
                 ..WriteState::default()
             })),
+            assumed: begin.is_some(),
+            pending_begin: RefCell::new(begin),
+            retry: Cell::new(false),
         }
+    }
+
+    /// The transaction must be started again from scratch (see `retry`).
+    pub(super) fn must_retry(&self) -> bool {
+        self.retry.get()
+    }
+
+    /// The heads after this transaction's writes.
+    pub(super) fn final_heads(&self) -> Option<Heads> {
+        self.heads()
+    }
+
+    /// A storage error for `e`, noting when it says to start again.
+    fn failed(&self, e: tokio_postgres::Error, sent_begin: bool) -> crate::domain::Error {
+        // With heads read under the lock, a failed check is the caller's
+        // mistake (a sequence already taken), not a reason to start again.
+        let stale = self.assumed && e.code() == Some(&SqlState::from_code(STALE_HEADS));
+        let dead_before_anything = sent_begin
+            && kind_of(&e) == crate::domain::StorageErrorKind::Unavailable
+            && !self.conn.borrow().fresh;
+        if stale || dead_before_anything {
+            self.retry.set(true);
+        }
+        map_err(e)
+    }
+
+    /// Sends a pending `BEGIN` on its own, when the next statement cannot
+    /// carry it.
+    fn begin_now(&self) -> Result<()> {
+        let Some(begin) = self.pending_begin.borrow_mut().take() else {
+            return Ok(());
+        };
+        let mut conn = self.conn.borrow_mut();
+        conn.in_transaction = true;
+        let result = conn.client.batch_execute(&begin);
+        drop(conn);
+        result.map_err(|e| self.failed(e, true))
+    }
+
+    /// Ends a write transaction: the buffered writes and `COMMIT`, sent
+    /// together. Nothing is sent when nothing was.
+    pub(super) fn commit(&self) -> Result<()> {
+        let flush = self.flush_statement()?;
+        if self.pending_begin.borrow().is_some() {
+            if flush.is_none() {
+                return Ok(());
+            }
+            // Only buffered writes (an audit record alone): begin first.
+            self.begin_now()?;
+        }
+        let mut conn = self.conn.borrow_mut();
+        match flush {
+            None => {
+                conn.client.batch_execute("COMMIT").map_err(commit_error)?;
+            }
+            Some((sql, params)) => {
+                let statement = conn.statement(&sql)?;
+                let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
+                let (flushed, committed) =
+                    conn.client.execute_then_simple(&statement, &refs, "COMMIT");
+                if let Err(e) = flushed {
+                    if kind_of(&e) == crate::domain::StorageErrorKind::Unavailable {
+                        // The connection broke with COMMIT already sent: it
+                        // may have committed.
+                        return Err(commit_error(e));
+                    }
+                    // The server refused the write, aborting the
+                    // transaction: the COMMIT rolled it back.
+                    if committed.is_ok() {
+                        conn.in_transaction = false;
+                    }
+                    drop(conn);
+                    return Err(self.failed(e, false));
+                }
+                committed.map_err(commit_error)?;
+            }
+        }
+        conn.in_transaction = false;
+        Ok(())
     }
 
     /// Writes the buffered audit records and rollup rows, in one statement.
     pub(super) fn flush(&self) -> Result<()> {
-        let Some(state) = &self.write else {
+        let Some((sql, params)) = self.flush_statement()? else {
             return Ok(());
+        };
+        let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
+        self.execute(&sql, &refs)?;
+        Ok(())
+    }
+
+    /// The statement writing the buffered audit records and rollup rows,
+    /// with its parameters; `None` when nothing is buffered. The audit
+    /// records' insert checks, under the lock, that the last stored record
+    /// is the one they chain to.
+    #[allow(clippy::type_complexity)]
+    fn flush_statement(
+        &self,
+    ) -> Result<Option<(String, Vec<Box<dyn tokio_postgres::types::ToSql + Sync>>)>> {
+        let Some(state) = &self.write else {
+            return Ok(None);
         };
         let mut state = state.borrow_mut();
         if state.audit.is_empty() && state.rollups_put.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let audit = std::mem::take(&mut state.audit);
         let rollups: Vec<(RollupKey, Totals)> = state.rollups_put.drain().collect();
@@ -199,13 +312,17 @@ impl<'c> Tx<'c> {
             .iter()
             .map(|(_, t)| t.last_occurred_at.map(|x| x.as_micros()))
             .collect();
-        self.execute(
-            "WITH appended AS ( \
+        // The last stored record must be the one the first buffered record
+        // chains to.
+        let expected = audit.first().map_or(0, |r| r.sequence as i64 - 1);
+        let sql = "WITH appended AS ( \
                  INSERT INTO audit (sequence, recorded_at, action, event_id, event_sequence, \
                      matched_on, actor, fingerprint, body_sha256, prev_hash, hash) \
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::uuid[], \
                      $5::bigint[], $6::smallint[], $7::text[], $8::bytea[], $9::bytea[], \
                      $10::bytea[], $11::bytea[]) \
+                 WHERE (SELECT walletlog_expect( \
+                     (SELECT coalesce(max(sequence), 0) FROM audit), $19, 'audit record')) \
              ) \
              INSERT INTO rollups (wallet_id, bucket, currency, available, held, event_count, \
                  last_occurred_at) \
@@ -214,29 +331,41 @@ impl<'c> Tx<'c> {
                  $18::bigint[]) AS r (w, b, c, a, h, n, l) \
              ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
                  available = EXCLUDED.available, held = EXCLUDED.held, \
-                 event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at",
-            &[
-                &a_seq,
-                &a_at,
-                &a_action,
-                &a_event,
-                &a_event_seq,
-                &a_matched,
-                &a_actor,
-                &a_fingerprint,
-                &a_body,
-                &a_prev,
-                &a_hash,
-                &r_wallet,
-                &r_bucket,
-                &r_currency,
-                &r_available,
-                &r_held,
-                &r_count,
-                &r_last,
-            ],
-        )?;
-        Ok(())
+                 event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at";
+        fn owned<'a, T: tokio_postgres::types::ToSql + Sync + 'static>(
+            v: T,
+        ) -> Box<dyn tokio_postgres::types::ToSql + Sync + 'a> {
+            Box::new(v)
+        }
+        let own = |v: Vec<&[u8]>| v.into_iter().map(<[u8]>::to_vec).collect::<Vec<Vec<u8>>>();
+        let own_str = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect::<Vec<String>>();
+        let params = vec![
+            owned(a_seq),
+            owned(a_at),
+            owned(a_action),
+            owned(a_event),
+            owned(a_event_seq),
+            owned(a_matched),
+            owned(own_str(a_actor)),
+            owned(own(a_fingerprint)),
+            owned(
+                a_body
+                    .into_iter()
+                    .map(|b| b.map(<[u8]>::to_vec))
+                    .collect::<Vec<Option<Vec<u8>>>>(),
+            ),
+            owned(own(a_prev)),
+            owned(own(a_hash)),
+            owned(own_str(r_wallet)),
+            owned(r_bucket),
+            owned(own_str(r_currency)),
+            owned(r_available),
+            owned(r_held),
+            owned(r_count),
+            owned(r_last),
+            owned(expected),
+        ];
+        Ok(Some((sql.to_owned(), params)))
     }
 
     /// The write state, for the port's writes (which run only in a write
@@ -263,22 +392,34 @@ impl<'c> Tx<'c> {
         row.map(|r| stored_totals(&r)?.into_totals()).transpose()
     }
 
+    /// Runs `sql`; a pending `BEGIN` goes with it, in one round trip.
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
-        conn.client.query(&statement, params).map_err(map_err)
+        let pending = self.pending_begin.borrow_mut().take();
+        let Some(begin) = pending else {
+            let result = conn.client.query(&statement, params);
+            drop(conn);
+            return result.map_err(|e| self.failed(e, false));
+        };
+        conn.in_transaction = true;
+        let (begun, result) = conn.client.simple_then_query(&begin, &statement, params);
+        drop(conn);
+        begun.map_err(|e| self.failed(e, true))?;
+        result.map_err(|e| self.failed(e, false))
     }
 
     fn query_opt(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
-        let mut conn = self.conn.borrow_mut();
-        let statement = conn.statement(sql)?;
-        conn.client.query_opt(&statement, params).map_err(map_err)
+        Ok(self.query(sql, params)?.into_iter().next())
     }
 
     fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        self.begin_now()?;
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
-        conn.client.execute(&statement, params).map_err(map_err)
+        let result = conn.client.execute(&statement, params);
+        drop(conn);
+        result.map_err(|e| self.failed(e, false))
     }
 
     /// Streams the rows of `sql` to `each`, without holding them all.
@@ -289,16 +430,10 @@ impl<'c> Tx<'c> {
         params: &[Param<'_>],
         each: &mut dyn FnMut(&Row) -> Result<()>,
     ) -> Result<()> {
+        self.begin_now()?;
         let mut conn = self.conn.borrow_mut();
         let statement = conn.statement(sql)?;
-        let mut rows = conn
-            .client
-            .query_raw(&statement, params.iter().copied())
-            .map_err(map_err)?;
-        while let Some(row) = rows.next().map_err(map_err)? {
-            each(&row)?;
-        }
-        Ok(())
+        conn.client.each_row(&statement, params, each)
     }
 
     fn one_event(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<WalletTransactionEvent>> {
@@ -582,12 +717,21 @@ impl WriteTx for Tx<'_> {
             ..hour.clone()
         };
         let buckets = [bucket_to_column(hour.bucket), ALL_TIME_BUCKET];
+        // The last stored sequence this transaction knows (assumed, or read
+        // under the lock): checked by the insert, under the lock.
+        let expected_last = match self.heads() {
+            Some(heads) => heads.event_sequence as i64,
+            None => self.last_event_sequence()? as i64,
+        };
         let rows = self.query(
             "WITH inserted AS ( \
                  INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, \
                      currency, provider_event_id, idempotency_key, metadata, occurred_at, \
                      created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10, $11, $12) \
+                 SELECT $1::bigint, $2::uuid, $3::text, $4::text, $5::smallint, \
+                     $6::text::numeric, $7::text, $8::text, $9::text, $10::text, $11::bigint, \
+                     $12::bigint \
+                 WHERE walletlog_expect((SELECT coalesce(max(sequence), 0) FROM events), $14, 'event') \
                  ON CONFLICT DO NOTHING RETURNING 1 \
              ) \
              SELECT r.available::text, r.held::text, r.event_count, r.last_occurred_at, \
@@ -608,6 +752,7 @@ impl WriteTx for Tx<'_> {
                 &e.occurred_at.as_micros(),
                 &e.created_at.as_micros(),
                 &buckets.as_slice(),
+                &expected_last,
             ],
         )?;
         let inserted: i64 = get(&rows[0], 7)?;

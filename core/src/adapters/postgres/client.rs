@@ -1,0 +1,152 @@
+//! A synchronous client over `tokio-postgres`, on a runtime of its own.
+//!
+//! The synchronous `postgres` crate waits for each statement's answer
+//! before sending the next. A round trip to the server costs about as much
+//! as a commit's fsync, so this client also sends two requests back to back
+//! and waits once ([`Client::pipelined`]): the ledger's lock with the first
+//! statement of a write, and its last statement with `COMMIT`.
+
+use futures_util::{future, pin_mut, TryStreamExt};
+use tokio::runtime::{Builder, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Config, Error, NoTls, Row, SimpleQueryMessage, Statement};
+
+use super::error::{map_err, storage};
+use crate::domain::{Result, StorageErrorKind};
+
+pub(super) type Param<'a> = &'a (dyn ToSql + Sync);
+
+/// One connection: the client, and the runtime that drives its socket
+/// while a call waits.
+pub(super) struct Client {
+    runtime: Runtime,
+    client: tokio_postgres::Client,
+}
+
+impl Client {
+    pub(super) fn connect(config: &Config) -> std::result::Result<Client, ConnectError> {
+        let runtime = Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(ConnectError::Runtime)?;
+        let (client, connection) = runtime
+            .block_on(config.connect(NoTls))
+            .map_err(ConnectError::Postgres)?;
+        // Polled whenever a call of this client waits on the runtime.
+        runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Client { runtime, client })
+    }
+
+    /// The server closed the connection, or it broke.
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    pub(super) fn prepare(&self, sql: &str) -> std::result::Result<Statement, Error> {
+        self.runtime.block_on(self.client.prepare(sql))
+    }
+
+    pub(super) fn query(
+        &self,
+        statement: &Statement,
+        params: &[Param<'_>],
+    ) -> std::result::Result<Vec<Row>, Error> {
+        self.runtime.block_on(self.client.query(statement, params))
+    }
+
+    pub(super) fn execute(
+        &self,
+        statement: &Statement,
+        params: &[Param<'_>],
+    ) -> std::result::Result<u64, Error> {
+        self.runtime
+            .block_on(self.client.execute(statement, params))
+    }
+
+    pub(super) fn simple_query(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<Vec<SimpleQueryMessage>, Error> {
+        self.runtime.block_on(self.client.simple_query(sql))
+    }
+
+    pub(super) fn batch_execute(&self, sql: &str) -> std::result::Result<(), Error> {
+        self.runtime.block_on(self.client.batch_execute(sql))
+    }
+
+    /// Streams the rows of `statement` to `each`.
+    pub(super) fn each_row(
+        &self,
+        statement: &Statement,
+        params: &[Param<'_>],
+        each: &mut dyn FnMut(&Row) -> Result<()>,
+    ) -> Result<()> {
+        self.runtime.block_on(async {
+            let rows = self
+                .client
+                .query_raw(statement, params.iter().copied())
+                .await
+                .map_err(map_err)?;
+            pin_mut!(rows);
+            while let Some(row) = rows.try_next().await.map_err(map_err)? {
+                each(&row)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `simple` then `statement`, sent together: one round trip. The server
+    /// runs them in that order; when `simple` fails, so does `statement`
+    /// (the transaction is aborted).
+    pub(super) fn simple_then_query(
+        &self,
+        simple: &str,
+        statement: &Statement,
+        params: &[Param<'_>],
+    ) -> (
+        std::result::Result<Vec<SimpleQueryMessage>, Error>,
+        std::result::Result<Vec<Row>, Error>,
+    ) {
+        self.runtime.block_on(future::join(
+            self.client.simple_query(simple),
+            self.client.query(statement, params),
+        ))
+    }
+
+    /// `statement` then `simple`, sent together: one round trip.
+    pub(super) fn execute_then_simple(
+        &self,
+        statement: &Statement,
+        params: &[Param<'_>],
+        simple: &str,
+    ) -> (
+        std::result::Result<u64, Error>,
+        std::result::Result<Vec<SimpleQueryMessage>, Error>,
+    ) {
+        self.runtime.block_on(future::join(
+            self.client.execute(statement, params),
+            self.client.simple_query(simple),
+        ))
+    }
+}
+
+/// Why a connection could not be made.
+pub(super) enum ConnectError {
+    Runtime(std::io::Error),
+    Postgres(Error),
+}
+
+impl ConnectError {
+    pub(super) fn into_error(self) -> crate::domain::Error {
+        match self {
+            ConnectError::Runtime(e) => storage(
+                StorageErrorKind::Io,
+                format!("cannot start the PostgreSQL client's runtime: {e}"),
+            ),
+            ConnectError::Postgres(e) => map_err(e),
+        }
+    }
+}
