@@ -126,6 +126,28 @@ struct WriteState {
 /// SQLSTATE of `walletlog_expect`: the heads a writer assumed were stale.
 const STALE_HEADS: &str = "WL001";
 
+impl WriteState {
+    /// Remembers the rollup rows of `wanted` as `rows` (in
+    /// `rollup_columns!` order) hold them, a key without a row as none;
+    /// what this transaction put already is newer, and kept.
+    fn saw<'r>(
+        &mut self,
+        wanted: Vec<RollupKey>,
+        rows: impl IntoIterator<Item = &'r Row>,
+    ) -> Result<()> {
+        let mut stored = HashMap::new();
+        for r in rows {
+            let row = stored_totals(r)?.into_row(get(r, 5)?, get(r, 4)?, get(r, 6)?)?;
+            stored.insert(row.key, row.totals);
+        }
+        for key in wanted {
+            let totals = stored.remove(&key);
+            self.rollups_seen.entry(key).or_insert(totals);
+        }
+        Ok(())
+    }
+}
+
 /// A transaction on one connection; reads and, when written through, writes.
 pub(super) struct Tx<'c> {
     conn: RefCell<&'c mut Conn>,
@@ -617,19 +639,11 @@ impl ReadTx for Tx<'_> {
             sql,
             &[&key.wallet_id.as_str(), &key.currency.as_str(), &buckets],
         )?;
-        let mut stored = HashMap::new();
-        for r in &rows {
-            let row = stored_totals(r)?.into_row(get(r, 5)?, get(r, 4)?, get(r, 6)?)?;
-            stored.insert(row.key, row.totals);
-        }
         let mut state = state.borrow_mut();
-        for k in wanted {
-            // What this transaction put is newer than what is stored.
-            let totals = stored.remove(&k);
-            state.rollups_seen.entry(k).or_insert(totals);
-        }
+        state.saw(wanted, &rows)?;
         Ok(state.rollups_seen.get(key).cloned().flatten())
     }
+
     fn amounts_between(
         &self,
         wallet: &WalletId,
@@ -756,19 +770,12 @@ impl WriteTx for Tx<'_> {
             ],
         )?;
         let inserted: i64 = get(&rows[0], 7)?;
-        let mut stored = HashMap::new();
-        for r in &rows {
-            if get::<Option<String>>(r, 0)?.is_some() {
-                let row = stored_totals(r)?.into_row(get(r, 5)?, get(r, 4)?, get(r, 6)?)?;
-                stored.insert(row.key, row.totals);
-            }
-        }
-        let state = self.state();
-        for key in [hour, all_time] {
-            // What this transaction put is newer than what is stored.
-            let totals = stored.remove(&key);
-            state.rollups_seen.entry(key).or_insert(totals);
-        }
+        // A row of NULLs when the event has no rollup row yet (LEFT JOIN).
+        let found: Vec<&Row> = rows
+            .iter()
+            .filter(|r| matches!(get::<Option<String>>(r, 0), Ok(Some(_))))
+            .collect();
+        self.state().saw(vec![hour, all_time], found)?;
         if inserted == 1 {
             if let Some(heads) = &mut self.state().heads {
                 heads.event_sequence = heads.event_sequence.max(e.sequence);
