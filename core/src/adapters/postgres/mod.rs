@@ -1,7 +1,7 @@
 //! The PostgreSQL adapter: many processes on many machines, one ledger.
 //!
 //! Every write transaction takes the ledger's transaction-scoped advisory
-//! lock first (`pg_advisory_xact_lock`, keyed by the schema), so sequences
+//! lock before its first statement (`pg_advisory_xact_lock`, keyed by the schema), so sequences
 //! and the audit chain have one order however many writers there are; the
 //! lock is released by `COMMIT` or `ROLLBACK`, and by the server when a
 //! connection dies. Writes run at `READ COMMITTED`: each statement after the
@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `open.rs` | the URI, connections, the ledger's lock key, migrations |
 //! | `schema.rs` | the embedded migrations, append-only triggers included |
+//! | `client.rs` | a synchronous client over `tokio-postgres` that pipelines |
 //! | `pool.rs` | the bounded connection pool and prepared statements |
 //! | `tx.rs` | the port's reads and writes as SQL |
 //! | `error.rs` | PostgreSQL errors as storage errors |
