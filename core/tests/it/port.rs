@@ -40,6 +40,7 @@ fn contract(make: fn() -> Subject) {
     keys_are_unique_and_sequences_never_overwritten(&*make().storage);
     audit_sequences_are_unique_and_read_in_order(&*make().storage);
     rollup_rows_round_trip_and_stay_per_wallet(&*make().storage);
+    rollups_alone_after_audit_records(&*make().storage);
     a_failed_write_leaves_nothing(&*make().storage);
     a_panicking_write_leaves_nothing_and_the_store_works(&*make().storage);
     list_follows_the_view(&*make().storage);
@@ -299,6 +300,30 @@ fn rollup_rows_round_trip_and_stay_per_wallet(s: &dyn Storage) {
     .unwrap();
     assert_eq!(all.len(), 5);
     assert!(all.contains(&replaced) && all.contains(&rows[2]) && all.contains(&rows[4]));
+}
+
+/// A write of rollup rows alone, after audit records exist, and a read of
+/// the rollups in the same transaction as the write that put them.
+fn rollups_alone_after_audit_records(s: &dyn Storage) {
+    write(s, |tx| {
+        for i in 1..=3 {
+            tx.append_audit(&record(i, [i as u8 - 1; 32]))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let row = RollupRow {
+        key: key("w1", "USD", RollupBucket::AllTime),
+        totals: totals("4.5", 2, 60),
+    };
+    write(s, |tx| {
+        tx.put_rollup(&row)?;
+        assert_eq!(tx.balances(&wallet("w1"))?.len(), 1);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(read(s, |tx| tx.rollup(&row.key)), Some(row.totals.clone()));
+    assert_eq!(read(s, |tx| tx.last_audit()).map(|(n, _)| n), Some(3));
 }
 
 fn a_failed_write_leaves_nothing(s: &dyn Storage) {

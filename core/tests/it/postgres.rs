@@ -100,6 +100,85 @@ fn a_new_tenant_schema_is_created_on_first_open() {
         .unwrap();
 }
 
+/// `search_path=tenant,public` with a new tenant: the ledger goes into the
+/// tenant's new schema, never into `public`, which exists.
+#[test]
+fn a_new_tenant_before_public_in_the_search_path_gets_its_own_schema() {
+    let server = walletlog_testpg::server();
+    let schema = format!("tenant_first_{}", std::process::id());
+    let location = format!(
+        "{}?options=-csearch_path%3D{schema}%2Cpublic",
+        server.database_uri("walletlog_test")
+    );
+    let s = PostgresStorage::open(&location, PostgresConfig::default()).unwrap();
+    assert_eq!(s.settings().unwrap().schema, schema);
+    let mut c = server.client();
+    let in_public: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = 'events'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(in_public, 0);
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
+
+/// A writer that holds the ledger's lock past `pool_timeout` makes the
+/// next writer fail with `busy`, not wait forever.
+#[test]
+fn a_writer_waits_for_the_lock_at_most_the_pool_timeout() {
+    use walletlog::ports::Storage;
+    let location = pg_location("lock_wait");
+    let config = PostgresConfig {
+        pool_timeout: Duration::from_millis(300),
+        ..PostgresConfig::default()
+    };
+    let holder = PostgresStorage::open(&location, config.clone()).unwrap();
+    let waiter = PostgresStorage::open(&location, config).unwrap();
+    let held = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            holder
+                .write(&mut |tx| {
+                    tx.set_meta("holding", b"the lock")?;
+                    held.store(true, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(1500));
+                    Ok(())
+                })
+                .unwrap();
+        });
+        while !held.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let e = waiter
+            .write(&mut |tx| tx.set_meta("waiting", b"for the lock"))
+            .unwrap_err();
+        assert_eq!(storage_kind(&e), StorageErrorKind::Busy, "{e}");
+    });
+    waiter
+        .write(&mut |tx| tx.set_meta("after", b"the holder"))
+        .unwrap();
+}
+
+/// Called from async code, the blocking engine says so instead of
+/// stalling (or panicking inside) the caller's runtime.
+#[test]
+fn a_call_from_inside_a_tokio_runtime_is_refused_clearly() {
+    let l = populated(&pg_location("in_runtime"), 1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let e = runtime
+        .block_on(async { l.balance(&wallet("w1"), None) })
+        .unwrap_err();
+    assert_eq!(e.code(), Some("unsupported"), "{e}");
+    assert!(e.to_string().contains("spawn_blocking"), "{e}");
+    // Outside the runtime it works.
+    assert_eq!(available(&l, "w1"), "10.25");
+}
+
 #[test]
 fn the_host_parameter_names_a_socket_directory() {
     let location = pg_location("hostparam");

@@ -6,6 +6,9 @@
 //! and waits once ([`Client::pipelined`]): the ledger's lock with the first
 //! statement of a write, and its last statement with `COMMIT`.
 
+use std::future::Future;
+use std::task::Poll;
+
 use futures_util::{future, pin_mut, TryStreamExt};
 use tokio::runtime::{Builder, Runtime};
 use tokio_postgres::types::ToSql;
@@ -116,7 +119,10 @@ impl Client {
         ))
     }
 
-    /// `statement` then `simple`, sent together: one round trip.
+    /// `statement` then `simple`, sent together: one round trip. `simple`
+    /// is sent only once `statement` is: when `statement` cannot even be
+    /// encoded, the second result is `None` and nothing was sent.
+    #[allow(clippy::type_complexity)]
     pub(super) fn execute_then_simple(
         &self,
         statement: &Statement,
@@ -124,12 +130,22 @@ impl Client {
         simple: &str,
     ) -> (
         std::result::Result<u64, Error>,
-        std::result::Result<Vec<SimpleQueryMessage>, Error>,
+        Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
     ) {
-        self.runtime.block_on(future::join(
-            self.client.execute(statement, params),
-            self.client.simple_query(simple),
-        ))
+        self.runtime.block_on(async {
+            let first = self.client.execute(statement, params);
+            pin_mut!(first);
+            // The first poll encodes and queues the request, or fails.
+            let early = future::poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await;
+            match early {
+                Poll::Ready(Err(e)) => (Err(e), None),
+                Poll::Ready(Ok(n)) => (Ok(n), Some(self.client.simple_query(simple).await)),
+                Poll::Pending => {
+                    let (a, b) = future::join(first, self.client.simple_query(simple)).await;
+                    (a, Some(b))
+                }
+            }
+        })
     }
 }
 

@@ -1,5 +1,7 @@
 //! Opening: read the URI, connect, name the ledger's lock, migrate.
 
+use std::time::Duration;
+
 use tokio_postgres::Config;
 
 use super::client::{Client, Param};
@@ -9,6 +11,11 @@ use super::pool::Conn;
 use super::schema;
 use crate::config::{Durability, PostgresConfig};
 use crate::domain::{Error, Result, StorageError, StorageErrorKind, ValidationError};
+
+/// Idle time before the first TCP keepalive probe, unless the location says.
+const KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+/// How long a transaction may sit idle before the server ends it.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(60);
 
 /// The libpq URI as a client configuration, with walletlog's defaults for
 /// what it leaves unsaid (`connect_timeout`, `application_name`).
@@ -25,11 +32,19 @@ pub(super) fn parse(uri: &str, shown: &str) -> Result<Config> {
     if config.get_application_name().is_none() {
         config.application_name("walletlog");
     }
+    // A vanished host's connection (and the lock it may hold) is found
+    // dead in about a minute, not the system's default two hours.
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(KEEPALIVES_IDLE);
+    }
     Ok(config)
 }
 
-/// A new connection, set up for this ledger's durability.
-pub(super) fn connect(config: &Config, durability: Durability, shown: &str) -> Result<Conn> {
+/// A new connection, set up for this ledger: durability, how long a writer
+/// waits for the ledger's lock, and how long a transaction may sit idle
+/// (holding the lock) before the server ends it.
+pub(super) fn connect(config: &Config, pg: &PostgresConfig, shown: &str) -> Result<Conn> {
+    let durability = pg.durability;
     let client = Client::connect(config).map_err(|e| {
         let Error::Storage(s) = e.into_error() else {
             unreachable!("connect errors are storage errors")
@@ -45,7 +60,12 @@ pub(super) fn connect(config: &Config, durability: Durability, shown: &str) -> R
         Durability::Normal => "off",
     };
     conn.client
-        .batch_execute(&format!("SET synchronous_commit = {sync}"))
+        .batch_execute(&format!(
+            "SET synchronous_commit = {sync}; SET lock_timeout = {}; \
+             SET idle_in_transaction_session_timeout = {}",
+            pg.pool_timeout.as_millis().max(1),
+            IDLE_IN_TRANSACTION.as_millis()
+        ))
         .map_err(map_err)?;
     Ok(conn)
 }
@@ -64,10 +84,16 @@ pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
         )?;
         Ok((row.get(0), row.get(1)))
     };
+    // The ledger lives in the first schema the search_path names, never in
+    // a later one that happens to exist (`tenant_x,public` with a new
+    // tenant must not land in public).
+    let first = first_search_path_schema(conn)?;
     if let (Some(schema), key) = current(conn)? {
-        return Ok((schema, key));
+        if first.as_ref().is_none_or(|f| *f == schema) {
+            return Ok((schema, key));
+        }
     }
-    let first = first_search_path_schema(conn)?.ok_or_else(|| {
+    let first = first.ok_or_else(|| {
         storage(
             StorageErrorKind::Other,
             format!(
@@ -145,7 +171,11 @@ pub(super) fn migrate(
     schema_name: &str,
     shown: &str,
 ) -> Result<()> {
-    conn.client.batch_execute("BEGIN").map_err(map_err)?;
+    // READ COMMITTED whatever the server's default: after the lock, the
+    // version read must be the last opener's.
+    conn.client
+        .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .map_err(map_err)?;
     let result = migrate_in_transaction(conn, lock_key, schema_name, shown);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.client.batch_execute(end).map_err(map_err);

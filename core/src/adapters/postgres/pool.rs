@@ -41,10 +41,18 @@ impl Conn {
 
     /// `sql` prepared on this connection, once.
     pub(super) fn statement(&mut self, sql: &str) -> Result<Statement> {
+        self.prepared(sql).map_err(map_err)
+    }
+
+    /// [`statement`](Self::statement) with the client's own error.
+    pub(super) fn prepared(
+        &mut self,
+        sql: &str,
+    ) -> std::result::Result<Statement, tokio_postgres::Error> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql).map_err(map_err)?;
+        let s = self.client.prepare(sql)?;
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -67,7 +75,13 @@ pub(super) struct Pool {
 }
 
 impl Pool {
-    pub(super) fn new(size: usize, timeout: Duration, first: Conn, connect: Box<Connect>) -> Pool {
+    pub(super) fn new(
+        size: usize,
+        timeout: Duration,
+        mut first: Conn,
+        connect: Box<Connect>,
+    ) -> Pool {
+        first.fresh = false;
         Pool {
             size,
             timeout,

@@ -116,6 +116,8 @@ pub(super) struct Heads {
 #[derive(Default)]
 struct WriteState {
     heads: Option<Heads>,
+    /// The last audit sequence stored (heads count the buffered ones).
+    stored_audit: u64,
     audit: Vec<AuditRecord>,
     /// Rows to write, by key: the last put wins.
     rollups_put: HashMap<RollupKey, Totals>,
@@ -159,6 +161,9 @@ pub(super) struct Tx<'c> {
     retry: Cell<bool>,
     /// Its heads were assumed, not read under the lock.
     assumed: bool,
+    /// A statement failed on the server: the transaction is aborted there,
+    /// and a `COMMIT` would only roll it back.
+    aborted: Cell<bool>,
 }
 
 impl<'c> Tx<'c> {
@@ -170,6 +175,7 @@ impl<'c> Tx<'c> {
             pending_begin: RefCell::new(None),
             retry: Cell::new(false),
             assumed: false,
+            aborted: Cell::new(false),
         }
     }
 
@@ -183,9 +189,11 @@ impl<'c> Tx<'c> {
             conn: RefCell::new(conn),
             write: Some(RefCell::new(WriteState {
                 heads: Some(heads),
+                stored_audit: heads.audit.map_or(0, |(sequence, _)| sequence),
                 ..WriteState::default()
             })),
             assumed: begin.is_some(),
+            aborted: Cell::new(false),
             pending_begin: RefCell::new(begin),
             retry: Cell::new(false),
         }
@@ -212,6 +220,9 @@ impl<'c> Tx<'c> {
         if stale || dead_before_anything {
             self.retry.set(true);
         }
+        if e.as_db_error().is_some() {
+            self.aborted.set(true);
+        }
         map_err(e)
     }
 
@@ -229,54 +240,78 @@ impl<'c> Tx<'c> {
     }
 
     /// Ends a write transaction: the buffered writes and `COMMIT`, sent
-    /// together. Nothing is sent when nothing was.
+    /// together. Nothing is sent when nothing was. With assumed heads the
+    /// write statement always goes, empty or not: it checks, under the
+    /// lock, that the heads this transaction used were the stored ones.
     pub(super) fn commit(&self) -> Result<()> {
-        let flush = self.flush_statement()?;
-        if self.pending_begin.borrow().is_some() {
-            if flush.is_none() {
-                return Ok(());
-            }
-            // Only buffered writes (an audit record alone): begin first.
-            self.begin_now()?;
+        if self.aborted.get() {
+            return Err(storage(
+                crate::domain::StorageErrorKind::Other,
+                "a statement of this transaction failed, so it was not committed",
+            ));
         }
+        if self.pending_begin.borrow().is_some() && self.nothing_buffered() {
+            return Ok(());
+        }
+        self.begin_now()?;
+        let flush = self.flush_statement(self.assumed)?;
         let mut conn = self.conn.borrow_mut();
-        match flush {
-            None => {
-                conn.client.batch_execute("COMMIT").map_err(commit_error)?;
+        let Some((sql, params)) = flush else {
+            conn.client.batch_execute("COMMIT").map_err(commit_error)?;
+            conn.in_transaction = false;
+            return Ok(());
+        };
+        let statement = conn.statement(&sql)?;
+        let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
+        let (flushed, committed) = conn.client.execute_then_simple(&statement, &refs, "COMMIT");
+        match (flushed, committed) {
+            // Refused before anything was sent (a parameter that would not
+            // encode): the transaction is open, the caller rolls it back.
+            (Err(e), None) => {
+                drop(conn);
+                Err(self.failed(e, false))
             }
-            Some((sql, params)) => {
-                let statement = conn.statement(&sql)?;
-                let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
-                let (flushed, committed) =
-                    conn.client.execute_then_simple(&statement, &refs, "COMMIT");
-                if let Err(e) = flushed {
-                    if kind_of(&e) == crate::domain::StorageErrorKind::Unavailable {
-                        // The connection broke with COMMIT already sent: it
-                        // may have committed.
-                        return Err(commit_error(e));
-                    }
-                    // The server refused the write, aborting the
-                    // transaction: the COMMIT rolled it back.
-                    if committed.is_ok() {
-                        conn.in_transaction = false;
-                    }
-                    drop(conn);
-                    return Err(self.failed(e, false));
+            // The server refused the write, aborting the transaction: the
+            // COMMIT rolled it back.
+            (Err(e), Some(committed)) if e.as_db_error().is_some() => {
+                if committed.is_ok() {
+                    conn.in_transaction = false;
                 }
-                committed.map_err(commit_error)?;
+                drop(conn);
+                Err(self.failed(e, false))
             }
+            // The connection broke with COMMIT sent: it may have committed.
+            (Err(e), Some(_)) => Err(commit_error(e)),
+            (Ok(_), Some(committed)) => {
+                committed.map_err(commit_error)?;
+                conn.in_transaction = false;
+                Ok(())
+            }
+            (Ok(_), None) => unreachable!("COMMIT is sent once the write is"),
         }
-        conn.in_transaction = false;
-        Ok(())
+    }
+
+    fn nothing_buffered(&self) -> bool {
+        self.write.as_ref().is_none_or(|state| {
+            let state = state.borrow();
+            state.audit.is_empty() && state.rollups_put.is_empty()
+        })
     }
 
     /// Writes the buffered audit records and rollup rows, in one statement.
     pub(super) fn flush(&self) -> Result<()> {
-        let Some((sql, params)) = self.flush_statement()? else {
+        let written = self.write.as_ref().and_then(|state| {
+            let state = state.borrow();
+            state.audit.last().map(|r| r.sequence)
+        });
+        let Some((sql, params)) = self.flush_statement(false)? else {
             return Ok(());
         };
         let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
         self.execute(&sql, &refs)?;
+        if let (Some(sequence), Some(state)) = (written, &self.write) {
+            state.borrow_mut().stored_audit = sequence;
+        }
         Ok(())
     }
 
@@ -287,14 +322,17 @@ impl<'c> Tx<'c> {
     #[allow(clippy::type_complexity)]
     fn flush_statement(
         &self,
+        even_empty: bool,
     ) -> Result<Option<(String, Vec<Box<dyn tokio_postgres::types::ToSql + Sync>>)>> {
         let Some(state) = &self.write else {
             return Ok(None);
         };
         let mut state = state.borrow_mut();
-        if state.audit.is_empty() && state.rollups_put.is_empty() {
+        if state.audit.is_empty() && state.rollups_put.is_empty() && !even_empty {
             return Ok(None);
         }
+        let expected_audit = state.stored_audit as i64;
+        let expected_events = state.heads.map_or(0, |h| h.event_sequence as i64);
         let audit = std::mem::take(&mut state.audit);
         let rollups: Vec<(RollupKey, Totals)> = state.rollups_put.drain().collect();
         drop(state);
@@ -334,9 +372,7 @@ impl<'c> Tx<'c> {
             .iter()
             .map(|(_, t)| t.last_occurred_at.map(|x| x.as_micros()))
             .collect();
-        // The last stored record must be the one the first buffered record
-        // chains to.
-        let expected = audit.first().map_or(0, |r| r.sequence as i64 - 1);
+        // The stored heads must be the ones this transaction worked from.
         let sql = "WITH appended AS ( \
                  INSERT INTO audit (sequence, recorded_at, action, event_id, event_sequence, \
                      matched_on, actor, fingerprint, body_sha256, prev_hash, hash) \
@@ -344,7 +380,9 @@ impl<'c> Tx<'c> {
                      $5::bigint[], $6::smallint[], $7::text[], $8::bytea[], $9::bytea[], \
                      $10::bytea[], $11::bytea[]) \
                  WHERE (SELECT walletlog_expect( \
-                     (SELECT coalesce(max(sequence), 0) FROM audit), $19, 'audit record')) \
+                         (SELECT coalesce(max(sequence), 0) FROM audit), $19, 'audit record') \
+                     AND walletlog_expect( \
+                         (SELECT coalesce(max(sequence), 0) FROM events), $20, 'event')) \
              ) \
              INSERT INTO rollups (wallet_id, bucket, currency, available, held, event_count, \
                  last_occurred_at) \
@@ -385,7 +423,8 @@ impl<'c> Tx<'c> {
             owned(r_held),
             owned(r_count),
             owned(r_last),
-            owned(expected),
+            owned(expected_audit),
+            owned(expected_events),
         ];
         Ok(Some((sql.to_owned(), params)))
     }
@@ -417,7 +456,15 @@ impl<'c> Tx<'c> {
     /// Runs `sql`; a pending `BEGIN` goes with it, in one round trip.
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
         let mut conn = self.conn.borrow_mut();
-        let statement = conn.statement(sql)?;
+        let prepared = conn.prepared(sql);
+        let statement = match prepared {
+            Ok(s) => s,
+            Err(e) => {
+                drop(conn);
+                let pending = self.pending_begin.borrow().is_some();
+                return Err(self.failed(e, pending));
+            }
+        };
         let pending = self.pending_begin.borrow_mut().take();
         let Some(begin) = pending else {
             let result = conn.client.query(&statement, params);
