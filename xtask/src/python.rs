@@ -49,7 +49,10 @@ pub(crate) fn python_module(root: &Path, release: bool) -> Result<PathBuf> {
     let mut cmd = Command::new(venv.join("bin/maturin"));
     cmd.args(["develop", "--quiet"])
         .current_dir(root.join("bindings/python"))
-        .env("VIRTUAL_ENV", &venv);
+        .env("VIRTUAL_ENV", &venv)
+        // maturin reports on stdout, which `cargo xtask bench` keeps for
+        // its one JSON object.
+        .stdout(std::process::Stdio::from(std::io::stderr()));
     if release {
         cmd.arg("--release");
     }
