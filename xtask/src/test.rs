@@ -95,7 +95,8 @@ fn cargo_test() -> Result<(u64, u64, u64)> {
 }
 
 /// The core crate in its reduced forms builds on its own: SQLite without
-/// the plugin sandbox (and then without wasmtime in its tree), and neither.
+/// the plugin sandbox (and then without wasmtime in its tree), PostgreSQL
+/// alone, and no engine but memory.
 fn reduced_features() -> Result<()> {
     let sqlite_only = [
         "-p",
@@ -104,36 +105,23 @@ fn reduced_features() -> Result<()> {
         "--features",
         "sqlite",
     ];
-    run(
-        "cargo check -p walletlog --no-default-features --features sqlite",
-        cargo()
-            .args(["check", "--quiet", "--lib"])
-            .args(sqlite_only),
-    )?;
-    run(
-        "cargo check -p walletlog --no-default-features --features postgres",
-        cargo().args([
+    for features in [Some("sqlite"), Some("postgres"), None] {
+        let mut what = "cargo check -p walletlog --no-default-features".to_owned();
+        let mut cmd = cargo();
+        cmd.args([
             "check",
             "--quiet",
             "--lib",
             "-p",
             "walletlog",
             "--no-default-features",
-            "--features",
-            "postgres",
-        ]),
-    )?;
-    run(
-        "cargo check -p walletlog --no-default-features",
-        cargo().args([
-            "check",
-            "--quiet",
-            "--lib",
-            "-p",
-            "walletlog",
-            "--no-default-features",
-        ]),
-    )?;
+        ]);
+        if let Some(f) = features {
+            what.push_str(&format!(" --features {f}"));
+            cmd.args(["--features", f]);
+        }
+        run(&what, &mut cmd)?;
+    }
     let tree = cargo()
         .args(["tree", "--edges", "normal"])
         .args(sqlite_only)

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
-use walletlog::{EventId, Ledger, NewEvent, Options, WalletId};
+use walletlog::{EventId, Ledger, NewEvent, Options};
 
-use super::{eps, event, percentile, progress, spread, us, BATCH};
+use super::{balance_current_p50, eps, event, list_p99, progress, spread, BATCH};
 
 const PG_SINGLE_EVENTS: usize = 2_000;
 const PG_BATCH_EVENTS: usize = 20_000;
@@ -218,34 +218,11 @@ pub fn figures(out: &mut BTreeMap<&'static str, f64>, wanted: &dyn Fn(&[&str]) -
         }
         progress(&format!("PostgreSQL: one wallet with {n} events"));
         let l = one_wallet(n);
-        let w = WalletId::new("w").unwrap();
-        let base = walletlog::ListQuery::new(w.clone()).limit(100).unwrap();
-        let mut samples = Vec::new();
-        let mut q = base.clone();
         let pages = if n == 10_000 { 1_000 } else { 3_000 };
-        while samples.len() < pages {
-            let start = Instant::now();
-            let page = l.list(&q).unwrap();
-            samples.push(start.elapsed());
-            assert_eq!(page.events.len(), 100);
-            q = match page.next_cursor {
-                Some(c) => base.clone().cursor(&c).unwrap(),
-                None => base.clone(),
-            };
-        }
         let key: &'static str = Box::leak(format!("pg_list_page100_us_{label}").into_boxed_str());
-        out.insert(key, us(percentile(&mut samples, 0.99)));
-        let mut samples: Vec<_> = (0..1000)
-            .map(|_| {
-                let start = Instant::now();
-                let b = l.balance(&w, None).unwrap();
-                let d = start.elapsed();
-                assert_eq!(b[0].event_count, n as u64);
-                d
-            })
-            .collect();
+        out.insert(key, list_p99(&l, pages));
         let key: &'static str =
             Box::leak(format!("pg_balance_current_us_{label}").into_boxed_str());
-        out.insert(key, us(percentile(&mut samples, 0.5)));
+        out.insert(key, balance_current_p50(&l, n));
     }
 }

@@ -178,6 +178,22 @@ proptest! {
     }
 }
 
+/// Ingests `specs` (newest first) into `l`; its balances, now and as of
+/// `as_of`, must equal the reference fold, and its audit trail verify.
+fn balance_matches_the_reference(
+    l: &Ledger,
+    specs: &[Spec],
+    as_of: i64,
+) -> Result<(), TestCaseError> {
+    for (i, s) in specs.iter().enumerate().rev() {
+        l.ingest(&new_event(i, s)).unwrap();
+    }
+    prop_assert_eq!(observed(l, Some(as_of)), reference(specs, Some(as_of)));
+    prop_assert_eq!(observed(l, None), reference(specs, None));
+    prop_assert!(l.verify_audit().unwrap().ok);
+    Ok(())
+}
+
 proptest! {
     // Fewer cases on a real file: each one creates a SQLite database.
     #![proptest_config(ProptestConfig::with_cases(12))]
@@ -188,12 +204,7 @@ proptest! {
         as_of in -10..(7 * 3600i64),
     ) {
         let (_dir, path) = temp_db();
-        let l = sqlite_ledger(&path);
-        for (i, s) in specs.iter().enumerate().rev() {
-            l.ingest(&new_event(i, s)).unwrap();
-        }
-        prop_assert_eq!(observed(&l, Some(as_of)), reference(&specs, Some(as_of)));
-        prop_assert_eq!(observed(&l, None), reference(&specs, None));
+        balance_matches_the_reference(&sqlite_ledger(&path), &specs, as_of)?;
     }
 }
 
@@ -207,13 +218,7 @@ proptest! {
         specs in prop::collection::vec(spec(), 1..40),
         as_of in -10..(7 * 3600i64),
     ) {
-        let l = pg_ledger("prop_balance");
-        for (i, s) in specs.iter().enumerate().rev() {
-            l.ingest(&new_event(i, s)).unwrap();
-        }
-        prop_assert_eq!(observed(&l, Some(as_of)), reference(&specs, Some(as_of)));
-        prop_assert_eq!(observed(&l, None), reference(&specs, None));
-        prop_assert!(l.verify_audit().unwrap().ok);
+        balance_matches_the_reference(&pg_ledger("prop_balance"), &specs, as_of)?;
     }
 
     #[test]
