@@ -80,24 +80,26 @@ impl Client {
         self.runtime.block_on(self.client.batch_execute(sql))
     }
 
-    /// Streams the rows of `statement` to `each`.
+    /// Streams the rows of `statement` to `each`: the client's error, or
+    /// what `each` made of the rows.
     pub(super) fn each_row(
         &self,
         statement: &Statement,
         params: &[Param<'_>],
         each: &mut dyn FnMut(&Row) -> Result<()>,
-    ) -> Result<()> {
+    ) -> std::result::Result<Result<()>, Error> {
         self.runtime.block_on(async {
             let rows = self
                 .client
                 .query_raw(statement, params.iter().copied())
-                .await
-                .map_err(map_err)?;
+                .await?;
             pin_mut!(rows);
-            while let Some(row) = rows.try_next().await.map_err(map_err)? {
-                each(&row)?;
+            while let Some(row) = rows.try_next().await? {
+                if let Err(e) = each(&row) {
+                    return Ok(Err(e));
+                }
             }
-            Ok(())
+            Ok(Ok(()))
         })
     }
 

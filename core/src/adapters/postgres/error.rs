@@ -110,19 +110,25 @@ pub(super) fn map_err(e: tokio_postgres::Error) -> Error {
     storage(kind, message)
 }
 
-/// A failed `COMMIT`. When the connection was lost, the server may or may
-/// not have committed: only a retry can tell, and it is safe.
+/// No answer to a `COMMIT` that was sent: the server may or may not have
+/// committed; only a retry can tell, and it is safe.
+pub(super) fn ambiguous(e: tokio_postgres::Error) -> Error {
+    storage(
+        StorageErrorKind::Unavailable,
+        format!(
+            "the connection to PostgreSQL was lost during COMMIT ({}); the transaction \
+             may or may not have been committed. Retrying the call is safe: an event \
+             already stored is answered as a duplicate",
+            describe(&e)
+        ),
+    )
+}
+
+/// A failed `COMMIT`: refused by the server (not committed), or unanswered
+/// (see [`ambiguous`]).
 pub(super) fn commit_error(e: tokio_postgres::Error) -> Error {
-    if kind_of(&e) == StorageErrorKind::Unavailable {
-        return storage(
-            StorageErrorKind::Unavailable,
-            format!(
-                "the connection to PostgreSQL was lost during COMMIT ({}); the transaction \
-                 may or may not have been committed. Retrying the call is safe: an event \
-                 already stored is answered as a duplicate",
-                describe(&e)
-            ),
-        );
+    if e.as_db_error().is_some() {
+        return map_err(e);
     }
-    map_err(e)
+    ambiguous(e)
 }

@@ -102,7 +102,6 @@ impl PostgresStorage {
         config.check()?;
         let shown = crate::config::Location::Postgres(uri.to_owned()).to_string();
         let client_config = open::parse(uri, &shown)?;
-        refuse_inside_a_runtime()?;
         let mut first = open::connect(&client_config, &config, &shown)?;
         let (schema, lock_key) = open::identify(&mut first, &shown)?;
         open::migrate(&mut first, lock_key, &schema, &shown)?;
@@ -162,7 +161,14 @@ impl PostgresStorage {
                     // Stays marked in a transaction: closed when dropped.
                     continue;
                 }
-                Err(e) => return Err(map_err(e)),
+                Err(e) => {
+                    // A refusal (a lock wait past lock_timeout) leaves the
+                    // connection usable once rolled back.
+                    if e.as_db_error().is_some() && conn.client.batch_execute("ROLLBACK").is_ok() {
+                        conn.in_transaction = false;
+                    }
+                    return Err(map_err(e));
+                }
             }
         }
     }
@@ -292,20 +298,6 @@ fn run_write(
     }
 }
 
-/// The engine blocks its caller's thread; on a thread that runs a Tokio
-/// runtime that would stall the runtime (and Tokio panics), so it is a
-/// clear error instead.
-fn refuse_inside_a_runtime() -> Result<()> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::Storage(StorageError::new(
-            StorageErrorKind::Unsupported,
-            "walletlog's PostgreSQL engine blocks its caller: call it from \
-             tokio::task::spawn_blocking or a thread of your own, not from async code",
-        )));
-    }
-    Ok(())
-}
-
 /// Commits on success; rolls back (keeping the first error) on failure.
 fn finish<T>(conn: &mut Lent<'_>, result: Result<T>) -> Result<T> {
     match result {
@@ -325,7 +317,6 @@ fn finish<T>(conn: &mut Lent<'_>, result: Result<T>) -> Result<T> {
 
 impl Storage for PostgresStorage {
     fn read(&self, f: &mut dyn FnMut(&dyn ReadTx) -> Result<()>) -> Result<()> {
-        refuse_inside_a_runtime()?;
         let (mut conn, _) = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let result = f(&Tx::new(&mut conn));
         finish(&mut conn, result)
@@ -339,7 +330,6 @@ impl Storage for PostgresStorage {
     /// or when the assumption was stale, it reads the heads with `BEGIN` and
     /// the lock first.
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
-        refuse_inside_a_runtime()?;
         let alone = self.writing.fetch_add(1, Ordering::SeqCst) == 0;
         let _in_flight = InFlight(&self.writing);
         let mut assumed = if alone { self.assumption() } else { None };

@@ -32,8 +32,10 @@ pub(super) fn parse(uri: &str, shown: &str) -> Result<Config> {
     if config.get_application_name().is_none() {
         config.application_name("walletlog");
     }
-    // A vanished host's connection (and the lock it may hold) is found
-    // dead in about a minute, not the system's default two hours.
+    // Probe an idle connection after 30 s rather than the system's two
+    // hours, so this side notices a vanished server sooner. (The server
+    // ends a transaction left idle, and frees the lock, after
+    // IDLE_IN_TRANSACTION.)
     if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
         config.keepalives_idle(KEEPALIVES_IDLE);
     }
@@ -84,24 +86,36 @@ pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
         )?;
         Ok((row.get(0), row.get(1)))
     };
-    // The ledger lives in the first schema the search_path names, never in
-    // a later one that happens to exist (`tenant_x,public` with a new
-    // tenant must not land in public).
+    // The ledger lives in the first schema the search_path names (`$user`
+    // when a schema of that name exists), never in a later one that
+    // happens to exist: `tenant_x,public` with a new tenant must not land
+    // in public.
     let first = first_search_path_schema(conn)?;
-    if let (Some(schema), key) = current(conn)? {
-        if first.as_ref().is_none_or(|f| *f == schema) {
-            return Ok((schema, key));
-        }
+    let (schema, key) = current(conn)?;
+    let Some(first) = first else {
+        return match schema {
+            Some(schema) => Ok((schema, key)),
+            None => Err(storage(
+                StorageErrorKind::Other,
+                format!(
+                    "{shown}: the search_path names no schema to hold the ledger; \
+                     give one with options=-csearch_path%3D<schema>"
+                ),
+            )),
+        };
+    };
+    if schema.as_deref() == Some(first.as_str()) {
+        return Ok((first, key));
     }
-    let first = first.ok_or_else(|| {
-        storage(
-            StorageErrorKind::Other,
+    if schema_exists(conn, &first)? {
+        return Err(storage(
+            StorageErrorKind::Io,
             format!(
-                "{shown}: the search_path names no schema to hold the ledger; \
-                 give one with options=-csearch_path%3D<schema>"
+                "{shown}: schema {first} exists but this role cannot use it \
+                 (GRANT USAGE ON SCHEMA {first} TO ...)"
             ),
-        )
-    })?;
+        ));
+    }
     let create = format!(
         "CREATE SCHEMA IF NOT EXISTS \"{}\"",
         first.replace('"', "\"\"")
@@ -121,34 +135,96 @@ pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
         }
     }
     match current(conn)? {
-        (Some(schema), key) => Ok((schema, key)),
-        (None, _) => Err(storage(
+        (Some(schema), key) if schema == first => Ok((schema, key)),
+        _ => Err(storage(
             StorageErrorKind::Other,
             format!("{shown}: schema {first} was created but the search_path does not select it"),
         )),
     }
 }
 
-/// The first schema the `search_path` setting names, unquoted (`$user`
-/// and `pg_catalog`-like entries that cannot hold a ledger skipped).
-fn first_search_path_schema(conn: &mut Conn) -> Result<Option<String>> {
-    let row = one_row(conn, "SELECT current_setting('search_path')", &[])?;
-    let path: String = row.get(0);
-    Ok(path
-        .split(',')
-        .map(|s| s.trim())
-        .map(|s| {
-            s.strip_prefix('"')
-                .and_then(|s| s.strip_suffix('"'))
-                .map(|s| s.replace("\"\"", "\""))
-                .unwrap_or_else(|| s.to_ascii_lowercase())
-        })
-        .find(|s| !s.is_empty() && s != "$user" && !s.starts_with("pg_")))
+fn schema_exists(conn: &mut Conn, name: &str) -> Result<bool> {
+    Ok(one_row(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+        &[&name],
+    )?
+    .get(0))
 }
 
-/// Brings the schema up to date, under the ledger's lock, in one
-/// transaction. A schema from a newer walletlog, or one holding tables
-/// that are not walletlog's, is refused before anything changes.
+/// The first schema the `search_path` setting names: `$user` as the
+/// current role's name when such a schema exists (and skipped when not, as
+/// PostgreSQL does), `pg_`-schemas skipped, quoted names unquoted.
+fn first_search_path_schema(conn: &mut Conn) -> Result<Option<String>> {
+    let row = one_row(
+        conn,
+        "SELECT current_setting('search_path'), current_user::text",
+        &[],
+    )?;
+    let (path, user): (String, String) = (row.get(0), row.get(1));
+    for entry in split_search_path(&path) {
+        let name = if entry == "$user" {
+            if !schema_exists(conn, &user)? {
+                continue;
+            }
+            user.clone()
+        } else {
+            entry
+        };
+        if !name.is_empty() && !name.starts_with("pg_") {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+/// The entries of a `search_path` value: commas outside double quotes
+/// separate them; a quoted entry keeps its case and its `""` escapes
+/// become `"`; an unquoted one is folded to lower case.
+fn split_search_path(path: &str) -> Vec<String> {
+    let mut entries = Vec::new();
+    let mut chars = path.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut entry = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        entry.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    entry.push(c);
+                }
+            }
+            for c in chars.by_ref() {
+                if c == ',' {
+                    break;
+                }
+            }
+        } else {
+            for c in chars.by_ref() {
+                if c == ',' {
+                    break;
+                }
+                entry.push(c);
+            }
+            entry = entry.trim().to_ascii_lowercase();
+        }
+        entries.push(entry);
+        if chars.peek().is_none() {
+            break;
+        }
+    }
+    entries
+}
+
 /// The one row `sql` returns.
 fn one_row(conn: &mut Conn, sql: &str, params: &[Param<'_>]) -> Result<tokio_postgres::Row> {
     let statement = conn.statement(sql)?;
@@ -251,4 +327,20 @@ fn migrate_in_transaction(
             .map_err(map_err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_search_path;
+
+    #[test]
+    fn search_paths_split_like_postgresql_reads_them() {
+        assert_eq!(split_search_path("\"$user\", public"), ["$user", "public"]);
+        assert_eq!(split_search_path("Tenant_A,public"), ["tenant_a", "public"]);
+        assert_eq!(
+            split_search_path("\"a,b\", \"Say \"\"hi\"\"\""),
+            ["a,b", "Say \"hi\""]
+        );
+        assert_eq!(split_search_path(""), [""]);
+    }
 }

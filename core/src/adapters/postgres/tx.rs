@@ -21,7 +21,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::client::Param;
-use super::error::{commit_error, kind_of, map_err, storage};
+use super::error::{ambiguous, kind_of, map_err, storage};
 use super::pool::Conn;
 use crate::adapters::stored::{
     bucket_to_column, hash32, StoredAmount, StoredAudit, StoredEvent, StoredTotals, ALL_TIME_BUCKET,
@@ -254,12 +254,13 @@ impl<'c> Tx<'c> {
             return Ok(());
         }
         self.begin_now()?;
-        let flush = self.flush_statement(self.assumed)?;
+        // Once begun, the write statement always goes with COMMIT, empty or
+        // not: it checks the heads, and fails if the transaction was
+        // aborted, where a bare COMMIT would answer ROLLBACK and no error.
+        let flush = self.flush_statement(true)?;
         let mut conn = self.conn.borrow_mut();
         let Some((sql, params)) = flush else {
-            conn.client.batch_execute("COMMIT").map_err(commit_error)?;
-            conn.in_transaction = false;
-            return Ok(());
+            unreachable!("a write transaction always has a write statement")
         };
         let statement = conn.statement(&sql)?;
         let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
@@ -280,10 +281,18 @@ impl<'c> Tx<'c> {
                 drop(conn);
                 Err(self.failed(e, false))
             }
-            // The connection broke with COMMIT sent: it may have committed.
-            (Err(e), Some(_)) => Err(commit_error(e)),
+            // No answer from the server with COMMIT sent: it may have
+            // committed.
+            (Err(e), Some(_)) => Err(ambiguous(e)),
             (Ok(_), Some(committed)) => {
-                committed.map_err(commit_error)?;
+                committed.map_err(|e| {
+                    if e.as_db_error().is_some() {
+                        // The server answered: it did not commit.
+                        map_err(e)
+                    } else {
+                        ambiguous(e)
+                    }
+                })?;
                 conn.in_transaction = false;
                 Ok(())
             }
@@ -302,13 +311,18 @@ impl<'c> Tx<'c> {
     pub(super) fn flush(&self) -> Result<()> {
         let written = self.write.as_ref().and_then(|state| {
             let state = state.borrow();
-            state.audit.last().map(|r| r.sequence)
+            state.audit.iter().map(|r| r.sequence).max()
         });
         let Some((sql, params)) = self.flush_statement(false)? else {
             return Ok(());
         };
         let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
-        self.execute(&sql, &refs)?;
+        if let Err(e) = self.execute(&sql, &refs) {
+            // The buffers are gone: whatever the error, this transaction
+            // must not commit.
+            self.aborted.set(true);
+            return Err(e);
+        }
         if let (Some(sequence), Some(state)) = (written, &self.write) {
             state.borrow_mut().stored_audit = sequence;
         }
@@ -485,8 +499,9 @@ impl<'c> Tx<'c> {
     fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
         self.begin_now()?;
         let mut conn = self.conn.borrow_mut();
-        let statement = conn.statement(sql)?;
-        let result = conn.client.execute(&statement, params);
+        let result = conn
+            .prepared(sql)
+            .and_then(|statement| conn.client.execute(&statement, params));
         drop(conn);
         result.map_err(|e| self.failed(e, false))
     }
@@ -501,8 +516,11 @@ impl<'c> Tx<'c> {
     ) -> Result<()> {
         self.begin_now()?;
         let mut conn = self.conn.borrow_mut();
-        let statement = conn.statement(sql)?;
-        conn.client.each_row(&statement, params, each)
+        let result = conn
+            .prepared(sql)
+            .and_then(|statement| conn.client.each_row(&statement, params, each));
+        drop(conn);
+        result.map_err(|e| self.failed(e, false))?
     }
 
     fn one_event(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<WalletTransactionEvent>> {
