@@ -144,38 +144,66 @@ proptest! {
         desc in any::<bool>(),
         fee_only in any::<bool>(),
     ) {
-        let l = Ledger::in_memory();
-        let events: Vec<_> = ats.iter().enumerate().map(|(i, at)| {
-            let ty = if i % 2 == 0 { EventType::Deposit } else { EventType::Fee };
-            ev("w", &format!("e{i}"), ty, "1", "USD", *at)
-        }).collect();
-        l.ingest_batch(&events).unwrap();
-        let order = if desc { Order::Desc } else { Order::Asc };
-        let mut base = ListQuery::new(wallet("w")).order(order).limit(limit).unwrap();
-        if fee_only {
-            base = base.event_types(vec![EventType::Fee]).unwrap();
-        }
-        let mut seen = Vec::new();
-        let mut q = base.clone();
-        loop {
-            let page = l.list(&q).unwrap();
-            prop_assert!(page.events.len() <= limit);
-            seen.extend(page.events.iter().map(|e| (e.occurred_at, e.sequence)));
-            match page.next_cursor {
-                Some(c) => {
-                    prop_assert_eq!(page.events.len(), limit);
-                    q = base.clone().cursor(&c).unwrap();
-                }
-                None => break,
-            }
-        }
-        let mut expected: Vec<_> = all_events(&l).into_iter()
-            .filter(|e| !fee_only || e.event_type == EventType::Fee)
-            .map(|e| (e.occurred_at, e.sequence)).collect();
-        expected.sort();
-        if desc { expected.reverse(); }
-        prop_assert_eq!(seen, expected);
+        paging_yields_every_event_once(&Ledger::in_memory(), &ats, limit, desc, fee_only)?;
     }
+}
+
+/// Ingests events at `ats` into `l`, then pages through them `limit` at a
+/// time (only fees when `fee_only`): every event comes once, in order, and
+/// every page but the last is full.
+fn paging_yields_every_event_once(
+    l: &Ledger,
+    ats: &[i64],
+    limit: usize,
+    desc: bool,
+    fee_only: bool,
+) -> Result<(), TestCaseError> {
+    let events: Vec<_> = ats
+        .iter()
+        .enumerate()
+        .map(|(i, at)| {
+            let ty = if i % 2 == 0 {
+                EventType::Deposit
+            } else {
+                EventType::Fee
+            };
+            ev("w", &format!("e{i}"), ty, "1", "USD", *at)
+        })
+        .collect();
+    l.ingest_batch(&events).unwrap();
+    let order = if desc { Order::Desc } else { Order::Asc };
+    let mut base = ListQuery::new(wallet("w"))
+        .order(order)
+        .limit(limit)
+        .unwrap();
+    if fee_only {
+        base = base.event_types(vec![EventType::Fee]).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut q = base.clone();
+    loop {
+        let page = l.list(&q).unwrap();
+        prop_assert!(page.events.len() <= limit);
+        seen.extend(page.events.iter().map(|e| (e.occurred_at, e.sequence)));
+        match page.next_cursor {
+            Some(c) => {
+                prop_assert_eq!(page.events.len(), limit);
+                q = base.clone().cursor(&c).unwrap();
+            }
+            None => break,
+        }
+    }
+    let mut expected: Vec<_> = all_events(l)
+        .into_iter()
+        .filter(|e| !fee_only || e.event_type == EventType::Fee)
+        .map(|e| (e.occurred_at, e.sequence))
+        .collect();
+    expected.sort();
+    if desc {
+        expected.reverse();
+    }
+    prop_assert_eq!(seen, expected);
+    Ok(())
 }
 
 /// Ingests `specs` (newest first) into `l`; its balances, now and as of
@@ -226,28 +254,8 @@ proptest! {
         ats in prop::collection::vec(0..20i64, 0..60),
         limit in 1..15usize,
         desc in any::<bool>(),
+        fee_only in any::<bool>(),
     ) {
-        let l = pg_ledger("prop_pages");
-        let events: Vec<_> = ats.iter().enumerate().map(|(i, at)| {
-            let ty = if i % 2 == 0 { EventType::Deposit } else { EventType::Fee };
-            ev("w", &format!("e{i}"), ty, "1", "USD", *at)
-        }).collect();
-        l.ingest_batch(&events).unwrap();
-        let order = if desc { Order::Desc } else { Order::Asc };
-        let mut q = ListQuery::new(wallet("w")).order(order).limit(limit).unwrap();
-        let mut seen = Vec::new();
-        loop {
-            let page = l.list(&q).unwrap();
-            seen.extend(page.events.iter().map(|e| (e.occurred_at, e.sequence)));
-            match page.next_cursor {
-                Some(c) => q = q.cursor(&c).unwrap(),
-                None => break,
-            }
-        }
-        let mut expected: Vec<_> = all_events(&l).iter().map(|e| (e.occurred_at, e.sequence)).collect();
-        expected.sort();
-        if desc { expected.reverse(); }
-        prop_assert_eq!(seen.len(), events.len());
-        prop_assert_eq!(seen, expected);
+        paging_yields_every_event_once(&pg_ledger("prop_pages"), &ats, limit, desc, fee_only)?;
     }
 }
