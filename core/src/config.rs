@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::domain::AuditKey;
+pub use crate::limits::GroupLimits;
 use crate::domain::ValidationError;
 use crate::encoding::quoted;
 use crate::limits::{
@@ -212,6 +213,8 @@ pub struct Options {
     pub sqlite: SqliteConfig,
     /// The PostgreSQL engine's settings.
     pub postgres: PostgresConfig,
+    /// How concurrent ingestions share a commit (every engine).
+    pub group: GroupLimits,
     /// The limits every plugin call runs under.
     pub plugin_limits: PluginLimits,
     /// Where compiled plugins are cached across processes (in memory only
@@ -258,6 +261,10 @@ pub struct RawOptions {
     pub pool_size: Option<u64>,
     /// PostgreSQL: how long a call waits for a free connection.
     pub pool_timeout_ms: Option<u64>,
+    /// Group commit: the most events one group gathers.
+    pub group_max_events: Option<u64>,
+    /// Group commit: how long a leader waits for more callers, in microseconds.
+    pub group_max_wait_us: Option<u64>,
     pub audit_key: Option<RawAuditKey>,
     pub plugin_cache_dir: Option<String>,
     /// Plugin limits by name (see [`crate::limits::PLUGIN_LIMIT_FIELDS`]).
@@ -279,6 +286,13 @@ impl RawOptions {
             options.postgres.pool_timeout = Duration::from_millis(ms);
         }
         options.postgres.check()?;
+        if let Some(n) = self.group_max_events {
+            options.group.max_events = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(us) = self.group_max_wait_us {
+            options.group.max_wait = Duration::from_micros(us);
+        }
+        options.group.check()?;
         if let Some(ms) = self.busy_timeout_ms {
             options.sqlite.busy_timeout = Duration::from_millis(ms);
             check_busy_timeout(options.sqlite.busy_timeout)

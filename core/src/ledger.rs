@@ -102,7 +102,7 @@ impl Ledger {
 
     fn with_storage_and(storage: Box<dyn Storage>, options: Options) -> Result<Ledger> {
         Ok(Ledger {
-            service: Service::new(storage, options.audit_key)?,
+            service: Service::new(storage, options.audit_key, options.group)?,
             #[cfg(feature = "plugins")]
             intake: Intake::new(options.plugin_limits, options.plugin_cache_dir),
         })

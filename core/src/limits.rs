@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::domain::ValidationError;
+
 /// Longest wallet id, in characters.
 pub const WALLET_ID_CHARS_MAX: usize = 128;
 /// Longest provider slug, in characters.
@@ -44,6 +46,68 @@ pub const POOL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 /// How long opening one PostgreSQL connection may take, unless the
 /// location's `connect_timeout` says otherwise.
 pub const CONNECT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+
+/// Group commit: the most events one group's transaction gathers from
+/// concurrent callers, by default. A call larger than this still commits, alone.
+pub const GROUP_EVENTS_DEFAULT: usize = 1000;
+/// The largest group size accepted.
+pub const GROUP_EVENTS_MAX: usize = BATCH_EVENTS_MAX;
+/// How long a group's leader waits for more callers by default: not at all
+/// (groups form while the previous group commits).
+pub const GROUP_WAIT_DEFAULT: Duration = Duration::ZERO;
+/// The longest group wait accepted.
+pub const GROUP_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// How concurrent `ingest` and `ingest_batch` calls on one ledger are
+/// gathered into one transaction and one commit. See `docs/events.md`
+/// ("Group commit").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLimits {
+    /// The most events of one group. A caller whose events would take the
+    /// group past it waits for the next one.
+    pub max_events: usize,
+    /// How long a leader that took over from a committing group waits for
+    /// more callers before it writes. A caller arriving at an idle ledger
+    /// never waits: it commits at once.
+    pub max_wait: Duration,
+}
+
+impl Default for GroupLimits {
+    fn default() -> Self {
+        GroupLimits {
+            max_events: GROUP_EVENTS_DEFAULT,
+            max_wait: GROUP_WAIT_DEFAULT,
+        }
+    }
+}
+
+impl GroupLimits {
+    /// `max_events` within `1..=GROUP_EVENTS_MAX`, `max_wait` at most
+    /// [`GROUP_WAIT_MAX`]; the error names the option (`group_max_events`,
+    /// `group_max_wait_us`).
+    pub fn check(&self) -> Result<(), ValidationError> {
+        if !(1..=GROUP_EVENTS_MAX).contains(&self.max_events) {
+            return Err(ValidationError::new(
+                "group_max_events",
+                format!(
+                    "{} is outside 1..={GROUP_EVENTS_MAX}",
+                    self.max_events
+                ),
+            ));
+        }
+        if self.max_wait > GROUP_WAIT_MAX {
+            return Err(ValidationError::new(
+                "group_max_wait_us",
+                format!(
+                    "{} us is more than the {} us allowed",
+                    self.max_wait.as_micros(),
+                    GROUP_WAIT_MAX.as_micros()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The limits every plugin call runs under. See `docs/plugins.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::fmt;
 use super::values::{EventId, MatchedKey};
 
 /// Every failure walletlog reports. Match on [`Error::kind`] for the category.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The input broke a rule; nothing was stored.

@@ -232,23 +232,15 @@ impl<S: Storage> Ingestion<'_, S> {
     pub fn run(&mut self, tx: &mut dyn WriteTx) -> Result<()> {
         self.results.clear();
         self.conflict = None;
-        let (service, ctx) = (self.service, self.ctx);
-        let now = Timestamp::now();
-        let mut step = Step {
-            ctx,
-            fold_first: self.mode == Mode::Each,
-            now,
-            next_sequence: tx.last_event_sequence()? + 1,
-            audit: AuditWriter::start(&service.chain, &*tx, now)?,
-            fold: RollupFold::new(),
-        };
+        let ctx = self.ctx;
+        let mut step = Step::start(&self.service.chain, tx, self.mode == Mode::Each)?;
         for (index, item) in self.items.iter().enumerate() {
-            match step.one(tx, item) {
+            match step.one(tx, ctx, item) {
                 Ok(r) => self.results.push(Ok(r)),
                 Err(e) => match (self.mode, e) {
                     // Results are positional: an item's error needs no index.
                     (Mode::Each, Error::Conflict(c)) => {
-                        step.audit_conflict(tx, item)?;
+                        step.audit_conflict(tx, ctx, item)?;
                         self.results.push(Err(Error::Conflict(c)));
                     }
                     (Mode::Each, e @ Error::Validation(_)) => self.results.push(Err(e)),
@@ -263,10 +255,7 @@ impl<S: Storage> Ingestion<'_, S> {
                 },
             }
         }
-        for row in step.fold.into_changed_rows() {
-            tx.put_rollup(&row)?;
-        }
-        Ok(())
+        step.write_rollups(tx)
     }
 
     /// What the ingestion gave, once its transaction ended with `outcome`:
@@ -308,36 +297,40 @@ impl<S: Storage> Ingestion<'_, S> {
             );
             return Err(e);
         }
-        for r in &self.results {
-            match r {
-                Ok(r) => tracing::info!(
-                    target: "walletlog::ingest",
-                    outcome = if r.created() { "created" } else { "duplicate" },
-                    wallet_id = %r.event.wallet_id,
-                    provider = %r.event.provider,
-                    matched_on = r.matched_on().map(|k| k.as_str()),
-                    sequence = r.event.sequence,
-                    actor = %self.ctx.actor,
-                    duration_us,
-                ),
-                Err(e) => tracing::warn!(
-                    target: "walletlog::ingest",
-                    outcome = e.kind().as_str(),
-                    index = e.index(),
-                    actor = %self.ctx.actor,
-                    duration_us,
-                    "ingestion refused: {e}"
-                ),
-            }
-        }
+        log_results(self.ctx, &self.results, duration_us);
         Ok(self.results)
     }
 }
 
-/// What one transaction's items share: the time, the next sequence, the
-/// audit chain's head and the rollups touched so far.
-struct Step<'c> {
-    ctx: &'c IngestContext,
+/// Logs what each item of one call came to.
+pub(super) fn log_results(ctx: &IngestContext, results: &[Result<IngestResult>], duration_us: u64) {
+    for r in results {
+        match r {
+            Ok(r) => tracing::info!(
+                target: "walletlog::ingest",
+                outcome = if r.created() { "created" } else { "duplicate" },
+                wallet_id = %r.event.wallet_id,
+                provider = %r.event.provider,
+                matched_on = r.matched_on().map(|k| k.as_str()),
+                sequence = r.event.sequence,
+                actor = %ctx.actor,
+                duration_us,
+            ),
+            Err(e) => tracing::warn!(
+                target: "walletlog::ingest",
+                outcome = e.kind().as_str(),
+                index = e.index(),
+                actor = %ctx.actor,
+                duration_us,
+                "ingestion refused: {e}"
+            ),
+        }
+    }
+}
+
+/// What one transaction's items share, whoever's they are: the time, the
+/// next sequence, the audit chain's head and the rollups touched so far.
+pub(super) struct Step<'c> {
     /// Fold each event before inserting it (`each` mode).
     fold_first: bool,
     now: Timestamp,
@@ -346,9 +339,35 @@ struct Step<'c> {
     fold: RollupFold,
 }
 
-impl Step<'_> {
+impl<'c> Step<'c> {
+    /// The state of a transaction that has written nothing yet.
+    pub(super) fn start(chain: &'c AuditChain, tx: &dyn WriteTx, fold_first: bool) -> Result<Self> {
+        let now = Timestamp::now();
+        Ok(Step {
+            fold_first,
+            now,
+            next_sequence: tx.last_event_sequence()? + 1,
+            audit: AuditWriter::start(chain, tx, now)?,
+            fold: RollupFold::new(),
+        })
+    }
+
+    /// Writes back the rollup rows the transaction's events changed: the
+    /// last step before it commits.
+    pub(super) fn write_rollups(self, tx: &mut dyn WriteTx) -> Result<()> {
+        for row in self.fold.into_changed_rows() {
+            tx.put_rollup(&row)?;
+        }
+        Ok(())
+    }
+
     /// One item: created, a duplicate, or refused (nothing of it stored).
-    fn one(&mut self, tx: &mut dyn WriteTx, item: &NewEvent) -> Result<IngestResult> {
+    pub(super) fn one(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        ctx: &IngestContext,
+        item: &NewEvent,
+    ) -> Result<IngestResult> {
         item.check_keys()?;
         let candidate = item.to_stored(
             item.event_id.unwrap_or_else(EventId::generate),
@@ -364,7 +383,7 @@ impl Step<'_> {
                 Ok(f) => Some(f),
                 // An overflow: a replay stores nothing, whatever its amount.
                 Err(overflow @ Error::Validation(_)) => {
-                    return self.replay(tx, item, candidate)?.ok_or(overflow)
+                    return self.replay(tx, ctx, item, candidate)?.ok_or(overflow)
                 }
                 Err(e) => return Err(e),
             }
@@ -383,13 +402,13 @@ impl Step<'_> {
             let fp = candidate.fingerprint();
             let (id, seq) = (candidate.event_id, candidate.sequence);
             self.audit
-                .append(tx, self.ctx, AuditAction::Created, id, seq, None, fp)?;
+                .append(tx, ctx, AuditAction::Created, id, seq, None, fp)?;
             return Ok(IngestResult {
                 outcome: IngestOutcome::Created,
                 event: candidate,
             });
         }
-        let replayed = self.replay(tx, item, candidate)?;
+        let replayed = self.replay(tx, ctx, item, candidate)?;
         // Inside an exclusive transaction, an insert refused for a key means
         // a stored event holds that key: the port's contract.
         Ok(replayed.unwrap_or_else(|| {
@@ -402,6 +421,7 @@ impl Step<'_> {
     fn replay(
         &mut self,
         tx: &mut dyn WriteTx,
+        ctx: &IngestContext,
         item: &NewEvent,
         mut offered: WalletTransactionEvent,
     ) -> Result<Option<IngestResult>> {
@@ -413,7 +433,7 @@ impl Step<'_> {
         let fp = offered.fingerprint();
         let (id, seq) = (stored.event_id, stored.sequence);
         self.audit
-            .append(tx, self.ctx, AuditAction::Duplicate, id, seq, Some(key), fp)?;
+            .append(tx, ctx, AuditAction::Duplicate, id, seq, Some(key), fp)?;
         Ok(Some(IngestResult {
             outcome: IngestOutcome::Duplicate { matched_on: key },
             event: stored,
@@ -421,11 +441,16 @@ impl Step<'_> {
     }
 
     /// Audits a refused replay inside this transaction.
-    fn audit_conflict(&mut self, tx: &mut dyn WriteTx, item: &NewEvent) -> Result<()> {
+    pub(super) fn audit_conflict(
+        &mut self,
+        tx: &mut dyn WriteTx,
+        ctx: &IngestContext,
+        item: &NewEvent,
+    ) -> Result<()> {
         let (key, event_id, sequence, fp) = conflict_record(&*tx, item, self.now)?;
         self.audit.append(
             tx,
-            self.ctx,
+            ctx,
             AuditAction::Conflict,
             event_id,
             sequence,
@@ -504,26 +529,24 @@ impl<S: Storage> Service<S> {
         ingestion.finish(outcome)
     }
 
-    /// Takes one event in exactly once. See `docs/events.md`, "Ingestion".
+    /// Takes one event in exactly once, in a group with concurrent calls.
+    /// See `docs/events.md`, "Ingestion" and "Group commit".
     pub fn ingest(&self, event: &NewEvent, ctx: &IngestContext) -> Result<IngestResult> {
-        let mode = Mode::AllOrNothing { batch: false };
-        let mut results = self.ingest_with_mode(std::slice::from_ref(event), ctx, mode)?;
-        // One item in, one result out: `run` pushes one per item or fails.
-        results.pop().expect("one result for one event")
+        let mut results = self.ingest_grouped(std::slice::from_ref(event), ctx, false)?;
+        // One item in, one result out: a group answers every item or fails.
+        Ok(results.pop().expect("one result for one event"))
     }
 
-    /// Takes a batch in one transaction: every event is stored (or found to
-    /// be a duplicate), or none is and the error names the item's index.
+    /// Takes a batch in one transaction (shared with concurrent calls):
+    /// every event is stored (or found to be a duplicate), or none is and
+    /// the error names the item's index.
     pub fn ingest_batch(
         &self,
         events: &[NewEvent],
         ctx: &IngestContext,
     ) -> Result<Vec<IngestResult>> {
         check_batch(events)?;
-        let mode = Mode::AllOrNothing { batch: true };
-        self.ingest_with_mode(events, ctx, mode)?
-            .into_iter()
-            .collect()
+        self.ingest_grouped(events, ctx, true)
     }
 
     /// Takes each event in on its own terms, in one transaction: one result

@@ -5,12 +5,16 @@
 //! `limits` only. It is generic over [`Storage`], so a new adapter needs no
 //! change here.
 
+mod group;
 mod ingest;
 mod reads;
 mod verify;
 
 use crate::domain::{AuditChain, AuditKey, Error, Result, StorageError, StorageErrorKind};
+use crate::limits::GroupLimits;
 use crate::ports::{ReadTx, Storage};
+
+use group::GroupCommit;
 
 pub use ingest::{IngestContext, Ingestion};
 
@@ -20,15 +24,22 @@ const META_AUDIT_KEY_CHECK: &str = "audit_key_check";
 pub struct Service<S> {
     storage: S,
     chain: AuditChain,
+    group: GroupCommit,
 }
 
 impl<S: Storage> Service<S> {
     /// Wraps `storage`. With `audit_key`, the chain is HMAC-SHA256; the key
-    /// must be the one the ledger was created with.
-    pub fn new(storage: S, audit_key: Option<AuditKey>) -> Result<Self> {
+    /// must be the one the ledger was created with. Concurrent `ingest` and
+    /// `ingest_batch` calls are grouped within `group`.
+    pub fn new(storage: S, audit_key: Option<AuditKey>, group: GroupLimits) -> Result<Self> {
+        group.check()?;
         let chain = AuditChain::new(audit_key);
         let configured = chain.key_check().map(|c| c.to_vec()).unwrap_or_default();
-        let service = Service { storage, chain };
+        let service = Service {
+            storage,
+            chain,
+            group: GroupCommit::new(group),
+        };
         // Most opens find the setting already there: a read, no write lock.
         let stored = service.read(|tx| tx.meta(META_AUDIT_KEY_CHECK))?;
         match stored {
