@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 use walletlog::{
-    Amount, Currency, Durability, EventType, Ledger, ListQuery, NewEvent, Options, Provider,
-    ProviderEventId, SqliteConfig, Timestamp, WalletId,
+    Amount, Currency, Durability, EventType, GroupLimits, Ledger, ListQuery, NewEvent, Options,
+    Provider, ProviderEventId, SqliteConfig, Timestamp, WalletId,
 };
 
 const SINGLE_EVENTS: usize = 5_000;
 const SINGLE_FULL_EVENTS: usize = 1_000;
 const BATCH_EVENTS: usize = 20_000;
 const BATCH: usize = 1_000;
+/// Events of one threaded run, shared out among its threads.
+const THREADS_EVENTS: usize = 8_000;
 
 /// 2026-01-01T00:00:00Z in microseconds.
 const T0: i64 = 1_767_225_600_000_000;
@@ -47,6 +49,10 @@ fn spread(i: usize) -> NewEvent {
 }
 
 fn open(path: &Path, durability: Durability) -> Ledger {
+    open_grouped(path, durability, GroupLimits::default())
+}
+
+fn open_grouped(path: &Path, durability: Durability, group: GroupLimits) -> Ledger {
     Ledger::open(
         path,
         Options {
@@ -54,6 +60,7 @@ fn open(path: &Path, durability: Durability) -> Ledger {
                 durability,
                 ..SqliteConfig::default()
             },
+            group,
             ..Options::default()
         },
     )
@@ -90,6 +97,44 @@ fn ingest_single(dir: &Path, name: &str, durability: Durability, n: usize) -> (f
         assert!(ledger.ingest(e).unwrap().created());
     }
     (eps(n, start.elapsed()), ledger)
+}
+
+/// Single `ingest` calls from `threads` threads sharing one ledger: events
+/// per second, and the median and p99 latency of one call in microseconds.
+pub fn threads_ingest(ledger: &Ledger, threads: usize, total: usize) -> (f64, f64, f64) {
+    let per = total / threads;
+    let start = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let events: Vec<_> = (0..per).map(|i| spread(t * per + i)).collect();
+                    let mut own = Vec::with_capacity(per);
+                    for e in &events {
+                        let call = Instant::now();
+                        assert!(ledger.ingest(e).unwrap().created());
+                        own.push(call.elapsed());
+                    }
+                    own
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let rate = eps(per * threads, start.elapsed());
+    let p50 = us(percentile(&mut latencies, 0.5));
+    let p99 = us(percentile(&mut latencies, 0.99));
+    (rate, p50, p99)
+}
+
+/// [`threads_ingest`] on a fresh SQLite file, durability full.
+fn sqlite_threads(dir: &Path, threads: usize, group: GroupLimits) -> (f64, f64, f64) {
+    let name = format!("threads{threads}_group{}.db", group.max_events);
+    let ledger = open_grouped(&dir.join(name), Durability::Full, group);
+    threads_ingest(&ledger, threads, THREADS_EVENTS)
 }
 
 fn ingest_batches(dir: &Path, name: &str, durability: Durability) -> f64 {
@@ -401,6 +446,35 @@ fn main() {
         );
     }
 
+    for threads in [1usize, 4, 16, 64] {
+        let names = [
+            format!("ingest_threads{threads}_full_eps"),
+            format!("ingest_threads{threads}_full_p50_us"),
+            format!("ingest_threads{threads}_full_p99_us"),
+        ];
+        if !wanted(&names.iter().map(String::as_str).collect::<Vec<_>>()) {
+            continue;
+        }
+        progress(&format!(
+            "{threads} threads of single ingests, durability full"
+        ));
+        let (rate, p50, p99) = sqlite_threads(d, threads, GroupLimits::default());
+        for (name, value) in names.into_iter().zip([rate, p50, p99]) {
+            out.insert(Box::leak(name.into_boxed_str()), value);
+        }
+    }
+    if wanted(&["ingest_threads16_ungrouped_full_eps"]) {
+        progress("16 threads of single ingests, durability full, one event per commit");
+        let one_each = GroupLimits {
+            max_events: 1,
+            ..GroupLimits::default()
+        };
+        let (rate, p50, p99) = sqlite_threads(d, 16, one_each);
+        out.insert("ingest_threads16_ungrouped_full_eps", rate);
+        out.insert("ingest_threads16_ungrouped_full_p50_us", p50);
+        out.insert("ingest_threads16_ungrouped_full_p99_us", p99);
+    }
+
     plugin_figures(d, &mut out, &wanted);
     #[cfg(feature = "postgres")]
     pg::figures(&mut out, &wanted);
@@ -464,6 +538,14 @@ fn main() {
         (
             "ingest_batch1000_full_vs_raw",
             ratio("ingest_batch1000_full_eps", "raw_batch1000_full_eps"),
+        ),
+        (
+            "ingest_threads16_full_vs_batch1000",
+            ratio("ingest_threads16_full_eps", "ingest_batch1000_full_eps"),
+        ),
+        (
+            "ingest_threads1_full_vs_single",
+            ratio("ingest_threads1_full_eps", "ingest_single_full_eps"),
         ),
         (
             "duplicate_vs_ingest_single_normal",

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::domain::AuditKey;
-pub use crate::limits::GroupLimits;
 use crate::domain::ValidationError;
 use crate::encoding::quoted;
+pub use crate::limits::GroupLimits;
 use crate::limits::{
     PluginLimits, BUSY_TIMEOUT_DEFAULT, BUSY_TIMEOUT_MAX, CONNECT_TIMEOUT_DEFAULT,
     POOL_SIZE_DEFAULT, POOL_SIZE_MAX, POOL_TIMEOUT_DEFAULT,
@@ -370,6 +370,25 @@ mod tests {
             ..RawOptions::default()
         };
         assert_eq!(bad(limit), "events_max");
+        let group = RawOptions {
+            group_max_events: Some(0),
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(group), "group_max_events");
+        let wait = RawOptions {
+            group_max_wait_us: Some(1_000_001),
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(wait), "group_max_wait_us");
+        let grouped = RawOptions {
+            group_max_events: Some(64),
+            group_max_wait_us: Some(0),
+            ..RawOptions::default()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(grouped.group.max_events, 64);
+        assert_eq!(grouped.group.max_wait, Duration::ZERO);
         let ok = RawOptions {
             durability: Some("normal".into()),
             busy_timeout_ms: Some(250),

@@ -57,6 +57,7 @@ impl Ledger {
 
     /// [`open`](Self::open) with a location already parsed.
     pub fn open_location(location: &Location, options: Options) -> Result<Ledger> {
+        options.group.check()?;
         let storage: Box<dyn Storage> = match location {
             Location::Memory => Box::new(MemoryStorage::new()),
             #[cfg(feature = "sqlite")]

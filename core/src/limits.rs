@@ -52,9 +52,10 @@ pub const CONNECT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 pub const GROUP_EVENTS_DEFAULT: usize = 1000;
 /// The largest group size accepted.
 pub const GROUP_EVENTS_MAX: usize = BATCH_EVENTS_MAX;
-/// How long a group's leader waits for more callers by default: not at all
-/// (groups form while the previous group commits).
-pub const GROUP_WAIT_DEFAULT: Duration = Duration::ZERO;
+/// How long a group's leader waits for more callers by default: about two
+/// fsyncs. Only a leader that took over from a committing group waits, and
+/// only until the group has as many callers as the last one.
+pub const GROUP_WAIT_DEFAULT: Duration = Duration::from_micros(500);
 /// The longest group wait accepted.
 pub const GROUP_WAIT_MAX: Duration = Duration::from_secs(1);
 
@@ -67,8 +68,9 @@ pub struct GroupLimits {
     /// group past it waits for the next one.
     pub max_events: usize,
     /// How long a leader that took over from a committing group waits for
-    /// more callers before it writes. A caller arriving at an idle ledger
-    /// never waits: it commits at once.
+    /// more callers before it writes (until the group has as many callers
+    /// as the last one). A caller arriving at an idle ledger never waits:
+    /// it commits at once.
     pub max_wait: Duration,
 }
 
@@ -89,10 +91,7 @@ impl GroupLimits {
         if !(1..=GROUP_EVENTS_MAX).contains(&self.max_events) {
             return Err(ValidationError::new(
                 "group_max_events",
-                format!(
-                    "{} is outside 1..={GROUP_EVENTS_MAX}",
-                    self.max_events
-                ),
+                format!("{} is outside 1..={GROUP_EVENTS_MAX}", self.max_events),
             ));
         }
         if self.max_wait > GROUP_WAIT_MAX {

@@ -44,6 +44,9 @@ struct Queue {
     /// A leader holds the lead: gathering, writing or handing over.
     leading: bool,
     waiting: VecDeque<Arc<Slot>>,
+    /// How many callers the last group had: callers that come back for
+    /// more are worth waiting for.
+    last_members: usize,
 }
 
 /// A queued caller's request and, once its group is done, its answer.
@@ -74,7 +77,10 @@ impl Slot {
         loop {
             match std::mem::replace(&mut *state, SlotState::Queued) {
                 SlotState::Queued => {
-                    state = self.wake.wait(state).unwrap_or_else(PoisonError::into_inner)
+                    state = self
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner)
                 }
                 settled => return settled,
             }
@@ -132,7 +138,9 @@ impl GroupCommit {
 
     /// Takes the queued requests that fit beside `own` events, oldest
     /// first. A leader that took over from a committing group (`busy`)
-    /// waits up to `max_wait` for more while the group has room.
+    /// waits, at most `max_wait`, until the group has as many callers as
+    /// the last one had: callers that were answered a moment ago tend to
+    /// come back with their next event.
     fn gather(&self, own: usize, busy: bool) -> Vec<Arc<Slot>> {
         let mut taken = Vec::new();
         let mut events = own;
@@ -141,13 +149,15 @@ impl GroupCommit {
         loop {
             while let Some(next) = queue.waiting.front() {
                 if events + next.items.len() > self.limits.max_events {
+                    queue.last_members = taken.len() + 1;
                     return taken;
                 }
                 events += next.items.len();
                 taken.extend(queue.waiting.pop_front());
             }
             let now = Instant::now();
-            if !busy || now >= deadline || events >= self.limits.max_events {
+            if !busy || now >= deadline || taken.len() + 1 >= queue.last_members {
+                queue.last_members = taken.len() + 1;
                 return taken;
             }
             queue = self

@@ -448,15 +448,8 @@ impl<'c> Step<'c> {
         item: &NewEvent,
     ) -> Result<()> {
         let (key, event_id, sequence, fp) = conflict_record(&*tx, item, self.now)?;
-        self.audit.append(
-            tx,
-            ctx,
-            AuditAction::Conflict,
-            event_id,
-            sequence,
-            key,
-            fp,
-        )
+        self.audit
+            .append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)
     }
 }
 

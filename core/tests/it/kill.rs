@@ -1,8 +1,10 @@
 //! A writer killed with SIGKILL at random moments loses no event it
 //! acknowledged and leaves no batch half stored.
 //!
-//! The child ingests single events and batches of 5 (durability full) and
-//! writes `ACK <id>` on its stdout pipe after each call returns. The parent
+//! The child runs 16 writer threads on one ledger, so that their calls are
+//! group-committed; each ingests single events and batches of 5
+//! (durability full) and writes `ACK <id>` on its stdout pipe after each
+//! call returns. The parent
 //! kills it after a random number of acknowledgements plus a random delay,
 //! so kills land anywhere: while the file is created and migrated, inside a
 //! transaction, during the commit's fsync, between calls. Then it reopens
@@ -24,6 +26,8 @@ use walletlog::Ledger;
 use super::util::*;
 
 const BATCH: usize = 5;
+/// Threads of the killed process, all writing through one `Ledger`.
+const WRITERS: usize = 16;
 
 /// A small deterministic generator (PCG-style LCG), seeded per run.
 struct Rng(u64);
@@ -182,7 +186,9 @@ fn a_killed_writer_loses_no_acknowledged_event() {
     );
 }
 
-/// The writer that gets killed; run by `a_killed_writer_loses_no_acknowledged_event`.
+/// The writers that get killed, 16 threads sharing one ledger (so their
+/// calls are group-committed); run by
+/// `a_killed_writer_loses_no_acknowledged_event`.
 #[test]
 #[ignore = "a child process of a_killed_writer_loses_no_acknowledged_event"]
 fn kill_child() {
@@ -190,18 +196,25 @@ fn kill_child() {
     let round = std::env::var("WALLETLOG_KILL_ROUND").unwrap();
     // Durability full: an acknowledged event has been fsynced.
     let l: Ledger = sqlite_ledger(Path::new(&path));
-    for i in 0.. {
-        if i % 2 == 0 {
-            let id = format!("s{round}x{i}");
-            l.ingest(&deposit("w", &id, "1", i)).unwrap();
-            println!("ACK {id}");
-        } else {
-            let id = format!("b{round}x{i}");
-            let batch: Vec<_> = (0..BATCH)
-                .map(|j| deposit("w", &format!("{id}_{j}"), "2", i))
-                .collect();
-            l.ingest_batch(&batch).unwrap();
-            println!("ACK {id}");
+    std::thread::scope(|s| {
+        for t in 0..WRITERS {
+            let (l, round) = (&l, &round);
+            s.spawn(move || {
+                for i in 0i64.. {
+                    if (i + t as i64) % 2 == 0 {
+                        let id = format!("s{round}t{t}x{i}");
+                        l.ingest(&deposit("w", &id, "1", i)).unwrap();
+                        println!("ACK {id}");
+                    } else {
+                        let id = format!("b{round}t{t}x{i}");
+                        let batch: Vec<_> = (0..BATCH)
+                            .map(|j| deposit("w", &format!("{id}_{j}"), "2", i))
+                            .collect();
+                        l.ingest_batch(&batch).unwrap();
+                        println!("ACK {id}");
+                    }
+                }
+            });
         }
-    }
+    });
 }

@@ -1,6 +1,7 @@
 mod config;
 mod conformance;
 mod fuzz_regressions;
+mod group;
 mod hostile;
 mod json;
 mod kill;
