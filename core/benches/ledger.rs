@@ -576,6 +576,10 @@ fn main() {
             ratio("pg_ingest_4proc_eps", "pg_ingest_single_eps"),
         ),
         (
+            "pg_ingest_threads16_vs_batch1000",
+            ratio("pg_ingest_threads16_eps", "pg_ingest_batch1000_eps"),
+        ),
+        (
             "pg_list_page100_1m_vs_10k",
             ratio("pg_list_page100_us_1m", "pg_list_page100_us_10k"),
         ),

@@ -6,7 +6,9 @@
  * order per thread, half singly and half in batches of 10). Exactly one
  * offer of each event may be `created`; every other must be a duplicate;
  * nothing may fail. Then the balance must equal the sum computed here, and
- * the audit chain must verify with one record per offer.
+ * the audit chain must verify with one record per offer. The threads' calls
+ * are group-committed (durability full, so commits take long enough for
+ * the others to queue): fewer commit times than events.
  *
  * Usage: test_threads SCRATCH_DIR
  */
@@ -43,6 +45,33 @@ static void event_json(char *buf, size_t size, int i) {
                  "\"provider_event_id\":\"ev-%d\"}",
                  i + 1, i % 100, i / 60, i % 60, i);
     }
+}
+
+static int compare_strings(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* How many different "created_at" values `json` holds (at most EVENTS read). */
+static int distinct_created_at(const char *json) {
+    static char values[EVENTS][40];
+    const char *sorted[EVENTS];
+    int n = 0;
+    const char *key = "\"created_at\":\"";
+    for (const char *p = strstr(json, key); p && n < EVENTS; p = strstr(p, key)) {
+        p += strlen(key);
+        size_t len = strcspn(p, "\"");
+        if (len >= sizeof values[n]) len = sizeof values[n] - 1;
+        memcpy(values[n], p, len);
+        values[n][len] = 0;
+        sorted[n] = values[n];
+        n++;
+    }
+    qsort(sorted, (size_t)n, sizeof sorted[0], compare_strings);
+    int distinct = 0;
+    for (int i = 0; i < n; i++) {
+        if (i == 0 || strcmp(sorted[i], sorted[i - 1]) != 0) distinct++;
+    }
+    return distinct;
 }
 
 static void tally(struct worker *w, const char *results) {
@@ -103,7 +132,7 @@ int main(int argc, char **argv) {
     char path[4096];
     snprintf(path, sizeof path, "%s/threads.db", argv[1]);
     remove(path);
-    CHECK_STATUS(wl_ledger_open(path, "{\"durability\":\"normal\"}", &ledger), WL_OK);
+    CHECK_STATUS(wl_ledger_open(path, "{\"durability\":\"full\"}", &ledger), WL_OK);
     if (!ledger) return check_finish("test_threads");
 
     pthread_t threads[THREADS];
@@ -156,6 +185,9 @@ int main(int argc, char **argv) {
     out = NULL;
     CHECK_STATUS(wl_ledger_list_json(ledger, "shared", "{\"limit\":1000}", &out), WL_OK);
     CHECK(count_of(out, "\"event_id\"") == EVENTS);
+    int commits = distinct_created_at(out);
+    printf("threads: %d events stored in %d commits\n", EVENTS, commits);
+    CHECK(commits < EVENTS);
     wl_string_free(out);
     out = NULL;
     CHECK_STATUS(wl_ledger_verify_audit_json(ledger, &out), WL_OK);

@@ -9,8 +9,11 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+
+import pytest
 
 import walletlog
 from conftest import event
@@ -59,6 +62,70 @@ def test_sixteen_threads_share_one_ledger(db) -> None:
         with ThreadPoolExecutor(16) as pool:
             outcomes = [o for part in pool.map(worker, range(16)) for o in part]
     _check(db, outcomes, 16)
+
+
+def test_threads_queued_behind_a_commit_share_the_next_one(db_file) -> None:
+    """While another process holds the file's write lock, one thread leads
+    and waits for it and the others queue (the GIL released while they
+    wait); released, the queued calls commit as one group, and the
+    conflicting one fails alone.
+
+    The lock is held from another process: two copies of SQLite in one
+    process (Python's and walletlog's) do not see each other's locks."""
+    with walletlog.Ledger(db_file) as led:
+        led.ingest(**event(0))
+        blocker = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys\n"
+                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE')\n"
+                "print('locked', flush=True)\n"
+                "sys.stdin.read()\n",
+                str(db_file),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert blocker.stdout is not None and blocker.stdin is not None
+        assert blocker.stdout.readline() == "locked\n"
+        with ThreadPoolExecutor(10) as pool:
+            plug = pool.submit(led.ingest, **event(1))
+            time.sleep(0.2)
+            queued = [pool.submit(led.ingest, **event(i)) for i in range(2, 10)]
+            conflicting = pool.submit(led.ingest, **event(0, amount=Decimal("999")))
+            time.sleep(0.4)
+            assert not plug.done(), "the first call waits for the lock"
+            blocker.stdin.close()
+            assert blocker.wait() == 0
+            results = [f.result() for f in queued]
+            with pytest.raises(walletlog.ConflictError) as refused:
+                conflicting.result()
+        assert refused.value.fields == ("amount",)
+        assert all(r.created for r in results)
+        assert len({r.event.created_at for r in results}) == 1, "one commit for the group"
+        assert plug.result().event.created_at != results[0].event.created_at
+        assert len(led.changes_since(0, 100)) == 10
+        assert led.get_by_provider_event_id("stripe", "evt_0").amount == Decimal("10.00")
+        assert [r.action for r in led.audit_log(0, 100)].count("conflict") == 1
+        assert led.verify_audit().ok
+
+
+def test_group_options_are_checked(db_file) -> None:
+    with pytest.raises(walletlog.ValidationError) as e:
+        walletlog.Ledger(db_file, group_max_events=0)
+    assert e.value.field == "group_max_events"
+    with pytest.raises(walletlog.ValidationError) as e:
+        walletlog.Ledger(db_file, group_max_wait=-1)
+    assert e.value.field == "group_max_wait"
+    with pytest.raises(walletlog.ValidationError) as e:
+        walletlog.Ledger(db_file, group_max_wait=2.0)
+    assert e.value.field == "group_max_wait_us"
+    assert not db_file.exists()
+    with walletlog.Ledger(db_file, group_max_events=16, group_max_wait=0) as led:
+        assert led.ingest(**event(1)).created
 
 
 def test_four_processes_race_on_one_file(db) -> None:

@@ -88,6 +88,7 @@ void wl_string_free(char *s);
 // `options_json` may be NULL or
 // `{"durability": "full"|"normal", "busy_timeout_ms": 30000,
 //   "pool_size": 8, "pool_timeout_ms": 30000,
+//   "group_max_events": 1000, "group_max_wait_us": 500,
 //   "audit_key_hex": "...", "plugin_cache_dir": "...", "plugin_limits": {...}}`.
 // On success writes a handle to `*out_ledger`; close it with `wl_ledger_close`.
 //

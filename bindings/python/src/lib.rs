@@ -228,7 +228,7 @@ impl EventFields {
 #[pymethods]
 impl NativeLedger {
     #[new]
-    #[pyo3(signature = (path, durability, audit_key, busy_timeout_ms, plugin_cache_dir, pool_size, pool_timeout_ms))]
+    #[pyo3(signature = (path, durability, audit_key, busy_timeout_ms, plugin_cache_dir, pool_size, pool_timeout_ms, group_max_events, group_max_wait_us))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -239,12 +239,16 @@ impl NativeLedger {
         plugin_cache_dir: Option<String>,
         pool_size: Option<u64>,
         pool_timeout_ms: Option<u64>,
+        group_max_events: Option<u64>,
+        group_max_wait_us: Option<u64>,
     ) -> PyResult<Self> {
         let options = RawOptions {
             durability: Some(durability),
             busy_timeout_ms,
             pool_size,
             pool_timeout_ms,
+            group_max_events,
+            group_max_wait_us,
             audit_key: audit_key.map(RawAuditKey::Bytes),
             plugin_cache_dir,
             plugin_limits: Vec::new(),

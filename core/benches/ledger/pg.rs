@@ -8,9 +8,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, NoTls};
-use walletlog::{EventId, Ledger, NewEvent, Options};
+use walletlog::{EventId, GroupLimits, Ledger, NewEvent, Options};
 
-use super::{balance_current_p50, eps, event, list_p99, progress, spread, BATCH};
+use super::{
+    balance_current_p50, eps, event, list_p99, progress, spread, threads_ingest, BATCH,
+    THREADS_EVENTS,
+};
 
 const PG_SINGLE_EVENTS: usize = 2_000;
 const PG_BATCH_EVENTS: usize = 20_000;
@@ -106,7 +109,7 @@ fn ingest_batches() -> f64 {
 
 /// `threads` threads of single ingests on one ledger of this process;
 /// events `offset..` of their own.
-fn threads_ingest(l: &Ledger, threads: usize, offset: usize) {
+fn writer_threads(l: &Ledger, threads: usize, offset: usize) {
     std::thread::scope(|s| {
         for t in 0..threads {
             s.spawn(move || {
@@ -128,7 +131,7 @@ pub fn child(spec: &str) {
     while !std::path::Path::new(go).exists() {
         std::thread::sleep(Duration::from_millis(1));
     }
-    threads_ingest(&l, 4, offset.parse().unwrap());
+    writer_threads(&l, 4, offset.parse().unwrap());
 }
 
 /// `processes` processes x 4 threads of single ingests on one schema.
@@ -164,7 +167,7 @@ fn processes_ingest(processes: usize) -> f64 {
 fn one_process_threads() -> f64 {
     let l = ledger(&location("bench_threads"));
     let start = Instant::now();
-    threads_ingest(&l, 4, 0);
+    writer_threads(&l, 4, 0);
     eps(4 * PG_PER_THREAD, start.elapsed())
 }
 
@@ -204,6 +207,32 @@ pub fn figures(out: &mut BTreeMap<&'static str, f64>, wanted: &dyn Fn(&[&str]) -
     if wanted(&["pg_ingest_1proc4threads_eps"]) {
         progress("PostgreSQL: 1 process x 4 threads of single ingests");
         out.insert("pg_ingest_1proc4threads_eps", one_process_threads());
+    }
+    for (name, max_events) in [
+        ("pg_ingest_threads16", walletlog::GROUP_EVENTS_DEFAULT),
+        ("pg_ingest_threads16_ungrouped", 1),
+    ] {
+        if !wanted(&[&format!("{name}_eps")]) {
+            continue;
+        }
+        progress(&format!(
+            "PostgreSQL: 16 threads of single ingests, groups of at most {max_events}"
+        ));
+        let options = Options {
+            group: GroupLimits {
+                max_events,
+                ..GroupLimits::default()
+            },
+            ..Options::default()
+        };
+        let l = Ledger::open(location("bench_threads16"), options).unwrap();
+        let (rate, p50, p99) = threads_ingest(&l, 16, THREADS_EVENTS);
+        for (suffix, value) in [("eps", rate), ("p50_us", p50), ("p99_us", p99)] {
+            out.insert(
+                Box::leak(format!("{name}_{suffix}").into_boxed_str()),
+                value,
+            );
+        }
     }
     if wanted(&["pg_ingest_4proc_eps"]) {
         progress("PostgreSQL: 4 processes x 4 threads of single ingests");

@@ -169,7 +169,8 @@ pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, ValidationErro
 
 /// Parses ledger options (every field optional):
 /// `{"durability": "full" | "normal", "busy_timeout_ms": 30000,
-///   "pool_size": 8, "pool_timeout_ms": 30000, "audit_key_hex": "00ff...", "plugin_cache_dir": "/var/cache/walletlog",
+///   "pool_size": 8, "pool_timeout_ms": 30000, "group_max_events": 1000, "group_max_wait_us": 500,
+///   "audit_key_hex": "00ff...", "plugin_cache_dir": "/var/cache/walletlog",
 ///   "plugin_limits": {"fuel_per_call": 50000000, ...}}` (the limits by the
 /// names of [`crate::limits::PLUGIN_LIMIT_FIELDS`]).
 pub fn parse_options(text: &str) -> Result<Options, ValidationError> {
@@ -185,6 +186,8 @@ pub fn parse_options(text: &str) -> Result<Options, ValidationError> {
             "busy_timeout_ms" => raw.busy_timeout_ms = Some(unsigned(v, "busy_timeout_ms")?),
             "pool_size" => raw.pool_size = Some(unsigned(v, "pool_size")?),
             "pool_timeout_ms" => raw.pool_timeout_ms = Some(unsigned(v, "pool_timeout_ms")?),
+            "group_max_events" => raw.group_max_events = Some(unsigned(v, "group_max_events")?),
+            "group_max_wait_us" => raw.group_max_wait_us = Some(unsigned(v, "group_max_wait_us")?),
             "audit_key_hex" => {
                 raw.audit_key = Some(RawAuditKey::Hex(string(v, "audit_key_hex")?));
             }

@@ -93,6 +93,16 @@ def _micros(field: str, at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def _seconds_to_micros(field: str, seconds: float) -> int:
+    """A duration option given in seconds, as whole microseconds."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise _type_error(field, "a number of seconds", seconds)
+    if not seconds >= 0:
+        reason = "must be a duration of at least 0 seconds"
+        raise ValidationError(f"invalid {field}: {reason}", field, reason)
+    return round(seconds * 1_000_000)
+
+
 def _time_arg(field: str, at: DatetimeLike) -> Union[int, str]:
     """What the native layer takes for a time: microseconds, or the text
     for the core to parse (the same rules as ``occurred_at``)."""
@@ -397,6 +407,13 @@ class Ledger:
     storage and plugin work. Several processes may open the same file or
     PostgreSQL schema. ``pool_size`` and ``pool_timeout`` (seconds) bound the
     PostgreSQL connections of this ledger; they do nothing elsewhere.
+
+    Concurrent ``ingest`` and ``ingest_many`` calls from several threads are
+    group-committed: they share one transaction and one commit, and each
+    call still gets exactly its own results or error. ``group_max_events``
+    (default 1000) bounds a group; ``group_max_wait`` (seconds, default
+    0.0005, at most 1) is how long a group waits for more callers, and only
+    while the ledger is busy: a lone caller commits at once.
     """
 
     def __init__(
@@ -409,6 +426,8 @@ class Ledger:
         plugin_cache_dir: Optional[Union[str, os.PathLike[str]]] = None,
         pool_size: Optional[int] = None,
         pool_timeout: Optional[float] = None,
+        group_max_events: Optional[int] = None,
+        group_max_wait: Optional[float] = None,
     ) -> None:
         self._native = _walletlog.NativeLedger(
             os.fspath(path),
@@ -418,6 +437,10 @@ class Ledger:
             None if plugin_cache_dir is None else os.fspath(plugin_cache_dir),
             pool_size,
             None if pool_timeout is None else int(pool_timeout * 1000),
+            group_max_events,
+            None
+            if group_max_wait is None
+            else _seconds_to_micros("group_max_wait", group_max_wait),
         )
 
     def __enter__(self) -> Ledger:
