@@ -86,6 +86,13 @@ pub trait WriteTx: ReadTx {
     /// whether it was stored. Uniqueness of the three keys is the adapter's
     /// to enforce; what a refusal means is the service's to decide. A
     /// `sequence` already taken is an error, never an overwrite.
+    ///
+    /// An engine may answer `true` provisionally and have the database
+    /// check it at commit (PostgreSQL does, to save a round trip). When the
+    /// event was not new after all, or when the run ends in an error after
+    /// such an answer, nothing of the run is kept and the write closure runs
+    /// again with exact answers: what the committed run (or the error
+    /// returned) saw is always exact.
     fn insert_event_if_new(&mut self, event: &WalletTransactionEvent) -> Result<bool>;
     /// Appends one record. A `sequence` already taken is an error.
     fn append_audit(&mut self, record: &AuditRecord) -> Result<()>;

@@ -165,6 +165,10 @@ fn a_conflict_or_an_invalid_event_fails_only_its_own_caller_in_a_group() {
                 .map(|j| deposit("w", &format!("ok_{j}"), "100", j))
                 .collect(),
         ));
+        // 13, 14: two new events under one key that disagree: the first of
+        // the group to be stored wins, the other conflicts with it.
+        calls.push(Call::One(deposit("w", "twin", "7", 5)));
+        calls.push(Call::One(deposit("w", "twin", "8", 5)));
         let (plug, answers) = queued_behind_a_plug(&engine, deposit("w", "plug", "1000", 0), calls);
         let plug = plug.unwrap().remove(0);
         assert!(plug.created(), "{name}");
@@ -196,11 +200,28 @@ fn a_conflict_or_an_invalid_event_fails_only_its_own_caller_in_a_group() {
                     assert_eq!(e.kind(), walletlog::ErrorKind::Validation, "{name}: {e}");
                 }
                 11 => assert!(answer.as_ref().unwrap()[0].duplicate(), "{name}"),
+                13 | 14 => {}
                 _ => unreachable!(),
             }
         }
+        let twins: Vec<&Answer> = answers[13..].iter().collect();
+        let won: Vec<&IngestResult> = twins
+            .iter()
+            .filter_map(|a| a.as_ref().ok())
+            .map(|r| &r[0])
+            .collect();
+        assert_eq!(won.len(), 1, "{name}: one of the twins is stored");
+        assert!(won[0].created(), "{name}");
+        created_at.push(won[0].event.created_at);
+        let lost = twins.iter().find_map(|a| a.as_ref().err()).unwrap();
+        assert_eq!(
+            lost.kind(),
+            walletlog::ErrorKind::Conflict,
+            "{name}: {lost}"
+        );
+        assert_eq!(lost.field(), Some("provider_event_id"), "{name}: {lost}");
         // The queued calls went in together: one transaction, one time.
-        assert_eq!(created_at.len(), 11);
+        assert_eq!(created_at.len(), 12);
         assert!(
             created_at.iter().all(|t| *t == created_at[0]),
             "{name}: the queued calls committed in one group: {created_at:?}"
@@ -211,15 +232,17 @@ fn a_conflict_or_an_invalid_event_fails_only_its_own_caller_in_a_group() {
             .into_iter()
             .map(|e| e.provider_event_id.unwrap().to_string())
             .collect();
-        assert_eq!(stored.len(), 1 + 1 + 8 + 3, "{name}: {stored:?}");
+        assert_eq!(stored.len(), 1 + 1 + 8 + 3 + 1, "{name}: {stored:?}");
         assert!(!stored.contains(&"b_new".to_string()), "{name}");
-        assert_eq!(available(l, "w"), "1318", "{name}");
+        let twin = won[0].event.amount.to_string();
+        let expected = 1318 + twin.parse::<i64>().unwrap();
+        assert_eq!(available(l, "w"), expected.to_string(), "{name}");
         let audit = all_audit(l);
         let count =
             |action: walletlog::AuditAction| audit.iter().filter(|r| r.action == action).count();
-        assert_eq!(count(walletlog::AuditAction::Created), 13, "{name}");
+        assert_eq!(count(walletlog::AuditAction::Created), 14, "{name}");
         assert_eq!(count(walletlog::AuditAction::Duplicate), 1, "{name}");
-        assert_eq!(count(walletlog::AuditAction::Conflict), 2, "{name}");
+        assert_eq!(count(walletlog::AuditAction::Conflict), 3, "{name}");
         // Records follow the order events were stored.
         let created: Vec<u64> = audit
             .iter()

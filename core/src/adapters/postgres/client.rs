@@ -121,6 +121,51 @@ impl Client {
         ))
     }
 
+    /// `begin`, `statement` and `commit`, sent together: a whole write
+    /// transaction in one round trip. Each is sent only once the one before
+    /// it is: a statement that cannot be encoded leaves the transaction
+    /// open, and `COMMIT` unsent.
+    pub(super) fn begin_execute_commit(
+        &self,
+        begin: &str,
+        statement: &Statement,
+        params: &[Param<'_>],
+        commit: &str,
+    ) -> Pipelined {
+        self.runtime.block_on(async {
+            let begun = self.client.simple_query(begin);
+            pin_mut!(begun);
+            let early = future::poll_fn(|cx| Poll::Ready(begun.as_mut().poll(cx))).await;
+            let (begun, (executed, committed)) = match early {
+                // The request could not even be sent.
+                Poll::Ready(Err(e)) => {
+                    return Pipelined {
+                        begun: Err(e),
+                        executed: None,
+                        committed: None,
+                    }
+                }
+                Poll::Ready(Ok(messages)) => (
+                    Ok(messages),
+                    self.execute_then_simple_async(statement, params, commit)
+                        .await,
+                ),
+                Poll::Pending => {
+                    future::join(
+                        begun,
+                        self.execute_then_simple_async(statement, params, commit),
+                    )
+                    .await
+                }
+            };
+            Pipelined {
+                begun,
+                executed: Some(executed),
+                committed,
+            }
+        })
+    }
+
     /// `statement` then `simple`, sent together: one round trip. `simple`
     /// is sent only once `statement` is: when `statement` cannot even be
     /// encoded, the second result is `None` and nothing was sent.
@@ -134,21 +179,44 @@ impl Client {
         std::result::Result<u64, Error>,
         Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
     ) {
-        self.runtime.block_on(async {
-            let first = self.client.execute(statement, params);
-            pin_mut!(first);
-            // The first poll encodes and queues the request, or fails.
-            let early = future::poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await;
-            match early {
-                Poll::Ready(Err(e)) => (Err(e), None),
-                Poll::Ready(Ok(n)) => (Ok(n), Some(self.client.simple_query(simple).await)),
-                Poll::Pending => {
-                    let (a, b) = future::join(first, self.client.simple_query(simple)).await;
-                    (a, Some(b))
-                }
-            }
-        })
+        self.runtime
+            .block_on(self.execute_then_simple_async(statement, params, simple))
     }
+
+    #[allow(clippy::type_complexity)]
+    async fn execute_then_simple_async(
+        &self,
+        statement: &Statement,
+        params: &[Param<'_>],
+        simple: &str,
+    ) -> (
+        std::result::Result<u64, Error>,
+        Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
+    ) {
+        let first = self.client.execute(statement, params);
+        pin_mut!(first);
+        // The first poll encodes and queues the request, or fails.
+        let early = future::poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await;
+        match early {
+            Poll::Ready(Err(e)) => (Err(e), None),
+            Poll::Ready(Ok(n)) => (Ok(n), Some(self.client.simple_query(simple).await)),
+            Poll::Pending => {
+                let (a, b) = future::join(first, self.client.simple_query(simple)).await;
+                (a, Some(b))
+            }
+        }
+    }
+}
+
+/// What [`Client::begin_execute_commit`] got back.
+pub(super) struct Pipelined {
+    /// `BEGIN` and the lock; `Err` with nothing else sent when even that
+    /// could not be sent.
+    pub(super) begun: std::result::Result<Vec<SimpleQueryMessage>, Error>,
+    /// The statement; `None` when `BEGIN` could not be sent.
+    pub(super) executed: Option<std::result::Result<u64, Error>>,
+    /// `COMMIT`; `None` when it was not sent (nor, then, the statement).
+    pub(super) committed: Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
 }
 
 /// Why a connection could not be made.

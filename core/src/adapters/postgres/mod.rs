@@ -25,12 +25,13 @@ mod pool;
 mod schema;
 mod tx;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::config::PostgresConfig;
-use crate::domain::{Error, Result, StorageError, StorageErrorKind};
+use crate::domain::{Error, Result, RollupKey, StorageError, StorageErrorKind, Totals};
 use crate::ports::{Backup, ReadTx, Storage, WriteTx};
 
 pub use schema::latest_version as schema_version;
@@ -40,7 +41,7 @@ use tokio_postgres::SimpleQueryMessage;
 use crate::adapters::stored::{corrupt, hash32};
 use error::{commit_error, kind_of, map_err};
 use pool::{Lent, Pool};
-use tx::{Heads, Tx};
+use tx::{Heads, RollupCache, Tx};
 
 /// Settings read back from an open PostgreSQL ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +72,26 @@ pub struct PostgresStorage {
     /// Writes left to run with heads read under the lock, after an
     /// assumption proved stale (another process wrote meanwhile).
     distrust: AtomicU32,
+    /// Rollup rows as of the heads of this process's last commit: a write
+    /// whose rows are all here is one round trip (see `tx::RollupCache`).
+    rollups: Mutex<RollupCache>,
 }
 
 /// How one attempt at a write transaction ended.
 enum Attempt {
-    Committed(Option<Heads>),
-    /// Start again from scratch, with heads read under the lock.
-    Retry(crate::domain::Error),
+    Committed {
+        /// The heads the transaction began at.
+        start: Heads,
+        end: Option<Heads>,
+        /// The rollup rows it read or wrote, as committed.
+        seen: HashMap<RollupKey, Option<Totals>>,
+    },
+    /// Start again from scratch, with heads read under the lock. `missed`:
+    /// the heads were right, but an event taken as new was not.
+    Retry {
+        error: crate::domain::Error,
+        missed: bool,
+    },
     Failed(crate::domain::Error),
 }
 
@@ -122,6 +136,7 @@ impl PostgresStorage {
             assumed: Mutex::new(None),
             writing: AtomicUsize::new(0),
             distrust: AtomicU32::new(0),
+            rollups: Mutex::new(RollupCache::default()),
         })
     }
 
@@ -212,8 +227,8 @@ fn heads(messages: &[SimpleQueryMessage]) -> Result<Heads> {
 impl Attempt {
     fn into_result(self) -> Result<()> {
         match self {
-            Attempt::Committed(_) => Ok(()),
-            Attempt::Retry(e) | Attempt::Failed(e) => Err(e),
+            Attempt::Committed { .. } => Ok(()),
+            Attempt::Retry { error, .. } | Attempt::Failed(error) => Err(error),
         }
     }
 }
@@ -233,6 +248,10 @@ impl PostgresStorage {
         *self.assumed.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    fn cache(&self) -> std::sync::MutexGuard<'_, RollupCache> {
+        self.rollups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn attempt_assuming(
         &self,
         f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
@@ -246,7 +265,8 @@ impl PostgresStorage {
             "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
             self.lock_key
         );
-        run_write(&mut conn, heads, Some(begin), f)
+        let cache = self.cache().holds_at(heads).then_some(&self.rollups);
+        run_write(&mut conn, heads, Some(begin), cache, f)
     }
 
     fn attempt_reading_heads(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Attempt {
@@ -267,7 +287,7 @@ impl PostgresStorage {
             Ok(h) => h,
             Err(e) => return Attempt::Failed(finish(&mut conn, Err::<(), _>(e)).unwrap_err()),
         };
-        run_write(&mut conn, heads, None, f)
+        run_write(&mut conn, heads, None, None, f)
     }
 }
 
@@ -276,23 +296,33 @@ fn run_write(
     conn: &mut Lent<'_>,
     heads: Heads,
     begin: Option<String>,
+    cache: Option<&Mutex<RollupCache>>,
     f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
 ) -> Attempt {
-    let mut tx = Tx::writing(conn, heads, begin);
-    let result = f(&mut tx).and_then(|()| tx.commit());
-    let retry = tx.must_retry();
-    let heads = tx.final_heads();
+    let mut tx = Tx::writing(conn, heads, begin, cache);
+    let ran = f(&mut tx);
+    // A run that failed after a provisional answer may have failed because
+    // of it: it runs again with exact ones, so that no error rests on a guess.
+    let guessed = ran.is_err() && tx.answered_provisionally();
+    let result = ran.and_then(|()| tx.commit());
+    let (retry, missed) = (tx.must_retry() || guessed, tx.missed() || guessed);
+    let end = tx.final_heads();
+    let seen = tx.take_seen();
     drop(tx);
     match result {
-        Ok(()) => Attempt::Committed(heads),
-        Err(e) => {
+        Ok(()) => Attempt::Committed {
+            start: heads,
+            end,
+            seen,
+        },
+        Err(error) => {
             if conn.in_transaction && conn.client.batch_execute("ROLLBACK").is_ok() {
                 conn.in_transaction = false;
             }
             if retry {
-                Attempt::Retry(e)
+                Attempt::Retry { error, missed }
             } else {
-                Attempt::Failed(e)
+                Attempt::Failed(error)
             }
         }
     }
@@ -339,16 +369,21 @@ impl Storage for PostgresStorage {
                 None => self.attempt_reading_heads(f),
             };
             match attempt {
-                Attempt::Committed(heads) => {
-                    *self.assumed.lock().unwrap_or_else(|p| p.into_inner()) = heads;
+                Attempt::Committed { start, end, seen } => {
+                    *self.assumed.lock().unwrap_or_else(|p| p.into_inner()) = end;
+                    self.cache().committed(start, end, seen);
                     return Ok(());
                 }
-                Attempt::Retry(_) => {
+                // The heads were right: only this attempt's guess was not.
+                Attempt::Retry { missed: true, .. } => {}
+                Attempt::Retry { .. } => {
                     self.forget_heads();
+                    self.cache().forget();
                     self.distrust.store(DISTRUST_WRITES, Ordering::SeqCst);
                 }
                 Attempt::Failed(e) => {
                     self.forget_heads();
+                    self.cache().forget();
                     return Err(e);
                 }
             }

@@ -15,6 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Row;
@@ -105,8 +106,9 @@ fn stored_totals(r: &Row) -> Result<StoredTotals> {
     })
 }
 
-/// The last event sequence and the last audit record, as stored.
-#[derive(Debug, Clone, Copy)]
+/// The last event sequence and the last audit record, as stored. Every
+/// write appends an audit record, so equal heads mean the same ledger state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Heads {
     pub(super) event_sequence: u64,
     pub(super) audit: Option<(u64, [u8; 32])>,
@@ -118,6 +120,11 @@ struct WriteState {
     heads: Option<Heads>,
     /// The last audit sequence stored (heads count the buffered ones).
     stored_audit: u64,
+    /// The last event sequence stored (heads count the deferred ones).
+    stored_events: u64,
+    /// Events taken as new on the word of the rollup cache, inserted with
+    /// the next statement, which checks that each one was.
+    deferred: Vec<WalletTransactionEvent>,
     audit: Vec<AuditRecord>,
     /// Rows to write, by key: the last put wins.
     rollups_put: HashMap<RollupKey, Totals>,
@@ -127,6 +134,57 @@ struct WriteState {
 
 /// SQLSTATE of `walletlog_expect`: the heads a writer assumed were stale.
 const STALE_HEADS: &str = "WL001";
+
+/// What `walletlog_expect` names when deferred events were not all new.
+const NOT_NEW: &str = "new event";
+
+/// The most rollup rows a [`RollupCache`] keeps; past it, it starts over.
+const ROLLUP_CACHE_ROWS_MAX: usize = 65_536;
+
+/// Rollup rows as they were stored when the ledger's heads were `at`, as
+/// this process's own transactions read and wrote them. While the heads
+/// are still `at`, nobody has written since, and a write that finds both
+/// rows of its event here can take the event as new without asking the
+/// server: the event goes with the audit record, the rollups and `COMMIT`
+/// in one round trip, and the statement checks under the lock that the
+/// heads were `at` and that every such event was indeed new.
+#[derive(Default)]
+pub(super) struct RollupCache {
+    at: Option<Heads>,
+    rows: HashMap<RollupKey, Option<Totals>>,
+}
+
+impl RollupCache {
+    /// Whether the rows are the stored ones while the heads are `heads`.
+    pub(super) fn holds_at(&self, heads: Heads) -> bool {
+        self.at == Some(heads)
+    }
+
+    /// A transaction that began at heads `start` committed, leaving
+    /// `end` and the rows it `seen` (read or written).
+    pub(super) fn committed(
+        &mut self,
+        start: Heads,
+        end: Option<Heads>,
+        seen: HashMap<RollupKey, Option<Totals>>,
+    ) {
+        if self.at != Some(start) {
+            // Someone else wrote in between: only this transaction's rows
+            // are known to be current.
+            self.rows.clear();
+        }
+        self.rows.extend(seen);
+        if self.rows.len() > ROLLUP_CACHE_ROWS_MAX {
+            self.rows.clear();
+        }
+        self.at = end;
+    }
+
+    pub(super) fn forget(&mut self) {
+        self.at = None;
+        self.rows.clear();
+    }
+}
 
 impl WriteState {
     /// Remembers the rollup rows of `wanted` as `rows` (in
@@ -154,6 +212,13 @@ impl WriteState {
 pub(super) struct Tx<'c> {
     conn: RefCell<&'c mut Conn>,
     write: Option<RefCell<WriteState>>,
+    /// Rollup rows known at this transaction's assumed heads: events whose
+    /// rows are all here are taken as new and deferred (see [`RollupCache`]).
+    cache: Option<&'c Mutex<RollupCache>>,
+    /// A deferred event proved not new: run again without deferring.
+    missed: Cell<bool>,
+    /// An event was deferred: its `true` was provisional.
+    deferred_any: Cell<bool>,
     /// `BEGIN` (and the lock) not sent yet: sent with the first statement.
     pending_begin: RefCell<Option<String>>,
     /// The transaction must start again: the heads it assumed were stale,
@@ -172,6 +237,9 @@ impl<'c> Tx<'c> {
         Tx {
             conn: RefCell::new(conn),
             write: None,
+            cache: None,
+            missed: Cell::new(false),
+            deferred_any: Cell::new(false),
             pending_begin: RefCell::new(None),
             retry: Cell::new(false),
             assumed: false,
@@ -183,15 +251,25 @@ impl<'c> Tx<'c> {
     /// `None`), or assumed from this process's last commit, with `begin`
     /// (`BEGIN` and the lock) sent together with its first statement and
     /// the assumption checked under the lock by every statement that
-    /// depends on it.
-    pub(super) fn writing(conn: &'c mut Conn, heads: Heads, begin: Option<String>) -> Self {
+    /// depends on it. With `cache` (rollup rows known at those heads),
+    /// events may be deferred to the statement that commits.
+    pub(super) fn writing(
+        conn: &'c mut Conn,
+        heads: Heads,
+        begin: Option<String>,
+        cache: Option<&'c Mutex<RollupCache>>,
+    ) -> Self {
         Tx {
             conn: RefCell::new(conn),
             write: Some(RefCell::new(WriteState {
                 heads: Some(heads),
                 stored_audit: heads.audit.map_or(0, |(sequence, _)| sequence),
+                stored_events: heads.event_sequence,
                 ..WriteState::default()
             })),
+            cache,
+            missed: Cell::new(false),
+            deferred_any: Cell::new(false),
             assumed: begin.is_some(),
             aborted: Cell::new(false),
             pending_begin: RefCell::new(begin),
@@ -204,9 +282,30 @@ impl<'c> Tx<'c> {
         self.retry.get()
     }
 
+    /// A deferred event was not new after all (a duplicate, or a key
+    /// another event of the transaction holds): the transaction must run
+    /// again, asking the server about each event.
+    pub(super) fn missed(&self) -> bool {
+        self.missed.get()
+    }
+
+    /// An insert was answered provisionally (see [`RollupCache`]).
+    pub(super) fn answered_provisionally(&self) -> bool {
+        self.deferred_any.get()
+    }
+
     /// The heads after this transaction's writes.
     pub(super) fn final_heads(&self) -> Option<Heads> {
         self.heads()
+    }
+
+    /// The rollup rows this transaction read or wrote, as they are once it
+    /// commits.
+    pub(super) fn take_seen(&self) -> HashMap<RollupKey, Option<Totals>> {
+        self.write
+            .as_ref()
+            .map(|s| std::mem::take(&mut s.borrow_mut().rollups_seen))
+            .unwrap_or_default()
     }
 
     /// A storage error for `e`, noting when it says to start again.
@@ -214,6 +313,12 @@ impl<'c> Tx<'c> {
         // With heads read under the lock, a failed check is the caller's
         // mistake (a sequence already taken), not a reason to start again.
         let stale = self.assumed && e.code() == Some(&SqlState::from_code(STALE_HEADS));
+        if stale
+            && e.as_db_error()
+                .is_some_and(|d| d.message().contains(NOT_NEW))
+        {
+            self.missed.set(true);
+        }
         let dead_before_anything = sent_begin
             && kind_of(&e) == crate::domain::StorageErrorKind::Unavailable
             && !self.conn.borrow().fresh;
@@ -253,7 +358,6 @@ impl<'c> Tx<'c> {
         if self.pending_begin.borrow().is_some() && self.nothing_buffered() {
             return Ok(());
         }
-        self.begin_now()?;
         // Once begun, the write statement always goes with COMMIT, empty or
         // not: it checks the heads, and fails if the transaction was
         // aborted, where a bare COMMIT would answer ROLLBACK and no error.
@@ -264,7 +368,47 @@ impl<'c> Tx<'c> {
         };
         let statement = conn.statement(&sql)?;
         let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
-        let (flushed, committed) = conn.client.execute_then_simple(&statement, &refs, "COMMIT");
+        let pending = self.pending_begin.borrow_mut().take();
+        let (flushed, committed) = match pending {
+            None => conn.client.execute_then_simple(&statement, &refs, "COMMIT"),
+            // Nothing sent yet: BEGIN, the lock, the write and COMMIT go
+            // in one round trip.
+            Some(begin) => {
+                let sent = conn
+                    .client
+                    .begin_execute_commit(&begin, &statement, &refs, "COMMIT");
+                let Some(flushed) = sent.executed else {
+                    // Not even BEGIN could be sent.
+                    drop(conn);
+                    let e = sent
+                        .begun
+                        .expect_err("only a failed BEGIN sends nothing more");
+                    return Err(self.failed(e, true));
+                };
+                conn.in_transaction = true;
+                match sent.begun {
+                    Ok(_) => (flushed, sent.committed),
+                    // The server refused BEGIN or the lock (a lock wait past
+                    // lock_timeout), or had ended the connection before (a
+                    // restart): the rest ran in an aborted transaction and
+                    // COMMIT rolled it back, or none of it ran.
+                    Err(e) if e.as_db_error().is_some() => {
+                        if matches!(sent.committed, Some(Ok(_))) {
+                            conn.in_transaction = false;
+                        }
+                        drop(conn);
+                        return Err(self.failed(e, true));
+                    }
+                    // No answer at all: with COMMIT sent, it may have
+                    // committed.
+                    Err(e) if sent.committed.is_some() => return Err(ambiguous(e)),
+                    Err(e) => {
+                        drop(conn);
+                        return Err(self.failed(e, false));
+                    }
+                }
+            }
+        };
         match (flushed, committed) {
             // Refused before anything was sent (a parameter that would not
             // encode): the transaction is open, the caller rolls it back.
@@ -303,15 +447,18 @@ impl<'c> Tx<'c> {
     fn nothing_buffered(&self) -> bool {
         self.write.as_ref().is_none_or(|state| {
             let state = state.borrow();
-            state.audit.is_empty() && state.rollups_put.is_empty()
+            state.audit.is_empty() && state.rollups_put.is_empty() && state.deferred.is_empty()
         })
     }
 
     /// Writes the buffered audit records and rollup rows, in one statement.
     pub(super) fn flush(&self) -> Result<()> {
-        let written = self.write.as_ref().and_then(|state| {
+        let (written, inserted) = self.write.as_ref().map_or((None, None), |state| {
             let state = state.borrow();
-            state.audit.iter().map(|r| r.sequence).max()
+            (
+                state.audit.iter().map(|r| r.sequence).max(),
+                state.deferred.iter().map(|e| e.sequence).max(),
+            )
         });
         let Some((sql, params)) = self.flush_statement(false)? else {
             return Ok(());
@@ -323,9 +470,52 @@ impl<'c> Tx<'c> {
             self.aborted.set(true);
             return Err(e);
         }
-        if let (Some(sequence), Some(state)) = (written, &self.write) {
-            state.borrow_mut().stored_audit = sequence;
+        if let Some(state) = &self.write {
+            let mut state = state.borrow_mut();
+            if let Some(sequence) = written {
+                state.stored_audit = sequence;
+            }
+            if let Some(sequence) = inserted {
+                state.stored_events = state.stored_events.max(sequence);
+            }
         }
+        Ok(())
+    }
+
+    /// Inserts the deferred events, checking each was new: before any
+    /// other statement, so that it sees them.
+    fn materialize(&self) -> Result<()> {
+        let Some(state) = &self.write else {
+            return Ok(());
+        };
+        let mut state_ref = state.borrow_mut();
+        if state_ref.deferred.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(&mut state_ref.deferred);
+        let expected = state_ref.stored_events as i64;
+        drop(state_ref);
+        let mut params = events_params(&events);
+        params.push(Box::new(expected));
+        params.push(Box::new(events.len() as i64));
+        let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
+        static SQL: OnceLock<String> = OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "WITH new_events AS ({} \
+                 WHERE walletlog_expect((SELECT coalesce(max(sequence), 0) FROM events), $13, 'event') \
+                 ON CONFLICT DO NOTHING RETURNING 1) \
+                 SELECT walletlog_expect((SELECT count(*) FROM new_events), $14, 'new event')",
+                insert_events_sql(1)
+            )
+        });
+        if let Err(e) = self.query(sql, &refs) {
+            self.aborted.set(true);
+            return Err(e);
+        }
+        let mut state = state.borrow_mut();
+        let last = events.iter().map(|e| e.sequence).max().unwrap_or(0);
+        state.stored_events = state.stored_events.max(last);
         Ok(())
     }
 
@@ -346,7 +536,7 @@ impl<'c> Tx<'c> {
             return Ok(None);
         }
         let expected_audit = state.stored_audit as i64;
-        let expected_events = state.heads.map_or(0, |h| h.event_sequence as i64);
+        let deferred = std::mem::take(&mut state.deferred);
         let audit = std::mem::take(&mut state.audit);
         let rollups: Vec<(RollupKey, Totals)> = state.rollups_put.drain().collect();
         drop(state);
@@ -386,17 +576,22 @@ impl<'c> Tx<'c> {
             .iter()
             .map(|(_, t)| t.last_occurred_at.map(|x| x.as_micros()))
             .collect();
-        // The stored heads must be the ones this transaction worked from.
-        let sql = "WITH appended AS ( \
+        // The stored heads must be the ones this transaction worked from,
+        // and every deferred event must have been new.
+        static SQL: OnceLock<String> = OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "WITH new_events AS ({} ON CONFLICT DO NOTHING RETURNING 1), \
+             appended AS ( \
                  INSERT INTO audit (sequence, recorded_at, action, event_id, event_sequence, \
                      matched_on, actor, fingerprint, body_sha256, prev_hash, hash) \
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::uuid[], \
                      $5::bigint[], $6::smallint[], $7::text[], $8::bytea[], $9::bytea[], \
                      $10::bytea[], $11::bytea[]) \
-                 WHERE (SELECT walletlog_expect( \
+                 WHERE (SELECT CASE WHEN walletlog_expect( \
                          (SELECT coalesce(max(sequence), 0) FROM audit), $19, 'audit record') \
-                     AND walletlog_expect( \
-                         (SELECT coalesce(max(sequence), 0) FROM events), $20, 'event')) \
+                     THEN walletlog_expect((SELECT count(*) FROM new_events), $32, 'new event') \
+                     END) \
              ) \
              INSERT INTO rollups (wallet_id, bucket, currency, available, held, event_count, \
                  last_occurred_at) \
@@ -405,7 +600,10 @@ impl<'c> Tx<'c> {
                  $18::bigint[]) AS r (w, b, c, a, h, n, l) \
              ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
                  available = EXCLUDED.available, held = EXCLUDED.held, \
-                 event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at";
+                 event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at",
+                insert_events_sql(20)
+            )
+        });
         fn owned<'a, T: tokio_postgres::types::ToSql + Sync + 'static>(
             v: T,
         ) -> Box<dyn tokio_postgres::types::ToSql + Sync + 'a> {
@@ -438,9 +636,45 @@ impl<'c> Tx<'c> {
             owned(r_count),
             owned(r_last),
             owned(expected_audit),
-            owned(expected_events),
         ];
+        let mut params = params;
+        params.extend(events_params(&deferred));
+        params.push(owned(deferred.len() as i64));
         Ok(Some((sql.to_owned(), params)))
+    }
+
+    /// Takes `e` as new without asking the server, when the rollup cache
+    /// knows both its rows at this transaction's heads: it is inserted by
+    /// the next statement, which checks it was new (see [`RollupCache`]).
+    fn defer(
+        &mut self,
+        e: &WalletTransactionEvent,
+        hour: &RollupKey,
+        all_time: &RollupKey,
+    ) -> bool {
+        let Some(cache) = self.cache else {
+            return false;
+        };
+        let known = {
+            let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            match (cache.rows.get(hour), cache.rows.get(all_time)) {
+                (Some(h), Some(a)) => Some((h.clone(), a.clone())),
+                _ => None,
+            }
+        };
+        let Some((h, a)) = known else {
+            return false;
+        };
+        let state = self.state();
+        // What this transaction wrote already is newer than the cache.
+        state.rollups_seen.entry(hour.clone()).or_insert(h);
+        state.rollups_seen.entry(all_time.clone()).or_insert(a);
+        state.deferred.push(e.clone());
+        if let Some(heads) = &mut state.heads {
+            heads.event_sequence = heads.event_sequence.max(e.sequence);
+        }
+        self.deferred_any.set(true);
+        true
     }
 
     /// The write state, for the port's writes (which run only in a write
@@ -469,6 +703,7 @@ impl<'c> Tx<'c> {
 
     /// Runs `sql`; a pending `BEGIN` goes with it, in one round trip.
     fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        self.materialize()?;
         let mut conn = self.conn.borrow_mut();
         let prepared = conn.prepared(sql);
         let statement = match prepared {
@@ -497,6 +732,7 @@ impl<'c> Tx<'c> {
     }
 
     fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        self.materialize()?;
         self.begin_now()?;
         let mut conn = self.conn.borrow_mut();
         let result = conn
@@ -514,6 +750,7 @@ impl<'c> Tx<'c> {
         params: &[Param<'_>],
         each: &mut dyn FnMut(&Row) -> Result<()>,
     ) -> Result<()> {
+        self.materialize()?;
         self.begin_now()?;
         let mut conn = self.conn.borrow_mut();
         let result = conn
@@ -535,6 +772,57 @@ impl<'c> Tx<'c> {
             .map(event_from_row)
             .collect()
     }
+}
+
+/// `INSERT INTO events` of the rows of twelve arrays, parameters `$first`
+/// on, in the order [`events_params`] gives them (no `ON CONFLICT` yet).
+fn insert_events_sql(first: usize) -> String {
+    let types = [
+        "bigint", "uuid", "text", "text", "smallint", "text", "text", "text", "text", "text",
+        "bigint", "bigint",
+    ];
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", first + i))
+        .collect();
+    format!(
+        "INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, \
+             currency, provider_event_id, idempotency_key, metadata, occurred_at, created_at) \
+         SELECT s, i, w, p, t, a::numeric, c, pe, ik, m, o, ca \
+         FROM unnest({}) AS e (s, i, w, p, t, a, c, pe, ik, m, o, ca)",
+        arrays.join(", ")
+    )
+}
+
+/// The columns of `events` as twelve arrays, for [`insert_events_sql`].
+fn events_params(
+    events: &[WalletTransactionEvent],
+) -> Vec<Box<dyn tokio_postgres::types::ToSql + Sync>> {
+    fn column<T: tokio_postgres::types::ToSql + Sync + 'static>(
+        events: &[WalletTransactionEvent],
+        f: impl Fn(&WalletTransactionEvent) -> T,
+    ) -> Box<dyn tokio_postgres::types::ToSql + Sync> {
+        Box::new(events.iter().map(f).collect::<Vec<T>>())
+    }
+    vec![
+        column(events, |e| e.sequence as i64),
+        column(events, |e| Uuid::from_bytes(*e.event_id.as_bytes())),
+        column(events, |e| e.wallet_id.as_str().to_owned()),
+        column(events, |e| e.provider.as_str().to_owned()),
+        column(events, |e| i16::from(e.event_type.code())),
+        column(events, |e| e.amount.to_string()),
+        column(events, |e| e.currency.as_str().to_owned()),
+        column(events, |e| {
+            e.provider_event_id.as_ref().map(|p| p.as_str().to_owned())
+        }),
+        column(events, |e| {
+            e.idempotency_key.as_ref().map(|k| k.as_str().to_owned())
+        }),
+        column(events, |e| e.metadata.as_json().to_owned()),
+        column(events, |e| e.occurred_at.as_micros()),
+        column(events, |e| e.created_at.as_micros()),
+    ]
 }
 
 /// Appends `fragment` to `sql`, numbering its `$?` placeholders after the
@@ -795,12 +1083,17 @@ impl WriteTx for Tx<'_> {
             bucket: RollupBucket::AllTime,
             ..hour.clone()
         };
+        if self.defer(e, &hour, &all_time) {
+            return Ok(true);
+        }
         let buckets = [bucket_to_column(hour.bucket), ALL_TIME_BUCKET];
+        // Deferred events go first, so that the stored sequence is known.
+        self.materialize()?;
         // The last stored sequence this transaction knows (assumed, or read
         // under the lock): checked by the insert, under the lock.
-        let expected_last = match self.heads() {
-            Some(heads) => heads.event_sequence as i64,
-            None => self.last_event_sequence()? as i64,
+        let expected_last = match &self.write {
+            Some(state) if state.borrow().heads.is_some() => state.borrow().stored_events as i64,
+            _ => self.last_event_sequence()? as i64,
         };
         let rows = self.query(
             "WITH inserted AS ( \
@@ -842,7 +1135,9 @@ impl WriteTx for Tx<'_> {
             .collect();
         self.state().saw(vec![hour, all_time], found)?;
         if inserted == 1 {
-            if let Some(heads) = &mut self.state().heads {
+            let state = self.state();
+            state.stored_events = state.stored_events.max(e.sequence);
+            if let Some(heads) = &mut state.heads {
                 heads.event_sequence = heads.event_sequence.max(e.sequence);
             }
             return Ok(true);
