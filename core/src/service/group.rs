@@ -11,10 +11,12 @@
 //! [`GroupLimits::max_wait`] for more) and writes them in one transaction.
 //! Groups therefore grow exactly while commits are slow.
 //!
-//! Each member gets what it would have got alone. A member whose item is
-//! refused (a conflict, an invalid event) is taken out and the group's
-//! transaction is run again without it: nothing of it is stored, the
-//! others commit, and a refused conflict is audited in that same
+//! Each member gets what it would have got alone. A one-event call whose
+//! event is refused (a conflict, an overflowing balance) stores nothing of
+//! it and is answered in place; a conflict is audited there. A batch call
+//! with a refused item has already written its earlier items, so it is
+//! taken out and the group's transaction run again without it: nothing of
+//! it is stored, the others commit, and a conflict is audited in that same
 //! transaction, at its place. A storage failure fails every member of the
 //! group, and nothing of theirs is stored.
 
@@ -97,12 +99,16 @@ struct Member<'a> {
 }
 
 enum Fate {
-    /// Its items go in; the results of the latest run.
-    Going(Vec<IngestResult>),
-    /// Item `index` conflicts: the member stores nothing, and its attempt
-    /// is audited at its place.
+    /// The member runs in every run of the group: the outcome of the
+    /// latest, its results or its refusal. Only a one-event call is refused
+    /// in place (its event folded before it is inserted, so a refusal stores
+    /// nothing of it; a conflict audited at its place).
+    Going(Result<Vec<IngestResult>>),
+    /// Item `index` of a batch call conflicts: the call stores nothing, its
+    /// attempt is audited at its place, and `error` is what it conflicts
+    /// with as of the run that commits.
     Conflicted { index: usize, error: ConflictError },
-    /// An item is invalid: the member stores nothing.
+    /// An item of a batch call is invalid: the call stores nothing.
     Refused(Error),
 }
 
@@ -113,7 +119,7 @@ impl Member<'_> {
         match (self.fate, outcome) {
             (Fate::Refused(e), _) => Err(e),
             (_, Err(e)) => Err(e.clone()),
-            (Fate::Going(results), Ok(())) => Ok(results),
+            (Fate::Going(answer), Ok(())) => answer,
             (Fate::Conflicted { index, mut error }, Ok(())) => {
                 error.index = self.batch.then_some(index);
                 Err(Error::Conflict(error))
@@ -205,6 +211,17 @@ impl<S: Storage> Service<S> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        // A keyless event is refused before it queues: it needs no storage.
+        for (i, item) in items.iter().enumerate() {
+            item.check_keys().map_err(|e| {
+                let e = Error::from(e);
+                if batch {
+                    e.at_index(i)
+                } else {
+                    e
+                }
+            })?;
+        }
         let started = Instant::now();
         let group = &self.group;
         let mut queue = lock(&group.queue);
@@ -228,11 +245,11 @@ impl<S: Storage> Service<S> {
                 _ => self.lead(&slot.items, &slot.ctx, slot.batch, true),
             }
         };
-        let results: Vec<Result<IngestResult>> = match &answer {
-            Ok(results) => results.iter().cloned().map(Ok).collect(),
-            Err(e) => vec![Err(e.clone())],
-        };
-        log_results(ctx, &results, started.elapsed().as_micros() as u64);
+        let duration_us = started.elapsed().as_micros() as u64;
+        match &answer {
+            Ok(results) => log_results(ctx, results.iter().map(Ok), duration_us),
+            Err(e) => log_results(ctx, std::iter::once(Err(e)), duration_us),
+        }
         answer
     }
 
@@ -260,7 +277,7 @@ impl<S: Storage> Service<S> {
                 items,
                 ctx,
                 batch,
-                fate: Fate::Going(Vec::with_capacity(items.len())),
+                fate: Fate::Going(Ok(Vec::with_capacity(items.len()))),
             })
             .collect();
         let outcome = self.write_group(&mut members);
@@ -272,46 +289,66 @@ impl<S: Storage> Service<S> {
         own
     }
 
-    /// Writes the members' items in one transaction. A member refused
+    /// Writes the members' items in one transaction. A batch call refused
     /// (conflict or invalid) is taken out and the transaction run again.
     fn write_group(&self, members: &mut [Member<'_>]) -> Result<()> {
         loop {
             let mut refused: Option<(usize, usize, Error)> = None;
             let outcome = self.storage.write(&mut |tx| {
                 refused = None;
-                let mut step = Step::start(&self.chain, tx, false)?;
+                let mut step = Step::start(&self.chain, tx)?;
                 for (m, member) in members.iter_mut().enumerate() {
+                    let (items, ctx) = (member.items, member.ctx);
                     match &mut member.fate {
                         Fate::Refused(_) => {}
-                        Fate::Conflicted { index, .. } => {
-                            step.audit_conflict(tx, member.ctx, &member.items[*index])?
+                        Fate::Conflicted { index, error } => {
+                            if let Some(now) = step.audit_conflict(tx, ctx, &items[*index])? {
+                                *error = now;
+                            }
                         }
-                        Fate::Going(results) => {
-                            results.clear();
-                            for (i, item) in member.items.iter().enumerate() {
-                                match step.one(tx, member.ctx, item) {
+                        Fate::Going(answer) => {
+                            let alone = items.len() == 1;
+                            let mut results = Vec::with_capacity(items.len());
+                            *answer = Ok(Vec::new());
+                            for (i, item) in items.iter().enumerate() {
+                                match step.one(tx, ctx, item, alone) {
                                     Ok(r) => results.push(r),
+                                    // Nothing of a one-event call was stored.
+                                    Err(e @ Error::Conflict(_)) if alone => {
+                                        step.audit_conflict(tx, ctx, item)?;
+                                        *answer = Err(if member.batch { e.at_index(i) } else { e });
+                                    }
+                                    Err(e @ Error::Validation(_)) if alone => {
+                                        *answer = Err(if member.batch { e.at_index(i) } else { e });
+                                    }
+                                    // A batch call's earlier items are written:
+                                    // roll back, then run again without it.
                                     Err(e @ (Error::Conflict(_) | Error::Validation(_))) => {
-                                        // Roll back, then run again without this member.
                                         refused = Some((m, i, e.clone()));
                                         return Err(e);
                                     }
                                     Err(e) => return Err(e),
                                 }
                             }
+                            if let Ok(kept) = answer {
+                                *kept = results;
+                            }
                         }
                     }
                 }
                 step.write_rollups(tx)
             });
-            let Some((m, index, error)) = refused else {
+            // A refusal counts only if it is what ended the write (an
+            // engine may have run the closure again, or failed after it).
+            let refusal = refused
+                .filter(|_| matches!(outcome, Err(Error::Conflict(_) | Error::Validation(_))));
+            let Some((m, index, error)) = refusal else {
                 return outcome;
             };
             let member = &mut members[m];
             member.fate = match error {
                 Error::Conflict(error) => Fate::Conflicted { index, error },
-                e if member.batch => Fate::Refused(e.at_index(index)),
-                e => Fate::Refused(e),
+                e => Fate::Refused(e.at_index(index)),
             };
         }
     }

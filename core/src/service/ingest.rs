@@ -37,6 +37,7 @@ impl IngestContext {
 }
 
 /// What the keys of an input matched.
+#[derive(Clone)]
 enum Matched {
     Nothing,
     One(MatchedKey, WalletTransactionEvent),
@@ -233,9 +234,10 @@ impl<S: Storage> Ingestion<'_, S> {
         self.results.clear();
         self.conflict = None;
         let ctx = self.ctx;
-        let mut step = Step::start(&self.service.chain, tx, self.mode == Mode::Each)?;
+        let each = self.mode == Mode::Each;
+        let mut step = Step::start(&self.service.chain, tx)?;
         for (index, item) in self.items.iter().enumerate() {
-            match step.one(tx, ctx, item) {
+            match step.one(tx, ctx, item, each) {
                 Ok(r) => self.results.push(Ok(r)),
                 Err(e) => match (self.mode, e) {
                     // Results are positional: an item's error needs no index.
@@ -297,13 +299,21 @@ impl<S: Storage> Ingestion<'_, S> {
             );
             return Err(e);
         }
-        log_results(self.ctx, &self.results, duration_us);
+        log_results(
+            self.ctx,
+            self.results.iter().map(|r| r.as_ref()),
+            duration_us,
+        );
         Ok(self.results)
     }
 }
 
 /// Logs what each item of one call came to.
-pub(super) fn log_results(ctx: &IngestContext, results: &[Result<IngestResult>], duration_us: u64) {
+pub(super) fn log_results<'r>(
+    ctx: &IngestContext,
+    results: impl Iterator<Item = std::result::Result<&'r IngestResult, &'r Error>>,
+    duration_us: u64,
+) {
     for r in results {
         match r {
             Ok(r) => tracing::info!(
@@ -331,8 +341,6 @@ pub(super) fn log_results(ctx: &IngestContext, results: &[Result<IngestResult>],
 /// What one transaction's items share, whoever's they are: the time, the
 /// next sequence, the audit chain's head and the rollups touched so far.
 pub(super) struct Step<'c> {
-    /// Fold each event before inserting it (`each` mode).
-    fold_first: bool,
     now: Timestamp,
     next_sequence: u64,
     audit: AuditWriter<'c>,
@@ -341,10 +349,9 @@ pub(super) struct Step<'c> {
 
 impl<'c> Step<'c> {
     /// The state of a transaction that has written nothing yet.
-    pub(super) fn start(chain: &'c AuditChain, tx: &dyn WriteTx, fold_first: bool) -> Result<Self> {
+    pub(super) fn start(chain: &'c AuditChain, tx: &dyn WriteTx) -> Result<Self> {
         let now = Timestamp::now();
         Ok(Step {
-            fold_first,
             now,
             next_sequence: tx.last_event_sequence()? + 1,
             audit: AuditWriter::start(chain, tx, now)?,
@@ -361,12 +368,16 @@ impl<'c> Step<'c> {
         Ok(())
     }
 
-    /// One item: created, a duplicate, or refused (nothing of it stored).
+    /// One item: created, a duplicate, or refused. With `fold_first` the
+    /// balance is checked before the insert, so that a refusal of any kind
+    /// stores nothing of the item; without, an overflow is found after the
+    /// insert, and the caller must roll the transaction back.
     pub(super) fn one(
         &mut self,
         tx: &mut dyn WriteTx,
         ctx: &IngestContext,
         item: &NewEvent,
+        fold_first: bool,
     ) -> Result<IngestResult> {
         item.check_keys()?;
         let candidate = item.to_stored(
@@ -374,11 +385,11 @@ impl<'c> Step<'c> {
             self.now,
             self.next_sequence,
         );
-        // In `each` mode the balance is checked before the insert, so that an
-        // overflow stores nothing while the other items go on. All or
-        // nothing, an overflow fails the whole transaction anyway, so the
-        // fold waits for a successful insert and a replay never reads rollups.
-        let folded = if self.fold_first {
+        // Folded first (`each` mode, one-event calls of a group), an overflow
+        // stores nothing while the other items go on. A batch all or
+        // nothing fails the whole transaction anyway, so the fold waits for
+        // a successful insert and a replay never reads rollups.
+        let folded = if fold_first {
             match self.fold.folded(&candidate, &mut |key| tx.rollup(key)) {
                 Ok(f) => Some(f),
                 // An overflow: a replay stores nothing, whatever its amount.
@@ -440,16 +451,24 @@ impl<'c> Step<'c> {
         }))
     }
 
-    /// Audits a refused replay inside this transaction.
+    /// Audits a refused replay inside this transaction, and says what it
+    /// conflicts with now (`None` when its keys no longer disagree with
+    /// anything stored).
     pub(super) fn audit_conflict(
         &mut self,
         tx: &mut dyn WriteTx,
         ctx: &IngestContext,
         item: &NewEvent,
-    ) -> Result<()> {
-        let (key, event_id, sequence, fp) = conflict_record(&*tx, item, self.now)?;
+    ) -> Result<Option<ConflictError>> {
+        let matched = match_keys(&*tx, item)?;
+        let now = match resolve(item, matched.clone()) {
+            Err(Error::Conflict(c)) => Some(c),
+            _ => None,
+        };
+        let (key, event_id, sequence, fp) = conflict_record(matched, item, self.now);
         self.audit
-            .append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)
+            .append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)?;
+        Ok(now)
     }
 }
 
@@ -457,11 +476,11 @@ impl<'c> Step<'c> {
 /// matched (looked up again: it may have been an earlier item of a batch
 /// that rolled back, then sequence 0) and the offered content's fingerprint.
 fn conflict_record(
-    tx: &dyn ReadTx,
+    matched: Matched,
     item: &NewEvent,
     now: Timestamp,
-) -> Result<(Option<MatchedKey>, EventId, u64, [u8; 32])> {
-    let (key, event_id, sequence) = match match_keys(tx, item)? {
+) -> (Option<MatchedKey>, EventId, u64, [u8; 32]) {
+    let (key, event_id, sequence) = match matched {
         Matched::One(k, e)
         | Matched::Split {
             key: k, event: e, ..
@@ -475,7 +494,7 @@ fn conflict_record(
     let fp = item
         .to_stored(item.event_id.unwrap_or(event_id), now, 0)
         .fingerprint();
-    Ok((key, event_id, sequence, fp))
+    (key, event_id, sequence, fp)
 }
 
 impl<S: Storage> Service<S> {
@@ -561,7 +580,7 @@ impl<S: Storage> Service<S> {
     fn audit_conflict(&self, item: &NewEvent, ctx: &IngestContext) -> Result<()> {
         self.storage.write(&mut |tx| {
             let now = Timestamp::now();
-            let (key, event_id, sequence, fp) = conflict_record(&*tx, item, now)?;
+            let (key, event_id, sequence, fp) = conflict_record(match_keys(&*tx, item)?, item, now);
             let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;
             audit.append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)
         })

@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use walletlog::{
-    EventType, GroupLimits, IngestResult, Ledger, NewEvent, Options, Provider, SqliteConfig,
+    Error, EventType, GroupLimits, IngestResult, Ledger, NewEvent, Options, Provider, SqliteConfig,
     StorageErrorKind,
 };
 
@@ -169,6 +169,13 @@ fn a_conflict_or_an_invalid_event_fails_only_its_own_caller_in_a_group() {
         // the group to be stored wins, the other conflicts with it.
         calls.push(Call::One(deposit("w", "twin", "7", 5)));
         calls.push(Call::One(deposit("w", "twin", "8", 5)));
+        // 15, 16: a one-event call and a batch whose second item takes the
+        // same new key with another amount: whichever is stored first wins.
+        calls.push(Call::One(deposit("w", "mate", "3", 6)));
+        calls.push(Call::Batch(vec![
+            deposit("w", "mate_first", "4", 6),
+            deposit("w", "mate", "9", 6),
+        ]));
         let (plug, answers) = queued_behind_a_plug(&engine, deposit("w", "plug", "1000", 0), calls);
         let plug = plug.unwrap().remove(0);
         assert!(plug.created(), "{name}");
@@ -200,11 +207,11 @@ fn a_conflict_or_an_invalid_event_fails_only_its_own_caller_in_a_group() {
                     assert_eq!(e.kind(), walletlog::ErrorKind::Validation, "{name}: {e}");
                 }
                 11 => assert!(answer.as_ref().unwrap()[0].duplicate(), "{name}"),
-                13 | 14 => {}
+                13..=16 => {}
                 _ => unreachable!(),
             }
         }
-        let twins: Vec<&Answer> = answers[13..].iter().collect();
+        let twins: Vec<&Answer> = answers[13..15].iter().collect();
         let won: Vec<&IngestResult> = twins
             .iter()
             .filter_map(|a| a.as_ref().ok())
@@ -220,8 +227,31 @@ fn a_conflict_or_an_invalid_event_fails_only_its_own_caller_in_a_group() {
             "{name}: {lost}"
         );
         assert_eq!(lost.field(), Some("provider_event_id"), "{name}: {lost}");
+        // The conflict names the event that was stored, not one of a run
+        // that rolled back.
+        let Error::Conflict(c) = lost else {
+            unreachable!()
+        };
+        assert_eq!(c.existing_event_id, won[0].event.event_id, "{name}");
+        // The mates: one stored, the other a conflict naming it.
+        let (mate, lost_mate, extra) = match (&answers[15], &answers[16]) {
+            (Ok(single), Err(e)) => {
+                assert_eq!(e.index(), Some(1), "{name}: {e}");
+                (single[0].event.clone(), e, 0)
+            }
+            (Err(e), Ok(batch)) => {
+                assert_eq!(e.index(), None, "{name}: {e}");
+                (batch[1].event.clone(), e, 4)
+            }
+            other => panic!("{name}: one mate wins: {other:?}"),
+        };
+        let Error::Conflict(c) = lost_mate else {
+            panic!("{name}: {lost_mate}")
+        };
+        assert_eq!(c.existing_event_id, mate.event_id, "{name}");
+        created_at.push(mate.created_at);
         // The queued calls went in together: one transaction, one time.
-        assert_eq!(created_at.len(), 12);
+        assert_eq!(created_at.len(), 13);
         assert!(
             created_at.iter().all(|t| *t == created_at[0]),
             "{name}: the queued calls committed in one group: {created_at:?}"
@@ -232,17 +262,31 @@ fn a_conflict_or_an_invalid_event_fails_only_its_own_caller_in_a_group() {
             .into_iter()
             .map(|e| e.provider_event_id.unwrap().to_string())
             .collect();
-        assert_eq!(stored.len(), 1 + 1 + 8 + 3 + 1, "{name}: {stored:?}");
+        assert_eq!(
+            stored.len(),
+            1 + 1 + 8 + 3 + 1 + 1 + usize::from(extra > 0),
+            "{name}: {stored:?}"
+        );
         assert!(!stored.contains(&"b_new".to_string()), "{name}");
-        let twin = won[0].event.amount.to_string();
-        let expected = 1318 + twin.parse::<i64>().unwrap();
+        assert_eq!(
+            stored.contains(&"mate_first".to_string()),
+            extra > 0,
+            "{name}"
+        );
+        let amount =
+            |e: &walletlog::WalletTransactionEvent| e.amount.to_string().parse::<i64>().unwrap();
+        let expected = 1318 + amount(&won[0].event) + amount(&mate) + extra;
         assert_eq!(available(l, "w"), expected.to_string(), "{name}");
         let audit = all_audit(l);
         let count =
             |action: walletlog::AuditAction| audit.iter().filter(|r| r.action == action).count();
-        assert_eq!(count(walletlog::AuditAction::Created), 14, "{name}");
+        assert_eq!(
+            count(walletlog::AuditAction::Created),
+            15 + usize::from(extra > 0),
+            "{name}"
+        );
         assert_eq!(count(walletlog::AuditAction::Duplicate), 1, "{name}");
-        assert_eq!(count(walletlog::AuditAction::Conflict), 3, "{name}");
+        assert_eq!(count(walletlog::AuditAction::Conflict), 4, "{name}");
         // Records follow the order events were stored.
         let created: Vec<u64> = audit
             .iter()

@@ -92,6 +92,9 @@ enum Attempt {
         error: crate::domain::Error,
         missed: bool,
     },
+    /// The write closure refused (a conflict, an invalid item): rolled
+    /// back, nothing else wrong.
+    Refused(crate::domain::Error),
     Failed(crate::domain::Error),
 }
 
@@ -228,7 +231,9 @@ impl Attempt {
     fn into_result(self) -> Result<()> {
         match self {
             Attempt::Committed { .. } => Ok(()),
-            Attempt::Retry { error, .. } | Attempt::Failed(error) => Err(error),
+            Attempt::Retry { error, .. } | Attempt::Refused(error) | Attempt::Failed(error) => {
+                Err(error)
+            }
         }
     }
 }
@@ -301,11 +306,13 @@ fn run_write(
 ) -> Attempt {
     let mut tx = Tx::writing(conn, heads, begin, cache);
     let ran = f(&mut tx);
+    let ran_refused = matches!(ran, Err(Error::Conflict(_) | Error::Validation(_)));
     // A run that failed after a provisional answer may have failed because
     // of it: it runs again with exact ones, so that no error rests on a guess.
     let guessed = ran.is_err() && tx.answered_provisionally();
     let result = ran.and_then(|()| tx.commit());
-    let (retry, missed) = (tx.must_retry() || guessed, tx.missed() || guessed);
+    let (stale, missed) = (tx.must_retry(), tx.missed());
+    let (retry, missed) = (stale || guessed, missed || (guessed && !stale));
     let end = tx.final_heads();
     let seen = tx.take_seen();
     drop(tx);
@@ -321,6 +328,9 @@ fn run_write(
             }
             if retry {
                 Attempt::Retry { error, missed }
+            } else if ran_refused {
+                // The caller's own refusal: rolled back, the heads intact.
+                Attempt::Refused(error)
             } else {
                 Attempt::Failed(error)
             }
@@ -381,6 +391,7 @@ impl Storage for PostgresStorage {
                     self.cache().forget();
                     self.distrust.store(DISTRUST_WRITES, Ordering::SeqCst);
                 }
+                Attempt::Refused(e) => return Err(e),
                 Attempt::Failed(e) => {
                     self.forget_heads();
                     self.cache().forget();
