@@ -12,12 +12,13 @@
 //! Groups therefore grow exactly while commits are slow.
 //!
 //! Each member gets what it would have got alone. A one-event call whose
-//! event is refused (a conflict, an overflowing balance) stores nothing of
-//! it and is answered in place; a conflict is audited there. A batch call
-//! with a refused item has already written its earlier items, so it is
-//! taken out and the group's transaction run again without it: nothing of
-//! it is stored, the others commit, and a conflict is audited in that same
-//! transaction, at its place. A storage failure fails every member of the
+//! event conflicts has stored nothing of it (the conflict is found before
+//! anything is written) and is answered in place, its conflict audited
+//! there. A batch call with a conflicting item has already written its
+//! earlier items, and an overflowing balance is found after its event's
+//! insert: such a call is taken out and the group's transaction run again
+//! without it. Nothing of it is stored, the others commit, and a conflict
+//! is audited in that same transaction, at its place. A storage failure fails every member of the
 //! group, and nothing of theirs is stored.
 
 use std::collections::VecDeque;
@@ -100,15 +101,15 @@ struct Member<'a> {
 
 enum Fate {
     /// The member runs in every run of the group: the outcome of the
-    /// latest, its results or its refusal. Only a one-event call is refused
-    /// in place (its event folded before it is inserted, so a refusal stores
-    /// nothing of it; a conflict audited at its place).
+    /// latest, its results or its refusal. Only a one-event call's conflict
+    /// is answered in place (found before anything of it is written;
+    /// audited at its place).
     Going(Result<Vec<IngestResult>>),
     /// Item `index` of a batch call conflicts: the call stores nothing, its
     /// attempt is audited at its place, and `error` is what it conflicts
     /// with as of the run that commits.
     Conflicted { index: usize, error: ConflictError },
-    /// An item of a batch call is invalid: the call stores nothing.
+    /// An item is invalid (a balance would overflow): the call stores nothing.
     Refused(Error),
 }
 
@@ -311,18 +312,18 @@ impl<S: Storage> Service<S> {
                             let mut results = Vec::with_capacity(items.len());
                             *answer = Ok(Vec::new());
                             for (i, item) in items.iter().enumerate() {
-                                match step.one(tx, ctx, item, alone) {
+                                match step.one(tx, ctx, item, false) {
                                     Ok(r) => results.push(r),
-                                    // Nothing of a one-event call was stored.
+                                    // A conflict is found before anything of its
+                                    // event is written: a one-event call has
+                                    // stored nothing.
                                     Err(e @ Error::Conflict(_)) if alone => {
                                         step.audit_conflict(tx, ctx, item)?;
                                         *answer = Err(if member.batch { e.at_index(i) } else { e });
                                     }
-                                    Err(e @ Error::Validation(_)) if alone => {
-                                        *answer = Err(if member.batch { e.at_index(i) } else { e });
-                                    }
-                                    // A batch call's earlier items are written:
-                                    // roll back, then run again without it.
+                                    // A batch call's earlier items are written, and
+                                    // an overflow is found after its event's insert:
+                                    // roll back, then run again without the call.
                                     Err(e @ (Error::Conflict(_) | Error::Validation(_))) => {
                                         refused = Some((m, i, e.clone()));
                                         return Err(e);

@@ -385,10 +385,10 @@ impl<'c> Step<'c> {
             self.now,
             self.next_sequence,
         );
-        // Folded first (`each` mode, one-event calls of a group), an overflow
-        // stores nothing while the other items go on. A batch all or
-        // nothing fails the whole transaction anyway, so the fold waits for
-        // a successful insert and a replay never reads rollups.
+        // Folded first (`each` mode), an overflow stores nothing while the
+        // other items go on. All or nothing, an overflow fails the whole call
+        // anyway, so the fold waits for a successful insert and a replay
+        // never reads rollups.
         let folded = if fold_first {
             match self.fold.folded(&candidate, &mut |key| tx.rollup(key)) {
                 Ok(f) => Some(f),
