@@ -19,6 +19,13 @@ use crate::domain::{Result, StorageErrorKind};
 
 pub(super) type Param<'a> = &'a (dyn ToSql + Sync);
 
+/// What a statement sent with a simple query after it got back: its own
+/// result, and the simple query's, `None` when that was not sent.
+pub(super) type ExecutedThenSimple = (
+    std::result::Result<u64, Error>,
+    Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
+);
+
 /// One connection: the client, and the runtime that drives its socket
 /// while a call waits.
 pub(super) struct Client {
@@ -169,30 +176,22 @@ impl Client {
     /// `statement` then `simple`, sent together: one round trip. `simple`
     /// is sent only once `statement` is: when `statement` cannot even be
     /// encoded, the second result is `None` and nothing was sent.
-    #[allow(clippy::type_complexity)]
     pub(super) fn execute_then_simple(
         &self,
         statement: &Statement,
         params: &[Param<'_>],
         simple: &str,
-    ) -> (
-        std::result::Result<u64, Error>,
-        Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
-    ) {
+    ) -> ExecutedThenSimple {
         self.runtime
             .block_on(self.execute_then_simple_async(statement, params, simple))
     }
 
-    #[allow(clippy::type_complexity)]
     async fn execute_then_simple_async(
         &self,
         statement: &Statement,
         params: &[Param<'_>],
         simple: &str,
-    ) -> (
-        std::result::Result<u64, Error>,
-        Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
-    ) {
+    ) -> ExecutedThenSimple {
         let first = self.client.execute(statement, params);
         pin_mut!(first);
         // The first poll encodes and queues the request, or fails.
