@@ -122,6 +122,13 @@ fn reduced_features() -> Result<()> {
         }
         run(&what, &mut cmd)?;
     }
+    // The workspace's tests build core with `postgres` (its faces enable
+    // it); its own tests must build without it too (`cargo xtask
+    // reliability` runs them so).
+    run(
+        "cargo check -p walletlog --tests (default features)",
+        cargo().args(["check", "--quiet", "--tests", "-p", "walletlog"]),
+    )?;
     let tree = cargo()
         .args(["tree", "--edges", "normal"])
         .args(sqlite_only)

@@ -30,7 +30,7 @@ fn a_postgresql_location_is_refused_by_this_build_naming_no_password() {
     assert!(e.to_string().contains("PostgreSQL"), "{e}");
     assert_eq!(
         storage_kind(Ledger::open("postgres://db/ledger", Options::default())),
-        StorageErrorKind::Unsupported
+        walletlog::StorageErrorKind::Unsupported
     );
 }
 
