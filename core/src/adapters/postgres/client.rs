@@ -2,9 +2,11 @@
 //!
 //! The synchronous `postgres` crate waits for each statement's answer
 //! before sending the next. A round trip to the server costs about as much
-//! as a commit's fsync, so this client also sends two requests back to back
-//! and waits once ([`Client::pipelined`]): the ledger's lock with the first
-//! statement of a write, and its last statement with `COMMIT`.
+//! as a commit's fsync, so this client also sends requests back to back and
+//! waits once: the ledger's lock with the first statement of a write
+//! ([`Client::simple_then_query`]), its last statement with `COMMIT`
+//! ([`Client::execute_then_simple`]), or a whole write, `BEGIN` to
+//! `COMMIT` ([`Client::begin_execute_commit`]).
 
 use std::future::Future;
 use std::task::Poll;

@@ -365,10 +365,11 @@ impl Storage for PostgresStorage {
     /// A write transaction. When no other write of this process is in
     /// flight, it assumes the heads of this process's last commit and sends
     /// `BEGIN` and the lock with its first statement, which checks the
-    /// assumption under the lock (two round trips for a single ingest: the
-    /// insert, then the audit record and rollups with `COMMIT`). Otherwise,
-    /// or when the assumption was stale, it reads the heads with `BEGIN` and
-    /// the lock first.
+    /// assumption under the lock: one round trip for a single ingest whose
+    /// rollup rows the cache knows, two otherwise (the insert, then the
+    /// audit record and rollups with `COMMIT`). Otherwise, or when the
+    /// assumption was stale, it reads the heads with `BEGIN` and the lock
+    /// first.
     fn write(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Result<()> {
         let alone = self.writing.fetch_add(1, Ordering::SeqCst) == 0;
         let _in_flight = InFlight(&self.writing);

@@ -10,8 +10,11 @@
 //! as it writes; audit records and rollup rows are buffered and written
 //! in one statement before `COMMIT` (or before a read that would need
 //! them); a rollup row read once, or written, is answered from memory,
-//! and reading an hour row fetches its all-time row with it. Events are
-//! inserted at once: whether one was new is the database's to say.
+//! and reading an hour row fetches its all-time row with it. An event is
+//! inserted at once, the database saying whether it was new, unless the
+//! process's [`RollupCache`] knows its rows: then it is taken as new
+//! provisionally and inserted by the statement that commits, which checks
+//! it was (a whole write in one round trip).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
