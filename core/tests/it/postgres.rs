@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use walletlog::adapters::postgres::{schema_version, PostgresStorage};
 use walletlog::{
-    AuditProblemKind, Durability, Error, Ledger, Options, PostgresConfig, StorageErrorKind,
+    AuditAction, AuditProblemKind, Durability, Error, Ledger, Options, PostgresConfig,
+    StorageErrorKind,
 };
 
 use super::util::*;
@@ -331,6 +332,69 @@ fn handles_whose_assumed_heads_are_stale_still_keep_one_order() {
     );
     assert_eq!(available(&b, "w1"), "31.5");
     assert!(a.verify_audit().unwrap().ok);
+}
+
+/// Writes whose rollup rows this process knows are taken as new
+/// provisionally and checked at commit: every way that guess can be wrong
+/// (a replay, a key taken twice in one batch, a wallet first seen in the
+/// middle of a batch, another handle writing in between) still gives the
+/// exact answers and stores exactly the events of a careful run.
+#[test]
+fn provisional_inserts_are_checked_and_answered_exactly() {
+    let location = pg_location("provisional");
+    let (a, b) = (populated(&location, 0), populated(&location, 0));
+    // Warm a's rollup cache for w1.
+    assert!(a.ingest(&deposit("w1", "p0", "1", 0)).unwrap().created());
+    assert!(a.ingest(&deposit("w1", "p1", "1", 1)).unwrap().created());
+    // A replay on a warm wallet: guessed new, answered as a duplicate.
+    let replay = a.ingest(&deposit("w1", "p1", "1", 1)).unwrap();
+    assert!(replay.duplicate(), "{replay:?}");
+    assert_eq!(replay.event.sequence, 2);
+    // A batch: known wallet, new wallet, known again (now from this
+    // transaction), a duplicate within the batch.
+    let results = a
+        .ingest_batch(&[
+            deposit("w1", "p2", "2", 2),
+            deposit("w2", "q0", "3", 2),
+            deposit("w2", "q1", "4", 3),
+            deposit("w1", "p2", "2", 2),
+        ])
+        .unwrap();
+    let created: Vec<bool> = results.iter().map(|r| r.created()).collect();
+    assert_eq!(created, [true, true, true, false]);
+    assert_eq!(results[3].event.event_id, results[0].event.event_id);
+    // Two events under one key in one batch that disagree: a conflict,
+    // and nothing of the batch stored.
+    let split = a.ingest_batch(&[deposit("w1", "p9", "5", 9), deposit("w1", "p9", "6", 9)]);
+    assert!(matches!(split, Err(Error::Conflict(_))), "{split:?}");
+    // Another handle writes: a's cache is stale, its guess refused.
+    assert!(b.ingest(&deposit("w1", "r0", "10", 10)).unwrap().created());
+    assert!(a.ingest(&deposit("w1", "p3", "1", 11)).unwrap().created());
+    assert_eq!(available(&a, "w1"), "15");
+    assert_eq!(available(&b, "w2"), "7");
+    let events = all_events(&b);
+    assert_eq!(
+        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+    assert!(!events
+        .iter()
+        .any(|e| e.provider_event_id.as_ref().map(|p| p.as_str()) == Some("p9")));
+    let actions: Vec<AuditAction> = a
+        .audit_log(0, 100)
+        .unwrap()
+        .iter()
+        .map(|r| r.action)
+        .collect();
+    use walletlog::AuditAction::{Conflict, Created, Duplicate};
+    assert_eq!(
+        actions,
+        [
+            Created, Created, Duplicate, Created, Created, Created, Duplicate, Conflict, Created,
+            Created
+        ]
+    );
+    assert!(b.verify_audit().unwrap().ok);
 }
 
 /// The grants docs/postgres.md gives an application role are enough to

@@ -646,9 +646,10 @@ impl<'c> Tx<'c> {
         Ok(Some((sql.to_owned(), params)))
     }
 
-    /// Takes `e` as new without asking the server, when the rollup cache
-    /// knows both its rows at this transaction's heads: it is inserted by
-    /// the next statement, which checks it was new (see [`RollupCache`]).
+    /// Takes `e` as new without asking the server, when both its rows are
+    /// known: read or written by this transaction, or in the rollup cache
+    /// at its heads. It is inserted by the next statement, which checks it
+    /// was new (see [`RollupCache`]).
     fn defer(
         &mut self,
         e: &WalletTransactionEvent,
@@ -658,18 +659,17 @@ impl<'c> Tx<'c> {
         let Some(cache) = self.cache else {
             return false;
         };
-        let known = {
-            let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-            match (cache.rows.get(hour), cache.rows.get(all_time)) {
-                (Some(h), Some(a)) => Some((h.clone(), a.clone())),
-                _ => None,
-            }
+        let state = self.write.get_or_insert_with(Default::default).get_mut();
+        // What this transaction read or wrote is newer than the cache.
+        let known = |key: &RollupKey| {
+            state.rollups_seen.get(key).cloned().or_else(|| {
+                let cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                cache.rows.get(key).cloned()
+            })
         };
-        let Some((h, a)) = known else {
+        let (Some(h), Some(a)) = (known(hour), known(all_time)) else {
             return false;
         };
-        let state = self.state();
-        // What this transaction wrote already is newer than the cache.
         state.rollups_seen.entry(hour.clone()).or_insert(h);
         state.rollups_seen.entry(all_time.clone()).or_insert(a);
         state.deferred.push(e.clone());
