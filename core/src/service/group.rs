@@ -212,46 +212,45 @@ impl<S: Storage> Service<S> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        // A keyless event is refused before it queues: it needs no storage.
-        for (i, item) in items.iter().enumerate() {
-            item.check_keys().map_err(|e| {
-                let e = Error::from(e);
-                if batch {
-                    e.at_index(i)
-                } else {
-                    e
-                }
-            })?;
-        }
         let started = Instant::now();
-        let group = &self.group;
-        let mut queue = lock(&group.queue);
-        let answer = if !queue.leading {
-            queue.leading = true;
-            drop(queue);
-            self.lead(items, ctx, batch, false)
-        } else {
-            let slot = Arc::new(Slot {
-                items: items.to_vec(),
-                ctx: ctx.clone(),
-                batch,
-                state: Mutex::new(SlotState::Queued),
-                wake: Condvar::new(),
-            });
-            queue.waiting.push_back(Arc::clone(&slot));
-            drop(queue);
-            group.arrived.notify_one();
-            match slot.wait() {
-                SlotState::Done(answer) => answer,
-                _ => self.lead(&slot.items, &slot.ctx, slot.batch, true),
-            }
-        };
+        let answer = check_keys(items, batch).and_then(|()| self.join(items, ctx, batch));
         let duration_us = started.elapsed().as_micros() as u64;
         match &answer {
             Ok(results) => log_results(ctx, results.iter().map(Ok), duration_us),
             Err(e) => log_results(ctx, std::iter::once(Err(e)), duration_us),
         }
         answer
+    }
+
+    /// Leads a group at once on an idle ledger; otherwise queues and waits
+    /// for an answer, or for the lead of a later group.
+    fn join(
+        &self,
+        items: &[NewEvent],
+        ctx: &IngestContext,
+        batch: bool,
+    ) -> Result<Vec<IngestResult>> {
+        let group = &self.group;
+        let mut queue = lock(&group.queue);
+        if !queue.leading {
+            queue.leading = true;
+            drop(queue);
+            return self.lead(items, ctx, batch, false);
+        }
+        let slot = Arc::new(Slot {
+            items: items.to_vec(),
+            ctx: ctx.clone(),
+            batch,
+            state: Mutex::new(SlotState::Queued),
+            wake: Condvar::new(),
+        });
+        queue.waiting.push_back(Arc::clone(&slot));
+        drop(queue);
+        group.arrived.notify_one();
+        match slot.wait() {
+            SlotState::Done(answer) => answer,
+            _ => self.lead(&slot.items, &slot.ctx, slot.batch, true),
+        }
     }
 
     /// Leads one group: the caller's own items and the queued requests
@@ -353,4 +352,19 @@ impl<S: Storage> Service<S> {
             };
         }
     }
+}
+
+/// A keyless event is refused before it queues: it needs no storage.
+fn check_keys(items: &[NewEvent], batch: bool) -> Result<()> {
+    for (i, item) in items.iter().enumerate() {
+        item.check_keys().map_err(|e| {
+            let e = Error::from(e);
+            if batch {
+                e.at_index(i)
+            } else {
+                e
+            }
+        })?;
+    }
+    Ok(())
 }
