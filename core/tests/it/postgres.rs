@@ -334,6 +334,26 @@ fn handles_whose_assumed_heads_are_stale_still_keep_one_order() {
     assert!(a.verify_audit().unwrap().ok);
 }
 
+/// Many first opens of one new tenant's schema at once (service instances
+/// starting together): one creates it, every other one finds it.
+#[test]
+fn concurrent_first_opens_of_a_new_schema_all_succeed() {
+    for round in 0..3 {
+        let location = pg_location(&format!("together{round}"));
+        let opened: Vec<Result<Ledger, Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Ledger::open(&location, Options::default())))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for l in &opened {
+            assert!(l.is_ok(), "round {round}: {:?}", l.as_ref().err());
+        }
+        let l = opened.into_iter().next().unwrap().unwrap();
+        assert!(l.ingest(&deposit("w1", "e1", "1", 0)).unwrap().created());
+    }
+}
+
 /// Writes whose rollup rows this process knows are taken as new
 /// provisionally and checked at commit: every way that guess can be wrong
 /// (a replay, a key taken twice in one batch, a wallet first seen in the

@@ -108,6 +108,13 @@ pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
         return Ok((first, key));
     }
     if schema_exists(conn, &first)? {
+        // Another process may have created it since this one looked: then
+        // the search_path selects it now.
+        if let (Some(schema), key) = current(conn)? {
+            if schema == first {
+                return Ok((schema, key));
+            }
+        }
         return Err(storage(
             StorageErrorKind::Io,
             format!(
