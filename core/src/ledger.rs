@@ -181,6 +181,13 @@ impl Ledger {
         self.service.verify_audit()
     }
 
+    /// The ledger's metrics in the OpenMetrics text format, for a
+    /// Prometheus scrape: names and labels in `docs/metrics.md`. Counted
+    /// by this `Ledger` since it was opened (each process its own).
+    pub fn metrics_text(&self) -> String {
+        self.service.metrics().text()
+    }
+
     /// Writes a consistent copy of the ledger to a new file at `dest` while
     /// writers keep working; the file appears only once it is complete. An
     /// existing `dest` is refused, never overwritten. Engines without an
@@ -206,7 +213,9 @@ impl Ledger {
     /// any import, another world, invalid `info`, and a plugin declaring no
     /// signature scheme unless unsigned webhooks were allowed for its provider.
     pub fn install_plugin(&self, wasm: &[u8]) -> Result<PluginInfo> {
-        self.intake.install(wasm)
+        let info = self.intake.install(wasm)?;
+        self.service.metrics().provider(&info.provider);
+        Ok(info)
     }
 
     /// [`install_plugin`](Self::install_plugin) from a file.

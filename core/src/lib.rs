@@ -51,6 +51,7 @@ pub mod domain;
 pub mod encoding;
 pub mod json;
 pub mod limits;
+pub mod metrics;
 #[cfg(feature = "plugins")]
 pub mod plugins;
 pub mod ports;

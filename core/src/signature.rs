@@ -339,27 +339,32 @@ fn verify_hmac(
 #[derive(Debug, Clone, Copy)]
 pub struct HttpRequest<'a> {
     pub method: &'a str,
-    pub path: &'a str,
+    /// The request target exactly as sent: the path and, if there is one,
+    /// `?` and the query string (`/api/v1/wallets/w1/events?limit=10`). A
+    /// signature covers the query, so a captured request cannot be
+    /// replayed with another cursor or limit.
+    pub target: &'a str,
     pub body: &'a [u8],
     /// Unix seconds, sent alongside the signature.
     pub timestamp: i64,
 }
 
 impl HttpRequest<'_> {
-    /// `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`.
+    /// `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`.
     fn signed_text(&self) -> String {
         format!(
             "{}\n{}\n{}\n{}",
             self.method.to_ascii_uppercase(),
-            self.path,
+            self.target,
             self.timestamp,
             crate::encoding::hex(&Sha256::digest(self.body))
         )
     }
 }
 
-/// Signs an HTTP request to a service built on walletlog: lowercase hex of
-/// HMAC-SHA256(secret, `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`).
+/// Signs an HTTP request to a service built on walletlog (request signing
+/// version 2): lowercase hex of
+/// HMAC-SHA256(secret, `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`).
 pub fn sign_request(secret: &[u8], request: &HttpRequest<'_>) -> String {
     let text = request.signed_text();
     crate::encoding::hex(&mac(HmacAlgorithm::Sha256, secret, &[text.as_bytes()]))

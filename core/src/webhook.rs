@@ -8,12 +8,15 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
+use std::time::Instant;
+
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
     Error, IngestResult, NewEvent, PluginError, PluginErrorKind, Provider, Result, SignatureError,
 };
 use crate::limits::PluginLimits;
+use crate::metrics::{Metrics, UNKNOWN_PROVIDER};
 use crate::plugins::{InstalledPlugin, PluginHost, PluginInfo, Webhook};
 use crate::ports::Storage;
 use crate::service::{IngestContext, Service};
@@ -110,6 +113,7 @@ impl Intake {
         &self,
         provider: &str,
         webhook: &Webhook,
+        metrics: &Metrics,
     ) -> Result<(Arc<InstalledPlugin>, Vec<NewEvent>)> {
         let plugin = read(&self.plugins).get(provider).cloned().ok_or_else(|| {
             PluginError::new(
@@ -121,7 +125,14 @@ impl Intake {
             )
         })?;
         self.verify(&plugin.info, webhook)?;
-        let raw = self.host()?.normalize(&plugin, webhook)?;
+        let host = self.host()?;
+        let started = Instant::now();
+        let mut fuel = 0;
+        let raw = host.normalize_metered(&plugin, webhook, &mut fuel);
+        if !matches!(&raw, Err(e) if e.kind == PluginErrorKind::RequestTooLarge) {
+            metrics.plugin_call(&plugin.info.provider, started.elapsed(), fuel);
+        }
+        let raw = raw?;
         let mut events = Vec::with_capacity(raw.len());
         for (i, e) in raw.into_iter().enumerate() {
             let event = e.into_raw(&plugin.info.provider).validate().map_err(|v| {
@@ -177,9 +188,10 @@ pub(crate) fn ingest<S: Storage>(
     provider: &str,
     webhook: &Webhook,
 ) -> Result<Vec<IngestResult>> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
+    let metrics = service.metrics();
     let outcome = intake
-        .events(provider, webhook)
+        .events(provider, webhook, metrics)
         .and_then(|(plugin, events)| {
             if events.is_empty() {
                 tracing::info!(
@@ -197,9 +209,17 @@ pub(crate) fn ingest<S: Storage>(
             // The events go in inside a write this pipeline opens, so that
             // whatever else a delivery records can share the transaction.
             let mut ingestion = service.batch_ingestion(&events, &ctx)?;
-            let written = service.storage().write(&mut |tx| ingestion.run(tx));
+            let written = service.write(events.len(), &mut |tx| ingestion.run(tx));
             ingestion.finish(written)?.into_iter().collect()
         });
+    let verdict = delivery_outcome(&outcome);
+    // Only installed providers name a series: a sender cannot add labels.
+    let label = if verdict == "not_installed" {
+        UNKNOWN_PROVIDER
+    } else {
+        provider
+    };
+    metrics.webhook(label, verdict);
     if let Err(e) = &outcome {
         let kind = match e {
             Error::Signature(_) => "signature",
@@ -215,4 +235,26 @@ pub(crate) fn ingest<S: Storage>(
         );
     }
     outcome
+}
+
+/// What became of a delivery, by the stable names of
+/// `walletlog_webhook_deliveries_total`'s `outcome` label.
+pub(crate) fn delivery_outcome(outcome: &Result<Vec<IngestResult>>) -> &'static str {
+    match outcome {
+        Ok(results) if results.is_empty() => "ignored",
+        Ok(_) => "ingested",
+        Err(Error::Signature(_)) => "signature_failed",
+        Err(Error::Plugin(p)) => match p.kind {
+            PluginErrorKind::NotInstalled => "not_installed",
+            PluginErrorKind::Unsupported => "unsupported",
+            PluginErrorKind::Malformed => "malformed",
+            PluginErrorKind::InvalidOutput | PluginErrorKind::OutputTooLarge => "invalid_output",
+            PluginErrorKind::RequestTooLarge => "too_large",
+            _ => "plugin_failed",
+        },
+        Err(Error::Conflict(_)) => "conflict",
+        // An event the plugin gave that cannot be stored (an overflow).
+        Err(Error::Validation(_)) => "invalid_output",
+        Err(Error::Storage(_) | Error::NotFound { .. }) => "storage_failed",
+    }
 }

@@ -493,6 +493,22 @@ static void test_changes_and_audit(wl_ledger *led) {
     CHECK(out == SENTINEL);
 }
 
+/* The metrics count what this handle did: the four events it created. */
+static void test_metrics(wl_ledger *led) {
+    char *out = NULL;
+    CHECK_STATUS(wl_ledger_metrics_text(led, &out), WL_OK);
+    CHECK_CONTAINS(out, "walletlog_ingestions_total{outcome=\"created\",actor_kind=\"api\"} 4\n");
+    CHECK_CONTAINS(out, "# TYPE walletlog_commit_duration_seconds histogram");
+    CHECK_CONTAINS(out, "walletlog_storage_errors_total{kind=\"busy\"} 0\n");
+    CHECK(out != NULL && strcmp(out + strlen(out) - 6, "# EOF\n") == 0);
+    wl_string_free(out);
+
+    out = SENTINEL;
+    CHECK_STATUS(wl_ledger_metrics_text(NULL, &out), WL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(wl_ledger_metrics_text(led, NULL), WL_ERR_INVALID_ARGUMENT);
+    CHECK(out == SENTINEL);
+}
+
 static void test_plugin_and_webhook_errors(wl_ledger *led) {
     char *out = SENTINEL;
     const unsigned char garbage[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x02};
@@ -672,6 +688,7 @@ int main(int argc, char **argv) {
     test_list(led);
     test_balance(led);
     test_changes_and_audit(led);
+    test_metrics(led);
     test_plugin_and_webhook_errors(led);
     wl_ledger_close(led);
 

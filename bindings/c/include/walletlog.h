@@ -205,6 +205,15 @@ enum wl_status wl_ledger_audit_log_json(const struct wl_ledger *ledger,
 // As `wl_ledger_ingest_json`.
 enum wl_status wl_ledger_verify_audit_json(const struct wl_ledger *ledger, char **out_report_json);
 
+// The ledger's metrics, in the OpenMetrics text format a Prometheus
+// scrape takes (names and labels in `docs/metrics.md`), counted by this
+// handle since it was opened. Written to `out_text`, freed with
+// `wl_string_free`.
+//
+// # Safety
+// As `wl_ledger_ingest_json`.
+enum wl_status wl_ledger_metrics_text(const struct wl_ledger *ledger, char **out_text);
+
 // Installs a normalizer plugin (a WebAssembly component, `wasm_len` bytes)
 // for the provider it names, replacing any earlier one. Writes
 // `{"provider": "...", "version": "...", "signature": "stripe-v1"}`.
@@ -258,8 +267,10 @@ enum wl_status wl_ledger_ingest_webhook(const struct wl_ledger *ledger,
                                         const char *url,
                                         char **out_results_json);
 
-// Signs an HTTP request to a walletlog service: HMAC-SHA256 over
-// `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`, written as lower-case hex.
+// Signs an HTTP request to a walletlog service (request signing version
+// 2): HMAC-SHA256 over `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`,
+// written as lower-case hex. `target` is the request target as sent: the
+// path, and `?` with the query string when there is one.
 //
 // # Safety
 // Buffers are NULL (with length 0) or readable for their length; strings are
@@ -267,7 +278,7 @@ enum wl_status wl_ledger_ingest_webhook(const struct wl_ledger *ledger,
 enum wl_status wl_sign_request(const uint8_t *secret,
                                size_t secret_len,
                                const char *method,
-                               const char *path,
+                               const char *target,
                                const uint8_t *body,
                                size_t body_len,
                                int64_t timestamp,
@@ -282,7 +293,7 @@ enum wl_status wl_sign_request(const uint8_t *secret,
 enum wl_status wl_verify_request(const uint8_t *secret,
                                  size_t secret_len,
                                  const char *method,
-                                 const char *path,
+                                 const char *target,
                                  const uint8_t *body,
                                  size_t body_len,
                                  int64_t timestamp,

@@ -445,6 +445,27 @@ pub unsafe extern "C" fn wl_ledger_verify_audit_json(
     })
 }
 
+/// The ledger's metrics, in the OpenMetrics text format a Prometheus
+/// scrape takes (names and labels in `docs/metrics.md`), counted by this
+/// handle since it was opened. Written to `out_text`, freed with
+/// `wl_string_free`.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_metrics_text(
+    ledger: *const wl_ledger,
+    out_text: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let out = unsafe { out_arg(out_text, "out_text") }?;
+        write_string(out, &ledger.metrics_text());
+        Ok(())
+    })
+}
+
 /// Installs a normalizer plugin (a WebAssembly component, `wasm_len` bytes)
 /// for the provider it names, replacing any earlier one. Writes
 /// `{"provider": "...", "version": "...", "signature": "stripe-v1"}`.
@@ -569,8 +590,10 @@ pub unsafe extern "C" fn wl_ledger_ingest_webhook(
     })
 }
 
-/// Signs an HTTP request to a walletlog service: HMAC-SHA256 over
-/// `METHOD\nPATH\nTIMESTAMP\nhex(sha256(body))`, written as lower-case hex.
+/// Signs an HTTP request to a walletlog service (request signing version
+/// 2): HMAC-SHA256 over `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`,
+/// written as lower-case hex. `target` is the request target as sent: the
+/// path, and `?` with the query string when there is one.
 ///
 /// # Safety
 /// Buffers are NULL (with length 0) or readable for their length; strings are
@@ -580,7 +603,7 @@ pub unsafe extern "C" fn wl_sign_request(
     secret: *const u8,
     secret_len: usize,
     method: *const c_char,
-    path: *const c_char,
+    target: *const c_char,
     body: *const u8,
     body_len: usize,
     timestamp: i64,
@@ -590,12 +613,12 @@ pub unsafe extern "C" fn wl_sign_request(
         // SAFETY (all blocks): forwarded from this function's contract.
         let secret = unsafe { bytes_arg(secret, secret_len, "secret") }?;
         let method = unsafe { str_arg(method, "method") }?;
-        let path = unsafe { str_arg(path, "path") }?;
+        let target = unsafe { str_arg(target, "target") }?;
         let body = unsafe { bytes_arg(body, body_len, "body") }?;
         let out = unsafe { out_arg(out_signature, "out_signature") }?;
         let request = HttpRequest {
             method,
-            path,
+            target,
             body,
             timestamp,
         };
@@ -615,7 +638,7 @@ pub unsafe extern "C" fn wl_verify_request(
     secret: *const u8,
     secret_len: usize,
     method: *const c_char,
-    path: *const c_char,
+    target: *const c_char,
     body: *const u8,
     body_len: usize,
     timestamp: i64,
@@ -627,12 +650,12 @@ pub unsafe extern "C" fn wl_verify_request(
         // SAFETY (all blocks): forwarded from this function's contract.
         let secret = unsafe { bytes_arg(secret, secret_len, "secret") }?;
         let method = unsafe { str_arg(method, "method") }?;
-        let path = unsafe { str_arg(path, "path") }?;
+        let target = unsafe { str_arg(target, "target") }?;
         let body = unsafe { bytes_arg(body, body_len, "body") }?;
         let signature = unsafe { str_arg(signature, "signature") }?;
         let request = HttpRequest {
             method,
-            path,
+            target,
             body,
             timestamp,
         };

@@ -163,18 +163,50 @@ fn closed() -> PyErr {
 }
 
 /// The native ledger. Thread-safe: share one between threads.
+///
+/// A ledger belongs to the process that opened it. In a child forked from
+/// that process it refuses every call, and it is never closed there: its
+/// connections are the parent's (closing a PostgreSQL connection would end
+/// the parent's session, and SQLite forbids using a connection across a
+/// fork), so the child leaks it. The Python layer opens a new one instead.
 #[pyclass(frozen, module = "walletlog._walletlog")]
 struct NativeLedger {
     inner: RwLock<Option<Arc<Ledger>>>,
+    /// The process that opened it.
+    pid: u32,
 }
 
 impl NativeLedger {
     fn ledger(&self) -> PyResult<Arc<Ledger>> {
+        if self.forked() {
+            return Err(to_py(Error::Storage(walletlog::StorageError::new(
+                walletlog::StorageErrorKind::Closed,
+                format!(
+                    "this ledger was opened by process {} before a fork; \
+                     open a new Ledger in this process",
+                    self.pid
+                ),
+            ))));
+        }
         self.inner
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(closed)
+    }
+
+    fn forked(&self) -> bool {
+        std::process::id() != self.pid
+    }
+}
+
+impl Drop for NativeLedger {
+    fn drop(&mut self) {
+        if self.forked() {
+            // The parent's connections: never closed from a child.
+            let inherited = self.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+            std::mem::forget(inherited.take());
+        }
     }
 }
 
@@ -258,11 +290,26 @@ impl NativeLedger {
         let ledger = py.detach(|| Ledger::open(&path, options)).map_err(to_py)?;
         Ok(NativeLedger {
             inner: RwLock::new(Some(Arc::new(ledger))),
+            pid: std::process::id(),
         })
     }
 
     fn close(&self) {
+        if self.forked() {
+            // Dropped as Drop does it: leaked, never closed (see the type).
+            return;
+        }
         self.inner.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// True in a process forked from the one that opened this ledger.
+    fn opened_before_fork(&self) -> bool {
+        self.forked()
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    fn metrics(&self) -> PyResult<String> {
+        Ok(self.ledger()?.metrics_text())
     }
 
     fn ingest(&self, py: Python<'_>, fields: EventFields) -> PyResult<ResultTuple> {
@@ -513,12 +560,12 @@ impl NativeLedger {
 }
 
 #[pyfunction]
-fn sign_request(secret: &[u8], method: &str, path: &str, body: &[u8], timestamp: i64) -> String {
+fn sign_request(secret: &[u8], method: &str, target: &str, body: &[u8], timestamp: i64) -> String {
     sign(
         secret,
         &HttpRequest {
             method,
-            path,
+            target,
             body,
             timestamp,
         },
@@ -530,7 +577,7 @@ fn sign_request(secret: &[u8], method: &str, path: &str, body: &[u8], timestamp:
 fn verify_request(
     secret: &[u8],
     method: &str,
-    path: &str,
+    target: &str,
     body: &[u8],
     timestamp: i64,
     signature: &str,
@@ -541,7 +588,7 @@ fn verify_request(
         secret,
         &HttpRequest {
             method,
-            path,
+            target,
             body,
             timestamp,
         },

@@ -189,6 +189,18 @@ impl PluginHost {
         plugin: &InstalledPlugin,
         webhook: &Webhook,
     ) -> Result<Vec<NormalizedEvent>, PluginError> {
+        self.normalize_metered(plugin, webhook, &mut 0)
+    }
+
+    /// [`normalize`](Self::normalize), setting `fuel_used` to the fuel the
+    /// call consumed (0 when it was refused before it ran).
+    pub fn normalize_metered(
+        &self,
+        plugin: &InstalledPlugin,
+        webhook: &Webhook,
+        fuel_used: &mut u64,
+    ) -> Result<Vec<NormalizedEvent>, PluginError> {
+        *fuel_used = 0;
         let name = format!("{}@{}", plugin.info.provider, plugin.info.version);
         let size = webhook.body.len()
             + webhook.url.as_ref().map_or(0, String::len)
@@ -220,8 +232,12 @@ impl PluginHost {
         let result = plugin
             .pre
             .instantiate(&mut store)
-            .and_then(|instance| instance.call_normalize(&mut store, &request))
-            .map_err(|e| call_error(e, &self.limits).for_plugin(name.clone()))?;
+            .and_then(|instance| instance.call_normalize(&mut store, &request));
+        *fuel_used = self
+            .limits
+            .fuel_per_call
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        let result = result.map_err(|e| call_error(e, &self.limits).for_plugin(name.clone()))?;
         let events = match result {
             Ok(events) => events,
             Err(bindings::NormalizeError::Malformed(m)) => {

@@ -216,8 +216,8 @@ impl<S: Storage> Service<S> {
         let answer = check_keys(items, batch).and_then(|()| self.join(items, ctx, batch));
         let duration_us = started.elapsed().as_micros() as u64;
         match &answer {
-            Ok(results) => log_results(ctx, results.iter().map(Ok), duration_us),
-            Err(e) => log_results(ctx, std::iter::once(Err(e)), duration_us),
+            Ok(results) => log_results(&self.metrics, ctx, results.iter().map(Ok), duration_us),
+            Err(e) => log_results(&self.metrics, ctx, std::iter::once(Err(e)), duration_us),
         }
         answer
     }
@@ -294,7 +294,12 @@ impl<S: Storage> Service<S> {
     fn write_group(&self, members: &mut [Member<'_>]) -> Result<()> {
         loop {
             let mut refused: Option<(usize, usize, Error)> = None;
-            let outcome = self.storage.write(&mut |tx| {
+            let events = members
+                .iter()
+                .filter(|m| matches!(m.fate, Fate::Going(_)))
+                .map(|m| m.items.len())
+                .sum();
+            let outcome = self.write(events, &mut |tx| {
                 refused = None;
                 let mut step = Step::start(&self.chain, tx)?;
                 for (m, member) in members.iter_mut().enumerate() {

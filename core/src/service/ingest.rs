@@ -13,6 +13,7 @@ use crate::domain::{
     ValidationError, WalletTransactionEvent, ACTOR_API, GENESIS_HASH,
 };
 use crate::limits::BATCH_EVENTS_MAX;
+use crate::metrics::Metrics;
 use crate::ports::{ReadTx, Storage, WriteTx};
 
 use super::Service;
@@ -287,9 +288,12 @@ impl<S: Storage> Ingestion<'_, S> {
                 duration_us,
                 "ingestion refused: {error}"
             );
-            return Err(Error::Conflict(error));
+            let error = Error::Conflict(error);
+            self.service.metrics.ingestion(&self.ctx.actor, Err(&error));
+            return Err(error);
         }
         if let Err(e) = outcome {
+            self.service.metrics.ingestion(&self.ctx.actor, Err(&e));
             tracing::warn!(
                 target: "walletlog::ingest",
                 outcome = "error",
@@ -300,6 +304,7 @@ impl<S: Storage> Ingestion<'_, S> {
             return Err(e);
         }
         log_results(
+            &self.service.metrics,
             self.ctx,
             self.results.iter().map(|r| r.as_ref()),
             duration_us,
@@ -310,11 +315,13 @@ impl<S: Storage> Ingestion<'_, S> {
 
 /// Logs what each item of one call came to.
 pub(super) fn log_results<'r>(
+    metrics: &Metrics,
     ctx: &IngestContext,
     results: impl Iterator<Item = std::result::Result<&'r IngestResult, &'r Error>>,
     duration_us: u64,
 ) {
     for r in results {
+        metrics.ingestion(&ctx.actor, r);
         match r {
             Ok(r) => tracing::info!(
                 target: "walletlog::ingest",
@@ -537,7 +544,7 @@ impl<S: Storage> Service<S> {
             return Ok(Vec::new());
         }
         let mut ingestion = self.ingestion(items, ctx, mode);
-        let outcome = self.storage.write(&mut |tx| ingestion.run(tx));
+        let outcome = self.write(items.len(), &mut |tx| ingestion.run(tx));
         ingestion.finish(outcome)
     }
 
@@ -578,7 +585,7 @@ impl<S: Storage> Service<S> {
     /// Records a refused replay in its own transaction, after the refused
     /// one rolled back.
     fn audit_conflict(&self, item: &NewEvent, ctx: &IngestContext) -> Result<()> {
-        self.storage.write(&mut |tx| {
+        self.write(0, &mut |tx| {
             let now = Timestamp::now();
             let (key, event_id, sequence, fp) = conflict_record(match_keys(&*tx, item)?, item, now);
             let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;

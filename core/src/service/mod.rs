@@ -12,7 +12,8 @@ mod verify;
 
 use crate::domain::{AuditChain, AuditKey, Error, Result, StorageError, StorageErrorKind};
 use crate::limits::GroupLimits;
-use crate::ports::{ReadTx, Storage};
+use crate::metrics::Metrics;
+use crate::ports::{ReadTx, Storage, WriteTx};
 
 use group::GroupCommit;
 
@@ -25,6 +26,7 @@ pub struct Service<S> {
     storage: S,
     chain: AuditChain,
     group: GroupCommit,
+    metrics: Metrics,
 }
 
 impl<S: Storage> Service<S> {
@@ -39,6 +41,7 @@ impl<S: Storage> Service<S> {
             storage,
             chain,
             group: GroupCommit::new(group),
+            metrics: Metrics::new(),
         };
         // Most opens find the setting already there: a read, no write lock.
         let stored = service.read(|tx| tx.meta(META_AUDIT_KEY_CHECK))?;
@@ -63,13 +66,37 @@ impl<S: Storage> Service<S> {
         &self.storage
     }
 
+    /// This service's metrics: ingestions, commits, storage errors (and
+    /// what the webhook pipeline adds).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Runs `f` in one write transaction that offers `events` events,
+    /// measured: a commit's duration and size, or the storage error.
+    pub(crate) fn write(
+        &self,
+        events: usize,
+        f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+    ) -> Result<()> {
+        let started = std::time::Instant::now();
+        let outcome = self.storage.write(f);
+        match &outcome {
+            Ok(()) => self.metrics.commit(started.elapsed(), events),
+            Err(e) => self.metrics.error(e),
+        }
+        outcome
+    }
+
     /// Runs `f` in one read transaction and returns what it returned.
     fn read<T>(&self, mut f: impl FnMut(&dyn ReadTx) -> Result<T>) -> Result<T> {
         let mut out = None;
-        self.storage.read(&mut |tx| {
-            out = Some(f(tx)?);
-            Ok(())
-        })?;
+        self.storage
+            .read(&mut |tx| {
+                out = Some(f(tx)?);
+                Ok(())
+            })
+            .inspect_err(|e| self.metrics.error(e))?;
         // An adapter that returns Ok from `read` ran the closure: that is the port's contract.
         Ok(out.unwrap_or_else(|| {
             panic!(

@@ -5,6 +5,7 @@ mod group;
 mod hostile;
 mod json;
 mod kill;
+mod metrics;
 mod port;
 #[cfg(feature = "postgres")]
 mod postgres;

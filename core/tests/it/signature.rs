@@ -683,7 +683,7 @@ fn request_signing_round_trips_and_refuses_tampering() {
     let secret = b"service secret";
     let req = HttpRequest {
         method: "post",
-        path: "/api/v1/wallets/w1/events/ingest",
+        target: "/api/v1/wallets/w1/events/ingest",
         body: br#"{"amount":"1"}"#,
         timestamp: 1_767_225_600,
     };
@@ -704,7 +704,11 @@ fn request_signing_round_trips_and_refuses_tampering() {
     .unwrap();
     let tampered = [
         HttpRequest {
-            path: "/api/v1/wallets/w2/events/ingest",
+            target: "/api/v1/wallets/w2/events/ingest",
+            ..req
+        },
+        HttpRequest {
+            target: "/api/v1/wallets/w1/events/ingest?x=1",
             ..req
         },
         HttpRequest {
