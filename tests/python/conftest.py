@@ -3,10 +3,14 @@ components built by `cargo xtask plugins`."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pathlib
+import subprocess
+import sys
 import urllib.parse
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -75,3 +79,32 @@ def db(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> str:
 def led(db: str) -> walletlog.Ledger:
     with walletlog.Ledger(db) as ledger:
         yield ledger
+
+
+@contextlib.contextmanager
+def write_lock(path: pathlib.Path) -> Iterator[None]:
+    """Holds the SQLite file's write lock (BEGIN IMMEDIATE) until the block
+    ends. From another process: two copies of SQLite in one process
+    (Python's and walletlog's) do not see each other's locks."""
+    blocker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys\n"
+            "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE')\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert blocker.stdout is not None and blocker.stdin is not None
+    try:
+        assert blocker.stdout.readline() == "locked\n"
+        yield
+    finally:
+        blocker.stdin.close()
+        assert blocker.wait() == 0

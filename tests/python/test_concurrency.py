@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 import walletlog
-from conftest import event
+from conftest import event, write_lock
 
 LOGICAL = 120
 
@@ -68,38 +68,17 @@ def test_threads_queued_behind_a_commit_share_the_next_one(db_file) -> None:
     """While another process holds the file's write lock, one thread leads
     and waits for it and the others queue (the GIL released while they
     wait); released, the queued calls commit as one group, and the
-    conflicting one fails alone.
-
-    The lock is held from another process: two copies of SQLite in one
-    process (Python's and walletlog's) do not see each other's locks."""
+    conflicting one fails alone."""
     with walletlog.Ledger(db_file) as led:
         led.ingest(**event(0))
-        blocker = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sqlite3, sys\n"
-                "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-                "c.execute('BEGIN IMMEDIATE')\n"
-                "print('locked', flush=True)\n"
-                "sys.stdin.read()\n",
-                str(db_file),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert blocker.stdout is not None and blocker.stdin is not None
-        assert blocker.stdout.readline() == "locked\n"
         with ThreadPoolExecutor(10) as pool:
-            plug = pool.submit(led.ingest, **event(1))
-            time.sleep(0.2)
-            queued = [pool.submit(led.ingest, **event(i)) for i in range(2, 10)]
-            conflicting = pool.submit(led.ingest, **event(0, amount=Decimal("999")))
-            time.sleep(0.4)
-            assert not plug.done(), "the first call waits for the lock"
-            blocker.stdin.close()
-            assert blocker.wait() == 0
+            with write_lock(db_file):
+                plug = pool.submit(led.ingest, **event(1))
+                time.sleep(0.2)
+                queued = [pool.submit(led.ingest, **event(i)) for i in range(2, 10)]
+                conflicting = pool.submit(led.ingest, **event(0, amount=Decimal("999")))
+                time.sleep(0.4)
+                assert not plug.done(), "the first call waits for the lock"
             results = [f.result() for f in queued]
             with pytest.raises(walletlog.ConflictError) as refused:
                 conflicting.result()

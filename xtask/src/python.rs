@@ -15,10 +15,12 @@ const PYTHON_TOOLS: &[&str] = &[
     "pytest>=8,<10",
     "ruff>=0.14,<1",
     "mypy>=1.10,<2",
-    // The example service and its HTTP tests.
+    // walletlog.fastapi, the example service and their HTTP tests.
     "fastapi>=0.110,<1",
     "uvicorn>=0.29,<1",
     "httpx>=0.27,<1",
+    // The OpenAPI schema the router publishes, checked against its answers.
+    "schemathesis>=4,<5",
 ];
 
 fn venv(root: &Path) -> Result<PathBuf> {
@@ -66,6 +68,7 @@ pub(crate) fn python_tests(root: &Path) -> Result<(u64, u64, u64)> {
     let py_dirs = [
         "bindings/python/python",
         "bindings/python/benches",
+        "bindings/python/examples",
         "tests/python",
     ];
     run(

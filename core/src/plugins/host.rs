@@ -76,7 +76,8 @@ impl PluginHost {
             .memory_reservation(limits.memory_bytes_max as u64)
             .memory_guard_size(64 << 10)
             .memory_reservation_for_growth(0)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .parallel_compilation(may_compile_in_parallel());
         let engine = Engine::new(&config)
             .map_err(|e| refused(format!("the plugin engine cannot start: {e:#}")))?;
         let ticker = EpochTicker::start(&engine);
@@ -296,6 +297,15 @@ impl PluginHost {
             })
             .collect())
     }
+}
+
+/// Whether compiling may use the process-wide thread pool wasmtime
+/// compiles in parallel on. A child forked from a process that started
+/// that pool has none of its threads, and work sent there would wait
+/// forever: such a child compiles on the calling thread.
+fn may_compile_in_parallel() -> bool {
+    static POOL_OWNER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *POOL_OWNER.get_or_init(std::process::id) == std::process::id()
 }
 
 /// The thread that increments the engine's epoch every tick. Dropping it

@@ -22,8 +22,10 @@ from __future__ import annotations
 import enum
 import json
 import os
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,6 +33,7 @@ from decimal import Decimal
 from typing import Any, Literal, Optional, Union
 
 from . import _walletlog
+from ._keys import ApiKey
 from .errors import (
     ConflictError,
     InvalidTypeError,
@@ -429,8 +432,9 @@ class Ledger:
         group_max_events: Optional[int] = None,
         group_max_wait: Optional[float] = None,
     ) -> None:
-        self._native = _walletlog.NativeLedger(
-            os.fspath(path),
+        self._path = os.fspath(path)
+        self._open_args = (
+            self._path,
             durability,
             audit_key,
             None if busy_timeout is None else int(busy_timeout * 1000),
@@ -442,6 +446,42 @@ class Ledger:
             if group_max_wait is None
             else _seconds_to_micros("group_max_wait", group_max_wait),
         )
+        self._native = _walletlog.NativeLedger(*self._open_args)
+        # What configured this ledger beyond its options (plugins, secrets,
+        # unsigned providers), in order: replayed by a forked child's reopen.
+        self._setup: _List[tuple[str, Any]] = []
+        self._closed = False
+        _LIVE.add(self)
+
+    def _after_fork(self) -> None:
+        """In a child forked after this ledger was opened: the parent's
+        connections must not be used (nor closed) here, so the first call
+        opens this ledger again, with the same options and setup."""
+        if not self._closed:
+            self._native = _Reopening(self)  # type: ignore[assignment]
+
+    def _reopen(self) -> Any:
+        with _REOPEN:
+            inherited = self._native
+            if not isinstance(inherited, _Reopening):
+                return inherited  # another thread reopened it first
+            if self._path == ":memory:":
+                native: Any = _Refusing(
+                    StorageError(
+                        "an in-memory ledger cannot be shared with a forked process: "
+                        "the child would see another, empty ledger; open it after the fork",
+                        code="closed",
+                    )
+                )
+            else:
+                try:
+                    native = _walletlog.NativeLedger(*self._open_args)
+                    for what, args in self._setup:
+                        getattr(native, what)(*args)
+                except WalletLogError as e:
+                    native = _Refusing(e)
+            self._native = native
+            return native
 
     def __enter__(self) -> Ledger:
         return self
@@ -451,7 +491,13 @@ class Ledger:
 
     def close(self) -> None:
         """Closes the ledger; later calls raise ``StorageError``."""
+        self._closed = True
         self._native.close()
+
+    def metrics(self) -> str:
+        """This ledger's metrics in the OpenMetrics text format a Prometheus
+        scrape takes (names and labels: docs/metrics.md)."""
+        return self._native.metrics()
 
     @staticmethod
     def _fields(
@@ -640,13 +686,17 @@ class Ledger:
         else:
             with open(os.fspath(plugin), "rb") as f:
                 wasm = f.read()
-        return PluginInfo(*self._native.install_plugin(wasm))
+        info = PluginInfo(*self._native.install_plugin(wasm))
+        self._setup.append(("install_plugin", (wasm,)))
+        return info
 
     def set_webhook_secret(self, provider: str, secret: str) -> None:
         self._native.set_webhook_secret(provider, secret)
+        self._setup.append(("set_webhook_secret", (provider, secret)))
 
     def allow_unsigned(self, provider: str) -> None:
         self._native.allow_unsigned(provider)
+        self._setup.append(("allow_unsigned", (provider,)))
 
     def ingest_webhook(
         self,
@@ -664,21 +714,73 @@ class Ledger:
         return [IngestResult._from_native(t) for t in results]
 
 
+class _Reopening:
+    """A forked child's stand-in for an inherited native ledger: the first
+    attribute asked for opens the ledger again in this process."""
+
+    __slots__ = ("_ledger",)
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger._reopen(), name)
+
+
+class _Refusing:
+    """A ledger that could not be opened again after a fork: every call
+    raises the reason (``close`` does nothing)."""
+
+    __slots__ = ("_error",)
+
+    def __init__(self, error: WalletLogError) -> None:
+        self._error = error
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        def refuse(*_: Any) -> Any:
+            raise self._error
+
+        return refuse
+
+
+_REOPEN = threading.Lock()
+
+#: Every open Ledger of this process, for the fork hook.
+_LIVE: weakref.WeakSet[Ledger] = weakref.WeakSet()
+
+
+def _reopen_after_fork() -> None:
+    global _REOPEN
+    _REOPEN = threading.Lock()  # a parent's thread may have held it
+    for ledger in list(_LIVE):
+        ledger._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reopen_after_fork)
+
+
 def _secret_bytes(secret: Union[bytes, str]) -> bytes:
     return secret.encode() if isinstance(secret, str) else bytes(secret)
 
 
 def sign_request(
-    secret: Union[bytes, str], method: str, path: str, body: bytes, timestamp: int
+    secret: Union[bytes, str], method: str, target: str, body: bytes, timestamp: int
 ) -> str:
-    """HMAC-SHA256 of ``METHOD\\nPATH\\nTIMESTAMP\\nhex(sha256(body))``, lowercase hex."""
-    return _walletlog.sign_request(_secret_bytes(secret), method, path, body, timestamp)
+    """Request signing version 2: the HMAC-SHA256 of
+    ``METHOD\\nTARGET\\nTIMESTAMP\\nhex(sha256(body))``, lowercase hex.
+    ``target`` is the request target as sent: the path, and ``?`` with the
+    query string when there is one (``/api/v1/wallets/w1/events?limit=10``)."""
+    return _walletlog.sign_request(_secret_bytes(secret), method, target, body, timestamp)
 
 
 def verify_request(
     secret: Union[bytes, str],
     method: str,
-    path: str,
+    target: str,
     body: bytes,
     timestamp: int,
     signature: str,
@@ -691,7 +793,7 @@ def verify_request(
     _walletlog.verify_request(
         _secret_bytes(secret),
         method,
-        path,
+        target,
         body,
         timestamp,
         signature,
@@ -701,6 +803,7 @@ def verify_request(
 
 
 __all__ = [
+    "ApiKey",
     "AuditRecord",
     "AuditReport",
     "Balance",
@@ -725,3 +828,6 @@ __all__ = [
     "sign_request",
     "verify_request",
 ]
+
+# `walletlog.aio` is part of the package's face (it imports the names above).
+from . import aio as aio  # noqa: E402

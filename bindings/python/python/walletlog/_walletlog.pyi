@@ -85,11 +85,11 @@ class NativeLedger:
         url: Optional[str],
     ) -> _List[_ResultTuple]: ...
 
-def sign_request(secret: bytes, method: str, path: str, body: bytes, timestamp: int) -> str: ...
+def sign_request(secret: bytes, method: str, target: str, body: bytes, timestamp: int) -> str: ...
 def verify_request(
     secret: bytes,
     method: str,
-    path: str,
+    target: str,
     body: bytes,
     timestamp: int,
     signature: str,

@@ -1,0 +1,190 @@
+"""walletlog for asyncio: the methods of ``walletlog.Ledger`` as coroutines
+that never block the event loop.
+
+Each call runs on a bounded pool of threads of this ledger's own (the native
+work releases the GIL there), so an fsync or a plugin call never stalls the
+loop, and concurrent calls group-commit as threads do::
+
+    led = walletlog.aio.Ledger("wallet.db")
+    r = await led.ingest(wallet_id="w1", ...)
+    page = await led.list("w1", limit=50)
+
+The exceptions are ``walletlog.Ledger``'s. A call whose coroutine is
+cancelled still runs to its end on its thread (an ingest is stored, or
+not, exactly as if it had been awaited), so retry it with the same keys
+to learn what happened: a retry is always safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import os
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from . import (
+    AuditRecord,
+    AuditReport,
+    Balance,
+    DatetimeLike,
+    Event,
+    EventType,
+    IngestResult,
+    Order,
+    Page,
+    PluginInfo,
+)
+from . import Ledger as SyncLedger
+
+T = TypeVar("T")
+
+# `Ledger.list` shadows the builtin inside the class.
+_List = list
+
+#: Threads per ledger, unless given: enough for 64 concurrent requests to
+#: share group commits.
+DEFAULT_MAX_WORKERS = 64
+
+
+class Ledger:
+    """An asyncio face over a ``walletlog.Ledger``: pass a location and the
+    same keyword options, or an open ``walletlog.Ledger`` to share.
+    ``max_workers`` bounds the threads that run its calls."""
+
+    def __init__(
+        self,
+        location: Union[str, os.PathLike[str], SyncLedger],
+        *,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        **options: Any,
+    ) -> None:
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            from .errors import ValidationError
+
+            raise ValidationError(
+                "invalid max_workers: must be an int of at least 1",
+                "max_workers",
+                "must be an int of at least 1",
+            )
+        if isinstance(location, SyncLedger):
+            if options:
+                raise TypeError(
+                    "options are given when the ledger is opened, not when it is shared"
+                )
+            self.sync = location
+        else:
+            self.sync = SyncLedger(location, **options)
+        self._max_workers = max_workers
+        self._pool = self._new_pool()
+        _LIVE.add(self)
+
+    def _new_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        return concurrent.futures.ThreadPoolExecutor(
+            max_workers=self._max_workers, thread_name_prefix="walletlog-aio"
+        )
+
+    def _after_fork(self) -> None:
+        # A forked child has none of the parent's threads: a pool that
+        # thinks it has them would queue work forever.
+        self._pool = self._new_pool()
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Waits for the calls in flight, then closes the ledger."""
+        await self._run(lambda: None)
+        self._pool.shutdown(wait=False)
+        self.sync.close()
+
+    async def ingest(self, *args: Any, **fields: Any) -> IngestResult:
+        """``walletlog.Ledger.ingest``'s arguments."""
+        return await self._run(self.sync.ingest, *args, **fields)
+
+    async def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> _List[IngestResult]:
+        return await self._run(self.sync.ingest_many, list(events))
+
+    async def get(self, event_id: Any) -> Optional[Event]:
+        return await self._run(self.sync.get, event_id)
+
+    async def get_by_provider_event_id(
+        self, provider: str, provider_event_id: str
+    ) -> Optional[Event]:
+        return await self._run(self.sync.get_by_provider_event_id, provider, provider_event_id)
+
+    async def get_by_idempotency_key(self, key: str) -> Optional[Event]:
+        return await self._run(self.sync.get_by_idempotency_key, key)
+
+    async def list(
+        self,
+        wallet_id: str,
+        limit: int = 100,
+        cursor: Optional[str] = None,
+        order: Order = "desc",
+        event_types: Optional[Sequence[Union[EventType, str]]] = None,
+        since: Optional[DatetimeLike] = None,
+        until: Optional[DatetimeLike] = None,
+        currency: Optional[str] = None,
+    ) -> Page:
+        return await self._run(
+            self.sync.list, wallet_id, limit, cursor, order, event_types, since, until, currency
+        )
+
+    async def balance(
+        self, wallet_id: str, as_of: Optional[DatetimeLike] = None
+    ) -> dict[str, Balance]:
+        return await self._run(self.sync.balance, wallet_id, as_of)
+
+    async def changes_since(self, sequence: int = 0, limit: int = 1000) -> _List[Event]:
+        return await self._run(self.sync.changes_since, sequence, limit)
+
+    async def audit_log(self, after: int = 0, limit: int = 1000) -> _List[AuditRecord]:
+        return await self._run(self.sync.audit_log, after, limit)
+
+    async def verify_audit(self) -> AuditReport:
+        return await self._run(self.sync.verify_audit)
+
+    async def install_plugin(self, plugin: Union[str, os.PathLike[str], bytes]) -> PluginInfo:
+        return await self._run(self.sync.install_plugin, plugin)
+
+    async def set_webhook_secret(self, provider: str, secret: str) -> None:
+        await self._run(self.sync.set_webhook_secret, provider, secret)
+
+    async def allow_unsigned(self, provider: str) -> None:
+        await self._run(self.sync.allow_unsigned, provider)
+
+    async def ingest_webhook(
+        self,
+        provider: str,
+        headers: Union[Mapping[str, str], Sequence[tuple[str, str]]],
+        body: bytes,
+        url: Optional[str] = None,
+    ) -> _List[IngestResult]:
+        return await self._run(self.sync.ingest_webhook, provider, headers, body, url)
+
+    async def metrics(self) -> str:
+        return await self._run(self.sync.metrics)
+
+
+_LIVE: weakref.WeakSet[Ledger] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for ledger in list(_LIVE):
+        ledger._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+__all__ = ["DEFAULT_MAX_WORKERS", "Ledger"]

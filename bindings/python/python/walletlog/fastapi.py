@@ -1,0 +1,777 @@
+"""walletlog's HTTP face for FastAPI services (``pip install walletlog[fastapi]``).
+
+Mount the routes in an app of your own::
+
+    import walletlog, walletlog.fastapi
+    led = walletlog.aio.Ledger("wallet.db")
+    keys = {"k2026": walletlog.ApiKey(secret, wallets="tenant42:", scopes=("read", "ingest"))}
+    app.include_router(walletlog.fastapi.router(led, keys))
+
+or serve ``walletlog.fastapi.create_app(led, keys)`` as it is. The routes,
+request signing (version 2), the error shape and the limits are in
+docs/http.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Coroutine, Mapping
+from typing import Any, Callable, Literal, Optional, Union
+
+try:
+    from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, Response
+    from fastapi.routing import APIRoute
+    from fastapi.security import APIKeyHeader
+    from pydantic import BaseModel, ConfigDict
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("walletlog.fastapi needs FastAPI: pip install 'walletlog[fastapi]'") from e
+
+import walletlog
+
+from . import aio
+from ._keys import ApiKey, TokenBucket
+from .errors import (
+    ConflictError,
+    NotFoundError,
+    PluginError,
+    SignatureError,
+    StorageError,
+    ValidationError,
+    WalletLogError,
+)
+
+log = logging.getLogger("walletlog.fastapi")
+
+#: The largest request body of the wallet routes, unless given.
+MAX_BODY_BYTES = 64 * 1024
+#: The largest webhook body, unless given (a plugin is sent at most 1 MiB).
+MAX_WEBHOOK_BYTES = 1024 * 1024
+#: How far a request's X-Timestamp may be from now, in seconds, unless given.
+TIMESTAMP_TOLERANCE = 300
+
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+_IDEMPOTENCY_KEY_CHARS_MAX = 255
+_EVENT_FIELDS = {
+    "provider",
+    "event_type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "provider_event_id",
+    "metadata",
+    "event_id",
+}
+_REQUIRED = ("provider", "event_type", "amount", "currency", "occurred_at")
+_PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+# --- The documented shapes (OpenAPI) -----------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``error`` is the kind, ``message`` says what to do;
+    the other members appear where they apply."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str
+    field: Optional[str] = None
+    code: Optional[str] = None
+    key: Optional[str] = None
+    fields: Optional[list[str]] = None
+    existing_event_id: Optional[str] = None
+
+
+class EventBody(BaseModel):
+    event_id: str
+    wallet_id: str
+    provider: str
+    event_type: walletlog.EventType
+    amount: str
+    currency: str
+    provider_event_id: Optional[str]
+    idempotency_key: Optional[str]
+    metadata: dict[str, Any]
+    occurred_at: str
+    created_at: str
+    sequence: int
+
+
+class IngestBody(BaseModel):
+    created: bool
+    matched_on: Optional[Literal["event_id", "provider_event_id", "idempotency_key"]]
+    event: EventBody
+
+
+class PageBody(BaseModel):
+    events: list[EventBody]
+    next_cursor: Optional[str]
+
+
+class BalanceBody(BaseModel):
+    available: str
+    held: str
+    total: str
+    event_count: int
+    last_occurred_at: Optional[str]
+
+
+class BalancesBody(BaseModel):
+    wallet_id: str
+    balances: dict[str, BalanceBody]
+
+
+class WebhookBody(BaseModel):
+    results: list[IngestBody]
+
+
+class HealthBody(BaseModel):
+    status: str
+
+
+_INGEST_REQUEST = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": list(_REQUIRED),
+                "properties": {
+                    "provider": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"},
+                    "event_type": {
+                        "type": "string",
+                        "enum": [t.value for t in walletlog.EventType],
+                    },
+                    "amount": {
+                        "type": "string",
+                        "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                        "maxLength": 40,
+                        "description": 'A decimal as a string ("12.34"); a JSON number is refused.',
+                    },
+                    "currency": {"type": "string", "pattern": "^[A-Z0-9]{2,12}$"},
+                    "occurred_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "RFC 3339 with an offset.",
+                    },
+                    "provider_event_id": {
+                        "type": ["string", "null"],
+                        "minLength": 1,
+                        "maxLength": 255,
+                    },
+                    "metadata": {"type": ["object", "null"]},
+                    "event_id": {"type": ["string", "null"], "format": "uuid"},
+                },
+            }
+        }
+    },
+}
+
+_IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Deduplicates retries; namespaced by the API key's wallets.",
+}
+
+
+def _errors(*statuses: int) -> dict[Union[int, str], dict[str, Any]]:
+    what = {
+        401: "Unsigned, badly signed, stale, or an unknown key",
+        403: "The key may not do this, or not on this wallet",
+        404: "No such route, or no plugin for the provider",
+        409: "The keys match a stored event with different fields",
+        413: "The body is too large",
+        422: "An invalid field, named in `field`",
+        429: "Rate limited: retry after `Retry-After` seconds",
+        503: "The ledger is unavailable: retry after `Retry-After` seconds",
+    }
+    return {s: {"model": ErrorBody, "description": what[s]} for s in statuses}
+
+
+# --- Errors ------------------------------------------------------------------
+
+
+class Problem(HTTPException):
+    """An error answer in the one shape. An ``HTTPException``, so that a
+    route of your own protected by :class:`Authenticator` answers with the
+    right status in any app (in the one shape with
+    :func:`install_error_handlers`)."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        headers: Optional[Mapping[str, str]] = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(status_code=status, detail=message, headers=dict(headers or {}))
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = dict(headers or {})
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": self.error, "message": self.message, **self.extra},
+            status_code=self.status,
+            headers=self.headers,
+        )
+
+
+def _validation(field: str, message: str) -> Problem:
+    return Problem(422, "validation", message, field=field)
+
+
+def _storage(e: StorageError) -> Problem:
+    # The engine's message may name files or servers: logged, not returned.
+    log.warning("storage error (%s): %s", e.code, e.message)
+    return Problem(
+        503,
+        "unavailable",
+        f"the ledger is unavailable ({e.code}); retry later",
+        headers={"Retry-After": "1"},
+        code=e.code,
+    )
+
+
+def _from_walletlog(e: WalletLogError) -> Problem:
+    if isinstance(e, ValidationError):
+        return _validation(e.field or "body", e.message)
+    if isinstance(e, StorageError):
+        return _storage(e)
+    if isinstance(e, SignatureError):
+        return Problem(401, "unauthorized", e.message, code=e.code)
+    if isinstance(e, PluginError):
+        if e.code == "not_installed":
+            return Problem(404, "not_found", e.message, code=e.code)
+        if e.code == "request_too_large":
+            return Problem(413, "too_large", e.message, code=e.code)
+        return Problem(422, "plugin", e.message, code=e.code)
+    if isinstance(e, NotFoundError):
+        return Problem(404, "not_found", e.message)
+    if isinstance(e, ConflictError):
+        return Problem(409, "conflict", "the keys match stored history that differs", key=e.key)
+    return Problem(503, "unavailable", "the ledger failed; retry later")
+
+
+def _validation_problem(e: RequestValidationError) -> Problem:
+    errors = e.errors()
+    first = errors[0] if errors else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "header", "body")]
+    field = loc[0] if loc else "request"
+    return _validation(field, f"invalid {field}: {first.get('msg', 'is invalid')}")
+
+
+class _Route(APIRoute):
+    """Answers every failure of a walletlog route in the one error shape,
+    whatever app the router is mounted in."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Problem as p:
+                return p.response()
+            except RequestValidationError as e:
+                return _validation_problem(e).response()
+            except WalletLogError as e:
+                return _from_walletlog(e).response()
+
+        return route
+
+
+# --- Authentication ----------------------------------------------------------
+
+# Documented as security schemes; read by hand so that a missing header is
+# a 401, not a parameter error.
+_KEY_ID = APIKeyHeader(name="X-Key-Id", scheme_name="KeyId", auto_error=False)
+_TIMESTAMP = APIKeyHeader(name="X-Timestamp", scheme_name="Timestamp", auto_error=False)
+_SIGNATURE = APIKeyHeader(name="X-Signature", scheme_name="Signature", auto_error=False)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past ``limit`` bytes (before
+    reading it when Content-Length says so)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "too_large", f"bodies are at most {limit} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "too_large", f"bodies are at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def request_target(request: Request) -> str:
+    """The request target as sent: the raw path and query string."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    target = raw.decode("latin-1")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+class Authenticator:
+    """Request signing version 2 over ``keys``: a dependency per scope that
+    checks the signature, the key's rate limit, its scope and its wallets,
+    and gives the route the key. Use it to protect routes of your own::
+
+        auth = walletlog.fastapi.Authenticator(keys)
+        @app.post("/mine")
+        async def mine(key: walletlog.ApiKey = Depends(auth.require("ingest"))): ...
+    """
+
+    def __init__(
+        self,
+        keys: Mapping[str, ApiKey],
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        timestamp_tolerance: int = TIMESTAMP_TOLERANCE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(keys, Mapping) or not keys:
+            raise ValidationError(
+                "invalid keys: must map key ids to walletlog.ApiKey", "keys", "is empty"
+            )
+        for kid, key in keys.items():
+            if not isinstance(kid, str) or not kid or not isinstance(key, ApiKey):
+                raise ValidationError(
+                    "invalid keys: must map non-empty key ids to walletlog.ApiKey",
+                    "keys",
+                    "has an entry that is not a walletlog.ApiKey",
+                )
+        self.keys = dict(keys)
+        self.max_body_bytes = max_body_bytes
+        self.timestamp_tolerance = timestamp_tolerance
+        self.clock = clock
+        self._buckets = {
+            kid: TokenBucket(key.rate_per_s, key.burst)
+            for kid, key in self.keys.items()
+            if key.rate_per_s is not None and key.burst is not None
+        }
+
+    async def authenticate(self, request: Request) -> ApiKey:
+        """The key that signed ``request``; its body is kept in
+        ``request.state.walletlog_body``."""
+        body = await read_body(request, self.max_body_bytes)
+        request.state.walletlog_body = body
+        headers = request.headers
+        key_id = headers.get("x-key-id")
+        stamp = headers.get("x-timestamp")
+        signature = headers.get("x-signature")
+        if not key_id or not stamp or not signature:
+            raise Problem(
+                401,
+                "unauthorized",
+                "sign the request: X-Key-Id, X-Timestamp and X-Signature are required",
+                code="unsigned",
+            )
+        key = self.keys.get(key_id)
+        if key is None:
+            raise Problem(401, "unauthorized", "unknown key id", code="unknown_key")
+        try:
+            timestamp = int(stamp)
+        except ValueError:
+            raise Problem(
+                401, "unauthorized", "X-Timestamp must be unix seconds", code="unsigned"
+            ) from None
+        try:
+            walletlog.verify_request(
+                key.secret,
+                request.method,
+                request_target(request),
+                body,
+                timestamp,
+                signature,
+                now=int(self.clock()),
+                tolerance=self.timestamp_tolerance,
+            )
+        except SignatureError as e:
+            if e.code == "timestamp_out_of_tolerance":
+                raise Problem(
+                    401,
+                    "unauthorized",
+                    f"X-Timestamp is more than {self.timestamp_tolerance} s from now",
+                    code="stale",
+                ) from None
+            raise Problem(
+                401, "unauthorized", "the signature does not match", code="bad_signature"
+            ) from None
+        bucket = self._buckets.get(key_id)
+        if bucket is not None:
+            wait = bucket.take()
+            if wait > 0:
+                raise Problem(
+                    429,
+                    "rate_limited",
+                    f"this key may make {key.rate_per_s:g} requests per second",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+        return key
+
+    def require(self, scope: str) -> Callable[..., Awaitable[ApiKey]]:
+        """A dependency: the request is signed by a key with ``scope``, and
+        a ``wallet_id`` path parameter, if any, is among its wallets."""
+        if scope not in ("read", "ingest"):
+            raise ValueError(f"unknown scope {scope!r}")
+
+        async def dependency(
+            request: Request,
+            _k: Optional[str] = Depends(_KEY_ID),
+            _t: Optional[str] = Depends(_TIMESTAMP),
+            _s: Optional[str] = Depends(_SIGNATURE),
+        ) -> ApiKey:
+            key = await self.authenticate(request)
+            if scope not in key.scopes:
+                raise Problem(403, "forbidden", f"this key may not {scope}")
+            wallet_id = request.path_params.get("wallet_id")
+            if wallet_id is not None and not key.allows(wallet_id):
+                raise Problem(403, "forbidden", "this key may not touch this wallet")
+            return key
+
+        return dependency
+
+
+# --- The routes --------------------------------------------------------------
+
+
+def _namespace(key: ApiKey) -> str:
+    # Length-prefixed: no two namespaces and keys make the same text.
+    return f"{len(key.namespace)}:{key.namespace}:"
+
+
+def _event_json(event: walletlog.Event, key: ApiKey) -> dict[str, Any]:
+    d = event.to_dict()
+    ik = d["idempotency_key"]
+    prefix = _namespace(key)
+    if ik is not None and ik.startswith(prefix):
+        d["idempotency_key"] = ik[len(prefix) :]
+    return d
+
+
+def _result_json(r: walletlog.IngestResult, key: ApiKey) -> dict[str, Any]:
+    return {"created": r.created, "matched_on": r.matched_on, "event": _event_json(r.event, key)}
+
+
+def _ingest_fields(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _validation("body", "the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise _validation("body", "the body must be a JSON object")
+    for name in payload:
+        if name not in _EVENT_FIELDS:
+            raise _validation(str(name)[:40], f"unknown field {str(name)[:40]!r}")
+    for name in _REQUIRED:
+        if payload.get(name) is None:
+            raise _validation(name, f"{name} is required")
+    amount = payload["amount"]
+    if not isinstance(amount, str):
+        raise _validation(
+            "amount", 'amount must be a decimal string such as "12.34", never a JSON number'
+        )
+    for name in ("provider", "event_type", "currency", "occurred_at"):
+        if not isinstance(payload[name], str):
+            raise _validation(name, f"{name} must be a string")
+    for name in ("provider_event_id", "event_id"):
+        if payload.get(name) is not None and not isinstance(payload[name], str):
+            raise _validation(name, f"{name} must be a string or null")
+    metadata = payload.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise _validation("metadata", "metadata must be an object or null")
+    return payload
+
+
+def router(
+    ledger: Union[walletlog.Ledger, aio.Ledger],
+    keys: Mapping[str, ApiKey],
+    *,
+    prefix: str = "",
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_webhook_bytes: int = MAX_WEBHOOK_BYTES,
+    timestamp_tolerance: int = TIMESTAMP_TOLERANCE,
+    webhook_rate_per_s: Optional[float] = None,
+    webhook_burst: Optional[int] = None,
+    metrics: bool = True,
+    clock: Callable[[], float] = time.time,
+) -> APIRouter:
+    """The walletlog routes over ``ledger`` (a ``walletlog.aio.Ledger``, or
+    a ``walletlog.Ledger`` that the router wraps in one), for the clients
+    in ``keys``. ``webhook_rate_per_s`` and ``webhook_burst`` give each
+    provider's webhook route a token bucket of its own."""
+    led = ledger if isinstance(ledger, aio.Ledger) else aio.Ledger(ledger)
+    auth = Authenticator(
+        keys,
+        max_body_bytes=max_body_bytes,
+        timestamp_tolerance=timestamp_tolerance,
+        clock=clock,
+    )
+    hooks_limit = None
+    if webhook_rate_per_s is not None:
+        hooks_limit = ApiKey(
+            b"-" * 16, rate_per_s=webhook_rate_per_s, burst=webhook_burst
+        )  # checks the two numbers
+    hook_buckets: dict[str, TokenBucket] = {}
+    r = APIRouter(prefix=prefix, route_class=_Route, tags=["walletlog"])
+    ingest_key = auth.require("ingest")
+    read_key = auth.require("read")
+
+    async def storage_or_problem(call: Awaitable[Any]) -> Any:
+        try:
+            return await call
+        except StorageError as e:
+            raise _storage(e) from None
+
+    @r.post(
+        "/api/v1/wallets/{wallet_id}/events/ingest",
+        status_code=201,
+        summary="Ingest one event",
+        responses={
+            201: {"model": IngestBody, "description": "Stored"},
+            200: {"model": IngestBody, "description": "A duplicate of a stored event"},
+            **_errors(401, 403, 409, 413, 422, 429, 503),
+        },
+        openapi_extra={"requestBody": _INGEST_REQUEST, "parameters": [_IDEMPOTENCY_HEADER]},
+    )
+    async def ingest(wallet_id: str, request: Request, key: ApiKey = Depends(ingest_key)) -> Any:
+        fields = _ingest_fields(request.state.walletlog_body)
+        header = request.headers.get("idempotency-key")
+        idempotency_key = None
+        if header is not None:
+            prefix = _namespace(key)
+            room = _IDEMPOTENCY_KEY_CHARS_MAX - len(prefix)
+            if len(header) > room:
+                raise _validation(
+                    "idempotency_key",
+                    f"Idempotency-Key is {len(header)} characters long; "
+                    f"at most {room} allowed for this key",
+                )
+            idempotency_key = prefix + header if header else ""
+        try:
+            result = await led.ingest(
+                wallet_id=wallet_id, idempotency_key=idempotency_key, **fields
+            )
+        except ConflictError as e:
+            raise await _conflict(e, key, header) from None
+        return JSONResponse(_result_json(result, key), status_code=201 if result.created else 200)
+
+    async def _conflict(e: ConflictError, key: ApiKey, header: Optional[str]) -> Problem:
+        existing = None
+        if e.existing_event_id is not None:
+            try:
+                existing = await led.get(e.existing_event_id)
+            except WalletLogError:
+                existing = None
+        matched = e.key or "key"
+        shown = "Idempotency-Key" if matched == "idempotency_key" else matched
+        if existing is None or not key.allows(existing.wallet_id):
+            # Never reveal another scope's event.
+            return Problem(
+                409,
+                "conflict",
+                f"the {shown} matches an event outside this key's wallets",
+                key=matched,
+            )
+        what = ", ".join(e.fields) if e.fields else "events"
+        return Problem(
+            409,
+            "conflict",
+            f"the {shown} matches a stored event with different {what}",
+            key=matched,
+            fields=list(e.fields) if e.fields else None,
+            existing_event_id=e.existing_event_id,
+        )
+
+    @r.get(
+        "/api/v1/wallets/{wallet_id}/events",
+        summary="One page of a wallet's history",
+        responses={200: {"model": PageBody}, **_errors(401, 403, 413, 422, 429, 503)},
+    )
+    async def history(
+        wallet_id: str,
+        key: ApiKey = Depends(read_key),
+        limit: int = Query(100, ge=1, le=1000),
+        cursor: Optional[str] = None,
+        order: Literal["asc", "desc"] = "desc",
+        event_type: Optional[list[walletlog.EventType]] = Query(None),
+        currency: Optional[str] = None,
+        since: Optional[str] = Query(None, description="RFC 3339, inclusive"),
+        until: Optional[str] = Query(None, description="RFC 3339, exclusive"),
+    ) -> Any:
+        page = await storage_or_problem(
+            led.list(
+                wallet_id,
+                limit=limit,
+                cursor=cursor,
+                order=order,
+                event_types=event_type,
+                since=since,
+                until=until,
+                currency=currency,
+            )
+        )
+        return JSONResponse(
+            {"events": [_event_json(e, key) for e in page.events], "next_cursor": page.next_cursor}
+        )
+
+    @r.get(
+        "/api/v1/wallets/{wallet_id}/balance",
+        summary="A wallet's balance per currency, now or as of a time",
+        responses={200: {"model": BalancesBody}, **_errors(401, 403, 413, 422, 429, 503)},
+    )
+    async def balance(
+        wallet_id: str,
+        key: ApiKey = Depends(read_key),
+        as_of: Optional[str] = Query(None, description="RFC 3339"),
+    ) -> Any:
+        balances = await storage_or_problem(led.balance(wallet_id, as_of=as_of))
+        return JSONResponse(
+            {
+                "wallet_id": wallet_id,
+                "balances": {
+                    c: {
+                        "available": str(b.available),
+                        "held": str(b.held),
+                        "total": str(b.total),
+                        "event_count": b.event_count,
+                        "last_occurred_at": None
+                        if b.last_occurred_at is None
+                        else b.last_occurred_at.isoformat(),
+                    }
+                    for c, b in balances.items()
+                },
+            }
+        )
+
+    @r.post(
+        "/api/v1/webhooks/{provider}",
+        summary="A provider's webhook, authenticated by the provider's own signature",
+        responses={200: {"model": WebhookBody}, **_errors(401, 404, 413, 422, 429, 503)},
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def webhook(provider: str, request: Request) -> Any:
+        if hooks_limit is not None:
+            name = provider if _PROVIDER_NAME.match(provider) else "-"
+            if name not in hook_buckets and len(hook_buckets) >= 1024:
+                name = "-"
+            bucket = hook_buckets.get(name)
+            if bucket is None:
+                assert hooks_limit.rate_per_s is not None and hooks_limit.burst is not None
+                bucket = hook_buckets.setdefault(
+                    name, TokenBucket(hooks_limit.rate_per_s, hooks_limit.burst)
+                )
+            wait = bucket.take()
+            if wait > 0:
+                raise Problem(
+                    429,
+                    "rate_limited",
+                    f"webhooks of a provider are limited to {hooks_limit.rate_per_s:g} per second",
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+        body = await read_body(request, max_webhook_bytes)
+        results = await led.ingest_webhook(
+            provider, list(request.headers.items()), body, url=str(request.url)
+        )
+        webhook_key = _WEBHOOK_VIEW
+        return JSONResponse({"results": [_result_json(x, webhook_key) for x in results]})
+
+    if metrics:
+
+        @r.get(
+            "/metrics",
+            summary="Prometheus metrics (OpenMetrics text)",
+            response_class=Response,
+            responses={
+                200: {"content": {OPENMETRICS: {"schema": {"type": "string"}}}},
+                **_errors(503),
+            },
+        )
+        async def metrics_route() -> Any:
+            return Response(await led.metrics(), media_type=OPENMETRICS)
+
+    @r.get(
+        "/healthz",
+        summary="Whether the ledger answers a read",
+        responses={200: {"model": HealthBody}, **_errors(503)},
+    )
+    async def healthz() -> Any:
+        await storage_or_problem(led.get(uuid.UUID(int=0)))
+        return JSONResponse({"status": "ok"})
+
+    return r
+
+
+# Webhook events carry no Idempotency-Key of a client: shown as stored.
+_WEBHOOK_VIEW = ApiKey(b"-" * 16, namespace="\x00webhooks")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Makes the framework's own errors (an unknown route, a wrong method,
+    a parameter that fails its declaration) and :class:`Problem` raised
+    from routes of your own take the one error shape."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException) -> Response:
+        if isinstance(e, Problem):
+            return e.response()
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http")
+        return JSONResponse(
+            {"error": kind, "message": str(e.detail)},
+            status_code=e.status_code,
+            headers=getattr(e, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, e: RequestValidationError) -> Response:
+        return _validation_problem(e).response()
+
+
+def create_app(
+    ledger: Union[walletlog.Ledger, aio.Ledger],
+    keys: Mapping[str, ApiKey],
+    **options: Any,
+) -> FastAPI:
+    """A FastAPI app serving :func:`router` (same options), with
+    :func:`install_error_handlers`."""
+    app = FastAPI(title="walletlog", version=walletlog.__version__)
+    app.include_router(router(ledger, keys, **options))
+    install_error_handlers(app)
+    return app
+
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_WEBHOOK_BYTES",
+    "TIMESTAMP_TOLERANCE",
+    "Authenticator",
+    "Problem",
+    "create_app",
+    "install_error_handlers",
+    "read_body",
+    "request_target",
+    "router",
+]
