@@ -302,6 +302,39 @@ impl NativeLedger {
         self.inner.write().unwrap_or_else(|p| p.into_inner()).take();
     }
 
+    /// The HTTP router's ingest, off the GIL from body to answer: `body` is
+    /// a JSON object of the event's fields but the wallet and the
+    /// idempotency key (given beside it); the answer is `(created, JSON
+    /// text of the result)`, the event's times in RFC 3339 UTC and its
+    /// idempotency key shown without `shown_prefix`.
+    #[pyo3(signature = (body, wallet_id, idempotency_key, shown_prefix))]
+    fn ingest_http(
+        &self,
+        py: Python<'_>,
+        body: &[u8],
+        wallet_id: &str,
+        idempotency_key: Option<&str>,
+        shown_prefix: &str,
+    ) -> PyResult<(bool, String)> {
+        let ledger = self.ledger()?;
+        py.detach(|| {
+            let event = walletlog::json::parse_event_for(body, wallet_id, idempotency_key)
+                .map_err(Error::Validation)?;
+            let r = ledger.ingest(&event)?;
+            let mut answer = walletlog::json::ingest_result(&r);
+            if let Some(serde_json::Value::String(k)) = answer
+                .get_mut("event")
+                .and_then(|e| e.get_mut("idempotency_key"))
+            {
+                if let Some(own) = k.strip_prefix(shown_prefix) {
+                    *k = own.to_owned();
+                }
+            }
+            Ok((r.created(), answer.to_string()))
+        })
+        .map_err(to_py)
+    }
+
     /// True in a process forked from the one that opened this ledger.
     fn opened_before_fork(&self) -> bool {
         self.forked()

@@ -26,7 +26,9 @@
 mod parse;
 mod render;
 
-pub use parse::{parse_event, parse_events, parse_headers, parse_list_query, parse_options};
+pub use parse::{
+    parse_event, parse_event_for, parse_events, parse_headers, parse_list_query, parse_options,
+};
 #[cfg(feature = "plugins")]
 pub use render::plugin_info;
 pub use render::{

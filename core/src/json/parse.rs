@@ -39,6 +39,45 @@ pub fn parse_events(text: &str) -> Result<Vec<NewEvent>, ValidationError> {
     }
 }
 
+/// Parses an event object that leaves out the wallet and the idempotency
+/// key, which come beside it (an HTTP route's path and header). Either of
+/// them in the object is an unknown field, reported against `body`.
+pub fn parse_event_for(
+    body: &[u8],
+    wallet_id: &str,
+    idempotency_key: Option<&str>,
+) -> Result<NewEvent, ValidationError> {
+    if body.len() > EVENT_JSON_BYTES_MAX {
+        return Err(ValidationError::new(
+            "body",
+            format!(
+                "is {} bytes of JSON; at most {EVENT_JSON_BYTES_MAX} are accepted",
+                body.len()
+            ),
+        ));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(ValidationError::new(
+            "body",
+            format!("must be a JSON object, not {}", type_name(&value)),
+        ));
+    };
+    for key in map.keys() {
+        if !EVENT_FIELDS[..10].contains(&key.as_str())
+            || matches!(key.as_str(), "wallet_id" | "idempotency_key")
+        {
+            return Err(unknown_field("body", key));
+        }
+    }
+    map.insert("wallet_id".into(), Value::String(wallet_id.to_owned()));
+    if let Some(k) = idempotency_key {
+        map.insert("idempotency_key".into(), Value::String(k.to_owned()));
+    }
+    event_from_value(&Value::Object(map))
+}
+
 /// Checks one event object field by field.
 pub fn event_from_value(value: &Value) -> Result<NewEvent, ValidationError> {
     let Value::Object(map) = value else {

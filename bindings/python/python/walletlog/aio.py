@@ -18,9 +18,10 @@ to learn what happened: a retry is always safe.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import os
+import queue
+import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
@@ -47,6 +48,67 @@ _List = list
 #: Threads per ledger, unless given: enough for 64 concurrent requests to
 #: share group commits.
 DEFAULT_MAX_WORKERS = 64
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class _Pool:
+    """At most ``max_workers`` threads, started as calls need them, that run
+    calls and hand each answer to its coroutine's loop. Leaner than
+    ``concurrent.futures`` on the loop's thread: one queue put per call,
+    one ``call_soon_threadsafe`` per answer."""
+
+    def __init__(self, max_workers: int) -> None:
+        self._max = max_workers
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: _List[threading.Thread] = []
+        self._idle = 0
+
+    def submit(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], call: Callable[[], Any]
+    ) -> None:
+        self._jobs.put((loop, future, call))
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1  # an idle thread is claimed for this call
+            elif len(self._threads) < self._max:
+                t = threading.Thread(target=self._work, name="walletlog-aio", daemon=True)
+                self._threads.append(t)
+                t.start()
+            # else: every thread is busy; the call waits for the next free one
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            loop, future, call = job
+            try:
+                answer, ok = call(), True
+            except BaseException as e:  # handed to the awaiting coroutine
+                answer, ok = e, False
+            try:
+                loop.call_soon_threadsafe(_settle, future, ok, answer)
+            except RuntimeError:
+                pass  # the loop closed: nobody awaits the answer
+            del job, loop, future, call, answer
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self) -> None:
+        with self._lock:
+            for _ in self._threads:
+                self._jobs.put(None)
+            self._threads = []
 
 
 class Ledger:
@@ -81,19 +143,19 @@ class Ledger:
         self._pool = self._new_pool()
         _LIVE.add(self)
 
-    def _new_pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        return concurrent.futures.ThreadPoolExecutor(
-            max_workers=self._max_workers, thread_name_prefix="walletlog-aio"
-        )
+    def _new_pool(self) -> _Pool:
+        return _Pool(self._max_workers)
 
     def _after_fork(self) -> None:
         # A forked child has none of the parent's threads: a pool that
         # thinks it has them would queue work forever.
         self._pool = self._new_pool()
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(fn, *args, **kwargs))
+        future: asyncio.Future[T] = loop.create_future()
+        self._pool.submit(loop, future, functools.partial(fn, *args, **kwargs))
+        return future
 
     async def __aenter__(self) -> Ledger:
         return self
@@ -104,7 +166,7 @@ class Ledger:
     async def close(self) -> None:
         """Waits for the calls in flight, then closes the ledger."""
         await self._run(lambda: None)
-        self._pool.shutdown(wait=False)
+        self._pool.shutdown()
         self.sync.close()
 
     async def ingest(self, *args: Any, **fields: Any) -> IngestResult:

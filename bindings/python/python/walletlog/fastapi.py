@@ -14,13 +14,13 @@ docs/http.md.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Coroutine, Mapping
+from datetime import datetime
 from typing import Any, Callable, Literal, Optional, Union
 
 try:
@@ -60,16 +60,6 @@ TIMESTAMP_TOLERANCE = 300
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 _IDEMPOTENCY_KEY_CHARS_MAX = 255
-_EVENT_FIELDS = {
-    "provider",
-    "event_type",
-    "amount",
-    "currency",
-    "occurred_at",
-    "provider_event_id",
-    "metadata",
-    "event_id",
-}
 _REQUIRED = ("provider", "event_type", "amount", "currency", "occurred_at")
 _PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -458,8 +448,18 @@ def _namespace(key: ApiKey) -> str:
     return f"{len(key.namespace)}:{key.namespace}:"
 
 
+def _rfc3339(at: datetime) -> str:
+    """As the core writes times (JSON, C, the CLI): RFC 3339 in UTC with
+    `Z`, and 0, 3 or 6 fractional digits, as few as hold the time."""
+    us = at.microsecond
+    spec = "seconds" if us == 0 else "milliseconds" if us % 1000 == 0 else "microseconds"
+    return at.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
 def _event_json(event: walletlog.Event, key: ApiKey) -> dict[str, Any]:
     d = event.to_dict()
+    d["occurred_at"] = _rfc3339(event.occurred_at)
+    d["created_at"] = _rfc3339(event.created_at)
     ik = d["idempotency_key"]
     prefix = _namespace(key)
     if ik is not None and ik.startswith(prefix):
@@ -469,36 +469,6 @@ def _event_json(event: walletlog.Event, key: ApiKey) -> dict[str, Any]:
 
 def _result_json(r: walletlog.IngestResult, key: ApiKey) -> dict[str, Any]:
     return {"created": r.created, "matched_on": r.matched_on, "event": _event_json(r.event, key)}
-
-
-def _ingest_fields(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _validation("body", "the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise _validation("body", "the body must be a JSON object")
-    for name in payload:
-        if name not in _EVENT_FIELDS:
-            raise _validation(str(name)[:40], f"unknown field {str(name)[:40]!r}")
-    for name in _REQUIRED:
-        if payload.get(name) is None:
-            raise _validation(name, f"{name} is required")
-    amount = payload["amount"]
-    if not isinstance(amount, str):
-        raise _validation(
-            "amount", 'amount must be a decimal string such as "12.34", never a JSON number'
-        )
-    for name in ("provider", "event_type", "currency", "occurred_at"):
-        if not isinstance(payload[name], str):
-            raise _validation(name, f"{name} must be a string")
-    for name in ("provider_event_id", "event_id"):
-        if payload.get(name) is not None and not isinstance(payload[name], str):
-            raise _validation(name, f"{name} must be a string or null")
-    metadata = payload.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise _validation("metadata", "metadata must be an object or null")
-    return payload
 
 
 def router(
@@ -553,11 +523,10 @@ def router(
         openapi_extra={"requestBody": _INGEST_REQUEST, "parameters": [_IDEMPOTENCY_HEADER]},
     )
     async def ingest(wallet_id: str, request: Request, key: ApiKey = Depends(ingest_key)) -> Any:
-        fields = _ingest_fields(request.state.walletlog_body)
         header = request.headers.get("idempotency-key")
+        prefix = _namespace(key)
         idempotency_key = None
         if header is not None:
-            prefix = _namespace(key)
             room = _IDEMPOTENCY_KEY_CHARS_MAX - len(prefix)
             if len(header) > room:
                 raise _validation(
@@ -566,15 +535,21 @@ def router(
                     f"at most {room} allowed for this key",
                 )
             idempotency_key = prefix + header if header else ""
+        # Parsed, validated, ingested and written back as JSON natively,
+        # off the event loop and the GIL.
         try:
-            result = await led.ingest(
-                wallet_id=wallet_id, idempotency_key=idempotency_key, **fields
+            created, answer = await led._run(
+                led.sync._native.ingest_http,
+                request.state.walletlog_body,
+                wallet_id,
+                idempotency_key,
+                prefix,
             )
         except ConflictError as e:
-            raise await _conflict(e, key, header) from None
-        return JSONResponse(_result_json(result, key), status_code=201 if result.created else 200)
+            raise await _conflict(e, key) from None
+        return Response(answer, status_code=201 if created else 200, media_type="application/json")
 
-    async def _conflict(e: ConflictError, key: ApiKey, header: Optional[str]) -> Problem:
+    async def _conflict(e: ConflictError, key: ApiKey) -> Problem:
         existing = None
         if e.existing_event_id is not None:
             try:
