@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
@@ -230,6 +231,26 @@ def test_a_conflict_shows_its_fields_only_within_the_keys_wallets(api: Served) -
     assert "existing_event_id" not in body and "fields" not in body
     assert stored_id not in theirs.text and WALLET not in theirs.text
     assert len(api.ledger.changes_since()) == 1
+
+
+def test_concurrent_requests_share_a_commit_and_keep_their_own_answers(api: Served) -> None:
+    """Requests that arrive while one is being written go together as the
+    next transaction; a conflict or an invalid event refuses only its own."""
+    c = api.client
+    assert c.call("POST", INGEST, EVENT).status_code == 201
+    bodies: list[Any] = [{**EVENT, "provider_event_id": f"evt_c{i}"} for i in range(30)]
+    bodies[7] = {**EVENT, "amount": "99"}  # conflicts with evt_1
+    bodies[11] = {**EVENT, "provider_event_id": "evt_bad", "amount": 5}
+    bodies[13] = dict(EVENT)  # a duplicate of evt_1
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(lambda b: Client(api.base).call("POST", INGEST, b), bodies))
+    statuses = [r.status_code for r in answers]
+    assert statuses[7] == 409 and statuses[11] == 422 and statuses[13] == 200
+    assert statuses.count(201) == 27, statuses
+    stored = api.ledger.changes_since(0, 1000)
+    assert len(stored) == 28
+    assert len({e.created_at for e in stored}) < len(stored), "requests shared commits"
+    assert api.ledger.verify_audit().ok
 
 
 # --- Bodies -------------------------------------------------------------------

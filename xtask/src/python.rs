@@ -17,7 +17,8 @@ const PYTHON_TOOLS: &[&str] = &[
     "mypy>=1.10,<2",
     // walletlog.fastapi, the example service and their HTTP tests.
     "fastapi>=0.110,<1",
-    "uvicorn>=0.29,<1",
+    // With uvloop and httptools, as services deploy it.
+    "uvicorn[standard]>=0.29,<1",
     "httpx>=0.27,<1",
     // The OpenAPI schema the router publishes, checked against its answers.
     "schemathesis>=4,<5",

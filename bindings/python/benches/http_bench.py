@@ -7,10 +7,14 @@ busy with pre-signed, distinct requests. Measured in interleaved rounds:
 - `http_ingest_c64_eps`, `http_ingest_c64_p99_ms`: `POST .../events/ingest`
   through walletlog's router, durability full, every request a new event;
 - `http_noop_c64_eps`, `http_noop_c64_p99_ms`: a route with the same
-  authentication that stores nothing: the framework's ceiling here.
+  authentication that stores nothing: the framework's ceiling here;
+- with WALLETLOG_BENCH_PG set (a libpq URI), `http_seed_stack_c64_eps`
+  and `_p99_ms`: the seed's stack (`seed_http_app.py`: FastAPI, the
+  SQLAlchemy ORM on that PostgreSQL server, one commit per request).
 
 Usage: python http_bench.py FIGURES_JSON  (prints the merged JSON object)
-Needs wrk on PATH (installed by `cargo xtask bench`).
+Needs wrk on PATH (installed by `cargo xtask bench`), and for the seed
+stack sqlalchemy and psycopg.
 """
 
 from __future__ import annotations
@@ -113,17 +117,22 @@ def wrk(base: str, script: Path, reqs: Path, seconds: int) -> dict:
     return json.loads(line[4:])
 
 
-def round_of(route: str, work: Path, script: Path, n: int) -> dict:
-    """One server, a warm-up, then one measured run of `route`."""
+def round_of(app: str, route: str, work: Path, script: Path, n: int) -> dict:
+    """One server of `app`, a warm-up, then one measured run of `route`."""
     port = free_port()
     db = work / f"http_{n}.db"
-    env = {**os.environ, "WALLETLOG_BENCH_DB": str(db), "WALLETLOG_BENCH_SECRET": SECRET}
+    env = {
+        **os.environ,
+        "WALLETLOG_BENCH_DB": str(db),
+        "WALLETLOG_BENCH_SECRET": SECRET,
+        "WALLETLOG_BENCH_SCHEMA": f"seed_http_{os.getpid()}_{n}",
+    }
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "http_app:app",
+            app,
             "--app-dir",
             str(HERE),
             "--host",
@@ -157,7 +166,7 @@ def round_of(route: str, work: Path, script: Path, n: int) -> dict:
             raise RuntimeError("the run wrapped around its requests; raise REQUESTS")
         if result["non2xx"] or result["errors"]:
             raise RuntimeError(f"{route}: failed requests in the run: {result}")
-        if route.endswith("wallets"):
+        if app == "http_app:app" and route.endswith("wallets"):
             stored = walletlog.Ledger(db).changes_since(0, 1)
             assert stored, "the ingest run stored events"
         return result
@@ -172,12 +181,18 @@ def main() -> None:
         work = Path(tmp)
         script = work / "signed.lua"
         script.write_text(WRK_SCRIPT)
-        runs: dict[str, list[dict]] = {"noop": [], "ingest": []}
+        targets = [
+            ("noop", "http_app:app", "/bench/noop"),
+            ("ingest", "http_app:app", "/api/v1/wallets"),
+        ]
+        if os.environ.get("WALLETLOG_BENCH_PG"):
+            targets.append(("seed_stack", "seed_http_app:app", "/api/v1/wallets"))
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in targets}
         n = 0
         for _ in range(ROUNDS):
-            for name, route in [("noop", "/bench/noop"), ("ingest", "/api/v1/wallets")]:
+            for name, app, route in targets:
                 n += 1
-                r = round_of(route, work, script, n)
+                r = round_of(app, route, work, script, n)
                 runs[name].append(r)
                 eps = r["requests"] / (r["duration_us"] / 1e6)
                 p99 = r["p99_us"] / 1000
@@ -187,9 +202,13 @@ def main() -> None:
         p99 = [r["p99_us"] / 1000 for r in rs]
         figures[f"http_{name}_c64_eps"] = round(statistics.median(eps))
         figures[f"http_{name}_c64_p99_ms"] = round(statistics.median(p99), 1)
-    figures["http_ingest_vs_noop"] = round(
+    figures["ratio_http_ingest_vs_noop"] = round(
         figures["http_ingest_c64_eps"] / figures["http_noop_c64_eps"], 2
     )
+    if "http_seed_stack_c64_eps" in figures:
+        figures["ratio_http_ingest_vs_seed_stack"] = round(
+            figures["http_ingest_c64_eps"] / figures["http_seed_stack_c64_eps"], 1
+        )
     print(json.dumps(figures, indent=2, sort_keys=True))
 
 

@@ -155,6 +155,21 @@ fn validation(e: ValidationError) -> PyErr {
     to_py(Error::Validation(e))
 }
 
+/// An ingest result as JSON text, its event's idempotency key shown
+/// without `prefix` (the router's namespace of the caller's key).
+fn shown_result(r: &IngestResult, prefix: &str) -> String {
+    let mut answer = walletlog::json::ingest_result(r);
+    if let Some(serde_json::Value::String(k)) = answer
+        .get_mut("event")
+        .and_then(|e| e.get_mut("idempotency_key"))
+    {
+        if let Some(own) = k.strip_prefix(prefix) {
+            *k = own.to_owned();
+        }
+    }
+    answer.to_string()
+}
+
 fn closed() -> PyErr {
     to_py(Error::Storage(walletlog::StorageError::new(
         walletlog::StorageErrorKind::Closed,
@@ -302,37 +317,59 @@ impl NativeLedger {
         self.inner.write().unwrap_or_else(|p| p.into_inner()).take();
     }
 
-    /// The HTTP router's ingest, off the GIL from body to answer: `body` is
-    /// a JSON object of the event's fields but the wallet and the
-    /// idempotency key (given beside it); the answer is `(created, JSON
-    /// text of the result)`, the event's times in RFC 3339 UTC and its
-    /// idempotency key shown without `shown_prefix`.
-    #[pyo3(signature = (body, wallet_id, idempotency_key, shown_prefix))]
-    fn ingest_http(
+    /// The HTTP router's ingest of several requests at once, off the GIL
+    /// from body to answer, in one transaction, each request on its own
+    /// terms (`ingest_each`). Per request `(body, wallet_id,
+    /// idempotency_key, shown_prefix)`: `body` a JSON object of the event's
+    /// fields but the wallet and the idempotency key, given beside it. Per
+    /// request back, `(True, (created, JSON text of the result))`, the
+    /// event's idempotency key shown without `shown_prefix`, or `(False,
+    /// the exception)`. Only a storage failure fails the call, and then
+    /// nothing is stored.
+    #[allow(clippy::type_complexity)]
+    fn ingest_http_each(
         &self,
         py: Python<'_>,
-        body: &[u8],
-        wallet_id: &str,
-        idempotency_key: Option<&str>,
-        shown_prefix: &str,
-    ) -> PyResult<(bool, String)> {
+        requests: Vec<(Vec<u8>, String, Option<String>, String)>,
+    ) -> PyResult<Vec<(bool, Py<PyAny>)>> {
         let ledger = self.ledger()?;
-        py.detach(|| {
-            let event = walletlog::json::parse_event_for(body, wallet_id, idempotency_key)
-                .map_err(Error::Validation)?;
-            let r = ledger.ingest(&event)?;
-            let mut answer = walletlog::json::ingest_result(&r);
-            if let Some(serde_json::Value::String(k)) = answer
-                .get_mut("event")
-                .and_then(|e| e.get_mut("idempotency_key"))
-            {
-                if let Some(own) = k.strip_prefix(shown_prefix) {
-                    *k = own.to_owned();
-                }
-            }
-            Ok((r.created(), answer.to_string()))
-        })
-        .map_err(to_py)
+        let answers: Vec<walletlog::Result<(bool, String)>> = py
+            .detach(|| {
+                let parsed: Vec<_> = requests
+                    .iter()
+                    .map(|(body, wallet, key, _)| {
+                        walletlog::json::parse_event_for(body, wallet, key.as_deref())
+                    })
+                    .collect();
+                let events: Vec<_> = parsed
+                    .iter()
+                    .filter_map(|p| p.as_ref().ok())
+                    .cloned()
+                    .collect();
+                let mut stored = ledger.ingest_each(&events)?.into_iter();
+                Ok::<_, Error>(
+                    parsed
+                        .into_iter()
+                        .zip(&requests)
+                        .map(|(p, (_, _, _, prefix))| match p {
+                            Err(e) => Err(Error::Validation(e)),
+                            Ok(_) => stored
+                                .next()
+                                .expect("one answer per valid event")
+                                .map(|r| (r.created(), shown_result(&r, prefix))),
+                        })
+                        .collect(),
+                )
+            })
+            .map_err(to_py)?;
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(pair) => (true, pair.into_pyobject(py).map(|o| o.into_any().unbind())),
+                Err(e) => (false, Ok(to_py(e).into_value(py).into_any())),
+            })
+            .map(|(ok, v)| v.map(|v| (ok, v)))
+            .collect()
     }
 
     /// True in a process forked from the one that opened this ledger.
