@@ -33,14 +33,25 @@ def test_the_quick_start_runs_as_written(tmp_path, capsys) -> None:
     assert (tmp_path / "wallet.db").exists()
 
 
-def test_the_readme_example_runs_as_written(tmp_path, capsys) -> None:
+def test_the_readme_examples_run_as_written(tmp_path, capsys) -> None:
     blocks = python_blocks("README.md")
-    assert len(blocks) == 1, "README.md has one Python example"
-    # Twice in the same folder: the example can be run again, and it writes
-    # nothing into the folder it runs in.
+    assert len(blocks) == 2, "README.md has two Python examples: the ledger, the router"
+    # Twice in the same folder: the examples can be run again, and they write
+    # nothing into the folder they run in. The router example goes on from
+    # the first one (its `ledger_dir`), as a reader would.
     for _ in range(2):
-        run_block("README.md", blocks[0], tmp_path)
-        out = capsys.readouterr().out
-        assert "refused: conflict on provider_event_id" in out
-        assert out.strip().endswith("12.34")
+        scope: dict = {}
+        before = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            exec(compile(blocks[0], "README.md", "exec"), scope)
+            out = capsys.readouterr().out
+            assert "refused: conflict on provider_event_id" in out
+            assert out.strip().endswith("12.34")
+            exec(compile(blocks[1], "README.md", "exec"), scope)
+            routes = capsys.readouterr().out
+            assert "/api/v1/wallets/{wallet_id}/events/ingest" in routes
+            assert "/api/v1/webhooks/{provider}" in routes
+        finally:
+            os.chdir(before)
     assert list(tmp_path.iterdir()) == []

@@ -1,8 +1,9 @@
 //! The ledger's logic: triple dedupe, ingestion with its audit record,
 //! history, balance reconstruction and audit verification.
 //!
-//! Architecture invariant: the service depends on `domain`, `ports` and
-//! `limits` only. It is generic over [`Storage`], so a new adapter needs no
+//! Architecture invariant: the service depends on `domain`, `ports`,
+//! `limits` and `metrics` (which it counts into, never naming the
+//! Prometheus client) only. It is generic over [`Storage`], so a new adapter needs no
 //! change here.
 
 mod group;

@@ -12,6 +12,7 @@ const FORBIDDEN: &[&str] = &[
     "pyo3",
     "clap",
     "indicatif",
+    "prometheus_client",
     "crate::adapters",
     "crate::plugins",
     "crate::json",
