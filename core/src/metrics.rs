@@ -247,9 +247,14 @@ impl Metrics {
         self.plugin_fuel.get_or_create(&labels).observe(fuel as f64);
     }
 
+    /// A committed write transaction that offered `events` events (0 for
+    /// one that records only an audit record, such as a refused replay's:
+    /// timed, but not a group size).
     pub(crate) fn commit(&self, took: Duration, events: usize) {
         self.commit_seconds.observe(took.as_secs_f64());
-        self.commit_events.observe(events as f64);
+        if events > 0 {
+            self.commit_events.observe(events as f64);
+        }
     }
 
     /// Counts `error` if it is a storage error.

@@ -74,6 +74,30 @@ def test_the_loop_runs_while_a_call_waits_and_waiting_calls_share_a_commit(
     asyncio.run(main())
 
 
+def test_a_closed_async_ledger_refuses_calls_and_waited_for_those_in_flight(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "closing.db"
+
+    async def main() -> None:
+        led = walletlog.aio.Ledger(path, busy_timeout=10)
+        with write_lock(path):
+            in_flight = asyncio.ensure_future(led.ingest(**event(1)))
+            await asyncio.sleep(0.2)
+            closing = asyncio.ensure_future(led.close())
+            await asyncio.sleep(0.2)
+            assert not closing.done(), "close waits for the call in flight"
+        await closing
+        assert (await in_flight).created
+        with pytest.raises(walletlog.StorageError) as closed:
+            await led.ingest(**event(2))
+        assert closed.value.code == "closed"
+
+    asyncio.run(main())
+    with walletlog.Ledger(path) as led:
+        assert [e.provider_event_id for e in led.changes_since()] == ["evt_1"]
+
+
 def test_an_async_ledger_can_share_an_open_ledger() -> None:
     sync = walletlog.Ledger(":memory:")
     led = walletlog.aio.Ledger(sync)

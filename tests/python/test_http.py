@@ -216,6 +216,33 @@ def test_idempotency_keys_are_namespaced_by_the_keys_wallets(api: Served) -> Non
     assert all(k is not None and k.endswith(":req-1") and k != "req-1" for k in stored)
 
 
+def test_a_captured_request_replayed_with_another_idempotency_key_is_a_duplicate(
+    api: Served,
+) -> None:
+    c = api.client
+    body = {k: v for k, v in EVENT.items() if k != "provider_event_id"}
+    first = c.call("POST", INGEST, body, **{"Idempotency-Key": "pay-1"})
+    assert first.status_code == 201, first.text
+    # The same signed bytes, the unsigned header changed.
+    replay = c.http.send(
+        c.http.build_request(
+            "POST",
+            INGEST,
+            content=first.request.content,
+            headers={**first.request.headers, "Idempotency-Key": "pay-2"},
+        )
+    )
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["matched_on"] == "event_id"
+    assert replay.json()["event"]["event_id"] == first.json()["event"]["event_id"]
+    # The client's own retry, signed anew, matches on its header.
+    retry = c.call(
+        "POST", INGEST, body, timestamp=int(time.time()) - 5, **{"Idempotency-Key": "pay-1"}
+    )
+    assert retry.status_code == 200 and retry.json()["matched_on"] == "idempotency_key"
+    assert len(api.ledger.changes_since()) == 1
+
+
 def test_a_conflict_shows_its_fields_only_within_the_keys_wallets(api: Served) -> None:
     c = api.client
     first = c.call("POST", INGEST, EVENT)

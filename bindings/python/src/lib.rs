@@ -320,8 +320,10 @@ impl NativeLedger {
     /// The HTTP router's ingest of several requests at once, off the GIL
     /// from body to answer, in one transaction, each request on its own
     /// terms (`ingest_each`). Per request `(body, wallet_id,
-    /// idempotency_key, shown_prefix)`: `body` a JSON object of the event's
-    /// fields but the wallet and the idempotency key, given beside it. Per
+    /// idempotency_key, shown_prefix, fallback_event_id)`: `body` a JSON
+    /// object of the event's fields but the wallet and the idempotency key,
+    /// given beside it; `fallback_event_id` the event's id if the body names
+    /// neither an event id nor a provider event id. Per
     /// request back, `(True, (created, JSON text of the result))`, the
     /// event's idempotency key shown without `shown_prefix`, or `(False,
     /// the exception)`. Only a storage failure fails the call, and then
@@ -330,15 +332,20 @@ impl NativeLedger {
     fn ingest_http_each(
         &self,
         py: Python<'_>,
-        requests: Vec<(Vec<u8>, String, Option<String>, String)>,
+        requests: Vec<(Vec<u8>, String, Option<String>, String, Option<String>)>,
     ) -> PyResult<Vec<(bool, Py<PyAny>)>> {
         let ledger = self.ledger()?;
         let answers: Vec<walletlog::Result<(bool, String)>> = py
             .detach(|| {
                 let parsed: Vec<_> = requests
                     .iter()
-                    .map(|(body, wallet, key, _)| {
-                        walletlog::json::parse_event_for(body, wallet, key.as_deref())
+                    .map(|(body, wallet, key, _, fallback)| {
+                        walletlog::json::parse_event_for(
+                            body,
+                            wallet,
+                            key.as_deref(),
+                            fallback.as_deref(),
+                        )
                     })
                     .collect();
                 let events: Vec<_> = parsed
@@ -351,7 +358,7 @@ impl NativeLedger {
                     parsed
                         .into_iter()
                         .zip(&requests)
-                        .map(|(p, (_, _, _, prefix))| match p {
+                        .map(|(p, (_, _, _, prefix, _))| match p {
                             Err(e) => Err(Error::Validation(e)),
                             Ok(_) => stored
                                 .next()
@@ -370,6 +377,14 @@ impl NativeLedger {
             })
             .map(|(ok, v)| v.map(|v| (ok, v)))
             .collect()
+    }
+
+    /// The installed plugin of `provider`: (provider, version, signature).
+    fn plugin(&self, provider: &str) -> PyResult<Option<(String, String, &'static str)>> {
+        Ok(self
+            .ledger()?
+            .plugin(provider)
+            .map(|p| (p.provider, p.version, p.signature.name())))
     }
 
     /// True in a process forked from the one that opened this ledger.

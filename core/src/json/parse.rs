@@ -42,10 +42,13 @@ pub fn parse_events(text: &str) -> Result<Vec<NewEvent>, ValidationError> {
 /// Parses an event object that leaves out the wallet and the idempotency
 /// key, which come beside it (an HTTP route's path and header). Either of
 /// them in the object is an unknown field, reported against `body`.
+/// `fallback_event_id` is the event's id when the object names neither an
+/// `event_id` nor a `provider_event_id`.
 pub fn parse_event_for(
     body: &[u8],
     wallet_id: &str,
     idempotency_key: Option<&str>,
+    fallback_event_id: Option<&str>,
 ) -> Result<NewEvent, ValidationError> {
     if body.len() > EVENT_JSON_BYTES_MAX {
         return Err(ValidationError::new(
@@ -74,6 +77,12 @@ pub fn parse_event_for(
     map.insert("wallet_id".into(), Value::String(wallet_id.to_owned()));
     if let Some(k) = idempotency_key {
         map.insert("idempotency_key".into(), Value::String(k.to_owned()));
+    }
+    let unnamed = |key: &str| map.get(key).is_none_or(Value::is_null);
+    if let Some(id) = fallback_event_id {
+        if unnamed("event_id") && unnamed("provider_event_id") {
+            map.insert("event_id".into(), Value::String(id.to_owned()));
+        }
     }
     event_from_value(&Value::Object(map))
 }

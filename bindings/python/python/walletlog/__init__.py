@@ -478,6 +478,10 @@ class Ledger:
                     native = _walletlog.NativeLedger(*self._open_args)
                     for what, args in self._setup:
                         getattr(native, what)(*args)
+                except StorageError as e:
+                    if e.code in ("busy", "unavailable"):
+                        raise  # passing: the next call tries again
+                    native = _Refusing(e)
                 except WalletLogError as e:
                     native = _Refusing(e)
             self._native = native
@@ -492,7 +496,16 @@ class Ledger:
     def close(self) -> None:
         """Closes the ledger; later calls raise ``StorageError``."""
         self._closed = True
+        if isinstance(self._native, _Reopening):
+            # Inherited over a fork and never opened here: nothing to close.
+            self._native = _Refusing(StorageError("the ledger is closed", code="closed"))
+            return
         self._native.close()
+
+    def plugin(self, provider: str) -> Optional[PluginInfo]:
+        """The installed plugin of ``provider``, if any."""
+        info = self._native.plugin(provider)
+        return None if info is None else PluginInfo(*info)
 
     def metrics(self) -> str:
         """This ledger's metrics in the OpenMetrics text format a Prometheus
@@ -768,19 +781,21 @@ def _secret_bytes(secret: Union[bytes, str]) -> bytes:
 
 
 def sign_request(
-    secret: Union[bytes, str], method: str, target: str, body: bytes, timestamp: int
+    secret: Union[bytes, str], method: str, path: str, body: bytes, timestamp: int
 ) -> str:
     """Request signing version 2: the HMAC-SHA256 of
     ``METHOD\\nTARGET\\nTIMESTAMP\\nhex(sha256(body))``, lowercase hex.
-    ``target`` is the request target as sent: the path, and ``?`` with the
-    query string when there is one (``/api/v1/wallets/w1/events?limit=10``)."""
-    return _walletlog.sign_request(_secret_bytes(secret), method, target, body, timestamp)
+    ``path`` is the request target as sent: the path, and ``?`` with the
+    query string when there is one (``/api/v1/wallets/w1/events?limit=10``);
+    a target without a query signs as version 1 did. (The parameter keeps
+    its version 1 name.)"""
+    return _walletlog.sign_request(_secret_bytes(secret), method, path, body, timestamp)
 
 
 def verify_request(
     secret: Union[bytes, str],
     method: str,
-    target: str,
+    path: str,
     body: bytes,
     timestamp: int,
     signature: str,
@@ -793,7 +808,7 @@ def verify_request(
     _walletlog.verify_request(
         _secret_bytes(secret),
         method,
-        target,
+        path,
         body,
         timestamp,
         signature,

@@ -15,6 +15,11 @@ from .errors import ValidationError
 #: What a key may do.
 SCOPES = ("read", "ingest")
 
+#: The longest idempotency-key namespace: the stored key is
+#: `<len>:<namespace>:<header>`, at most 255 characters, so this leaves
+#: room for headers of at least 150.
+NAMESPACE_CHARS_MAX = 100
+
 
 def _invalid(field: str, reason: str) -> ValidationError:
     return ValidationError(f"invalid {field}: {reason}", field, reason)
@@ -95,7 +100,16 @@ class ApiKey:
             if burst is not None
             else max(1, math.ceil(rate_per_s))
         )
-        self.namespace = namespace if namespace is not None else ",".join(sorted(patterns))
+        ns = namespace if namespace is not None else ",".join(sorted(patterns))
+        if not isinstance(ns, str) or not 0 < len(ns) <= NAMESPACE_CHARS_MAX:
+            raise _invalid(
+                "namespace",
+                f"must be 1 to {NAMESPACE_CHARS_MAX} characters (give a shorter namespace= "
+                "for a key of many wallets)",
+            )
+        if any(c < " " or "\x7f" <= c <= "\x9f" for c in ns):
+            raise _invalid("namespace", "must not contain control characters")
+        self.namespace = ns
 
     @property
     def secret(self) -> bytes:

@@ -22,11 +22,13 @@ import functools
 import os
 import queue
 import threading
+import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import (
+    AmountLike,
     AuditRecord,
     AuditReport,
     Balance,
@@ -39,6 +41,7 @@ from . import (
     PluginInfo,
 )
 from . import Ledger as SyncLedger
+from .errors import StorageError, ValidationError
 
 T = TypeVar("T")
 
@@ -71,12 +74,16 @@ class _Pool:
         self._lock = threading.Lock()
         self._threads: _List[threading.Thread] = []
         self._idle = 0
+        self._closed = False
 
     def submit(
         self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], call: Callable[[], Any]
     ) -> None:
-        self._jobs.put((loop, future, call))
         with self._lock:
+            if self._closed:
+                future.set_exception(StorageError("the ledger is closed", code="closed"))
+                return
+            self._jobs.put((loop, future, call))
             if self._idle > 0:
                 self._idle -= 1  # an idle thread is claimed for this call
             elif len(self._threads) < self._max:
@@ -104,11 +111,15 @@ class _Pool:
             with self._lock:
                 self._idle += 1
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> _List[threading.Thread]:
+        """Refuses new calls; the threads end once the calls queued before
+        have run. Returns them, to join."""
         with self._lock:
-            for _ in self._threads:
+            self._closed = True
+            threads, self._threads = self._threads, []
+            for _ in threads:
                 self._jobs.put(None)
-            self._threads = []
+        return threads
 
 
 class Ledger:
@@ -124,8 +135,6 @@ class Ledger:
         **options: Any,
     ) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            from .errors import ValidationError
-
             raise ValidationError(
                 "invalid max_workers: must be an int of at least 1",
                 "max_workers",
@@ -164,19 +173,51 @@ class Ledger:
         await self.close()
 
     async def close(self) -> None:
-        """Waits for the calls in flight, then closes the ledger."""
-        await self._run(lambda: None)
-        self._pool.shutdown()
+        """Refuses new calls, waits for the calls in flight, then closes the
+        ledger; later calls raise ``StorageError``."""
+        threads = self._pool.shutdown()
+
+        def join() -> None:
+            for t in threads:
+                t.join()
+
+        if threads:
+            await asyncio.get_running_loop().run_in_executor(None, join)
         self.sync.close()
 
-    async def ingest(self, *args: Any, **fields: Any) -> IngestResult:
-        """``walletlog.Ledger.ingest``'s arguments."""
-        return await self._run(self.sync.ingest, *args, **fields)
+    async def ingest(
+        self,
+        *,
+        wallet_id: str,
+        provider: str,
+        event_type: Union[EventType, str],
+        amount: AmountLike,
+        currency: str,
+        occurred_at: DatetimeLike,
+        provider_event_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        event_id: Optional[Union[uuid.UUID, str]] = None,
+    ) -> IngestResult:
+        """Takes one event in exactly once. Retrying is always safe."""
+        return await self._run(
+            self.sync.ingest,
+            wallet_id=wallet_id,
+            provider=provider,
+            event_type=event_type,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            provider_event_id=provider_event_id,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            event_id=event_id,
+        )
 
     async def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> _List[IngestResult]:
         return await self._run(self.sync.ingest_many, list(events))
 
-    async def get(self, event_id: Any) -> Optional[Event]:
+    async def get(self, event_id: Union[uuid.UUID, str]) -> Optional[Event]:
         return await self._run(self.sync.get, event_id)
 
     async def get_by_provider_event_id(
@@ -236,6 +277,9 @@ class Ledger:
 
     async def metrics(self) -> str:
         return await self._run(self.sync.metrics)
+
+    async def plugin(self, provider: str) -> Optional[PluginInfo]:
+        return await self._run(self.sync.plugin, provider)
 
 
 _LIVE: weakref.WeakSet[Ledger] = weakref.WeakSet()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Coroutine, Mapping
@@ -62,7 +61,6 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 _IDEMPOTENCY_KEY_CHARS_MAX = 255
 _REQUIRED = ("provider", "event_type", "amount", "currency", "occurred_at")
-_PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 # --- The documented shapes (OpenAPI) -----------------------------------------
@@ -99,6 +97,7 @@ class EventBody(BaseModel):
 
 class IngestBody(BaseModel):
     created: bool
+    duplicate: bool
     matched_on: Optional[Literal["event_id", "provider_event_id", "idempotency_key"]]
     event: EventBody
 
@@ -133,6 +132,15 @@ _INGEST_REQUEST = {
     "required": True,
     "content": {
         "application/json": {
+            "example": {
+                "provider": "stripe",
+                "event_type": "deposit",
+                "amount": "12.34",
+                "currency": "USD",
+                "occurred_at": "2026-01-02T03:04:05Z",
+                "provider_event_id": "evt_1",
+                "metadata": {"order": "A-1"},
+            },
             "schema": {
                 "type": "object",
                 "additionalProperties": False,
@@ -479,11 +487,22 @@ def _event_json(event: walletlog.Event, key: ApiKey) -> dict[str, Any]:
 
 
 def _result_json(r: walletlog.IngestResult, key: ApiKey) -> dict[str, Any]:
-    return {"created": r.created, "matched_on": r.matched_on, "event": _event_json(r.event, key)}
+    return {
+        "created": r.created,
+        "duplicate": r.duplicate,
+        "matched_on": r.matched_on,
+        "event": _event_json(r.event, key),
+    }
 
 
 #: The most requests the router ingests in one transaction.
 INGEST_BATCH_MAX = 512
+
+# (body, wallet_id, stored idempotency key, its shown prefix, fallback event id)
+_HttpIngest = tuple[bytes, str, Optional[str], str, Optional[str]]
+
+# The event ids of ingests keyed by their Idempotency-Key alone.
+_SIGNED_REQUESTS = uuid.UUID("5b1d0c6e-8f2a-4c31-9a57-3e0b7d2c9f14")
 
 
 class _IngestBatcher:
@@ -495,10 +514,10 @@ class _IngestBatcher:
 
     def __init__(self, led: aio.Ledger) -> None:
         self._led = led
-        self._pending: list[tuple[tuple[bytes, str, Optional[str], str], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[_HttpIngest, asyncio.Future[Any]]] = []
         self._busy = False
 
-    async def ingest(self, request: tuple[bytes, str, Optional[str], str]) -> tuple[bool, str]:
+    async def ingest(self, request: _HttpIngest) -> tuple[bool, str]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
         if not self._busy:
@@ -509,13 +528,24 @@ class _IngestBatcher:
         batch = self._pending[:INGEST_BATCH_MAX]
         del self._pending[:INGEST_BATCH_MAX]
         self._busy = True
-        written = self._led._run(self._led.sync._native.ingest_http_each, [r for r, _ in batch])
+        requests = [r for r, _ in batch]
+        sync = self._led.sync
+        try:
+            # The native ledger is looked up on the worker thread: in a
+            # forked child, that is where it opens itself again.
+            written = self._led._run(lambda: sync._native.ingest_http_each(requests))
+        except BaseException as e:
+            self._busy = False
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(e)
+            raise
         written.add_done_callback(lambda done: self._answer(done, batch))
 
     def _answer(
         self,
         done: asyncio.Future[Any],
-        batch: list[tuple[tuple[bytes, str, Optional[str], str], asyncio.Future[Any]]],
+        batch: list[tuple[_HttpIngest, asyncio.Future[Any]]],
     ) -> None:
         self._busy = False
         failure = None if done.cancelled() else done.exception()
@@ -599,11 +629,19 @@ def router(
                     f"at most {room} allowed for this key",
                 )
             idempotency_key = prefix + header if header else ""
+        # The header is not signed: a captured request replayed with another
+        # one must not be a new event. When it is the only key, the event's
+        # id is derived from the request's signature, so a replay is a
+        # duplicate; a client's retry, signed anew, matches on the header.
+        fallback = None
+        if header:
+            signature = request.headers.get("x-signature", "")
+            fallback = str(uuid.uuid5(_SIGNED_REQUESTS, f"{key.namespace}\n{signature}"))
         # Parsed, validated, ingested and written back as JSON natively,
         # off the event loop and the GIL, with the requests concurrent to it.
         try:
             created, answer = await batcher.ingest(
-                (request.state.walletlog_body, wallet_id, idempotency_key, prefix)
+                (request.state.walletlog_body, wallet_id, idempotency_key, prefix, fallback)
             )
         except ConflictError as e:
             raise await _conflict(e, key) from None
@@ -690,7 +728,7 @@ def router(
                         "event_count": b.event_count,
                         "last_occurred_at": None
                         if b.last_occurred_at is None
-                        else b.last_occurred_at.isoformat(),
+                        else _rfc3339(b.last_occurred_at),
                     }
                     for c, b in balances.items()
                 },
@@ -700,7 +738,7 @@ def router(
     @r.post(
         "/api/v1/webhooks/{provider}",
         summary="A provider's webhook, authenticated by the provider's own signature",
-        responses={200: {"model": WebhookBody}, **_errors(401, 404, 413, 422, 429, 503)},
+        responses={200: {"model": WebhookBody}, **_errors(401, 404, 409, 413, 422, 429, 503)},
         openapi_extra={
             "requestBody": {
                 "required": False,
@@ -710,9 +748,8 @@ def router(
     )
     async def webhook(provider: str, request: Request) -> Any:
         if hooks_limit is not None:
-            name = provider if _PROVIDER_NAME.match(provider) else "-"
-            if name not in hook_buckets and len(hook_buckets) >= 1024:
-                name = "-"
+            # A bucket per installed provider: a sender cannot make more.
+            name = provider if provider in hook_buckets or led.sync.plugin(provider) else "-"
             bucket = hook_buckets.get(name)
             if bucket is None:
                 assert hooks_limit.rate_per_s is not None and hooks_limit.burst is not None
@@ -761,7 +798,7 @@ def router(
 
 
 # Webhook events carry no Idempotency-Key of a client: shown as stored.
-_WEBHOOK_VIEW = ApiKey(b"-" * 16, namespace="\x00webhooks")
+_WEBHOOK_VIEW = ApiKey(b"-" * 16, namespace="(webhooks)")
 
 
 def install_error_handlers(app: FastAPI) -> None:
