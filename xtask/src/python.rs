@@ -22,6 +22,8 @@ const PYTHON_TOOLS: &[&str] = &[
     "httpx>=0.27,<1",
     // The OpenAPI schema the router publishes, checked against its answers.
     "schemathesis>=4,<5",
+    // The multi-worker deployment of docs/http.md, run in the tests.
+    "gunicorn>=22,<24",
 ];
 
 fn venv(root: &Path) -> Result<PathBuf> {
