@@ -171,7 +171,7 @@ _INGEST_REQUEST = {
                     "metadata": {"type": ["object", "null"]},
                     "event_id": {"type": ["string", "null"], "format": "uuid"},
                 },
-            }
+            },
         }
     },
 }
