@@ -7,17 +7,20 @@ use crate::domain::{NewEvent, RawEvent, RawListQuery, RawTime, ValidationError, 
 use crate::encoding::quoted;
 use crate::limits::EVENT_JSON_BYTES_MAX;
 
-/// Parses one event object.
-pub fn parse_event(text: &str) -> Result<NewEvent, ValidationError> {
-    if text.len() > EVENT_JSON_BYTES_MAX {
+/// One event's JSON is at most [`EVENT_JSON_BYTES_MAX`] bytes.
+fn check_event_size(field: &'static str, bytes: usize) -> Result<(), ValidationError> {
+    if bytes > EVENT_JSON_BYTES_MAX {
         return Err(ValidationError::new(
-            "event",
-            format!(
-                "is {} bytes of JSON; at most {EVENT_JSON_BYTES_MAX} are accepted",
-                text.len()
-            ),
+            field,
+            format!("is {bytes} bytes of JSON; at most {EVENT_JSON_BYTES_MAX} are accepted"),
         ));
     }
+    Ok(())
+}
+
+/// Parses one event object.
+pub fn parse_event(text: &str) -> Result<NewEvent, ValidationError> {
+    check_event_size("event", text.len())?;
     event_from_value(&parse_text("event", text)?)
 }
 
@@ -50,15 +53,7 @@ pub fn parse_event_for(
     idempotency_key: Option<&str>,
     fallback_event_id: Option<&str>,
 ) -> Result<NewEvent, ValidationError> {
-    if body.len() > EVENT_JSON_BYTES_MAX {
-        return Err(ValidationError::new(
-            "body",
-            format!(
-                "is {} bytes of JSON; at most {EVENT_JSON_BYTES_MAX} are accepted",
-                body.len()
-            ),
-        ));
-    }
+    check_event_size("body", body.len())?;
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ValidationError::new("body", format!("is not valid JSON: {e}")))?;
     let Value::Object(mut map) = value else {

@@ -599,12 +599,6 @@ def router(
     ingest_key = auth.require("ingest")
     read_key = auth.require("read")
 
-    async def storage_or_problem(call: Awaitable[Any]) -> Any:
-        try:
-            return await call
-        except StorageError as e:
-            raise _storage(e) from None
-
     @r.post(
         "/api/v1/wallets/{wallet_id}/events/ingest",
         status_code=201,
@@ -690,17 +684,16 @@ def router(
         since: Optional[str] = Query(None, description="RFC 3339, inclusive"),
         until: Optional[str] = Query(None, description="RFC 3339, exclusive"),
     ) -> Any:
-        page = await storage_or_problem(
-            led.list(
-                wallet_id,
-                limit=limit,
-                cursor=cursor,
-                order=order,
-                event_types=event_type,
-                since=since,
-                until=until,
-                currency=currency,
-            )
+        # Errors, a storage error's 503 included, are answered by `_Route`.
+        page = await led.list(
+            wallet_id,
+            limit=limit,
+            cursor=cursor,
+            order=order,
+            event_types=event_type,
+            since=since,
+            until=until,
+            currency=currency,
         )
         return JSONResponse(
             {"events": [_event_json(e, key) for e in page.events], "next_cursor": page.next_cursor}
@@ -716,7 +709,7 @@ def router(
         key: ApiKey = Depends(read_key),
         as_of: Optional[str] = Query(None, description="RFC 3339"),
     ) -> Any:
-        balances = await storage_or_problem(led.balance(wallet_id, as_of=as_of))
+        balances = await led.balance(wallet_id, as_of=as_of)
         return JSONResponse(
             {
                 "wallet_id": wallet_id,
@@ -791,7 +784,7 @@ def router(
         responses={200: {"model": HealthBody}, **_errors(503)},
     )
     async def healthz() -> Any:
-        await storage_or_problem(led.get(uuid.UUID(int=0)))
+        await led.get(uuid.UUID(int=0))
         return JSONResponse({"status": "ok"})
 
     return r
