@@ -20,7 +20,7 @@ use crate::domain::ValidationError;
 use crate::encoding::quoted;
 pub use crate::limits::GroupLimits;
 use crate::limits::{
-    PluginLimits, BUSY_TIMEOUT_DEFAULT, BUSY_TIMEOUT_MAX, CONNECT_TIMEOUT_DEFAULT,
+    InboxLimits, PluginLimits, BUSY_TIMEOUT_DEFAULT, BUSY_TIMEOUT_MAX, CONNECT_TIMEOUT_DEFAULT,
     POOL_SIZE_DEFAULT, POOL_SIZE_MAX, POOL_TIMEOUT_DEFAULT,
 };
 
@@ -220,6 +220,8 @@ pub struct Options {
     /// Where compiled plugins are cached across processes (in memory only
     /// when `None`).
     pub plugin_cache_dir: Option<PathBuf>,
+    /// How long the webhook inbox keeps deliveries.
+    pub inbox: InboxLimits,
 }
 
 /// A busy timeout must be at most [`BUSY_TIMEOUT_MAX`].

@@ -13,12 +13,17 @@ use crate::adapters::postgres::PostgresStorage;
 use crate::adapters::sqlite::SqliteStorage;
 use crate::config::{Location, Options};
 use crate::domain::{
-    AuditKey, AuditRecord, AuditReport, Balance, Error, EventId, IdempotencyKey, IngestResult,
-    ListQuery, NewEvent, Page, Provider, ProviderEventId, Result, StorageError, StorageErrorKind,
-    Timestamp, WalletId, WalletTransactionEvent,
+    AuditKey, AuditRecord, AuditReport, Balance, Delivery, DeliveryId, Error, EventId,
+    IdempotencyKey, InboxPage, InboxQuery, IngestResult, ListQuery, NewEvent, Page, Provider,
+    ProviderEventId, Result, StorageError, StorageErrorKind, Timestamp, WalletId,
+    WalletTransactionEvent,
 };
 #[cfg(feature = "plugins")]
+use crate::domain::{ReplayReport, ReplaySelection};
+#[cfg(feature = "plugins")]
 use crate::plugins::{PluginInfo, Webhook};
+#[cfg(feature = "plugins")]
+use crate::ports::Pruned;
 use crate::ports::Storage;
 use crate::service::{IngestContext, Service};
 #[cfg(feature = "plugins")]
@@ -105,7 +110,11 @@ impl Ledger {
         Ok(Ledger {
             service: Service::new(storage, options.audit_key, options.group)?,
             #[cfg(feature = "plugins")]
-            intake: Intake::new(options.plugin_limits, options.plugin_cache_dir),
+            intake: Intake::new(
+                options.plugin_limits,
+                options.plugin_cache_dir,
+                options.inbox,
+            ),
         })
     }
 
@@ -181,6 +190,18 @@ impl Ledger {
         self.service.verify_audit()
     }
 
+    /// One page of the webhook inbox: deliveries by provider, verdict and
+    /// receipt time, bodies left out.
+    pub fn inbox(&self, query: &InboxQuery) -> Result<InboxPage> {
+        self.service.inbox(query)
+    }
+
+    /// One inbox delivery with its headers, body (unless retention pruned
+    /// it) and history of attempts.
+    pub fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>> {
+        self.service.delivery(id)
+    }
+
     /// The ledger's metrics in the OpenMetrics text format, for a
     /// Prometheus scrape: names and labels in `docs/metrics.md`. Counted
     /// by this `Ledger` since it was opened (each process its own).
@@ -241,8 +262,9 @@ impl Ledger {
         self.intake.set_secret(provider, secret)
     }
 
-    /// Accepts `provider`'s webhooks without a signature check when no
-    /// secret is configured (and plugins that declare no scheme).
+    /// Admits plugins of `provider` that declare no signature scheme, and
+    /// their deliveries unchecked. It never turns off the check of a
+    /// declared scheme: without a secret, those deliveries are refused.
     pub fn allow_unsigned(&self, provider: &str) -> Result<()> {
         self.intake.allow_unsigned(provider)
     }
@@ -254,5 +276,31 @@ impl Ledger {
     /// yields no results.
     pub fn ingest_webhook(&self, provider: &str, webhook: &Webhook) -> Result<Vec<IngestResult>> {
         crate::webhook::ingest(&self.intake, &self.service, provider, webhook)
+    }
+
+    /// [`ingest_webhook`](Self::ingest_webhook), also giving the inbox
+    /// delivery it was recorded on: `None` when it was refused before the
+    /// inbox (a signature refused, no plugin, too large, storage failed).
+    pub fn receive_webhook(
+        &self,
+        provider: &str,
+        webhook: &Webhook,
+    ) -> (Option<Delivery>, Result<Vec<IngestResult>>) {
+        crate::webhook::receive(&self.intake, &self.service, provider, webhook)
+    }
+
+    /// Runs stored deliveries through the plugins installed now, exactly
+    /// once by the usual dedupe: a delivery refused by an older plugin
+    /// creates its events, one already ingested gives duplicates. Every
+    /// delivery must be found and its provider's plugin installed, or
+    /// nothing runs. Signatures are not checked again (they were at
+    /// receipt). Audited with actor `replay:plugin:<provider>@<version>`.
+    pub fn replay(&self, selection: &ReplaySelection) -> Result<ReplayReport> {
+        crate::webhook::replay(&self.intake, &self.service, selection)
+    }
+
+    /// Runs inbox retention now (it also runs every `prune_every` receipts).
+    pub fn prune_inbox(&self) -> Result<Pruned> {
+        self.service.prune_inbox(self.intake.inbox_limits())
     }
 }

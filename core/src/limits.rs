@@ -108,6 +108,35 @@ impl GroupLimits {
     }
 }
 
+/// How long the webhook inbox keeps deliveries. See `docs/webhooks.md`.
+/// A delivery's body is at most the plugins' `request_bytes_max`: a bigger
+/// one is refused before the plugin and never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxLimits {
+    /// Deliveries first received longer ago than this are deleted.
+    pub retention: Duration,
+    /// The body of an `ingested` delivery is dropped this long after its
+    /// last attempt (its events are in the ledger). Failed deliveries keep
+    /// theirs for the whole `retention`, to be replayed.
+    pub ingested_body_retention: Duration,
+    /// The most deliveries kept; beyond it, the oldest are deleted.
+    pub deliveries_max: u64,
+    /// Retention runs after every this many receipts in one process (and
+    /// whenever `prune_inbox` is called).
+    pub prune_every: u64,
+}
+
+impl Default for InboxLimits {
+    fn default() -> Self {
+        InboxLimits {
+            retention: Duration::from_secs(90 * 24 * 3600),
+            ingested_body_retention: Duration::from_secs(7 * 24 * 3600),
+            deliveries_max: 1_000_000,
+            prune_every: 1000,
+        }
+    }
+}
+
 /// The limits every plugin call runs under. See `docs/plugins.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginLimits {

@@ -6,20 +6,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::domain::{
-    Error, IngestResult, NewEvent, PluginError, PluginErrorKind, Provider, Result, SignatureError,
+    AttemptKind, Delivery, DeliveryId, Error, InboxQuery, IngestResult, NewEvent, Order,
+    PluginError, PluginErrorKind, Provider, ReplayReport, ReplaySelection, Result, SignatureError,
+    Timestamp, ValidationError, Verdict,
 };
-use crate::limits::PluginLimits;
+use crate::limits::{InboxLimits, PluginLimits, PAGE_EVENTS_MAX};
 use crate::metrics::{Metrics, UNKNOWN_PROVIDER};
 use crate::plugins::{InstalledPlugin, PluginHost, PluginInfo, Webhook};
 use crate::ports::Storage;
-use crate::service::{IngestContext, Service};
+use crate::service::{Attempt, Service};
 use crate::signature::{self, Secret, SignatureScheme, SignedRequest};
 
 /// Installed plugins and webhook secrets of one ledger.
@@ -30,6 +32,11 @@ pub(crate) struct Intake {
     plugins: RwLock<HashMap<String, Arc<InstalledPlugin>>>,
     secrets: RwLock<HashMap<String, Secret>>,
     unsigned: RwLock<HashSet<String>>,
+    inbox: InboxLimits,
+    /// Receipts stored by this process, for retention's schedule.
+    receipts: AtomicU64,
+    /// When a refused signature was last logged, and how many since.
+    signature_log: Mutex<(Option<Instant>, u64)>,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -41,7 +48,11 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Intake {
-    pub(crate) fn new(limits: PluginLimits, cache_dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(
+        limits: PluginLimits,
+        cache_dir: Option<PathBuf>,
+        inbox: InboxLimits,
+    ) -> Self {
         Intake {
             limits,
             cache_dir,
@@ -49,7 +60,14 @@ impl Intake {
             plugins: RwLock::new(HashMap::new()),
             secrets: RwLock::new(HashMap::new()),
             unsigned: RwLock::new(HashSet::new()),
+            inbox,
+            receipts: AtomicU64::new(0),
+            signature_log: Mutex::new((None, 0)),
         }
+    }
+
+    pub(crate) fn inbox_limits(&self) -> &InboxLimits {
+        &self.inbox
     }
 
     /// The engine, started on first use.
@@ -74,8 +92,9 @@ impl Intake {
             return Err(PluginError::new(
                 PluginErrorKind::Refused,
                 format!(
-                    "the plugin declares no signature scheme; \
-                     allow unsigned webhooks for provider {} first",
+                    "the plugin declares no signature scheme: declare provider {0}'s \
+                     scheme in the plugin, or allow unsigned webhooks for {0} \
+                     deliberately (allow_unsigned) before installing it",
                     info.provider
                 ),
             )
@@ -108,14 +127,9 @@ impl Intake {
         read(&self.plugins).get(provider).map(|p| p.info.clone())
     }
 
-    /// Verifies, normalizes, validates: the events a webhook carries.
-    pub(crate) fn events(
-        &self,
-        provider: &str,
-        webhook: &Webhook,
-        metrics: &Metrics,
-    ) -> Result<(Arc<InstalledPlugin>, Vec<NewEvent>)> {
-        let plugin = read(&self.plugins).get(provider).cloned().ok_or_else(|| {
+    /// The installed plugin of `provider`.
+    fn installed(&self, provider: &str) -> Result<Arc<InstalledPlugin>, PluginError> {
+        read(&self.plugins).get(provider).cloned().ok_or_else(|| {
             PluginError::new(
                 PluginErrorKind::NotInstalled,
                 format!(
@@ -123,12 +137,20 @@ impl Intake {
                     crate::encoding::quoted(provider)
                 ),
             )
-        })?;
-        self.verify(&plugin.info, webhook)?;
+        })
+    }
+
+    /// Runs `webhook` through `plugin` and validates every event it returns.
+    fn normalize(
+        &self,
+        plugin: &InstalledPlugin,
+        webhook: &Webhook,
+        metrics: &Metrics,
+    ) -> Result<Vec<NewEvent>> {
         let host = self.host()?;
         let started = Instant::now();
         let mut fuel = 0;
-        let raw = host.normalize_metered(&plugin, webhook, &mut fuel);
+        let raw = host.normalize_metered(plugin, webhook, &mut fuel);
         if !matches!(&raw, Err(e) if e.kind == PluginErrorKind::RequestTooLarge) {
             metrics.plugin_call(&plugin.info.provider, started.elapsed(), fuel);
         }
@@ -144,29 +166,29 @@ impl Intake {
             })?;
             events.push(event);
         }
-        Ok((plugin, events))
+        Ok(events)
     }
 
+    /// Fails closed: a plugin that declares a scheme is always verified,
+    /// and refused without a secret, whatever `allow_unsigned` says; one
+    /// that declares none is admitted only when its provider was allowed
+    /// unsigned deliveries.
     fn verify(&self, info: &PluginInfo, webhook: &Webhook) -> Result<(), SignatureError> {
-        let unsigned_ok = read(&self.unsigned).contains(&info.provider);
         if info.signature == SignatureScheme::None {
-            return if unsigned_ok {
+            return if read(&self.unsigned).contains(&info.provider) {
                 Ok(())
             } else {
-                Err(SignatureError::NoSecret {
+                Err(SignatureError::Unsigned {
                     provider: info.provider.clone(),
                 })
             };
         }
         let secrets = read(&self.secrets);
         let Some(secret) = secrets.get(&info.provider) else {
-            return if unsigned_ok {
-                Ok(())
-            } else {
-                Err(SignatureError::NoSecret {
-                    provider: info.provider.clone(),
-                })
-            };
+            return Err(SignatureError::NoSecret {
+                provider: info.provider.clone(),
+                scheme: info.signature.name(),
+            });
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -180,39 +202,80 @@ impl Intake {
     }
 }
 
-/// Runs a whole webhook: verify, normalize, validate, ingest in one
-/// transaction with the plugin as actor and the body's SHA-256 audited.
-pub(crate) fn ingest<S: Storage>(
+/// Refused signatures are logged at most this often (they are counted
+/// always): an unauthenticated sender must not flood the log either.
+const SIGNATURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Intake {
+    /// Logs a refused signature unless one was logged less than
+    /// [`SIGNATURE_LOG_EVERY`] ago; says how many went unlogged since.
+    fn log_refused_signature(&self, provider: &str, error: &SignatureError) {
+        let mut last = self.signature_log.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match last.0 {
+            Some(at) if now.duration_since(at) < SIGNATURE_LOG_EVERY => last.1 += 1,
+            _ => {
+                tracing::warn!(
+                    target: "walletlog::webhook",
+                    provider,
+                    refused = "signature",
+                    unlogged_since_last = last.1,
+                    "webhook refused, not stored: {error}"
+                );
+                *last = (Some(now), 0);
+            }
+        }
+    }
+
+    /// Counts a receipt; every `prune_every`-th runs inbox retention.
+    fn receipt_due_for_pruning(&self) -> bool {
+        let n = self.receipts.fetch_add(1, Ordering::Relaxed) + 1;
+        n.is_multiple_of(self.inbox.prune_every.max(1))
+    }
+}
+
+/// The delivery a receipt of `webhook` is recorded on: the stored one
+/// with its body, or a new one.
+fn planned_delivery<S: Storage>(
+    service: &Service<S>,
+    provider: &Provider,
+    webhook: &Webhook,
+) -> Result<Delivery> {
+    let body_sha256: [u8; 32] = Sha256::digest(&webhook.body).into();
+    let fresh = Delivery {
+        sequence: 0,
+        delivery_id: DeliveryId::generate(),
+        provider: provider.clone(),
+        received_at: Timestamp::now(),
+        url: webhook.url.clone(),
+        headers: webhook.headers.clone(),
+        body: Some(webhook.body.clone()),
+        body_sha256,
+        body_bytes: webhook.body.len() as u64,
+        attempt_count: 0,
+        attempts: Vec::new(),
+    };
+    Ok(service.delivery_like(&fresh)?.unwrap_or(fresh))
+}
+
+/// Runs a whole webhook: verify, normalize, validate, then record the
+/// delivery in the inbox and ingest its events in one transaction (actor
+/// `plugin:<provider>@<version>`, the body's SHA-256 and the delivery
+/// audited). Returns the delivery when it was stored.
+pub(crate) fn receive<S: Storage>(
     intake: &Intake,
     service: &Service<S>,
     provider: &str,
     webhook: &Webhook,
-) -> Result<Vec<IngestResult>> {
+) -> (Option<Delivery>, Result<Vec<IngestResult>>) {
     let started = Instant::now();
     let metrics = service.metrics();
-    let outcome = intake
-        .events(provider, webhook, metrics)
-        .and_then(|(plugin, events)| {
-            if events.is_empty() {
-                tracing::info!(
-                    target: "walletlog::webhook",
-                    provider,
-                    outcome = "ignored",
-                    "the webhook moves no money"
-                );
-                return Ok(Vec::new());
-            }
-            let ctx = IngestContext {
-                actor: plugin.info.actor(),
-                body_sha256: Some(Sha256::digest(&webhook.body).into()),
-            };
-            // The events go in inside a write this pipeline opens, so that
-            // whatever else a delivery records can share the transaction.
-            let mut ingestion = service.batch_ingestion(&events, &ctx)?;
-            let written = service.write(events.len(), &mut |tx| ingestion.run(tx));
-            ingestion.finish(written)?.into_iter().collect()
-        });
-    let verdict = delivery_outcome(&outcome);
+    let outcome = receive_inner(intake, service, provider, webhook);
+    let (delivery, result) = match outcome {
+        Ok((d, r)) => (Some(d), r),
+        Err(e) => (None, Err(e)),
+    };
+    let verdict = delivery_outcome(&result);
     // Only installed providers name a series: a sender cannot add labels.
     let label = if verdict == "not_installed" {
         UNKNOWN_PROVIDER
@@ -220,41 +283,190 @@ pub(crate) fn ingest<S: Storage>(
         provider
     };
     metrics.webhook(label, verdict);
-    if let Err(e) = &outcome {
-        let kind = match e {
-            Error::Signature(_) => "signature",
-            Error::Plugin(_) => "plugin",
-            _ => "ingest",
-        };
-        tracing::warn!(
+    match &result {
+        Err(Error::Signature(e)) => intake.log_refused_signature(provider, e),
+        Err(e) => tracing::warn!(
             target: "walletlog::webhook",
             provider,
-            refused = kind,
+            outcome = verdict,
+            delivery_id = delivery.as_ref().map(|d| d.delivery_id.to_string()),
             duration_us = started.elapsed().as_micros() as u64,
             "webhook refused: {e}"
-        );
+        ),
+        Ok(results) if results.is_empty() => tracing::info!(
+            target: "walletlog::webhook",
+            provider,
+            outcome = "ignored",
+            delivery_id = delivery.as_ref().map(|d| d.delivery_id.to_string()),
+            "the webhook moves no money"
+        ),
+        Ok(_) => {}
     }
-    outcome
+    if delivery.is_some() && intake.receipt_due_for_pruning() {
+        if let Err(e) = service.prune_inbox(&intake.inbox) {
+            tracing::warn!(target: "walletlog::inbox", "inbox retention failed: {e}");
+        }
+    }
+    (delivery, result)
+}
+
+type Received = (Delivery, Result<Vec<IngestResult>>);
+
+fn receive_inner<S: Storage>(
+    intake: &Intake,
+    service: &Service<S>,
+    provider: &str,
+    webhook: &Webhook,
+) -> Result<Received> {
+    let plugin = intake.installed(provider)?;
+    intake.verify(&plugin.info, webhook)?;
+    let planned = planned_delivery(service, &Provider::new(provider)?, webhook)?;
+    let normalized = intake.normalize(&plugin, webhook, service.metrics());
+    if let Err(e) = &normalized {
+        if Verdict::of_error(e).is_none() {
+            // Too large to keep (or to run): refused, not stored.
+            return Err(e.clone());
+        }
+    }
+    let attempt = Attempt {
+        kind: AttemptKind::Receipt,
+        plugin_version: plugin.info.version.clone(),
+        plugin_sha256: plugin.content_hash,
+        actor: plugin.info.actor(),
+    };
+    service.record_attempt(planned, &attempt, &normalized)
+}
+
+/// Verifies, normalizes and ingests a webhook, as [`receive`] does.
+pub(crate) fn ingest<S: Storage>(
+    intake: &Intake,
+    service: &Service<S>,
+    provider: &str,
+    webhook: &Webhook,
+) -> Result<Vec<IngestResult>> {
+    receive(intake, service, provider, webhook).1
+}
+
+/// Runs stored deliveries through the plugins installed now. Signatures
+/// are not checked again: they were at receipt.
+pub(crate) fn replay<S: Storage>(
+    intake: &Intake,
+    service: &Service<S>,
+    selection: &ReplaySelection,
+) -> Result<ReplayReport> {
+    let ids = match &selection.delivery_ids {
+        Some(ids) => {
+            if selection.provider.is_some() || selection.verdict.is_some() {
+                return Err(ValidationError::new(
+                    "delivery_ids",
+                    "choose deliveries by id, or by provider and verdict, not both",
+                )
+                .into());
+            }
+            ids.clone()
+        }
+        None => selected(service, selection)?,
+    };
+    // Every delivery is found and its plugin installed before any runs.
+    let mut runs = Vec::with_capacity(ids.len());
+    for id in &ids {
+        let delivery = service.delivery(id)?.ok_or_else(|| Error::NotFound {
+            what: format!("delivery {id}"),
+        })?;
+        let Some(body) = delivery.body.clone() else {
+            return Err(ValidationError::new(
+                "delivery_ids",
+                format!(
+                    "delivery {id} cannot be replayed: retention dropped its body \
+                     (its events are in the ledger)"
+                ),
+            )
+            .into());
+        };
+        let plugin = intake.installed(delivery.provider.as_str())?;
+        let webhook = Webhook {
+            headers: delivery.headers.clone(),
+            body,
+            url: delivery.url.clone(),
+        };
+        runs.push((delivery, plugin, webhook));
+    }
+    let mut report = ReplayReport::default();
+    for (delivery, plugin, webhook) in runs {
+        let normalized = intake.normalize(&plugin, &webhook, service.metrics());
+        let attempt = Attempt {
+            kind: AttemptKind::Replay,
+            plugin_version: plugin.info.version.clone(),
+            plugin_sha256: plugin.content_hash,
+            actor: format!("replay:{}", plugin.info.actor()),
+        };
+        let (stored, outcome) = service.record_attempt(delivery, &attempt, &normalized)?;
+        report.replayed += 1;
+        for r in outcome.iter().flatten() {
+            if r.created() {
+                report.created += 1;
+            } else {
+                report.duplicates += 1;
+            }
+        }
+        let verdict = stored.verdict();
+        if !verdict.settled() {
+            report.still_failing += 1;
+        }
+        tracing::info!(
+            target: "walletlog::inbox",
+            delivery_id = %stored.delivery_id,
+            provider = %stored.provider,
+            verdict = verdict.as_str(),
+            actor = %attempt.actor,
+            "delivery replayed"
+        );
+        report.outcomes.push((stored.delivery_id, verdict));
+    }
+    Ok(report)
+}
+
+/// The ids of every delivery matching the selection's provider and verdict,
+/// oldest first, read before any is replayed.
+fn selected<S: Storage>(
+    service: &Service<S>,
+    selection: &ReplaySelection,
+) -> Result<Vec<DeliveryId>> {
+    let mut query = InboxQuery::new().order(Order::Asc).limit(PAGE_EVENTS_MAX)?;
+    if let Some(p) = &selection.provider {
+        query = query.provider(p.clone());
+    }
+    if let Some(v) = selection.verdict {
+        query = query.verdict(v);
+    }
+    let mut ids = Vec::new();
+    let mut page_query = query.clone();
+    loop {
+        let page = service.inbox(&page_query)?;
+        ids.extend(page.deliveries.iter().map(|d| d.delivery_id));
+        match page.next_cursor {
+            Some(c) => page_query = query.clone().cursor(&c)?,
+            None => return Ok(ids),
+        }
+    }
 }
 
 /// What became of a delivery, by the stable names of
-/// `walletlog_webhook_deliveries_total`'s `outcome` label.
+/// `walletlog_webhook_deliveries_total`'s `outcome` label: the inbox's
+/// verdicts, and the refusals it never stores.
 pub(crate) fn delivery_outcome(outcome: &Result<Vec<IngestResult>>) -> &'static str {
     match outcome {
         Ok(results) if results.is_empty() => "ignored",
         Ok(_) => "ingested",
-        Err(Error::Signature(_)) => "signature_failed",
-        Err(Error::Plugin(p)) => match p.kind {
-            PluginErrorKind::NotInstalled => "not_installed",
-            PluginErrorKind::Unsupported => "unsupported",
-            PluginErrorKind::Malformed => "malformed",
-            PluginErrorKind::InvalidOutput | PluginErrorKind::OutputTooLarge => "invalid_output",
-            PluginErrorKind::RequestTooLarge => "too_large",
-            _ => "plugin_failed",
+        Err(e) => match Verdict::of_error(e) {
+            Some(v) => v.as_str(),
+            None => match e {
+                Error::Signature(_) => "signature_failed",
+                Error::Plugin(p) if p.kind == PluginErrorKind::NotInstalled => "not_installed",
+                Error::Plugin(p) if p.kind == PluginErrorKind::RequestTooLarge => "too_large",
+                Error::Plugin(_) => "plugin_failed",
+                _ => "storage_failed",
+            },
         },
-        Err(Error::Conflict(_)) => "conflict",
-        // An event the plugin gave that cannot be stored (an overflow).
-        Err(Error::Validation(_)) => "invalid_output",
-        Err(Error::Storage(_) | Error::NotFound { .. }) => "storage_failed",
     }
 }

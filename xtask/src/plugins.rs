@@ -21,6 +21,8 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ),
     ("walletlog-hostile-plugin", "", "hostile"),
     ("walletlog-hostile-plugin", "info-loop", "hostile-info-loop"),
+    ("walletlog-replay-plugin", "", "acme-v1"),
+    ("walletlog-replay-plugin", "v2", "acme-v2"),
 ];
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";

@@ -6,12 +6,14 @@
 //! `corrupt` storage error naming what it belongs to, never trusted.
 
 use crate::domain::{
-    Amount, AuditAction, AuditRecord, Currency, Error, EventId, EventType, IdempotencyKey,
-    MatchedKey, Metadata, Money, Provider, ProviderEventId, Result, RollupBucket, RollupKey,
-    RollupRow, StorageError, StorageErrorKind, Timestamp, Totals, ValidationError, WalletId,
-    WalletTransactionEvent,
+    Amount, AttemptKind, AuditAction, AuditRecord, Currency, Delivery, DeliveryAttempt, DeliveryId,
+    Error, EventId, EventType, IdempotencyKey, MatchedKey, Metadata, Money, Provider,
+    ProviderEventId, Result, RollupBucket, RollupKey, RollupRow, StorageError, StorageErrorKind,
+    Timestamp, Totals, ValidationError, Verdict, WalletId, WalletTransactionEvent,
 };
+use crate::encoding::{hex, unhex};
 use crate::ports::AmountRow;
+use serde_json::{json, Value};
 
 /// The `bucket` column of the all-time rollup rows. Hour rows hold the
 /// hour's start in microseconds, which is always smaller.
@@ -35,6 +37,13 @@ fn event_id(what: &str, bytes: &[u8]) -> Result<EventId> {
         .try_into()
         .map_err(|_| corrupt(what, "event_id is not 16 bytes"))?;
     Ok(EventId::from_bytes(b))
+}
+
+fn delivery_id(what: &str, bytes: &[u8]) -> Result<DeliveryId> {
+    let b: [u8; 16] = bytes
+        .try_into()
+        .map_err(|_| corrupt(what, "delivery_id is not 16 bytes"))?;
+    Ok(DeliveryId::from_bytes(b))
 }
 
 fn event_type(what: &str, code: i64) -> Result<EventType> {
@@ -177,6 +186,7 @@ pub(crate) struct StoredAudit {
     pub actor: String,
     pub fingerprint: Vec<u8>,
     pub body_sha256: Option<Vec<u8>>,
+    pub delivery_id: Option<Vec<u8>>,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
 }
@@ -207,10 +217,161 @@ impl StoredAudit {
             actor: self.actor,
             fingerprint: hash32(&what, &self.fingerprint)?,
             body_sha256: self.body_sha256.map(|b| hash32(&what, &b)).transpose()?,
+            delivery_id: self
+                .delivery_id
+                .map(|b| delivery_id(&what, &b))
+                .transpose()?,
             prev_hash: hash32(&what, &self.prev_hash)?,
             hash: hash32(&what, &self.hash)?,
         })
     }
+}
+
+/// The columns of one inbox delivery.
+pub(crate) struct StoredDelivery {
+    pub sequence: i64,
+    pub delivery_id: Vec<u8>,
+    pub provider: String,
+    pub received_at: i64,
+    pub url: Option<String>,
+    pub headers: String,
+    pub body: Option<Vec<u8>>,
+    pub body_sha256: Vec<u8>,
+    pub body_bytes: i64,
+    pub attempt_count: i64,
+    pub attempts: String,
+}
+
+impl StoredDelivery {
+    /// The columns of `d`, with its verdict's code and latest attempt time
+    /// (the columns listings filter on and retention reads).
+    pub(crate) fn of(d: &Delivery) -> (StoredDelivery, i64, i64) {
+        let row = StoredDelivery {
+            sequence: d.sequence as i64,
+            delivery_id: d.delivery_id.as_bytes().to_vec(),
+            provider: d.provider.as_str().to_owned(),
+            received_at: d.received_at.as_micros(),
+            url: d.url.clone(),
+            headers: headers_json(d),
+            body: d.body.clone(),
+            body_sha256: d.body_sha256.to_vec(),
+            body_bytes: d.body_bytes as i64,
+            attempt_count: d.attempt_count as i64,
+            attempts: attempts_json(d),
+        };
+        (
+            row,
+            i64::from(d.verdict().code()),
+            d.latest().at.as_micros(),
+        )
+    }
+
+    pub(crate) fn into_delivery(self) -> Result<Delivery> {
+        let what = format!("delivery {}", self.sequence);
+        let bad = |e: String| corrupt(&what, &e);
+        Ok(Delivery {
+            sequence: u64::try_from(self.sequence)
+                .map_err(|_| corrupt(&what, "negative sequence"))?,
+            delivery_id: delivery_id(&what, &self.delivery_id)?,
+            provider: Provider::new(self.provider).map_err(|e| bad(e.to_string()))?,
+            received_at: Timestamp::from_micros("received_at", self.received_at)
+                .map_err(|e| bad(e.to_string()))?,
+            url: self.url,
+            headers: headers_from_json(&self.headers).map_err(bad)?,
+            body: self.body,
+            body_sha256: hash32(&what, &self.body_sha256)?,
+            body_bytes: u64::try_from(self.body_bytes)
+                .map_err(|_| corrupt(&what, "negative body_bytes"))?,
+            attempt_count: u64::try_from(self.attempt_count)
+                .map_err(|_| corrupt(&what, "negative attempt_count"))?,
+            attempts: attempts_from_json(&self.attempts).map_err(bad)?,
+        })
+    }
+}
+
+// A delivery's headers and attempts are stored as JSON text.
+
+/// The headers as the stored JSON text: `[[name, value], ...]`.
+pub(crate) fn headers_json(d: &Delivery) -> String {
+    Value::from(
+        d.headers
+            .iter()
+            .map(|(k, v)| json!([k, v]))
+            .collect::<Vec<_>>(),
+    )
+    .to_string()
+}
+
+pub(crate) fn headers_from_json(text: &str) -> Result<Vec<(String, String)>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let pair = |v: &Value| -> Option<(String, String)> {
+        let a = v.as_array().filter(|a| a.len() == 2)?;
+        Some((a[0].as_str()?.to_owned(), a[1].as_str()?.to_owned()))
+    };
+    value
+        .as_array()
+        .ok_or("headers are not a list")?
+        .iter()
+        .map(|v| pair(v).ok_or_else(|| "a header is not a [name, value] pair".to_owned()))
+        .collect()
+}
+
+/// The attempts as the stored JSON text.
+pub(crate) fn attempts_json(d: &Delivery) -> String {
+    Value::from(
+        d.attempts
+            .iter()
+            .map(|a| {
+                json!({
+                    "at": a.at.as_micros(),
+                    "kind": a.kind.as_str(),
+                    "plugin_version": a.plugin_version,
+                    "plugin_sha256": hex(&a.plugin_sha256),
+                    "verdict": a.verdict.as_str(),
+                    "reason": a.reason,
+                    "event_ids": a.event_ids.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+                })
+            })
+            .collect::<Vec<_>>(),
+    )
+    .to_string()
+}
+
+pub(crate) fn attempts_from_json(text: &str) -> Result<Vec<DeliveryAttempt>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let list = value.as_array().ok_or("attempts are not a list")?;
+    let one = |v: &Value| -> Option<DeliveryAttempt> {
+        let kind = match v.get("kind")?.as_str()? {
+            "receipt" => AttemptKind::Receipt,
+            "replay" => AttemptKind::Replay,
+            _ => return None,
+        };
+        let sha: [u8; 32] = unhex(v.get("plugin_sha256")?.as_str()?)?.try_into().ok()?;
+        let ids = v.get("event_ids")?.as_array()?;
+        Some(DeliveryAttempt {
+            at: Timestamp::from_micros("at", v.get("at")?.as_i64()?).ok()?,
+            kind,
+            plugin_version: v.get("plugin_version")?.as_str()?.to_owned(),
+            plugin_sha256: sha,
+            verdict: Verdict::parse(v.get("verdict")?.as_str()?).ok()?,
+            reason: match v.get("reason")? {
+                Value::Null => None,
+                r => Some(r.as_str()?.to_owned()),
+            },
+            event_ids: ids
+                .iter()
+                .map(|i| EventId::parse(i.as_str()?).ok())
+                .collect::<Option<_>>()?,
+        })
+    };
+    let attempts = list
+        .iter()
+        .map(|v| one(v).ok_or_else(|| "an attempt is malformed".to_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if attempts.is_empty() {
+        return Err("no attempts".to_owned());
+    }
+    Ok(attempts)
 }
 
 /// A bucket as the `bucket` column holds it: the hour's start in

@@ -6,6 +6,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::error::ValidationError;
+use super::inbox::DeliveryId;
 use super::values::{EventId, MatchedKey, Timestamp};
 
 /// What an ingestion attempt did.
@@ -71,6 +72,9 @@ pub struct AuditRecord {
     pub fingerprint: [u8; 32],
     /// SHA-256 of the raw webhook body, for webhook ingestions.
     pub body_sha256: Option<[u8; 32]>,
+    /// The inbox delivery the events came from, for webhook ingestions and
+    /// replays (records of version 2; older records have none).
+    pub delivery_id: Option<DeliveryId>,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
 }
@@ -167,9 +171,15 @@ impl AuditChain {
     }
 }
 
-/// Feeds the record's fields, in a fixed order, to `out`.
+/// Feeds the record's fields, in a fixed order, to `out`. A record with a
+/// delivery is of version 2, which adds the delivery's id; every other
+/// record hashes exactly as version 1 did, so chains written before the
+/// inbox still verify.
 fn canonical_record(r: &AuditRecord, out: &mut dyn FnMut(&[u8])) {
-    out(b"walletlog.audit.v1");
+    out(match r.delivery_id {
+        Some(_) => b"walletlog.audit.v2",
+        None => b"walletlog.audit.v1",
+    });
     out(&r.prev_hash);
     out(&r.sequence.to_be_bytes());
     out(&r.recorded_at.as_micros().to_be_bytes());
@@ -186,6 +196,9 @@ fn canonical_record(r: &AuditRecord, out: &mut dyn FnMut(&[u8])) {
             out(h);
         }
         None => out(&[0]),
+    }
+    if let Some(d) = &r.delivery_id {
+        out(d.as_bytes());
     }
 }
 
@@ -237,11 +250,14 @@ pub enum AuditProblemKind {
     EventInserted,
     /// A stored balance disagrees with the sum of the wallet's events.
     BalanceAltered,
+    /// A stored webhook delivery's body no longer hashes to the body hash
+    /// its audit records hold.
+    DeliveryAltered,
 }
 
 impl AuditProblemKind {
     /// `record_altered`, `chain_broken`, `event_altered`, `event_missing`,
-    /// `event_inserted` or `balance_altered`: stable across versions and faces.
+    /// `event_inserted`, `balance_altered` or `delivery_altered`: stable across versions and faces.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditProblemKind::RecordAltered => "record_altered",
@@ -250,6 +266,7 @@ impl AuditProblemKind {
             AuditProblemKind::EventMissing => "event_missing",
             AuditProblemKind::EventInserted => "event_inserted",
             AuditProblemKind::BalanceAltered => "balance_altered",
+            AuditProblemKind::DeliveryAltered => "delivery_altered",
         }
     }
 }
@@ -263,6 +280,7 @@ impl fmt::Display for AuditProblem {
             AuditProblemKind::EventMissing => "event missing",
             AuditProblemKind::EventInserted => "event inserted",
             AuditProblemKind::BalanceAltered => "balance altered",
+            AuditProblemKind::DeliveryAltered => "webhook delivery altered",
         };
         f.write_str(what)?;
         if let Some(s) = self.record_sequence {

@@ -327,13 +327,21 @@ pub enum SignatureError {
     BadSecret(String),
     /// The scheme signs the URL, and the request carries none.
     MissingUrl,
-    /// The provider signs its webhooks and the host configured no secret.
-    NoSecret { provider: String },
+    /// The provider's plugin declares a signature scheme and the host
+    /// configured no secret: refused, whatever `allow_unsigned` says.
+    NoSecret {
+        provider: String,
+        scheme: &'static str,
+    },
+    /// The provider's plugin declares no signature scheme and unsigned
+    /// deliveries were not allowed for it.
+    Unsigned { provider: String },
 }
 
 impl SignatureError {
     /// `missing_header`, `duplicate_header`, `malformed`, `mismatch`,
-    /// `timestamp_out_of_tolerance`, `bad_secret`, `missing_url` or `no_secret`.
+    /// `timestamp_out_of_tolerance`, `bad_secret`, `missing_url`, `no_secret`
+    /// or `unsigned`.
     pub fn code(&self) -> &'static str {
         match self {
             SignatureError::MissingHeader(_) => "missing_header",
@@ -344,6 +352,7 @@ impl SignatureError {
             SignatureError::BadSecret(_) => "bad_secret",
             SignatureError::MissingUrl => "missing_url",
             SignatureError::NoSecret { .. } => "no_secret",
+            SignatureError::Unsigned { .. } => "unsigned",
         }
     }
 }
@@ -377,10 +386,17 @@ impl fmt::Display for SignatureError {
             SignatureError::MissingUrl => {
                 f.write_str("the scheme signs the request URL and none was given")
             }
-            SignatureError::NoSecret { provider } => write!(
+            SignatureError::NoSecret { provider, scheme } => write!(
                 f,
-                "no webhook secret is configured for provider {provider}, \
-                 and unsigned webhooks are not allowed for it"
+                "the webhook secret is missing: provider {provider}'s plugin signs with \
+                 {scheme}, and no secret is configured for it (set_webhook_secret); \
+                 allowing unsigned webhooks never turns a declared check off"
+            ),
+            SignatureError::Unsigned { provider } => write!(
+                f,
+                "provider {provider}'s plugin declares no signature scheme: declare the \
+                 provider's scheme in the plugin, or allow unsigned webhooks for \
+                 {provider} deliberately (allow_unsigned)"
             ),
         }
     }

@@ -9,6 +9,7 @@ mod audit;
 mod balance;
 mod error;
 mod event;
+mod inbox;
 mod outcome;
 mod query;
 mod raw;
@@ -25,6 +26,10 @@ pub use error::{
     SignatureError, StorageError, StorageErrorKind, ValidationError,
 };
 pub use event::{NewEvent, WalletTransactionEvent};
+pub use inbox::{
+    AttemptKind, Delivery, DeliveryAttempt, DeliveryId, InboxPage, InboxQuery, InboxView,
+    ReplayReport, ReplaySelection, Verdict, DELIVERY_ATTEMPTS_KEPT, DELIVERY_REASON_CHARS_MAX,
+};
 pub use outcome::{IngestOutcome, IngestResult};
 pub use query::{ListQuery, Order, Page, Position, QueryView};
 pub use raw::{RawEvent, RawListQuery, RawTime};

@@ -199,38 +199,34 @@ impl ListQuery {
 
     /// Binds a cursor to the wallet, order and filters that produced it.
     fn tag(&self) -> [u8; 8] {
-        let mut h = Sha256::new();
-        h.update(b"walletlog.cursor.v1");
-        h.update((self.wallet_id.as_str().len() as u64).to_be_bytes());
-        h.update(self.wallet_id.as_str().as_bytes());
-        h.update([self.order as u8]);
-        match &self.event_types {
-            None => h.update([0xff]),
-            Some(types) => {
-                h.update([types.len() as u8]);
-                h.update(types.iter().map(|t| t.code()).collect::<Vec<_>>());
-            }
-        }
-        for bound in [self.since, self.until] {
-            match bound {
-                None => h.update([0]),
-                Some(t) => {
-                    h.update([1]);
-                    h.update(t.as_micros().to_be_bytes());
+        Cursor::tag(b"walletlog.cursor.v1", |h| {
+            h(&(self.wallet_id.as_str().len() as u64).to_be_bytes());
+            h(self.wallet_id.as_str().as_bytes());
+            h(&[self.order as u8]);
+            match &self.event_types {
+                None => h(&[0xff]),
+                Some(types) => {
+                    h(&[types.len() as u8]);
+                    h(&types.iter().map(|t| t.code()).collect::<Vec<_>>());
                 }
             }
-        }
-        match &self.currency {
-            None => h.update([0]),
-            Some(c) => {
-                h.update([1]);
-                h.update(c.as_str().as_bytes());
+            for bound in [self.since, self.until] {
+                match bound {
+                    None => h(&[0]),
+                    Some(t) => {
+                        h(&[1]);
+                        h(&t.as_micros().to_be_bytes());
+                    }
+                }
             }
-        }
-        let digest = h.finalize();
-        let mut tag = [0u8; 8];
-        tag.copy_from_slice(&digest[..8]);
-        tag
+            match &self.currency {
+                None => h(&[0]),
+                Some(c) => {
+                    h(&[1]);
+                    h(c.as_str().as_bytes());
+                }
+            }
+        })
     }
 
     /// The cursor that continues after `last`.
@@ -256,10 +252,23 @@ pub struct Page {
 const CURSOR_VERSION: u8 = 1;
 const CURSOR_BYTES: usize = 1 + 8 + 8 + 8;
 
-struct Cursor;
+/// The opaque keyset cursor of history and inbox pages: a version, a
+/// position, and a tag binding it to the query that produced it.
+pub(super) struct Cursor;
 
 impl Cursor {
-    fn foreign() -> ValidationError {
+    /// The first 8 bytes of the SHA-256 of `domain` and what `feed` gives.
+    pub(super) fn tag(domain: &[u8], feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> [u8; 8] {
+        let mut h = Sha256::new();
+        h.update(domain);
+        feed(&mut |b| h.update(b));
+        let digest = h.finalize();
+        let mut tag = [0u8; 8];
+        tag.copy_from_slice(&digest[..8]);
+        tag
+    }
+
+    pub(super) fn foreign() -> ValidationError {
         ValidationError::new(
             "cursor",
             "belongs to a different query: the wallet, order or filters differ \
@@ -267,7 +276,7 @@ impl Cursor {
         )
     }
 
-    fn encode(pos: Position, tag: [u8; 8]) -> String {
+    pub(super) fn encode(pos: Position, tag: [u8; 8]) -> String {
         let mut bytes = Vec::with_capacity(CURSOR_BYTES);
         bytes.push(CURSOR_VERSION);
         bytes.extend_from_slice(&pos.occurred_at.as_micros().to_be_bytes());
@@ -276,7 +285,7 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    fn decode(text: &str, expected_tag: [u8; 8]) -> Result<Position, ValidationError> {
+    pub(super) fn decode(text: &str, expected_tag: [u8; 8]) -> Result<Position, ValidationError> {
         let malformed = || {
             ValidationError::new(
                 "cursor",

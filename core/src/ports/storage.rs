@@ -1,8 +1,9 @@
 //! The storage port: transactions and what runs inside them.
 
 use crate::domain::{
-    Amount, AuditRecord, Currency, EventId, EventType, IdempotencyKey, Provider, ProviderEventId,
-    QueryView, Result, RollupKey, RollupRow, Timestamp, Totals, WalletId, WalletTransactionEvent,
+    Amount, AuditRecord, Currency, Delivery, DeliveryId, EventId, EventType, IdempotencyKey,
+    InboxView, Provider, ProviderEventId, QueryView, Result, RollupKey, RollupRow, Timestamp,
+    Totals, WalletId, WalletTransactionEvent,
 };
 
 use super::Backup;
@@ -74,6 +75,42 @@ pub trait ReadTx {
 
     /// A small ledger-wide setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// One inbox delivery, with its body (unless pruned).
+    fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>>;
+
+    /// The delivery of `provider` whose body has this SHA-256, with its body.
+    fn delivery_by_body(
+        &self,
+        provider: &Provider,
+        body_sha256: &[u8; 32],
+    ) -> Result<Option<Delivery>>;
+
+    /// Up to `fetch` deliveries matching `query`'s filters, in its order
+    /// by `(received_at, sequence)`, strictly after `query.after`; their
+    /// bodies left out (`None`).
+    fn deliveries(&self, query: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>>;
+
+    /// The highest delivery sequence stored, 0 when none.
+    fn last_delivery_sequence(&self) -> Result<u64>;
+}
+
+/// What retention removes from the inbox in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxPrune {
+    /// Deliveries first received before this are deleted.
+    pub delete_before: Timestamp,
+    /// Bodies of `ingested` deliveries last attempted before this are dropped.
+    pub ingested_body_before: Timestamp,
+    /// Beyond this many deliveries, the oldest are deleted.
+    pub keep_newest: u64,
+}
+
+/// What one retention pass removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    pub deliveries_deleted: u64,
+    pub bodies_dropped: u64,
 }
 
 /// Writes, exclusive and atomic: all of them are kept, or none.
@@ -99,6 +136,14 @@ pub trait WriteTx: ReadTx {
     /// Writes a rollup row, replacing the one with its key.
     fn put_rollup(&mut self, row: &RollupRow) -> Result<()>;
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+
+    /// Stores `delivery`, replacing the one with its `delivery_id` (its
+    /// body included: `None` drops it). A `sequence`, or a `(provider,
+    /// body_sha256)`, that another delivery holds is an error.
+    fn put_delivery(&mut self, delivery: &Delivery) -> Result<()>;
+
+    /// Removes what `rules` say retention no longer keeps.
+    fn prune_deliveries(&mut self, rules: &InboxPrune) -> Result<Pruned>;
 }
 
 /// A storage engine.

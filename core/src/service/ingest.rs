@@ -8,8 +8,8 @@
 use std::time::Instant;
 
 use crate::domain::{
-    AuditAction, AuditChain, AuditRecord, ConflictError, ConflictReason, Error, EventId,
-    IngestOutcome, IngestResult, MatchedKey, NewEvent, Result, RollupFold, Timestamp,
+    AuditAction, AuditChain, AuditRecord, ConflictError, ConflictReason, DeliveryId, Error,
+    EventId, IngestOutcome, IngestResult, MatchedKey, NewEvent, Result, RollupFold, Timestamp,
     ValidationError, WalletTransactionEvent, ACTOR_API, GENESIS_HASH,
 };
 use crate::limits::BATCH_EVENTS_MAX;
@@ -25,6 +25,8 @@ pub struct IngestContext {
     pub actor: String,
     /// SHA-256 of the raw webhook body the events came from.
     pub body_sha256: Option<[u8; 32]>,
+    /// The inbox delivery the events came from.
+    pub delivery_id: Option<DeliveryId>,
 }
 
 impl IngestContext {
@@ -33,6 +35,7 @@ impl IngestContext {
         IngestContext {
             actor: ACTOR_API.to_owned(),
             body_sha256: None,
+            delivery_id: None,
         }
     }
 }
@@ -191,6 +194,7 @@ impl<'c> AuditWriter<'c> {
             actor: ctx.actor.clone(),
             fingerprint,
             body_sha256: ctx.body_sha256,
+            delivery_id: ctx.delivery_id,
             prev_hash: self.prev_hash,
             hash: [0; 32],
         };
@@ -261,10 +265,30 @@ impl<S: Storage> Ingestion<'_, S> {
         step.write_rollups(tx)
     }
 
+    /// The ids of the events the last [`run`](Self::run) stored or
+    /// matched, in item order (refused items left out).
+    pub fn event_ids(&self) -> Vec<EventId> {
+        self.results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|r| r.event.event_id))
+            .collect()
+    }
+
     /// What the ingestion gave, once its transaction ended with `outcome`:
     /// one result (or, in `each` mode, error) per item. A refused conflict
     /// is audited here, in a transaction of its own.
     pub fn finish(self, outcome: Result<()>) -> Result<Vec<Result<IngestResult>>> {
+        self.finish_recording(outcome, &mut |_, _| Ok(()))
+    }
+
+    /// [`finish`](Self::finish), with `record` run inside the transaction
+    /// that audits a refused conflict (the webhook inbox records the
+    /// delivery's verdict there).
+    pub fn finish_recording(
+        self,
+        outcome: Result<()>,
+        record: &mut dyn FnMut(&mut dyn WriteTx, &ConflictError) -> Result<()>,
+    ) -> Result<Vec<Result<IngestResult>>> {
         let duration_us = self.started.elapsed().as_micros() as u64;
         // A refused all-or-nothing run has already written its earlier
         // items: its transaction must have rolled back.
@@ -274,10 +298,11 @@ impl<S: Storage> Ingestion<'_, S> {
         );
         if let Some((index, mut error)) = self.conflict {
             let item = &self.items[index];
-            self.service.audit_conflict(item, self.ctx)?;
             if self.mode == (Mode::AllOrNothing { batch: true }) {
                 error.index = Some(index);
             }
+            self.service
+                .audit_conflict(item, self.ctx, &mut |tx| record(tx, &error))?;
             tracing::warn!(
                 target: "walletlog::ingest",
                 outcome = "conflict",
@@ -584,12 +609,18 @@ impl<S: Storage> Service<S> {
 
     /// Records a refused replay in its own transaction, after the refused
     /// one rolled back.
-    fn audit_conflict(&self, item: &NewEvent, ctx: &IngestContext) -> Result<()> {
+    fn audit_conflict(
+        &self,
+        item: &NewEvent,
+        ctx: &IngestContext,
+        also: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
+    ) -> Result<()> {
         self.write(0, &mut |tx| {
             let now = Timestamp::now();
             let (key, event_id, sequence, fp) = conflict_record(match_keys(&*tx, item)?, item, now);
             let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;
-            audit.append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)
+            audit.append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)?;
+            also(tx)
         })
     }
 }

@@ -7,6 +7,7 @@
 //! change here.
 
 mod group;
+mod inbox;
 mod ingest;
 mod reads;
 mod verify;
@@ -18,6 +19,7 @@ use crate::ports::{ReadTx, Storage, WriteTx};
 
 use group::GroupCommit;
 
+pub use inbox::{Attempt, Recorded};
 pub use ingest::{IngestContext, Ingestion};
 
 const META_AUDIT_KEY_CHECK: &str = "audit_key_check";
@@ -90,7 +92,7 @@ impl<S: Storage> Service<S> {
     }
 
     /// Runs `f` in one read transaction and returns what it returned.
-    fn read<T>(&self, mut f: impl FnMut(&dyn ReadTx) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, mut f: impl FnMut(&dyn ReadTx) -> Result<T>) -> Result<T> {
         let mut out = None;
         self.storage
             .read(&mut |tx| {

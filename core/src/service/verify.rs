@@ -6,6 +6,7 @@ use crate::domain::{
     RollupFold, WalletTransactionEvent, GENESIS_HASH,
 };
 use crate::ports::{ReadTx, Storage};
+use sha2::{Digest, Sha256};
 
 use super::Service;
 
@@ -76,6 +77,8 @@ struct Walk<'a> {
     pending: Option<WalletTransactionEvent>,
     /// The rollups the events imply, from zero.
     fold: RollupFold,
+    /// Deliveries whose body was checked against an audited hash.
+    deliveries_checked: std::collections::HashSet<crate::domain::DeliveryId>,
 }
 
 impl Walk<'_> {
@@ -114,8 +117,49 @@ impl Walk<'_> {
         }
         self.prev_hash = r.hash;
         self.expected_sequence += 1;
+        if let Some(p) = self.delivery(r, events.tx)? {
+            return Ok(Some(p));
+        }
         if r.action == AuditAction::Created {
             return self.created(r, events);
+        }
+        Ok(None)
+    }
+
+    /// A record of a webhook ingestion: the delivery it names, while the
+    /// inbox keeps it, still holds the body whose hash the record holds.
+    /// (Retention may have deleted the delivery, or pruned its body.)
+    fn delivery(&mut self, r: &AuditRecord, tx: &dyn ReadTx) -> Result<Option<AuditProblem>> {
+        let Some(id) = r.delivery_id else {
+            return Ok(None);
+        };
+        if !self.deliveries_checked.insert(id) {
+            return Ok(None);
+        }
+        let Some(d) = tx.delivery(&id)? else {
+            return Ok(None);
+        };
+        let audited = r.body_sha256;
+        let altered = |detail: String| {
+            Some(problem(
+                AuditProblemKind::DeliveryAltered,
+                Some(r.sequence),
+                None,
+                detail,
+            ))
+        };
+        if audited != Some(d.body_sha256) {
+            return Ok(altered(format!(
+                "delivery {id} holds another body hash than the one audited"
+            )));
+        }
+        if let Some(body) = &d.body {
+            let actual: [u8; 32] = Sha256::digest(body).into();
+            if Some(actual) != audited {
+                return Ok(altered(format!(
+                    "the body of delivery {id} does not match the hash audited"
+                )));
+            }
         }
         Ok(None)
     }
@@ -190,6 +234,7 @@ impl<S: Storage> Service<S> {
                 prev_hash: GENESIS_HASH,
                 pending: None,
                 fold: RollupFold::new(),
+                deliveries_checked: std::collections::HashSet::new(),
             };
             let mut events = EventStream::new(tx);
             let found = Self::walk_records(tx, &mut walk, &mut events)?;

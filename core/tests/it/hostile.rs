@@ -172,8 +172,9 @@ fn components_that_are_not_normalizers_are_refused_at_install() {
         panic!("installed unsigned")
     };
     assert!(
-        p.to_string()
-            .contains("allow unsigned webhooks for provider hostile"),
+        p.to_string().contains(
+            "declare provider hostile's scheme in the plugin, or allow unsigned webhooks"
+        ),
         "{p}"
     );
 }

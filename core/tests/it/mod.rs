@@ -3,6 +3,7 @@ mod conformance;
 mod fuzz_regressions;
 mod group;
 mod hostile;
+mod inbox;
 mod json;
 mod kill;
 mod metrics;

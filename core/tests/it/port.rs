@@ -6,10 +6,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use walletlog::adapters::memory::MemoryStorage;
 use walletlog::adapters::sqlite::SqliteStorage;
-use walletlog::ports::{ReadTx, Storage, WriteTx};
+use walletlog::ports::{InboxPrune, Pruned, ReadTx, Storage, WriteTx};
 use walletlog::{
-    AuditAction, AuditRecord, Currency, Error, EventId, EventType, ListQuery, Order, RollupBucket,
-    RollupKey, RollupRow, SqliteConfig, Timestamp, Totals, WalletTransactionEvent,
+    AttemptKind, AuditAction, AuditRecord, Currency, Delivery, DeliveryAttempt, DeliveryId, Error,
+    EventId, EventType, InboxQuery, ListQuery, Order, Provider, RollupBucket, RollupKey, RollupRow,
+    SqliteConfig, Timestamp, Totals, Verdict, WalletTransactionEvent,
 };
 
 use super::util::*;
@@ -44,6 +45,8 @@ fn contract(make: fn() -> Subject) {
     a_failed_write_leaves_nothing(&*make().storage);
     a_panicking_write_leaves_nothing_and_the_store_works(&*make().storage);
     list_follows_the_view(&*make().storage);
+    deliveries_round_trip_and_stay_unique(&*make().storage);
+    deliveries_list_by_the_view_and_prune_by_the_rules(&*make().storage);
 }
 
 #[test]
@@ -185,6 +188,9 @@ fn record(sequence: u64, prev_hash: [u8; 32]) -> AuditRecord {
         actor: "api".into(),
         fingerprint: [sequence as u8; 32],
         body_sha256: sequence.is_multiple_of(2).then_some([7; 32]),
+        delivery_id: sequence
+            .is_multiple_of(2)
+            .then(|| DeliveryId::from_bytes([sequence as u8; 16])),
         prev_hash,
         hash: [sequence as u8 + 100; 32],
     }
@@ -453,4 +459,197 @@ fn list_follows_the_view(s: &dyn Storage) {
         "both bounds inclusive: {amounts:?} (at {})",
         Timestamp::to_string(&ts(20))
     );
+}
+
+fn delivery(sequence: u64, provider: &str, body: &[u8], at: i64, verdict: Verdict) -> Delivery {
+    let mut d = Delivery {
+        sequence,
+        delivery_id: DeliveryId::generate(),
+        provider: Provider::new(provider).unwrap(),
+        received_at: ts(at),
+        url: Some("https://example.test/hook?x=1".into()),
+        headers: vec![("Stripe-Signature".into(), "t=1,v1=ab".into())],
+        body: Some(body.to_vec()),
+        body_sha256: sha(body),
+        body_bytes: body.len() as u64,
+        attempt_count: 0,
+        attempts: Vec::new(),
+    };
+    d.push_attempt(DeliveryAttempt {
+        at: ts(at),
+        kind: AttemptKind::Receipt,
+        plugin_version: "1.0.0".into(),
+        plugin_sha256: [9; 32],
+        verdict,
+        reason: (!verdict.settled()).then(|| format!("refused {verdict}")),
+        event_ids: if verdict == Verdict::Ingested {
+            vec![EventId::generate()]
+        } else {
+            Vec::new()
+        },
+    });
+    d
+}
+
+fn sha(body: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(body).into()
+}
+
+fn deliveries_round_trip_and_stay_unique(s: &dyn Storage) {
+    let first = delivery(1, "stripe", b"{\"a\":1}", 10, Verdict::Unsupported);
+    write(s, |tx| tx.put_delivery(&first)).unwrap();
+    assert_eq!(
+        read(s, |tx| tx.delivery(&first.delivery_id)),
+        Some(first.clone())
+    );
+    assert_eq!(
+        read(s, |tx| tx
+            .delivery_by_body(&first.provider, &first.body_sha256)),
+        Some(first.clone())
+    );
+    assert_eq!(
+        read(s, |tx| tx.delivery_by_body(
+            &Provider::new("adyen").unwrap(),
+            &first.body_sha256
+        )),
+        None,
+        "a body is one delivery per provider"
+    );
+    assert_eq!(read(s, |tx| tx.last_delivery_sequence()), 1);
+
+    // A replay updates the row in place: attempts, verdict, body kept.
+    let mut replayed = first.clone();
+    replayed.push_attempt(DeliveryAttempt {
+        at: ts(20),
+        kind: AttemptKind::Replay,
+        plugin_version: "2.0.0".into(),
+        plugin_sha256: [8; 32],
+        verdict: Verdict::Ingested,
+        reason: None,
+        event_ids: vec![EventId::generate(), EventId::generate()],
+    });
+    write(s, |tx| tx.put_delivery(&replayed)).unwrap();
+    let back = read(s, |tx| tx.delivery(&first.delivery_id)).unwrap();
+    assert_eq!(back, replayed);
+    assert_eq!(back.attempt_count, 2);
+    assert_eq!(back.verdict(), Verdict::Ingested);
+
+    // The same body of the same provider under another id, a taken
+    // sequence, a changed receipt time: errors, and nothing changes.
+    let mut twin = delivery(2, "stripe", b"{\"a\":1}", 30, Verdict::Ignored);
+    assert!(is_storage_error(write(s, |tx| tx.put_delivery(&twin))));
+    twin.body_sha256 = sha(b"other");
+    twin.sequence = 1;
+    assert!(is_storage_error(write(s, |tx| tx.put_delivery(&twin))));
+    let mut moved = replayed.clone();
+    moved.received_at = ts(99);
+    assert!(is_storage_error(write(s, |tx| tx.put_delivery(&moved))));
+    assert_eq!(
+        read(s, |tx| tx.delivery(&first.delivery_id)),
+        Some(replayed)
+    );
+    assert_eq!(read(s, |tx| tx.last_delivery_sequence()), 1);
+    assert_eq!(read(s, |tx| tx.delivery(&twin.delivery_id)), None);
+
+    // A failed write takes a new delivery back.
+    let third = delivery(3, "stripe", b"third", 40, Verdict::Malformed);
+    let failed = write(s, |tx| {
+        tx.put_delivery(&third)?;
+        Err(Error::NotFound {
+            what: "on purpose".into(),
+        })
+    });
+    assert!(failed.is_err());
+    assert_eq!(read(s, |tx| tx.delivery(&third.delivery_id)), None);
+}
+
+fn deliveries_list_by_the_view_and_prune_by_the_rules(s: &dyn Storage) {
+    let all = [
+        delivery(1, "stripe", b"1", 10, Verdict::Ingested),
+        delivery(2, "stripe", b"2", 20, Verdict::Unsupported),
+        delivery(3, "adyen", b"3", 20, Verdict::Unsupported),
+        delivery(4, "stripe", b"4", 30, Verdict::Ingested),
+        delivery(5, "stripe", b"5", 40, Verdict::Conflict),
+    ];
+    write(s, |tx| all.iter().try_for_each(|d| tx.put_delivery(d))).unwrap();
+    let seqs = |ds: Vec<Delivery>| -> Vec<u64> {
+        assert!(
+            ds.iter().all(|d| d.body.is_none()),
+            "listings leave bodies out"
+        );
+        ds.iter().map(|d| d.sequence).collect()
+    };
+    let base = InboxQuery::new();
+    assert_eq!(
+        seqs(read(s, |tx| tx.deliveries(base.view(), 10))),
+        [5, 4, 3, 2, 1]
+    );
+    let asc = base.clone().order(Order::Asc);
+    assert_eq!(seqs(read(s, |tx| tx.deliveries(asc.view(), 2))), [1, 2]);
+    let after = asc.clone().cursor(&asc.cursor_after(&all[1])).unwrap();
+    assert_eq!(
+        seqs(read(s, |tx| tx.deliveries(after.view(), 10))),
+        [3, 4, 5]
+    );
+    let stripe = base.clone().provider(Provider::new("stripe").unwrap());
+    assert_eq!(
+        seqs(read(s, |tx| tx.deliveries(stripe.view(), 10))),
+        [5, 4, 2, 1]
+    );
+    let dead = stripe.clone().verdict(Verdict::Unsupported);
+    assert_eq!(seqs(read(s, |tx| tx.deliveries(dead.view(), 10))), [2]);
+    let window = base.clone().since(ts(20)).unwrap().until(ts(40)).unwrap();
+    assert_eq!(
+        seqs(read(s, |tx| tx.deliveries(window.view(), 10))),
+        [4, 3, 2]
+    );
+
+    // Ingested bodies older than 35 go; deliveries before 15 go; then at
+    // most 3 remain, the newest.
+    let pruned = write_value(s, |tx| {
+        tx.prune_deliveries(&InboxPrune {
+            delete_before: ts(15),
+            ingested_body_before: ts(35),
+            keep_newest: 3,
+        })
+    });
+    assert_eq!(
+        pruned,
+        Pruned {
+            deliveries_deleted: 2,
+            bodies_dropped: 1
+        }
+    );
+    assert_eq!(
+        seqs(read(s, |tx| tx.deliveries(base.view(), 10))),
+        [5, 4, 3]
+    );
+    let kept = |i: usize| read(s, |tx| tx.delivery(&all[i].delivery_id));
+    assert_eq!(kept(0), None);
+    assert_eq!(kept(1), None);
+    assert_eq!(
+        kept(3).unwrap().body,
+        None,
+        "an ingested body past its retention"
+    );
+    assert_eq!(
+        kept(4).unwrap().body.as_deref(),
+        Some(&b"5"[..]),
+        "a dead letter keeps its body"
+    );
+    assert_eq!(kept(2).unwrap().body.as_deref(), Some(&b"3"[..]));
+}
+
+fn write_value<T>(
+    s: &dyn Storage,
+    mut f: impl FnMut(&mut dyn WriteTx) -> walletlog::Result<T>,
+) -> T {
+    let mut out = None;
+    s.write(&mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })
+    .unwrap();
+    out.unwrap()
 }

@@ -102,7 +102,7 @@ fn migrations_bring_a_new_file_to_the_latest_version() {
         .map(Result::unwrap)
         .collect();
     tables.sort();
-    assert_eq!(tables, ["audit", "events", "meta", "rollups"]);
+    assert_eq!(tables, ["audit", "deliveries", "events", "meta", "rollups"]);
     // Opening again applies nothing twice.
     drop(raw);
     drop(sqlite_ledger(&path));

@@ -119,7 +119,7 @@ fn a_deleted_audit_record_is_named() {
 fn an_inserted_audit_record_is_named() {
     let p = tamper(
         "INSERT INTO audit SELECT 8, recorded_at, action, event_id, event_sequence, matched_on, actor, \
-         fingerprint, body_sha256, hash, randomblob(32) FROM audit WHERE sequence = 7",
+         fingerprint, body_sha256, hash, randomblob(32), delivery_id FROM audit WHERE sequence = 7",
     );
     assert_eq!(
         (p.kind, p.record_sequence),
@@ -130,7 +130,7 @@ fn an_inserted_audit_record_is_named() {
         "UPDATE audit SET sequence = sequence + 100 WHERE sequence >= 3; \
          UPDATE audit SET sequence = sequence - 99 WHERE sequence >= 103; \
          INSERT INTO audit SELECT 3, recorded_at, action, event_id, event_sequence, matched_on, actor, \
-         fingerprint, body_sha256, prev_hash, hash FROM audit WHERE sequence = 2",
+         fingerprint, body_sha256, prev_hash, hash, delivery_id FROM audit WHERE sequence = 2",
     );
     assert_eq!(p.kind, AuditProblemKind::ChainBroken);
     assert_eq!(p.record_sequence, Some(3));

@@ -359,7 +359,7 @@ fn signatures_are_checked_before_the_plugin_runs() {
 }
 
 #[test]
-fn no_secret_means_no_webhook_unless_unsigned_is_allowed() {
+fn a_declared_scheme_without_a_secret_is_refused_even_with_unsigned_allowed() {
     let l = Ledger::in_memory();
     l.install_plugin(&plugin("stripe")).unwrap();
     let body = stripe_envelope(
@@ -377,11 +377,25 @@ fn no_secret_means_no_webhook_unless_unsigned_is_allowed() {
         matches!(err, Error::Signature(SignatureError::NoSecret { .. })),
         "{err}"
     );
-    assert!(err
-        .to_string()
-        .contains("no webhook secret is configured for provider stripe"));
+    assert!(
+        err.to_string().contains("the webhook secret is missing")
+            && err.to_string().contains("stripe-v1"),
+        "{err}"
+    );
+    // Fail closed: allowing unsigned webhooks never turns a declared
+    // scheme's check off, and nothing is stored.
     l.allow_unsigned("stripe").unwrap();
-    assert!(l.ingest_webhook("stripe", &hook).unwrap()[0].created());
+    let err = l.ingest_webhook("stripe", &hook).unwrap_err();
+    assert!(
+        matches!(err, Error::Signature(SignatureError::NoSecret { .. })),
+        "{err}"
+    );
+    assert!(all_audit(&l).is_empty());
+    assert!(l
+        .inbox(&walletlog::InboxQuery::new())
+        .unwrap()
+        .deliveries
+        .is_empty());
     // Unknown providers and uninstalled plugins are clear errors.
     let Err(Error::Plugin(p)) = l.ingest_webhook("adyen", &hook) else {
         panic!("adyen has no plugin")

@@ -15,11 +15,11 @@ use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::domain::{
-    AuditRecord, Currency, Error, EventId, IdempotencyKey, Order, Provider, ProviderEventId,
-    QueryView, Result, RollupBucket, RollupKey, RollupRow, StorageError, StorageErrorKind,
-    Timestamp, Totals, WalletId, WalletTransactionEvent,
+    AuditRecord, Currency, Delivery, DeliveryId, Error, EventId, IdempotencyKey, InboxView, Order,
+    Provider, ProviderEventId, QueryView, Result, RollupBucket, RollupKey, RollupRow, StorageError,
+    StorageErrorKind, Timestamp, Totals, Verdict, WalletId, WalletTransactionEvent,
 };
-use crate::ports::{AmountRow, ReadTx, Storage, WriteTx};
+use crate::ports::{AmountRow, InboxPrune, Pruned, ReadTx, Storage, WriteTx};
 
 /// A wallet's rollup rows, by bucket (hours first, all time last) and currency.
 type WalletRollups = BTreeMap<RollupBucket, BTreeMap<Currency, Totals>>;
@@ -34,6 +34,9 @@ struct State {
     rollups: HashMap<WalletId, WalletRollups>,
     audit: BTreeMap<u64, AuditRecord>,
     meta: HashMap<String, Vec<u8>>,
+    deliveries: BTreeMap<u64, Delivery>,
+    delivery_by_id: HashMap<DeliveryId, u64>,
+    delivery_by_body: HashMap<(Provider, [u8; 32]), u64>,
 }
 
 /// The in-memory storage engine.
@@ -268,6 +271,69 @@ impl ReadTx for State {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.meta.get(key).cloned())
     }
+
+    fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>> {
+        Ok(self.delivery_at(self.delivery_by_id.get(id)))
+    }
+
+    fn delivery_by_body(&self, provider: &Provider, sha: &[u8; 32]) -> Result<Option<Delivery>> {
+        Ok(self.delivery_at(self.delivery_by_body.get(&(provider.clone(), *sha))))
+    }
+
+    fn deliveries(&self, q: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>> {
+        let key = |d: &Delivery| (d.received_at, d.sequence);
+        let after = q.after.map(|a| (a.occurred_at, a.sequence));
+        let mut found: Vec<&Delivery> = self
+            .deliveries
+            .values()
+            .filter(|d| q.provider.is_none_or(|p| &d.provider == p))
+            .filter(|d| q.verdict.is_none_or(|v| d.verdict() == v))
+            .filter(|d| q.since.is_none_or(|t| d.received_at >= t))
+            .filter(|d| q.until.is_none_or(|t| d.received_at < t))
+            .filter(|d| match (after, q.order) {
+                (None, _) => true,
+                (Some(a), Order::Asc) => key(d) > a,
+                (Some(a), Order::Desc) => key(d) < a,
+            })
+            .collect();
+        found.sort_by_key(|d| key(d));
+        if q.order == Order::Desc {
+            found.reverse();
+        }
+        Ok(found
+            .into_iter()
+            .take(fetch)
+            .map(|d| Delivery {
+                body: None,
+                ..d.clone()
+            })
+            .collect())
+    }
+
+    fn last_delivery_sequence(&self) -> Result<u64> {
+        Ok(self.deliveries.last_key_value().map_or(0, |(s, _)| *s))
+    }
+}
+
+impl State {
+    fn delivery_at(&self, sequence: Option<&u64>) -> Option<Delivery> {
+        sequence.and_then(|s| self.deliveries.get(s)).cloned()
+    }
+
+    /// Stores `d` at its sequence, or removes what is there for `None`.
+    fn set_delivery(&mut self, sequence: u64, d: Option<Delivery>) {
+        if let Some(old) = self.deliveries.remove(&sequence) {
+            self.delivery_by_id.remove(&old.delivery_id);
+            self.delivery_by_body
+                .remove(&(old.provider.clone(), old.body_sha256));
+        }
+        if let Some(d) = d {
+            self.delivery_by_id.insert(d.delivery_id, sequence);
+            self.delivery_by_body
+                .insert((d.provider.clone(), d.body_sha256), sequence);
+            self.deliveries.insert(sequence, d);
+        }
+    }
 }
 
 /// One change of a write, and how to take it back.
@@ -276,6 +342,8 @@ enum Undo {
     Audit(u64),
     Rollup(RollupKey, Option<Totals>),
     Meta(String, Option<Vec<u8>>),
+    /// A delivery's sequence and what it held before.
+    Delivery(u64, Option<Delivery>),
 }
 
 struct Writer<'a> {
@@ -311,6 +379,7 @@ impl Drop for Writer<'_> {
                     s.audit.remove(&seq);
                 }
                 Undo::Rollup(key, previous) => put_rollup(s, key, previous),
+                Undo::Delivery(seq, prev) => s.set_delivery(seq, prev),
                 Undo::Meta(k, prev) => match prev {
                     Some(v) => {
                         s.meta.insert(k, v);
@@ -419,6 +488,22 @@ macro_rules! forward_reads {
             fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
                 self.state.meta(key)
             }
+            fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>> {
+                self.state.delivery(id)
+            }
+            fn delivery_by_body(
+                &self,
+                provider: &Provider,
+                sha: &[u8; 32],
+            ) -> Result<Option<Delivery>> {
+                self.state.delivery_by_body(provider, sha)
+            }
+            fn deliveries(&self, q: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>> {
+                self.state.deliveries(q, fetch)
+            }
+            fn last_delivery_sequence(&self) -> Result<u64> {
+                self.state.last_delivery_sequence()
+            }
         }
     };
 }
@@ -481,5 +566,100 @@ impl WriteTx for Writer<'_> {
         let prev = self.state.meta.insert(key.to_owned(), value.to_vec());
         self.undo.push(Undo::Meta(key.to_owned(), prev));
         Ok(())
+    }
+
+    fn put_delivery(&mut self, d: &Delivery) -> Result<()> {
+        // The SQLite schema's constraints: one row per id, per sequence and
+        // per body; an update keeps what the first receipt fixed.
+        let s = &mut *self.state;
+        let by_id = s.delivery_by_id.get(&d.delivery_id).copied();
+        let by_body = s
+            .delivery_by_body
+            .get(&(d.provider.clone(), d.body_sha256))
+            .copied();
+        match by_id {
+            Some(seq) => {
+                let old = &s.deliveries[&seq];
+                if seq != d.sequence
+                    || old.provider != d.provider
+                    || old.body_sha256 != d.body_sha256
+                    || old.received_at != d.received_at
+                {
+                    return Err(Error::Storage(StorageError::new(
+                        StorageErrorKind::Corrupt,
+                        format!(
+                            "stored delivery {} is damaged: its sequence, provider, body or \
+                             receipt time differ from the stored ones",
+                            d.delivery_id
+                        ),
+                    )));
+                }
+            }
+            None if s.deliveries.contains_key(&d.sequence) => {
+                return Err(taken("delivery", d.sequence))
+            }
+            None if by_body.is_some() => {
+                return Err(Error::Storage(StorageError::new(
+                    StorageErrorKind::Other,
+                    format!(
+                        "a delivery of {} with this body is already stored",
+                        d.provider
+                    ),
+                )))
+            }
+            None => {}
+        }
+        let prev = s.deliveries.get(&d.sequence).cloned();
+        s.set_delivery(d.sequence, Some(d.clone()));
+        self.undo.push(Undo::Delivery(d.sequence, prev));
+        Ok(())
+    }
+
+    fn prune_deliveries(&mut self, rules: &InboxPrune) -> Result<Pruned> {
+        let s = &mut *self.state;
+        let mut doomed: Vec<u64> = s
+            .deliveries
+            .values()
+            .filter(|d| d.received_at < rules.delete_before)
+            .map(|d| d.sequence)
+            .collect();
+        let kept = s.deliveries.len() - doomed.len();
+        let over = kept.saturating_sub(usize::try_from(rules.keep_newest).unwrap_or(usize::MAX));
+        doomed.extend(
+            s.deliveries
+                .keys()
+                .filter(|seq| !doomed.contains(seq))
+                .take(over)
+                .copied()
+                .collect::<Vec<_>>(),
+        );
+        let mut pruned = Pruned {
+            deliveries_deleted: doomed.len() as u64,
+            bodies_dropped: 0,
+        };
+        for seq in doomed {
+            let prev = s.deliveries.get(&seq).cloned();
+            s.set_delivery(seq, None);
+            self.undo.push(Undo::Delivery(seq, prev));
+        }
+        let stale: Vec<u64> = s
+            .deliveries
+            .values()
+            .filter(|d| {
+                d.verdict() == Verdict::Ingested
+                    && d.latest().at < rules.ingested_body_before
+                    && d.body.is_some()
+            })
+            .map(|d| d.sequence)
+            .collect();
+        for seq in stale {
+            let prev = s.deliveries.get(&seq).cloned();
+            if let Some(d) = s.deliveries.get_mut(&seq) {
+                d.body = None;
+            }
+            self.undo.push(Undo::Delivery(seq, prev));
+            pruned.bodies_dropped += 1;
+        }
+        Ok(pruned)
     }
 }

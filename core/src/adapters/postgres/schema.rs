@@ -104,6 +104,38 @@ pub const MIGRATIONS: &[&str] = &[
     END
     $fn$;
     "#,
+    // 2: the webhook inbox; audit records that name their delivery;
+    // events whose time was estimated (plugin contract 1.1). Adding a
+    // column fires no row trigger: the append-only rule stands.
+    r#"
+    ALTER TABLE audit ADD COLUMN delivery_id uuid;
+    ALTER TABLE events ADD COLUMN occurred_at_estimated boolean NOT NULL DEFAULT false;
+
+    -- One row per body of one provider; its attempts (receipts and
+    -- replays) as JSON text, its latest verdict and attempt time as columns
+    -- for listings and retention. Replays update a row, retention deletes
+    -- rows: deliveries are not append-only (the audit trail is).
+    CREATE TABLE deliveries (
+        sequence        bigint   PRIMARY KEY CHECK (sequence > 0),
+        delivery_id     uuid     NOT NULL UNIQUE,
+        provider        text     NOT NULL,
+        received_at     bigint   NOT NULL,
+        url             text,
+        headers         text     NOT NULL,
+        body            bytea,
+        body_sha256     bytea    NOT NULL CHECK (length(body_sha256) = 32),
+        body_bytes      bigint   NOT NULL,
+        verdict         smallint NOT NULL,
+        last_attempt_at bigint   NOT NULL,
+        attempt_count   bigint   NOT NULL,
+        attempts        text     NOT NULL,
+        CONSTRAINT deliveries_body UNIQUE (provider, body_sha256)
+    );
+    CREATE INDEX deliveries_received ON deliveries (received_at, sequence);
+    CREATE INDEX deliveries_provider ON deliveries (provider, verdict, received_at, sequence);
+    COMMENT ON TABLE deliveries IS
+        'walletlog webhook inbox. received_at and last_attempt_at are microseconds since the Unix epoch, UTC.';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -28,14 +28,15 @@ use super::client::Param;
 use super::error::{ambiguous, kind_of, map_err, storage};
 use super::pool::Conn;
 use crate::adapters::stored::{
-    bucket_to_column, hash32, StoredAmount, StoredAudit, StoredEvent, StoredTotals, ALL_TIME_BUCKET,
+    bucket_to_column, hash32, StoredAmount, StoredAudit, StoredDelivery, StoredEvent, StoredTotals,
+    ALL_TIME_BUCKET,
 };
 use crate::domain::{
-    AuditRecord, Currency, EventId, IdempotencyKey, Order, Provider, ProviderEventId, QueryView,
-    Result, RollupBucket, RollupKey, RollupRow, StorageErrorKind, Timestamp, Totals, WalletId,
-    WalletTransactionEvent,
+    AuditRecord, Currency, Delivery, DeliveryId, EventId, IdempotencyKey, InboxView, Order,
+    Provider, ProviderEventId, QueryView, Result, RollupBucket, RollupKey, RollupRow,
+    StorageErrorKind, Timestamp, Totals, Verdict, WalletId, WalletTransactionEvent,
 };
-use crate::ports::{AmountRow, ReadTx, WriteTx};
+use crate::ports::{AmountRow, InboxPrune, Pruned, ReadTx, WriteTx};
 
 /// The event columns, in the order `event_from_row` reads them.
 macro_rules! event_columns {
@@ -49,7 +50,16 @@ macro_rules! event_columns {
 macro_rules! audit_columns {
     () => {
         "sequence, recorded_at, action, event_id, event_sequence, matched_on, \
-         actor, fingerprint, body_sha256, prev_hash, hash"
+         actor, fingerprint, body_sha256, prev_hash, hash, delivery_id"
+    };
+}
+
+/// The delivery columns, in the order `delivery_from_row` reads them
+/// (`body` last, left out of listings).
+macro_rules! delivery_columns {
+    () => {
+        "sequence, delivery_id, provider, received_at, url, headers, body_sha256, \
+         body_bytes, attempt_count, attempts"
     };
 }
 
@@ -95,8 +105,27 @@ fn audit_from_row(r: &Row) -> Result<AuditRecord> {
         body_sha256: get(r, 8)?,
         prev_hash: get(r, 9)?,
         hash: get(r, 10)?,
+        delivery_id: get::<Option<Uuid>>(r, 11)?.map(|u| u.as_bytes().to_vec()),
     }
     .into_record()
+}
+
+/// The `delivery_columns!`, then `body` when `with_body`.
+fn delivery_from_row(r: &Row, with_body: bool) -> Result<Delivery> {
+    StoredDelivery {
+        sequence: get(r, 0)?,
+        delivery_id: get::<Uuid>(r, 1)?.as_bytes().to_vec(),
+        provider: get(r, 2)?,
+        received_at: get(r, 3)?,
+        url: get(r, 4)?,
+        headers: get(r, 5)?,
+        body_sha256: get(r, 6)?,
+        body_bytes: get(r, 7)?,
+        attempt_count: get(r, 8)?,
+        attempts: get(r, 9)?,
+        body: if with_body { get(r, 10)? } else { None },
+    }
+    .into_delivery()
 }
 
 /// Columns 0..=3 of `rollup_columns!`.
@@ -563,6 +592,10 @@ impl<'c> Tx<'c> {
             .collect();
         let a_prev: Vec<&[u8]> = audit.iter().map(|r| r.prev_hash.as_slice()).collect();
         let a_hash: Vec<&[u8]> = audit.iter().map(|r| r.hash.as_slice()).collect();
+        let a_delivery: Vec<Option<Uuid>> = audit
+            .iter()
+            .map(|r| r.delivery_id.map(|d| Uuid::from_bytes(*d.as_bytes())))
+            .collect();
         let r_wallet: Vec<&str> = rollups.iter().map(|(k, _)| k.wallet_id.as_str()).collect();
         let r_bucket: Vec<i64> = rollups
             .iter()
@@ -587,10 +620,10 @@ impl<'c> Tx<'c> {
                 "WITH new_events AS ({} ON CONFLICT DO NOTHING RETURNING 1), \
              appended AS ( \
                  INSERT INTO audit (sequence, recorded_at, action, event_id, event_sequence, \
-                     matched_on, actor, fingerprint, body_sha256, prev_hash, hash) \
+                     matched_on, actor, fingerprint, body_sha256, prev_hash, hash, delivery_id) \
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::uuid[], \
                      $5::bigint[], $6::smallint[], $7::text[], $8::bytea[], $9::bytea[], \
-                     $10::bytea[], $11::bytea[]) \
+                     $10::bytea[], $11::bytea[], $33::uuid[]) \
                  WHERE (SELECT CASE WHEN walletlog_expect( \
                          (SELECT coalesce(max(sequence), 0) FROM audit), $19, 'audit record') \
                      THEN walletlog_expect((SELECT count(*) FROM new_events), $32, 'new event') \
@@ -643,6 +676,7 @@ impl<'c> Tx<'c> {
         let mut params = params;
         params.extend(events_params(&deferred));
         params.push(owned(deferred.len() as i64));
+        params.push(owned(a_delivery));
         Ok(Some((sql.to_owned(), params)))
     }
 
@@ -1063,6 +1097,79 @@ impl ReadTx for Tx<'_> {
         let row = self.query_opt("SELECT value FROM meta WHERE key = $1", &[&key])?;
         row.map(|r| get(&r, 0)).transpose()
     }
+
+    fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            ", body FROM deliveries WHERE delivery_id = $1"
+        );
+        let id = Uuid::from_bytes(*id.as_bytes());
+        self.query_opt(sql, &[&id])?
+            .map(|r| delivery_from_row(&r, true))
+            .transpose()
+    }
+
+    fn delivery_by_body(&self, provider: &Provider, sha: &[u8; 32]) -> Result<Option<Delivery>> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            ", body FROM deliveries WHERE provider = $1 AND body_sha256 = $2"
+        );
+        self.query_opt(sql, &[&provider.as_str(), &sha.as_slice()])?
+            .map(|r| delivery_from_row(&r, true))
+            .transpose()
+    }
+
+    fn deliveries(&self, q: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>> {
+        let mut sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries WHERE true"
+        )
+        .to_owned();
+        let provider = q.provider.map(|p| p.as_str());
+        let verdict = q.verdict.map(|v| i16::from(v.code()));
+        let after_at = q.after.map(|a| a.occurred_at.as_micros());
+        let after_seq = q.after.map(|a| a.sequence as i64);
+        let since = q.since.map(|t| t.as_micros());
+        let until = q.until.map(|t| t.as_micros());
+        let fetch = fetch as i64;
+        let mut params: Vec<Param<'_>> = Vec::new();
+        if let Some(p) = &provider {
+            push(&mut sql, &mut params, " AND provider = $?", &[p]);
+        }
+        if let Some(v) = &verdict {
+            push(&mut sql, &mut params, " AND verdict = $?", &[v]);
+        }
+        if let (Some(at), Some(seq)) = (&after_at, &after_seq) {
+            let fragment = match q.order {
+                Order::Desc => " AND (received_at, sequence) < ($?, $?)",
+                Order::Asc => " AND (received_at, sequence) > ($?, $?)",
+            };
+            push(&mut sql, &mut params, fragment, &[at, seq]);
+        }
+        if let Some(s) = &since {
+            push(&mut sql, &mut params, " AND received_at >= $?", &[s]);
+        }
+        if let Some(u) = &until {
+            push(&mut sql, &mut params, " AND received_at < $?", &[u]);
+        }
+        let order = match q.order {
+            Order::Desc => " ORDER BY received_at DESC, sequence DESC LIMIT $?",
+            Order::Asc => " ORDER BY received_at ASC, sequence ASC LIMIT $?",
+        };
+        push(&mut sql, &mut params, order, &[&fetch]);
+        self.query(&sql, &params)?
+            .iter()
+            .map(|r| delivery_from_row(r, false))
+            .collect()
+    }
+
+    fn last_delivery_sequence(&self) -> Result<u64> {
+        let row = self.query_opt("SELECT coalesce(max(sequence), 0) FROM deliveries", &[])?;
+        Ok(row.map(|r| get::<i64>(&r, 0)).transpose()?.unwrap_or(0) as u64)
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -1202,5 +1309,73 @@ impl WriteTx for Tx<'_> {
             &[&key, &value],
         )?;
         Ok(())
+    }
+
+    fn put_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let (row, verdict, last_attempt_at) = StoredDelivery::of(d);
+        let id = Uuid::from_bytes(*d.delivery_id.as_bytes());
+        let verdict = verdict as i16;
+        let changed = self.execute(
+            concat!(
+                "INSERT INTO deliveries (",
+                delivery_columns!(),
+                ", body, verdict, last_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (delivery_id) DO UPDATE SET \
+                 url = EXCLUDED.url, headers = EXCLUDED.headers, body = EXCLUDED.body, \
+                 attempt_count = EXCLUDED.attempt_count, attempts = EXCLUDED.attempts, \
+                 verdict = EXCLUDED.verdict, last_attempt_at = EXCLUDED.last_attempt_at \
+                 WHERE deliveries.sequence = EXCLUDED.sequence \
+                 AND deliveries.provider = EXCLUDED.provider \
+                 AND deliveries.body_sha256 = EXCLUDED.body_sha256 \
+                 AND deliveries.received_at = EXCLUDED.received_at"
+            ),
+            &[
+                &row.sequence,
+                &id,
+                &row.provider,
+                &row.received_at,
+                &row.url,
+                &row.headers,
+                &row.body_sha256,
+                &row.body_bytes,
+                &row.attempt_count,
+                &row.attempts,
+                &row.body,
+                &verdict,
+                &last_attempt_at,
+            ],
+        )?;
+        if changed != 1 {
+            return Err(crate::adapters::stored::corrupt(
+                &format!("delivery {}", d.delivery_id),
+                "its sequence, provider, body or receipt time differ from the stored ones",
+            ));
+        }
+        Ok(())
+    }
+
+    fn prune_deliveries(&mut self, rules: &InboxPrune) -> Result<Pruned> {
+        let mut deleted = self.execute(
+            "DELETE FROM deliveries WHERE received_at < $1",
+            &[&rules.delete_before.as_micros()],
+        )?;
+        deleted += self.execute(
+            "DELETE FROM deliveries WHERE sequence <= \
+             (SELECT sequence FROM deliveries ORDER BY sequence DESC LIMIT 1 OFFSET $1)",
+            &[&(rules.keep_newest as i64)],
+        )?;
+        let dropped = self.execute(
+            "UPDATE deliveries SET body = NULL \
+             WHERE verdict = $1 AND last_attempt_at < $2 AND body IS NOT NULL",
+            &[
+                &i16::from(Verdict::Ingested.code()),
+                &rules.ingested_body_before.as_micros(),
+            ],
+        )?;
+        Ok(Pruned {
+            deliveries_deleted: deleted,
+            bodies_dropped: dropped,
+        })
     }
 }

@@ -4,8 +4,12 @@
 use rusqlite::Row;
 
 use super::error::map_err;
-use crate::adapters::stored::{StoredAmount, StoredAudit, StoredEvent, StoredTotals};
-use crate::domain::{AuditRecord, Currency, Result, RollupRow, Totals, WalletTransactionEvent};
+use crate::adapters::stored::{
+    StoredAmount, StoredAudit, StoredDelivery, StoredEvent, StoredTotals,
+};
+use crate::domain::{
+    AuditRecord, Currency, Delivery, Result, RollupRow, Totals, WalletTransactionEvent,
+};
 use crate::ports::AmountRow;
 
 /// The event columns, in the order `event_from_row` reads them. A macro so
@@ -21,7 +25,16 @@ macro_rules! event_columns {
 macro_rules! audit_columns {
     () => {
         "sequence, recorded_at, action, event_id, event_sequence, matched_on, \
-         actor, fingerprint, body_sha256, prev_hash, hash"
+         actor, fingerprint, body_sha256, prev_hash, hash, delivery_id"
+    };
+}
+
+/// The delivery columns, in the order `delivery_from_row` reads them
+/// (`body` last, left out of listings).
+macro_rules! delivery_columns {
+    () => {
+        "sequence, delivery_id, provider, received_at, url, headers, body_sha256, \
+         body_bytes, attempt_count, attempts"
     };
 }
 
@@ -96,6 +109,25 @@ pub(super) fn audit_from_row(r: &Row<'_>) -> Result<AuditRecord> {
         body_sha256: get(r, 8)?,
         prev_hash: get(r, 9)?,
         hash: get(r, 10)?,
+        delivery_id: get(r, 11)?,
     }
     .into_record()
+}
+
+/// The `delivery_columns!`, then `body` when `with_body`.
+pub(super) fn delivery_from_row(r: &Row<'_>, with_body: bool) -> Result<Delivery> {
+    StoredDelivery {
+        sequence: get(r, 0)?,
+        delivery_id: get(r, 1)?,
+        provider: get(r, 2)?,
+        received_at: get(r, 3)?,
+        url: get(r, 4)?,
+        headers: get(r, 5)?,
+        body_sha256: get(r, 6)?,
+        body_bytes: get(r, 7)?,
+        attempt_count: get(r, 8)?,
+        attempts: get(r, 9)?,
+        body: if with_body { get(r, 10)? } else { None },
+    }
+    .into_delivery()
 }

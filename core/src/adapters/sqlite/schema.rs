@@ -69,6 +69,36 @@ pub const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 2: the webhook inbox; audit records that name their delivery;
+    // events whose time was estimated (plugin contract 1.1).
+    r#"
+    ALTER TABLE audit ADD COLUMN delivery_id BLOB
+        CHECK (delivery_id IS NULL OR length(delivery_id) = 16);
+    ALTER TABLE events ADD COLUMN occurred_at_estimated INTEGER NOT NULL DEFAULT 0
+        CHECK (occurred_at_estimated IN (0, 1));
+
+    -- One row per body of one provider; its attempts (receipts and
+    -- replays) as JSON text, its latest verdict and attempt time as columns
+    -- for listings and retention.
+    CREATE TABLE deliveries (
+        sequence        INTEGER PRIMARY KEY,
+        delivery_id     BLOB    NOT NULL UNIQUE CHECK (length(delivery_id) = 16),
+        provider        TEXT    NOT NULL,
+        received_at     INTEGER NOT NULL,
+        url             TEXT,
+        headers         TEXT    NOT NULL,
+        body            BLOB,
+        body_sha256     BLOB    NOT NULL CHECK (length(body_sha256) = 32),
+        body_bytes      INTEGER NOT NULL,
+        verdict         INTEGER NOT NULL,
+        last_attempt_at INTEGER NOT NULL,
+        attempt_count   INTEGER NOT NULL,
+        attempts        TEXT    NOT NULL,
+        UNIQUE (provider, body_sha256)
+    );
+    CREATE INDEX deliveries_received ON deliveries (received_at, sequence);
+    CREATE INDEX deliveries_provider ON deliveries (provider, verdict, received_at, sequence);
+    "#,
 ];
 
 /// The schema version this build writes.

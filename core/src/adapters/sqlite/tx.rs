@@ -4,15 +4,16 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension, ToSql};
 
 use super::error::map_err;
 use super::rows::{
-    amount_from_row, audit_from_row, currency_totals, event_from_row, rollup_from_row,
-    totals_from_row,
+    amount_from_row, audit_from_row, currency_totals, delivery_from_row, event_from_row,
+    rollup_from_row, totals_from_row,
 };
-use crate::adapters::stored::{bucket_to_column, hash32, ALL_TIME_BUCKET};
+use crate::adapters::stored::{bucket_to_column, hash32, StoredDelivery, ALL_TIME_BUCKET};
 use crate::domain::{
-    AuditRecord, Currency, EventId, IdempotencyKey, Order, Provider, ProviderEventId, QueryView,
-    Result, RollupKey, RollupRow, Timestamp, Totals, WalletId, WalletTransactionEvent,
+    AuditRecord, Currency, Delivery, DeliveryId, EventId, IdempotencyKey, InboxView, Order,
+    Provider, ProviderEventId, QueryView, Result, RollupKey, RollupRow, Timestamp, Totals, Verdict,
+    WalletId, WalletTransactionEvent,
 };
-use crate::ports::{AmountRow, ReadTx, WriteTx};
+use crate::ports::{AmountRow, InboxPrune, Pruned, ReadTx, WriteTx};
 
 /// A transaction on one connection; reads and, on the writer, writes.
 pub(super) struct Tx<'c> {
@@ -319,6 +320,90 @@ impl ReadTx for Tx<'_> {
             .optional()
             .map_err(map_err)
     }
+
+    fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            ", body FROM deliveries WHERE delivery_id = ?1"
+        );
+        self.one_delivery(sql, &[&id.as_bytes().as_slice()])
+    }
+
+    fn delivery_by_body(&self, provider: &Provider, sha: &[u8; 32]) -> Result<Option<Delivery>> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            ", body FROM deliveries WHERE provider = ?1 AND body_sha256 = ?2"
+        );
+        self.one_delivery(sql, &[&provider.as_str(), &sha.as_slice()])
+    }
+
+    fn deliveries(&self, q: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>> {
+        let mut sql =
+            concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE 1").to_owned();
+        let provider = q.provider.map(|p| p.as_str());
+        let verdict = q.verdict.map(|v| v.code());
+        let after_at = q.after.map(|a| a.occurred_at.as_micros());
+        let after_seq = q.after.map(|a| a.sequence as i64);
+        let since = q.since.map(|t| t.as_micros());
+        let until = q.until.map(|t| t.as_micros());
+        let fetch = fetch as i64;
+        let mut params: Vec<(&str, &dyn ToSql)> = vec![(":fetch", &fetch)];
+        if let Some(p) = &provider {
+            sql.push_str(" AND provider = :provider");
+            params.push((":provider", p));
+        }
+        if let Some(v) = &verdict {
+            sql.push_str(" AND verdict = :verdict");
+            params.push((":verdict", v));
+        }
+        if let (Some(at), Some(seq)) = (&after_at, &after_seq) {
+            sql.push_str(match q.order {
+                Order::Desc => " AND received_at <= :at AND (received_at < :at OR sequence < :seq)",
+                Order::Asc => " AND received_at >= :at AND (received_at > :at OR sequence > :seq)",
+            });
+            params.push((":at", at));
+            params.push((":seq", seq));
+        }
+        if let Some(s) = &since {
+            sql.push_str(" AND received_at >= :since");
+            params.push((":since", s));
+        }
+        if let Some(u) = &until {
+            sql.push_str(" AND received_at < :until");
+            params.push((":until", u));
+        }
+        sql.push_str(match q.order {
+            Order::Desc => " ORDER BY received_at DESC, sequence DESC LIMIT :fetch",
+            Order::Asc => " ORDER BY received_at ASC, sequence ASC LIMIT :fetch",
+        });
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(map_err)?;
+        let rows = stmt
+            .query_map(params.as_slice(), |r| Ok(delivery_from_row(r, false)))
+            .map_err(map_err)?;
+        rows.map(|r| r.map_err(map_err)?).collect()
+    }
+
+    fn last_delivery_sequence(&self) -> Result<u64> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(sequence), 0) FROM deliveries")
+            .map_err(map_err)?;
+        let n: i64 = stmt.query_row([], |r| r.get(0)).map_err(map_err)?;
+        Ok(n as u64)
+    }
+}
+
+impl Tx<'_> {
+    fn one_delivery(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Delivery>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let row = stmt
+            .query_row(params, |r| Ok(delivery_from_row(r, true)))
+            .optional()
+            .map_err(map_err)?;
+        row.transpose()
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -364,7 +449,7 @@ impl WriteTx for Tx<'_> {
             concat!(
                 "INSERT INTO audit (",
                 audit_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ),
         )?;
         stmt.execute(params![
@@ -379,6 +464,7 @@ impl WriteTx for Tx<'_> {
             r.body_sha256.as_ref().map(|h| h.as_slice()),
             r.prev_hash.as_slice(),
             r.hash.as_slice(),
+            r.delivery_id.as_ref().map(|d| d.as_bytes().as_slice()),
         ])
         .map_err(map_err)?;
         Ok(())
@@ -414,6 +500,78 @@ impl WriteTx for Tx<'_> {
             .map_err(map_err)?;
         stmt.execute(params![key, value]).map_err(map_err)?;
         Ok(())
+    }
+
+    fn put_delivery(&mut self, d: &Delivery) -> Result<()> {
+        let (row, verdict, last_attempt_at) = StoredDelivery::of(d);
+        // An upsert on the id alone: a taken sequence or body is an error.
+        let mut stmt = self
+            .conn
+            .prepare_cached(concat!(
+                "INSERT INTO deliveries (",
+                delivery_columns!(),
+                ", body, verdict, last_attempt_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 ON CONFLICT (delivery_id) DO UPDATE SET \
+                 url = excluded.url, headers = excluded.headers, body = excluded.body, \
+                 attempt_count = excluded.attempt_count, attempts = excluded.attempts, \
+                 verdict = excluded.verdict, last_attempt_at = excluded.last_attempt_at \
+                 WHERE sequence = excluded.sequence AND provider = excluded.provider \
+                 AND body_sha256 = excluded.body_sha256 AND received_at = excluded.received_at"
+            ))
+            .map_err(map_err)?;
+        let changed = stmt
+            .execute(params![
+                row.sequence,
+                row.delivery_id,
+                row.provider,
+                row.received_at,
+                row.url,
+                row.headers,
+                row.body_sha256,
+                row.body_bytes,
+                row.attempt_count,
+                row.attempts,
+                row.body,
+                verdict,
+                last_attempt_at,
+            ])
+            .map_err(map_err)?;
+        if changed != 1 {
+            return Err(crate::adapters::stored::corrupt(
+                &format!("delivery {}", d.delivery_id),
+                "its sequence, provider, body or receipt time differ from the stored ones",
+            ));
+        }
+        Ok(())
+    }
+
+    fn prune_deliveries(&mut self, rules: &InboxPrune) -> Result<Pruned> {
+        let run = |sql: &str, p: &[&dyn ToSql]| -> Result<u64> {
+            let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+            Ok(stmt.execute(p).map_err(map_err)? as u64)
+        };
+        let mut deleted = run(
+            "DELETE FROM deliveries WHERE received_at < ?1",
+            &[&rules.delete_before.as_micros()],
+        )?;
+        deleted += run(
+            "DELETE FROM deliveries WHERE sequence <= \
+             (SELECT sequence FROM deliveries ORDER BY sequence DESC LIMIT 1 OFFSET ?1)",
+            &[&(rules.keep_newest as i64)],
+        )?;
+        let dropped = run(
+            "UPDATE deliveries SET body = NULL \
+             WHERE verdict = ?1 AND last_attempt_at < ?2 AND body IS NOT NULL",
+            &[
+                &Verdict::Ingested.code(),
+                &rules.ingested_body_before.as_micros(),
+            ],
+        )?;
+        Ok(Pruned {
+            deliveries_deleted: deleted,
+            bodies_dropped: dropped,
+        })
     }
 }
 

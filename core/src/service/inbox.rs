@@ -1,0 +1,274 @@
+//! The webhook inbox's rules: a delivery's attempt is recorded in the
+//! transaction that ingests its events, or, when it has none to store, in
+//! one of its own; a refused conflict in the transaction that audits it.
+//! The rules are in `docs/webhooks.md`.
+
+use std::time::Duration;
+
+use crate::domain::{
+    AttemptKind, Delivery, DeliveryAttempt, DeliveryId, Error, EventId, InboxPage, InboxQuery,
+    IngestResult, NewEvent, Result, StorageError, StorageErrorKind, Timestamp, Verdict,
+};
+use crate::limits::InboxLimits;
+use crate::ports::{InboxPrune, Pruned, ReadTx, Storage, WriteTx};
+
+use super::{IngestContext, Service};
+
+/// Who runs a delivery: the plugin and how it came to run.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub kind: AttemptKind,
+    pub plugin_version: String,
+    pub plugin_sha256: [u8; 32],
+    /// `plugin:<provider>@<version>`, or `replay:plugin:<provider>@<version>`.
+    pub actor: String,
+}
+
+impl Attempt {
+    fn made(
+        &self,
+        verdict: Verdict,
+        reason: Option<String>,
+        event_ids: Vec<EventId>,
+    ) -> DeliveryAttempt {
+        DeliveryAttempt {
+            at: Timestamp::now(),
+            kind: self.kind,
+            plugin_version: self.plugin_version.clone(),
+            plugin_sha256: self.plugin_sha256,
+            verdict,
+            reason,
+            event_ids,
+        }
+    }
+}
+
+/// A delivery as recorded, and what its attempt gave: the events' results,
+/// or the error that refused it.
+pub type Recorded = (Delivery, Result<Vec<IngestResult>>);
+
+/// The delivery to record the attempt on, as the transaction finds it:
+/// `Err` with the stored one when another writer stored this body first.
+fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<std::result::Result<Delivery, Delivery>> {
+    if planned.attempt_count > 0 {
+        return match tx.delivery(&planned.delivery_id)? {
+            Some(d) => Ok(Ok(d)),
+            None => Err(Error::NotFound {
+                what: format!(
+                    "delivery {} (deleted by retention meanwhile)",
+                    planned.delivery_id
+                ),
+            }),
+        };
+    }
+    Ok(
+        match tx.delivery_by_body(&planned.provider, &planned.body_sha256)? {
+            Some(stored) => Err(stored),
+            None => Ok(Delivery {
+                sequence: tx.last_delivery_sequence()? + 1,
+                ..planned.clone()
+            }),
+        },
+    )
+}
+
+fn raced() -> Error {
+    Error::Storage(StorageError::new(
+        StorageErrorKind::Busy,
+        "another writer stored this delivery at the same moment",
+    ))
+}
+
+impl<S: Storage> Service<S> {
+    /// One page of the inbox.
+    pub fn inbox(&self, query: &InboxQuery) -> Result<InboxPage> {
+        query.check_cursor()?;
+        let size = query.page_size();
+        let mut deliveries = self.read(|tx| tx.deliveries(query.view(), size + 1))?;
+        let next_cursor = if deliveries.len() > size {
+            deliveries.truncate(size);
+            deliveries.last().map(|d| query.cursor_after(d))
+        } else {
+            None
+        };
+        Ok(InboxPage {
+            deliveries,
+            next_cursor,
+        })
+    }
+
+    /// One delivery with its body (unless retention pruned it).
+    pub fn delivery(&self, id: &DeliveryId) -> Result<Option<Delivery>> {
+        self.read(|tx| tx.delivery(id))
+    }
+
+    /// The stored delivery of `planned`'s provider and body, if any.
+    pub(crate) fn delivery_like(&self, planned: &Delivery) -> Result<Option<Delivery>> {
+        self.read(|tx| tx.delivery_by_body(&planned.provider, &planned.body_sha256))
+    }
+
+    /// Deletes what `limits` no longer keep: deliveries past retention or
+    /// beyond the count, bodies of ingested deliveries past theirs.
+    pub fn prune_inbox(&self, limits: &InboxLimits) -> Result<Pruned> {
+        let now = Timestamp::now().as_micros();
+        let before = |d: Duration| {
+            let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+            Timestamp::from_micros("retention", now.saturating_sub(micros).max(0))
+        };
+        let rules = InboxPrune {
+            delete_before: before(limits.retention)?,
+            ingested_body_before: before(limits.ingested_body_retention)?,
+            keep_newest: limits.deliveries_max,
+        };
+        let mut pruned = Pruned::default();
+        self.write(0, &mut |tx| {
+            pruned = tx.prune_deliveries(&rules)?;
+            Ok(())
+        })?;
+        if pruned != Pruned::default() {
+            tracing::info!(
+                target: "walletlog::inbox",
+                deleted = pruned.deliveries_deleted,
+                bodies_dropped = pruned.bodies_dropped,
+                "inbox retention"
+            );
+        }
+        Ok(pruned)
+    }
+
+    /// Records `attempt` on `planned` (a delivery not stored yet, its
+    /// `attempt_count` 0, or a stored one), ingesting `normalized`'s events
+    /// in the same transaction with the delivery named in their audit
+    /// records. The outer error is a failure to record anything at all.
+    pub(crate) fn record_attempt(
+        &self,
+        planned: Delivery,
+        attempt: &Attempt,
+        normalized: &Result<Vec<NewEvent>>,
+    ) -> Result<Recorded> {
+        let mut planned = planned;
+        // A lost race for a new body is retried on the stored delivery.
+        for _ in 0..3 {
+            match self.record_once(&planned, attempt, normalized)? {
+                Ok(recorded) => return Ok(recorded),
+                Err(stored) => planned = stored,
+            }
+        }
+        Err(raced())
+    }
+
+    fn record_once(
+        &self,
+        planned: &Delivery,
+        attempt: &Attempt,
+        normalized: &Result<Vec<NewEvent>>,
+    ) -> Result<std::result::Result<Recorded, Delivery>> {
+        let mut lost: Option<Delivery> = None;
+        let mut stored: Option<Delivery> = None;
+        // Records `made` on the delivery inside `tx`.
+        let record = |tx: &mut dyn WriteTx,
+                      made: DeliveryAttempt,
+                      lost: &mut Option<Delivery>,
+                      stored: &mut Option<Delivery>|
+         -> Result<()> {
+            let mut d = match current(&*tx, planned)? {
+                Ok(d) => d,
+                Err(other) => {
+                    *lost = Some(other);
+                    return Err(raced());
+                }
+            };
+            d.push_attempt(made);
+            tx.put_delivery(&d)?;
+            *stored = Some(d);
+            Ok(())
+        };
+        let events = match normalized {
+            Ok(events) if !events.is_empty() => events,
+            other => {
+                let (verdict, reason) = match other {
+                    Ok(_) => (Verdict::Ignored, None),
+                    Err(e) => (
+                        Verdict::of_error(e).unwrap_or(Verdict::PluginFailed),
+                        Some(e.to_string()),
+                    ),
+                };
+                let written = self.write(0, &mut |tx| {
+                    record(
+                        tx,
+                        attempt.made(verdict, reason.clone(), Vec::new()),
+                        &mut lost,
+                        &mut stored,
+                    )
+                });
+                if let Some(other) = lost {
+                    return Ok(Err(other));
+                }
+                written?;
+                let d = stored.expect("a committed attempt was recorded");
+                let outcome = match other {
+                    Ok(_) => Ok(Vec::new()),
+                    Err(e) => Err(e.clone()),
+                };
+                return Ok(Ok((d, outcome)));
+            }
+        };
+        let ctx = IngestContext {
+            actor: attempt.actor.clone(),
+            body_sha256: Some(planned.body_sha256),
+            delivery_id: Some(planned.delivery_id),
+        };
+        let mut ingestion = self.batch_ingestion(events, &ctx)?;
+        let written = self.write(events.len(), &mut |tx| {
+            // The delivery first: a lost race must not ingest under its id.
+            let mut d = match current(&*tx, planned)? {
+                Ok(d) => d,
+                Err(other) => {
+                    lost = Some(other);
+                    return Err(raced());
+                }
+            };
+            ingestion.run(tx)?;
+            d.push_attempt(attempt.made(Verdict::Ingested, None, ingestion.event_ids()));
+            tx.put_delivery(&d)?;
+            stored = Some(d);
+            Ok(())
+        });
+        if let Some(other) = lost.take() {
+            return Ok(Err(other));
+        }
+        let results = ingestion.finish_recording(written, &mut |tx, conflict| {
+            let made = attempt.made(Verdict::Conflict, Some(conflict.to_string()), Vec::new());
+            record(tx, made, &mut lost, &mut stored)
+        });
+        if let Some(other) = lost.take() {
+            return Ok(Err(other));
+        }
+        match results {
+            Ok(results) => {
+                let d = stored.expect("a committed ingestion recorded its delivery");
+                let results = results.into_iter().collect::<Result<Vec<_>>>()?;
+                Ok(Ok((d, Ok(results))))
+            }
+            Err(e @ Error::Conflict(_)) => {
+                let d = stored.expect("a refused conflict recorded its delivery");
+                Ok(Ok((d, Err(e))))
+            }
+            // An event that cannot be stored (an overflow): nothing of the
+            // ingestion is kept, and the delivery says why.
+            Err(e @ Error::Validation(_)) => {
+                stored = None;
+                let made = attempt.made(Verdict::InvalidOutput, Some(e.to_string()), Vec::new());
+                let written = self.write(0, &mut |tx| {
+                    record(tx, made.clone(), &mut lost, &mut stored)
+                });
+                if let Some(other) = lost {
+                    return Ok(Err(other));
+                }
+                written?;
+                Ok(Ok((stored.expect("the attempt was recorded"), Err(e))))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

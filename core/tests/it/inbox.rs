@@ -1,0 +1,520 @@
+//! The webhook inbox on every engine: deliveries stored with their verdict,
+//! dead letters replayed under a fixed plugin exactly once, retention, and
+//! the audit trail's link to each delivery's body.
+
+use hmac::{Hmac, Mac};
+use walletlog::{
+    AttemptKind, AuditAction, AuditProblemKind, Delivery, DeliveryId, Error, InboxQuery, Ledger,
+    Order, Provider, ReplaySelection, Secret, SignatureError, Verdict, Webhook,
+};
+
+use super::util::*;
+use super::webhooks::plugin;
+
+pub const ACME_SECRET: &str = "acme_walletlog_test_secret";
+
+/// An acme webhook (see `tests/replay-plugin`), signed with `ACME_SECRET`.
+pub fn acme(id: &str, kind: &str, wallet: &str, cents: i64) -> Webhook {
+    let body = serde_json::json!({
+        "id": id, "type": kind, "wallet": wallet, "amount": cents,
+        "currency": "USD", "created": 1_767_225_600,
+    })
+    .to_string()
+    .into_bytes();
+    acme_signed(body)
+}
+
+pub fn acme_signed(body: Vec<u8>) -> Webhook {
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(ACME_SECRET.as_bytes()).unwrap();
+    m.update(&body);
+    Webhook {
+        headers: vec![(
+            "X-Acme-Signature".into(),
+            format!("sha256={}", hex(&m.finalize().into_bytes())),
+        )],
+        body,
+        url: Some("https://hooks.example.test/acme".into()),
+    }
+}
+
+fn install(l: &Ledger, version: &str) {
+    let info = l
+        .install_plugin(&plugin(&format!("acme-{version}")))
+        .unwrap();
+    assert_eq!(info.provider, "acme");
+    l.set_webhook_secret("acme", Secret::new(ACME_SECRET))
+        .unwrap();
+}
+
+fn deliveries(l: &Ledger, query: InboxQuery) -> Vec<Delivery> {
+    l.inbox(&query).unwrap().deliveries
+}
+
+macro_rules! on_every_engine {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $case() { super::$case(&walletlog::Ledger::in_memory()); })*
+        }
+        mod sqlite {
+            $(#[test] fn $case() {
+                let (_dir, path) = super::temp_db();
+                super::$case(&super::sqlite_ledger(&path));
+            })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[test] fn $case() {
+                super::$case(&super::pg_ledger(concat!("inbox_", stringify!($case))));
+            })*
+        }
+    };
+}
+
+on_every_engine!(
+    every_verified_delivery_is_stored_with_its_verdict,
+    a_retried_body_is_another_attempt_on_one_delivery,
+    refused_signatures_are_counted_never_stored,
+    a_fixed_plugin_replays_dead_letters_exactly_once,
+    replay_refuses_unknown_deliveries_and_missing_plugins_before_running_any,
+    the_inbox_pages_by_provider_verdict_and_time,
+    verify_audit_checks_each_delivery_body,
+    retention_prunes_ingested_bodies_first,
+);
+
+fn every_verified_delivery_is_stored_with_its_verdict(l: &Ledger) {
+    install(l, "v1");
+    let paid = l
+        .ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1250))
+        .unwrap();
+    assert!(paid[0].created());
+    let Err(Error::Plugin(p)) = l.ingest_webhook("acme", &acme("evt_2", "payout.paid", "w1", 500))
+    else {
+        panic!("version 1 refuses payouts")
+    };
+    assert_eq!(p.kind, walletlog::PluginErrorKind::Unsupported);
+    assert!(l
+        .ingest_webhook("acme", &acme("evt_3", "ping", "w1", 0))
+        .unwrap()
+        .is_empty());
+    let bad = acme_signed(b"{\"type\": 7}".to_vec());
+    assert!(l.ingest_webhook("acme", &bad).is_err());
+
+    let all = deliveries(l, InboxQuery::new().order(Order::Asc));
+    let verdicts: Vec<Verdict> = all.iter().map(|d| d.verdict()).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Ingested,
+            Verdict::Unsupported,
+            Verdict::Ignored,
+            Verdict::Malformed
+        ]
+    );
+    // The ingested delivery names its event, the others none; each
+    // refusal keeps its reason; every one keeps its plugin.
+    assert_eq!(all[0].latest().event_ids, [paid[0].event.event_id]);
+    assert!(all[1].latest().event_ids.is_empty());
+    assert!(all[1]
+        .latest()
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("payout.paid"));
+    assert_eq!(all[2].latest().reason, None);
+    assert!(all
+        .iter()
+        .all(|d| d.latest().plugin_version == "1.0.0" && d.attempt_count == 1));
+    assert!(
+        all.iter().all(|d| d.body.is_none()),
+        "listings leave bodies out"
+    );
+
+    // One delivery in full: headers, body, URL, hashes as received.
+    let refused = l.delivery(&all[1].delivery_id).unwrap().unwrap();
+    let sent = acme("evt_2", "payout.paid", "w1", 500);
+    assert_eq!(refused.body.as_deref(), Some(sent.body.as_slice()));
+    assert_eq!(refused.headers, sent.headers);
+    assert_eq!(refused.url, sent.url);
+    assert_eq!(refused.body_sha256, sha(&sent.body));
+    assert_eq!(refused.latest().kind, AttemptKind::Receipt);
+    assert_eq!(
+        refused.latest().plugin_sha256,
+        sha(&plugin("acme-v1")),
+        "the component that ran"
+    );
+    assert_eq!(l.delivery(&DeliveryId::generate()).unwrap(), None);
+
+    // The audit record of the ingestion names its delivery and body.
+    let audit = all_audit(l);
+    assert_eq!(audit.len(), 1, "only the ingestion reached the audit trail");
+    assert_eq!(audit[0].delivery_id, Some(all[0].delivery_id));
+    assert_eq!(audit[0].body_sha256, Some(all[0].body_sha256));
+    assert_eq!(audit[0].actor, "plugin:acme@1.0.0");
+    assert!(l.verify_audit().unwrap().ok);
+}
+
+fn sha(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).into()
+}
+
+fn a_retried_body_is_another_attempt_on_one_delivery(l: &Ledger) {
+    install(l, "v1");
+    let hook = acme("evt_1", "payment.succeeded", "w1", 1250);
+    let first = l.receive_webhook("acme", &hook);
+    let again = l.receive_webhook("acme", &hook);
+    let (d1, d2) = (first.0.unwrap(), again.0.unwrap());
+    assert_eq!(d1.delivery_id, d2.delivery_id);
+    assert_eq!(d1.received_at, d2.received_at, "the first receipt's time");
+    assert_eq!(d2.attempt_count, 2);
+    assert!(first.1.unwrap()[0].created());
+    assert!(!again.1.unwrap()[0].created(), "the retry is a duplicate");
+    assert_eq!(deliveries(l, InboxQuery::new()).len(), 1);
+    assert_eq!(all_events(l).len(), 1);
+    let audit = all_audit(l);
+    assert_eq!(
+        audit.iter().map(|r| r.action).collect::<Vec<_>>(),
+        [AuditAction::Created, AuditAction::Duplicate]
+    );
+    assert!(audit.iter().all(|r| r.delivery_id == Some(d1.delivery_id)));
+}
+
+fn refused_signatures_are_counted_never_stored(l: &Ledger) {
+    install(l, "v1");
+    let mut forged = acme("evt_1", "payment.succeeded", "w1", 9_000_000);
+    forged.body = forged.body.replace_ascii("9000000", "9000001");
+    for _ in 0..3 {
+        let err = l.ingest_webhook("acme", &forged).unwrap_err();
+        assert!(
+            matches!(err, Error::Signature(SignatureError::Mismatch)),
+            "{err}"
+        );
+    }
+    assert!(deliveries(l, InboxQuery::new()).is_empty());
+    assert!(all_events(l).is_empty());
+    assert!(all_audit(l).is_empty());
+    assert!(l.metrics_text().contains(
+        "walletlog_webhook_deliveries_total{provider=\"acme\",outcome=\"signature_failed\"} 3"
+    ));
+}
+
+trait Replace {
+    fn replace_ascii(self, from: &str, to: &str) -> Vec<u8>;
+}
+
+impl Replace for Vec<u8> {
+    fn replace_ascii(self, from: &str, to: &str) -> Vec<u8> {
+        String::from_utf8(self)
+            .unwrap()
+            .replace(from, to)
+            .into_bytes()
+    }
+}
+
+fn a_fixed_plugin_replays_dead_letters_exactly_once(l: &Ledger) {
+    install(l, "v1");
+    l.ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 10_000))
+        .unwrap();
+    for (i, cents) in [(2, 2_500), (3, 1_000)] {
+        let hook = acme(&format!("evt_{i}"), "payout.paid", "w1", cents);
+        assert!(l.ingest_webhook("acme", &hook).is_err());
+    }
+    assert_eq!(available(l, "w1"), "100");
+    let dead = InboxQuery::new().verdict(Verdict::Unsupported);
+    assert_eq!(deliveries(l, dead.clone()).len(), 2);
+
+    // Replaying under the same plugin changes nothing but the history.
+    let selection = ReplaySelection {
+        provider: Some(Provider::new("acme").unwrap()),
+        verdict: Some(Verdict::Unsupported),
+        ..Default::default()
+    };
+    let same = l.replay(&selection).unwrap();
+    assert_eq!(
+        (
+            same.replayed,
+            same.created,
+            same.duplicates,
+            same.still_failing
+        ),
+        (2, 0, 0, 2)
+    );
+    assert_eq!(available(l, "w1"), "100");
+
+    // The fixed plugin creates the refused payouts.
+    install(l, "v2");
+    let fixed = l.replay(&selection).unwrap();
+    assert_eq!(
+        (
+            fixed.replayed,
+            fixed.created,
+            fixed.duplicates,
+            fixed.still_failing
+        ),
+        (2, 2, 0, 0)
+    );
+    assert_eq!(available(l, "w1"), "65");
+    assert!(deliveries(l, dead).is_empty(), "no dead letters left");
+    let d = l.delivery(&fixed.outcomes[0].0).unwrap().unwrap();
+    assert_eq!(d.verdict(), Verdict::Ingested);
+    assert_eq!(
+        d.attempts
+            .iter()
+            .map(|a| (a.kind, a.plugin_version.as_str(), a.verdict))
+            .collect::<Vec<_>>(),
+        [
+            (AttemptKind::Receipt, "1.0.0", Verdict::Unsupported),
+            (AttemptKind::Replay, "1.0.0", Verdict::Unsupported),
+            (AttemptKind::Replay, "2.0.0", Verdict::Ingested),
+        ]
+    );
+    assert_eq!(d.latest().event_ids.len(), 1);
+
+    // Replaying again, by id, stores nothing twice.
+    let ids: Vec<DeliveryId> = fixed.outcomes.iter().map(|(id, _)| *id).collect();
+    let again = l
+        .replay(&ReplaySelection {
+            delivery_ids: Some(ids.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        (
+            again.replayed,
+            again.created,
+            again.duplicates,
+            again.still_failing
+        ),
+        (2, 0, 2, 0)
+    );
+    assert_eq!(available(l, "w1"), "65");
+    assert_eq!(all_events(l).len(), 3);
+
+    // Each replay is audited as a replay, with the delivery's body hash.
+    let replays: Vec<_> = all_audit(l)
+        .into_iter()
+        .filter(|r| r.actor.starts_with("replay:"))
+        .collect();
+    assert_eq!(replays.len(), 4);
+    assert!(replays
+        .iter()
+        .all(|r| r.actor == "replay:plugin:acme@2.0.0"));
+    for r in &replays {
+        let d = l.delivery(&r.delivery_id.unwrap()).unwrap().unwrap();
+        assert_eq!(r.body_sha256, Some(d.body_sha256));
+    }
+    assert!(l.verify_audit().unwrap().ok);
+    assert!(l
+        .metrics_text()
+        .contains("walletlog_ingestions_total{outcome=\"created\",actor_kind=\"replay\"} 2"));
+}
+
+fn replay_refuses_unknown_deliveries_and_missing_plugins_before_running_any(l: &Ledger) {
+    install(l, "v1");
+    assert!(l
+        .ingest_webhook("acme", &acme("evt_2", "payout.paid", "w1", 500))
+        .is_err());
+    let stored = deliveries(l, InboxQuery::new())[0].delivery_id;
+    let unknown = DeliveryId::generate();
+    let err = l
+        .replay(&ReplaySelection {
+            delivery_ids: Some(vec![stored, unknown]),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains(&unknown.to_string()));
+    let d = l.delivery(&stored).unwrap().unwrap();
+    assert_eq!(d.attempt_count, 1, "nothing ran");
+    let both = ReplaySelection {
+        delivery_ids: Some(vec![stored]),
+        verdict: Some(Verdict::Unsupported),
+        ..Default::default()
+    };
+    assert!(matches!(l.replay(&both), Err(Error::Validation(_))));
+    // Nothing matches: nothing to do.
+    let none = l
+        .replay(&ReplaySelection {
+            verdict: Some(Verdict::Conflict),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(none.replayed, 0);
+}
+
+fn the_inbox_pages_by_provider_verdict_and_time(l: &Ledger) {
+    install(l, "v1");
+    for i in 0..7 {
+        let kind = if i % 2 == 0 {
+            "payout.paid"
+        } else {
+            "payment.succeeded"
+        };
+        let _ = l.ingest_webhook("acme", &acme(&format!("evt_{i}"), kind, "w1", 100 + i));
+    }
+    // Pages of 3, newest first, then oldest first: every delivery once.
+    for order in [Order::Desc, Order::Asc] {
+        let query = InboxQuery::new().order(order).limit(3).unwrap();
+        let mut seen = Vec::new();
+        let mut page = l.inbox(&query).unwrap();
+        loop {
+            seen.extend(page.deliveries.iter().map(|d| d.sequence));
+            let Some(c) = page.next_cursor else { break };
+            page = l.inbox(&query.clone().cursor(&c).unwrap()).unwrap();
+        }
+        let mut expected: Vec<u64> = (1..=7).collect();
+        if order == Order::Desc {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected);
+    }
+    let dead = deliveries(l, InboxQuery::new().verdict(Verdict::Unsupported));
+    assert_eq!(dead.len(), 4);
+    let other = InboxQuery::new().provider(Provider::new("stripe").unwrap());
+    assert!(deliveries(l, other).is_empty());
+    let future = InboxQuery::new()
+        .since(walletlog::Timestamp::now())
+        .unwrap();
+    let _ = l.ingest_webhook("acme", &acme("evt_new", "payout.paid", "w1", 1));
+    assert_eq!(deliveries(l, future.clone()).len(), 1);
+    let past = InboxQuery::new().until(future_start(&future)).unwrap();
+    assert_eq!(deliveries(l, past).len(), 7);
+    // A cursor from another query is refused.
+    let page = l
+        .inbox(&InboxQuery::new().limit(2).unwrap())
+        .unwrap()
+        .next_cursor
+        .unwrap();
+    let err = InboxQuery::new()
+        .verdict(Verdict::Ingested)
+        .limit(2)
+        .unwrap()
+        .cursor(&page)
+        .unwrap_err();
+    assert_eq!(err.field, "cursor");
+    assert!(InboxQuery::new().cursor("garbage!").is_err());
+    assert!(InboxQuery::new().limit(0).is_err());
+}
+
+fn future_start(q: &InboxQuery) -> walletlog::Timestamp {
+    q.view().since.unwrap()
+}
+
+fn verify_audit_checks_each_delivery_body(l: &Ledger) {
+    install(l, "v1");
+    l.ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1250))
+        .unwrap();
+    assert!(l.verify_audit().unwrap().ok);
+    let report = l.verify_audit().unwrap();
+    assert_eq!(report.records_checked, 1);
+    // The tamper itself needs the engine's own access: see tamper.rs
+    // (SQLite) and postgres.rs; here, that pruning a body is no tamper.
+    let d = deliveries(l, InboxQuery::new())[0].clone();
+    assert!(l.delivery(&d.delivery_id).unwrap().unwrap().body.is_some());
+}
+
+fn retention_prunes_ingested_bodies_first(l: &Ledger) {
+    install(l, "v1");
+    l.ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1250))
+        .unwrap();
+    assert!(l
+        .ingest_webhook("acme", &acme("evt_2", "payout.paid", "w1", 1))
+        .is_err());
+    // Default retention keeps both, bodies and all.
+    let pruned = l.prune_inbox().unwrap();
+    assert_eq!(pruned.deliveries_deleted + pruned.bodies_dropped, 0);
+    let all = deliveries(l, InboxQuery::new().order(Order::Asc));
+    assert!(all
+        .iter()
+        .all(|d| l.delivery(&d.delivery_id).unwrap().unwrap().body.is_some()));
+}
+
+/// Retention with short limits, on a ledger opened with them.
+#[test]
+fn retention_by_age_and_count_with_named_limits() {
+    let (_dir, path) = temp_db();
+    let options = walletlog::Options {
+        inbox: walletlog::InboxLimits {
+            ingested_body_retention: std::time::Duration::ZERO,
+            deliveries_max: 2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let l = Ledger::open(&path, options).unwrap();
+    install(&l, "v1");
+    l.ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1250))
+        .unwrap();
+    for i in 2..=3 {
+        let _ = l.ingest_webhook("acme", &acme(&format!("evt_{i}"), "payout.paid", "w1", 1));
+    }
+    let pruned = l.prune_inbox().unwrap();
+    assert_eq!(pruned.deliveries_deleted, 1, "the oldest beyond 2");
+    let kept = deliveries(&l, InboxQuery::new().order(Order::Asc));
+    assert_eq!(
+        kept.iter().map(|d| d.verdict()).collect::<Vec<_>>(),
+        [Verdict::Unsupported, Verdict::Unsupported]
+    );
+    assert!(kept
+        .iter()
+        .all(|d| l.delivery(&d.delivery_id).unwrap().unwrap().body.is_some()));
+    // The ingested delivery is gone with its body; its events and audit
+    // records stay, and the trail still verifies.
+    assert_eq!(all_events(&l).len(), 1);
+    assert!(l.verify_audit().unwrap().ok);
+    // Replaying a deleted delivery is refused by name.
+    let gone = DeliveryId::generate();
+    assert!(matches!(
+        l.replay(&ReplaySelection {
+            delivery_ids: Some(vec![gone]),
+            ..Default::default()
+        }),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn an_altered_delivery_body_is_named_by_verify_audit() {
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    install(&l, "v1");
+    l.ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1250))
+        .unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("UPDATE deliveries SET body = CAST('{\"forged\":1}' AS BLOB)")
+        .unwrap();
+    let report = l.verify_audit().unwrap();
+    assert!(!report.ok);
+    let p = report.first_problem.unwrap();
+    assert_eq!(p.kind, AuditProblemKind::DeliveryAltered);
+    assert_eq!(p.record_sequence, Some(1));
+    // Pruning the body (as retention does) is not a tamper.
+    raw.execute_batch("UPDATE deliveries SET body = NULL")
+        .unwrap();
+    assert!(l.verify_audit().unwrap().ok);
+    // Swapping in another body hash is.
+    raw.execute_batch("UPDATE deliveries SET body_sha256 = randomblob(32)")
+        .unwrap();
+    let p = l.verify_audit().unwrap().first_problem.unwrap();
+    assert_eq!(p.kind, AuditProblemKind::DeliveryAltered);
+}
+
+#[test]
+fn audit_records_without_a_delivery_hash_as_version_1() {
+    // A chain written before the inbox (no delivery ids) keeps verifying:
+    // records without a delivery hash exactly as they always did.
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    l.ingest(&deposit("w1", "evt_1", "10", 0)).unwrap();
+    let r = &all_audit(&l)[0];
+    assert_eq!(r.delivery_id, None);
+    let chain = walletlog::AuditChain::new(None);
+    assert_eq!(chain.hash(r), r.hash);
+    let mut with_delivery = r.clone();
+    with_delivery.delivery_id = Some(DeliveryId::generate());
+    assert_ne!(
+        chain.hash(&with_delivery),
+        r.hash,
+        "the delivery is covered"
+    );
+}
