@@ -9,13 +9,14 @@ use std::sync::{Arc, RwLock};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyBytes, PyType};
 use walletlog::encoding::hex;
 use walletlog::signature::{sign_request as sign, verify_request as verify, HttpRequest};
 use walletlog::{
-    AuditRecord, Error, EventId, IdempotencyKey, IngestResult, Ledger, Provider, ProviderEventId,
-    RawAuditKey, RawEvent, RawListQuery, RawOptions, RawTime, Secret, Timestamp, ValidationError,
-    WalletId, WalletTransactionEvent, Webhook,
+    AuditRecord, DeliveryId, Error, EventId, IdempotencyKey, IngestResult, Ledger, Provider,
+    ProviderEventId, RawAuditKey, RawEvent, RawInboxQuery, RawListQuery, RawOptions,
+    RawReplaySelection, RawTime, Secret, Timestamp, ValidationError, WalletId,
+    WalletTransactionEvent, Webhook,
 };
 
 /// An event as a tuple: (event_id, wallet_id, provider, event_type, amount,
@@ -98,6 +99,19 @@ type ErrorArgs = (
 
 /// (currency, available, held, total, event_count, last_occurred_at_us)
 type BalanceTuple = (String, String, String, String, u64, Option<i64>);
+
+/// An inbox entry as a tuple (see `inbox`).
+type InboxEntry<'py> = (
+    String,
+    String,
+    i64,
+    &'static str,
+    Option<String>,
+    Bound<'py, PyBytes>,
+    String,
+    Vec<String>,
+    u64,
+);
 
 /// Raises the matching exception class of `walletlog.errors`.
 fn to_py(e: Error) -> PyErr {
@@ -528,7 +542,8 @@ impl NativeLedger {
     }
 
     /// [(sequence, recorded_at_us, action, event_id, event_sequence,
-    /// matched_on, actor, fingerprint_hex, body_sha256_hex, prev_hash_hex, hash_hex)]
+    /// matched_on, actor, fingerprint_hex, body_sha256_hex, prev_hash_hex, hash_hex,
+    /// delivery_id)]
     #[allow(clippy::type_complexity)]
     fn audit_log(
         &self,
@@ -548,6 +563,7 @@ impl NativeLedger {
             Option<String>,
             String,
             String,
+            Option<String>,
         )>,
     > {
         let ledger = self.ledger()?;
@@ -569,6 +585,7 @@ impl NativeLedger {
                     r.body_sha256.as_ref().map(|h| hex(h)),
                     hex(&r.prev_hash),
                     hex(&r.hash),
+                    r.delivery_id.map(|d| d.to_string()),
                 )
             })
             .collect())
@@ -624,6 +641,91 @@ impl NativeLedger {
 
     fn allow_unsigned(&self, provider: &str) -> PyResult<()> {
         self.ledger()?.allow_unsigned(provider).map_err(to_py)
+    }
+
+    /// ([(delivery_id, provider, received_at_us, verdict, reason,
+    /// body_sha256, plugin_version, [event_id], attempts)], next_cursor)
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (provider, verdict, since, until, limit, cursor, order))]
+    fn inbox<'py>(
+        &self,
+        py: Python<'py>,
+        provider: Option<String>,
+        verdict: Option<String>,
+        since: Option<TimeArg>,
+        until: Option<TimeArg>,
+        limit: i64,
+        cursor: Option<String>,
+        order: String,
+    ) -> PyResult<(Vec<InboxEntry<'py>>, Option<String>)> {
+        let query = RawInboxQuery {
+            provider,
+            verdict,
+            since: since.map(TimeArg::raw),
+            until: until.map(TimeArg::raw),
+            limit: Some(limit),
+            order: Some(order),
+            cursor,
+        }
+        .validate()
+        .map_err(validation)?;
+        let ledger = self.ledger()?;
+        let page = py.detach(move || ledger.inbox(&query)).map_err(to_py)?;
+        let entries = page
+            .deliveries
+            .iter()
+            .map(|d| {
+                let latest = d.latest();
+                (
+                    d.delivery_id.to_string(),
+                    d.provider.to_string(),
+                    d.received_at.as_micros(),
+                    latest.verdict.as_str(),
+                    latest.reason.clone(),
+                    PyBytes::new(py, &d.body_sha256),
+                    latest.plugin_version.clone(),
+                    latest.event_ids.iter().map(|e| e.to_string()).collect(),
+                    d.attempt_count,
+                )
+            })
+            .collect();
+        Ok((entries, page.next_cursor))
+    }
+
+    /// (headers, body or None when retention pruned it), or None.
+    #[allow(clippy::type_complexity)]
+    fn inbox_delivery<'py>(
+        &self,
+        py: Python<'py>,
+        delivery_id: &str,
+    ) -> PyResult<Option<(Vec<(String, String)>, Option<Bound<'py, PyBytes>>)>> {
+        let id = DeliveryId::parse(delivery_id).map_err(validation)?;
+        let ledger = self.ledger()?;
+        let found = py.detach(move || ledger.delivery(&id)).map_err(to_py)?;
+        Ok(found.map(|d| (d.headers, d.body.map(|b| PyBytes::new(py, &b)))))
+    }
+
+    /// (replayed, created, duplicates, still_failing)
+    #[pyo3(signature = (delivery_ids, provider, verdict))]
+    fn replay(
+        &self,
+        py: Python<'_>,
+        delivery_ids: Option<Vec<String>>,
+        provider: Option<String>,
+        verdict: Option<String>,
+    ) -> PyResult<(u64, u64, u64, u64)> {
+        let selection = RawReplaySelection {
+            delivery_ids,
+            provider,
+            verdict,
+        }
+        .validate()
+        .map_err(validation)?;
+        let ledger = self.ledger()?;
+        let r = py
+            .detach(move || ledger.replay(&selection))
+            .map_err(to_py)?;
+        Ok((r.replayed, r.created, r.duplicates, r.still_failing))
     }
 
     #[pyo3(signature = (provider, headers, body, url))]

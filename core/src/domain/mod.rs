@@ -32,7 +32,7 @@ pub use inbox::{
 };
 pub use outcome::{IngestOutcome, IngestResult};
 pub use query::{ListQuery, Order, Page, Position, QueryView};
-pub use raw::{RawEvent, RawListQuery, RawTime};
+pub use raw::{RawEvent, RawInboxQuery, RawListQuery, RawReplaySelection, RawTime};
 pub use rollup::{
     Folded, LoadRollup, RollupBucket, RollupFold, RollupKey, RollupRow, BUCKET_MICROS,
 };

@@ -4,6 +4,7 @@
 
 use super::error::ValidationError;
 use super::event::NewEvent;
+use super::inbox::{DeliveryId, InboxQuery, ReplaySelection, Verdict};
 use super::query::{ListQuery, Order};
 use super::values::{
     Amount, Currency, EventId, EventType, IdempotencyKey, Metadata, Provider, ProviderEventId,
@@ -129,5 +130,80 @@ impl RawListQuery {
             Some(cursor) => query.cursor(cursor),
             None => Ok(query),
         }
+    }
+}
+
+/// An inbox query as a face hands it over; every field optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawInboxQuery {
+    pub provider: Option<String>,
+    /// A verdict's name: `ingested`, `unsupported`, ...
+    pub verdict: Option<String>,
+    /// Inclusive lower bound on `received_at`.
+    pub since: Option<RawTime>,
+    /// Exclusive upper bound on `received_at`.
+    pub until: Option<RawTime>,
+    /// 1..=1000; 100 when absent.
+    pub limit: Option<i64>,
+    /// `asc` or `desc` (the default).
+    pub order: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl RawInboxQuery {
+    /// The query, or the first field that breaks a rule; the cursor last.
+    pub fn validate(&self) -> Result<InboxQuery, ValidationError> {
+        let mut query = InboxQuery::new();
+        if let Some(limit) = self.limit {
+            let limit = usize::try_from(limit).map_err(|_| {
+                ValidationError::new("limit", format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"))
+            })?;
+            query = query.limit(limit)?;
+        }
+        if let Some(order) = &self.order {
+            query = query.order(Order::parse(order)?);
+        }
+        if let Some(p) = &self.provider {
+            query = query.provider(Provider::new(p.as_str())?);
+        }
+        if let Some(v) = &self.verdict {
+            query = query.verdict(Verdict::parse(v)?);
+        }
+        if let Some(since) = &self.since {
+            query = query.since(since.validate("since")?)?;
+        }
+        if let Some(until) = &self.until {
+            query = query.until(until.validate("until")?)?;
+        }
+        match &self.cursor {
+            Some(cursor) => query.cursor(cursor),
+            None => Ok(query),
+        }
+    }
+}
+
+/// Which deliveries to replay, as a face hands it over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawReplaySelection {
+    pub delivery_ids: Option<Vec<String>>,
+    pub provider: Option<String>,
+    pub verdict: Option<String>,
+}
+
+impl RawReplaySelection {
+    pub fn validate(&self) -> Result<ReplaySelection, ValidationError> {
+        Ok(ReplaySelection {
+            delivery_ids: self
+                .delivery_ids
+                .as_ref()
+                .map(|ids| ids.iter().map(|i| DeliveryId::parse(i)).collect())
+                .transpose()?,
+            provider: self
+                .provider
+                .as_ref()
+                .map(|p| Provider::new(p.as_str()))
+                .transpose()?,
+            verdict: self.verdict.as_deref().map(Verdict::parse).transpose()?,
+        })
     }
 }

@@ -208,6 +208,18 @@ def _check_encodable(fields: tuple[Any, ...], index: Optional[int] = None) -> No
                 ) from None
 
 
+def _uuid_text(field: str, value: Any) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return _text(field, value)
+
+
+def _iterable(field: str, value: Any) -> Iterable[Any]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise _type_error(field, "a list", value)
+    return value
+
+
 def _optional_text(field: str, value: Any) -> Optional[str]:
     if value is None or isinstance(value, str):
         return value
@@ -386,6 +398,8 @@ class AuditRecord:
     body_sha256: Optional[str]
     prev_hash: str
     hash: str
+    #: The inbox delivery a webhook ingestion or replay came from.
+    delivery_id: Optional[uuid.UUID] = None
 
 
 @dataclass(frozen=True)
@@ -396,9 +410,54 @@ class AuditReport:
     first_bad_sequence: Optional[int]
     first_bad_event_sequence: Optional[int]
     #: The problem's kind: ``record_altered``, ``chain_broken``, ``event_altered``,
-    #: ``event_missing``, ``event_inserted`` or ``balance_altered``.
+    #: ``event_missing``, ``event_inserted``, ``balance_altered`` or
+    #: ``delivery_altered``.
     problem: Optional[str]
     reason: Optional[str]
+
+
+#: A delivery's verdict: what its latest attempt came to.
+Verdict = Literal[
+    "ingested", "ignored", "unsupported", "malformed", "plugin_failed", "invalid_output", "conflict"
+]
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One webhook delivery in the inbox (its body: ``Ledger.inbox_delivery``)."""
+
+    delivery_id: uuid.UUID
+    provider: str
+    #: The first receipt.
+    received_at: datetime
+    verdict: str
+    #: Why, for every verdict but ``ingested`` and ``ignored``.
+    reason: Optional[str]
+    body_sha256: bytes
+    #: The version of the plugin that ran last.
+    plugin_version: str
+    #: The events the latest attempt stored or matched.
+    event_ids: list[uuid.UUID]
+    #: Receipts and replays so far.
+    attempts: int
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    entries: list[InboxEntry]
+    next_cursor: Optional[str]
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    #: Deliveries run through their plugin.
+    replayed: int
+    #: Events stored for the first time.
+    created: int
+    #: Events the ledger already held.
+    duplicates: int
+    #: Deliveries whose verdict is still neither ``ingested`` nor ``ignored``.
+    still_failing: int
 
 
 class Ledger:
@@ -682,9 +741,20 @@ class Ledger:
         (1..=10000). Rust's ``audit_log(sequence, limit)``."""
         return [
             AuditRecord(
-                s, _from_micros(at), action, uuid.UUID(eid), es, m, actor, fp, body, prev, h
+                s,
+                _from_micros(at),
+                action,
+                uuid.UUID(eid),
+                es,
+                m,
+                actor,
+                fp,
+                body,
+                prev,
+                h,
+                None if d is None else uuid.UUID(d),
             )
-            for s, at, action, eid, es, m, actor, fp, body, prev, h in self._native.audit_log(
+            for s, at, action, eid, es, m, actor, fp, body, prev, h, d in self._native.audit_log(
                 after, limit
             )
         ]
@@ -725,6 +795,82 @@ class Ledger:
             raise _type_error("body", "bytes", body)
         results = self._native.ingest_webhook(provider, pairs, bytes(body), url)
         return [IngestResult._from_native(t) for t in results]
+
+    def inbox(
+        self,
+        provider: Optional[str] = None,
+        verdict: Optional[str] = None,
+        since: Optional[DatetimeLike] = None,
+        until: Optional[DatetimeLike] = None,
+        limit: int = 100,
+        cursor: Optional[str] = None,
+        order: Order = "desc",
+    ) -> InboxPage:
+        """One page of the webhook inbox: every delivery that passed its
+        signature check, newest first, by provider, verdict and receipt
+        time (``since`` inclusive, ``until`` exclusive). Pass
+        ``next_cursor`` back with the same filters for the next page."""
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise _type_error("limit", "an int", limit)
+        rows, next_cursor = self._native.inbox(
+            _optional_text("provider", provider),
+            _optional_text("verdict", verdict),
+            None if since is None else _time_arg("since", since),
+            None if until is None else _time_arg("until", until),
+            limit,
+            _optional_text("cursor", cursor),
+            _text("order", order),
+        )
+        entries = [
+            InboxEntry(
+                uuid.UUID(d),
+                p,
+                _from_micros(at),
+                v,
+                reason,
+                sha,
+                version,
+                [uuid.UUID(e) for e in events],
+                attempts,
+            )
+            for d, p, at, v, reason, sha, version, events, attempts in rows
+        ]
+        return InboxPage(entries, next_cursor)
+
+    def inbox_delivery(
+        self, delivery_id: Union[uuid.UUID, str]
+    ) -> tuple[_List[tuple[str, str]], Optional[bytes]]:
+        """A delivery's headers (as received, in order) and raw body; the
+        body is ``None`` once retention dropped it. An unknown id is a
+        ``NotFoundError`` (a ``KeyError``)."""
+        found = self._native.inbox_delivery(_uuid_text("delivery_id", delivery_id))
+        if found is None:
+            raise NotFoundError(f"no delivery {delivery_id} in the inbox", code="not_found")
+        return found
+
+    def replay(
+        self,
+        delivery_ids: Optional[Iterable[Union[uuid.UUID, str]]] = None,
+        *,
+        provider: Optional[str] = None,
+        verdict: Optional[str] = None,
+    ) -> ReplayReport:
+        """Runs stored deliveries (by id, or every one of ``provider`` and
+        ``verdict``) through the plugins installed now. Exactly once: a
+        delivery refused before creates its events, one already ingested
+        yields duplicates. Signatures are not checked again (they were at
+        receipt). Every delivery must exist and its plugin be installed, or
+        nothing runs."""
+        ids = (
+            None
+            if delivery_ids is None
+            else [_uuid_text("delivery_ids", d) for d in _iterable("delivery_ids", delivery_ids)]
+        )
+        return ReplayReport(
+            *self._native.replay(
+                ids, _optional_text("provider", provider), _optional_text("verdict", verdict)
+            )
+        )
 
 
 class _Reopening:
@@ -827,6 +973,8 @@ __all__ = [
     "Durability",
     "Event",
     "EventType",
+    "InboxEntry",
+    "InboxPage",
     "IngestResult",
     "InvalidTypeError",
     "Ledger",
@@ -835,9 +983,11 @@ __all__ = [
     "Page",
     "PluginError",
     "PluginInfo",
+    "ReplayReport",
     "SignatureError",
     "StorageError",
     "ValidationError",
+    "Verdict",
     "WalletLogError",
     "__version__",
     "sign_request",

@@ -67,7 +67,9 @@ class NativeLedger:
     def audit_log(
         self, sequence: int, limit: int
     ) -> _List[
-        tuple[int, int, str, str, int, Optional[str], str, str, Optional[str], str, str]
+        tuple[
+            int, int, str, str, int, Optional[str], str, str, Optional[str], str, str, Optional[str]
+        ]
     ]: ...
     def verify_audit(
         self,
@@ -88,6 +90,28 @@ class NativeLedger:
         body: bytes,
         url: Optional[str],
     ) -> _List[_ResultTuple]: ...
+    def inbox(
+        self,
+        provider: Optional[str],
+        verdict: Optional[str],
+        since: Optional[Union[int, str]],
+        until: Optional[Union[int, str]],
+        limit: int,
+        cursor: Optional[str],
+        order: str,
+    ) -> tuple[
+        _List[tuple[str, str, int, str, Optional[str], bytes, str, _List[str], int]],
+        Optional[str],
+    ]: ...
+    def inbox_delivery(
+        self, delivery_id: str
+    ) -> Optional[tuple[_List[tuple[str, str]], Optional[bytes]]]: ...
+    def replay(
+        self,
+        delivery_ids: Optional[_List[str]],
+        provider: Optional[str],
+        verdict: Optional[str],
+    ) -> tuple[int, int, int, int]: ...
 
 def sign_request(secret: bytes, method: str, target: str, body: bytes, timestamp: int) -> str: ...
 def verify_request(

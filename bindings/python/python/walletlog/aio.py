@@ -35,10 +35,12 @@ from . import (
     DatetimeLike,
     Event,
     EventType,
+    InboxPage,
     IngestResult,
     Order,
     Page,
     PluginInfo,
+    ReplayReport,
 )
 from . import Ledger as SyncLedger
 from .errors import StorageError, ValidationError
@@ -274,6 +276,34 @@ class Ledger:
         url: Optional[str] = None,
     ) -> _List[IngestResult]:
         return await self._run(self.sync.ingest_webhook, provider, headers, body, url)
+
+    async def inbox(
+        self,
+        provider: Optional[str] = None,
+        verdict: Optional[str] = None,
+        since: Optional[DatetimeLike] = None,
+        until: Optional[DatetimeLike] = None,
+        limit: int = 100,
+        cursor: Optional[str] = None,
+        order: Order = "desc",
+    ) -> InboxPage:
+        return await self._run(
+            self.sync.inbox, provider, verdict, since, until, limit, cursor, order
+        )
+
+    async def inbox_delivery(
+        self, delivery_id: Union[uuid.UUID, str]
+    ) -> tuple[_List[tuple[str, str]], Optional[bytes]]:
+        return await self._run(self.sync.inbox_delivery, delivery_id)
+
+    async def replay(
+        self,
+        delivery_ids: Optional[Iterable[Union[uuid.UUID, str]]] = None,
+        *,
+        provider: Optional[str] = None,
+        verdict: Optional[str] = None,
+    ) -> ReplayReport:
+        return await self._run(self.sync.replay, delivery_ids, provider=provider, verdict=verdict)
 
     async def metrics(self) -> str:
         return await self._run(self.sync.metrics)

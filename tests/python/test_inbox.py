@@ -1,0 +1,179 @@
+"""The webhook inbox from Python: deliveries, dead letters and replay under
+a fixed plugin, on SQLite and PostgreSQL, through the real plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+import walletlog
+from conftest import plugin
+
+SECRET = "acme_py_secret"
+
+
+def acme(event_id: str, kind: str, cents: int, wallet: str = "w1") -> tuple[dict[str, str], bytes]:
+    """An acme webhook (tests/replay-plugin), signed like the provider does."""
+    body = json.dumps(
+        {
+            "id": event_id,
+            "type": kind,
+            "wallet": wallet,
+            "amount": cents,
+            "currency": "USD",
+            "created": 1767225600,
+        }
+    ).encode()
+    sig = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Acme-Signature": f"sha256={sig}"}, body
+
+
+def install(led: walletlog.Ledger, version: str) -> None:
+    info = led.install_plugin(plugin(f"acme-{version}"))
+    assert (info.provider, info.signature) == ("acme", "hmac")
+    led.set_webhook_secret("acme", SECRET)
+
+
+def test_deliveries_are_kept_with_their_verdict(led: walletlog.Ledger) -> None:
+    install(led, "v1")
+    headers, body = acme("evt_1", "payment.succeeded", 1250)
+    [paid] = led.ingest_webhook("acme", headers, body, url="https://hooks.test/acme")
+    with pytest.raises(walletlog.PluginError) as refused:
+        led.ingest_webhook("acme", *acme("evt_2", "payout.paid", 500))
+    assert refused.value.code == "unsupported"
+    assert led.ingest_webhook("acme", *acme("evt_3", "ping", 0)) == []
+
+    page = led.inbox()
+    assert isinstance(page, walletlog.InboxPage) and page.next_cursor is None
+    ignored, unsupported, ingested = page.entries  # newest first
+    assert [e.verdict for e in page.entries] == ["ignored", "unsupported", "ingested"]
+    assert ingested.event_ids == [paid.event.event_id]
+    assert isinstance(ingested.delivery_id, uuid.UUID)
+    assert ingested.body_sha256 == hashlib.sha256(body).digest()
+    assert ingested.plugin_version == "1.0.0" and ingested.attempts == 1
+    assert ingested.reason is None and ingested.provider == "acme"
+    assert ingested.received_at.tzinfo is not None
+    assert ingested.received_at <= datetime.now(timezone.utc)
+    assert unsupported.reason is not None and "payout.paid" in unsupported.reason
+    assert unsupported.event_ids == [] and ignored.reason is None
+
+    got_headers, got_body = led.inbox_delivery(ingested.delivery_id)
+    assert got_body == body and got_headers == list(headers.items())
+    with pytest.raises(KeyError):
+        led.inbox_delivery(uuid.uuid4())
+    with pytest.raises(walletlog.ValidationError) as bad:
+        led.inbox_delivery("not-a-uuid")
+    assert bad.value.field == "delivery_id"
+
+    # The audit record of the ingestion names its delivery.
+    [record] = led.audit_log()
+    assert record.delivery_id == ingested.delivery_id
+    assert record.body_sha256 == hashlib.sha256(body).hexdigest()
+
+
+def test_filters_and_pages(led: walletlog.Ledger) -> None:
+    install(led, "v1")
+    for i in range(5):
+        kind = "payout.paid" if i % 2 else "payment.succeeded"
+        try:
+            led.ingest_webhook("acme", *acme(f"evt_{i}", kind, 100 + i))
+        except walletlog.PluginError:
+            pass
+    assert len(led.inbox(verdict="unsupported").entries) == 2
+    assert len(led.inbox(verdict="ingested", provider="acme").entries) == 3
+    assert led.inbox(provider="stripe").entries == []
+    seen: list[uuid.UUID] = []
+    cursor = None
+    while True:
+        page = led.inbox(limit=2, cursor=cursor, order="asc")
+        seen += [e.delivery_id for e in page.entries]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5
+    assert led.inbox(until=datetime(2020, 1, 1, tzinfo=timezone.utc)).entries == []
+    with pytest.raises(walletlog.ValidationError) as e:
+        led.inbox(verdict="lost")
+    assert e.value.field == "verdict"
+    with pytest.raises(walletlog.ValidationError) as e:
+        led.inbox(limit=0)
+    assert e.value.field == "limit"
+    with pytest.raises(walletlog.ValidationError):
+        led.inbox(since=datetime(2026, 1, 1))  # naive
+
+
+def test_a_fixed_plugin_replays_dead_letters_once(led: walletlog.Ledger) -> None:
+    install(led, "v1")
+    led.ingest_webhook("acme", *acme("evt_1", "payment.succeeded", 10_000))
+    for i, cents in [(2, 2_500), (3, 1_000)]:
+        with pytest.raises(walletlog.PluginError):
+            led.ingest_webhook("acme", *acme(f"evt_{i}", "payout.paid", cents))
+    assert led.balance("w1")["USD"].available == Decimal("100")
+
+    install(led, "v2")
+    report = led.replay(provider="acme", verdict="unsupported")
+    assert isinstance(report, walletlog.ReplayReport)
+    assert (report.replayed, report.created, report.duplicates, report.still_failing) == (
+        2,
+        2,
+        0,
+        0,
+    )
+    assert led.balance("w1")["USD"].available == Decimal("65")
+    assert led.inbox(verdict="unsupported").entries == []
+
+    ids = [e.delivery_id for e in led.inbox().entries]
+    again = led.replay(ids)
+    assert (again.replayed, again.created, again.duplicates, again.still_failing) == (3, 0, 3, 0)
+    assert led.balance("w1")["USD"].available == Decimal("65")
+    assert {r.actor for r in led.audit_log() if r.actor.startswith("replay:")} == {
+        "replay:plugin:acme@2.0.0"
+    }
+    payout = next(e for e in led.inbox().entries if e.attempts == 3)
+    assert payout.verdict == "ingested" and payout.plugin_version == "2.0.0"
+    assert led.verify_audit().ok
+
+    with pytest.raises(KeyError):
+        led.replay([uuid.uuid4()])
+    with pytest.raises(walletlog.ValidationError):
+        led.replay(ids, verdict="ingested")
+    with pytest.raises(walletlog.ValidationError):
+        led.replay("not a list")  # type: ignore[arg-type]
+
+
+def test_signatures_fail_closed(led: walletlog.Ledger) -> None:
+    led.install_plugin(plugin("acme-v1"))
+    led.allow_unsigned("acme")
+    headers, body = acme("evt_1", "payment.succeeded", 9_000_000)
+    with pytest.raises(walletlog.SignatureError) as e:
+        led.ingest_webhook("acme", {}, body.replace(b"9000000", b"9000001"))
+    assert e.value.code == "no_secret"
+    assert "secret is missing" in str(e.value)
+    assert led.inbox().entries == [] and led.audit_log() == []
+
+
+def test_the_inbox_from_asyncio(db: str) -> None:
+    async def main() -> None:
+        led = walletlog.aio.Ledger(db)
+        try:
+            await led.install_plugin(plugin("acme-v1"))
+            await led.set_webhook_secret("acme", SECRET)
+            with pytest.raises(walletlog.PluginError):
+                await led.ingest_webhook("acme", *acme("evt_2", "payout.paid", 500))
+            page = await led.inbox(verdict="unsupported")
+            [entry] = page.entries
+            _, body = await led.inbox_delivery(entry.delivery_id)
+            assert body is not None and b"payout.paid" in body
+            report = await led.replay([entry.delivery_id])
+            assert report.still_failing == 1
+        finally:
+            await led.close()
+
+    asyncio.run(main())
