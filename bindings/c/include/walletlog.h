@@ -267,6 +267,44 @@ enum wl_status wl_ledger_ingest_webhook(const struct wl_ledger *ledger,
                                         const char *url,
                                         char **out_results_json);
 
+// Writes one page of the webhook inbox, `{"entries": [...], "next_cursor":
+// ...}`, newest first unless asked otherwise: every delivery that passed
+// its signature check, with its verdict (`ingested`, `ignored`,
+// `unsupported`, `malformed`, `plugin_failed`, `invalid_output`,
+// `conflict`). `query_json` may be NULL or `{"provider": "stripe",
+// "verdict": "unsupported", "since": "RFC 3339", "until": "RFC 3339",
+// "limit": 1..=1000, "order": "asc"|"desc", "cursor": "..."}`.
+//
+// # Safety
+// As `wl_ledger_ingest_json`.
+enum wl_status wl_ledger_inbox_json(const struct wl_ledger *ledger,
+                                    const char *query_json,
+                                    char **out_page_json);
+
+// Writes one delivery in full: its entry, `url`, `headers`,
+// `body_base64` (null once retention dropped the body), `body_text` and
+// `attempt_history`. An unknown id is `WL_ERR_NOT_FOUND`.
+//
+// # Safety
+// As `wl_ledger_ingest_json`.
+enum wl_status wl_ledger_inbox_delivery_json(const struct wl_ledger *ledger,
+                                             const char *delivery_id,
+                                             char **out_delivery_json);
+
+// Runs stored deliveries through the plugins installed now, exactly once
+// by dedupe, and writes `{"replayed", "created", "duplicates",
+// "still_failing", "deliveries": [{"delivery_id", "verdict"}]}`.
+// `selection_json` is `{"delivery_ids": ["..."]}` or `{"provider": "...",
+// "verdict": "..."}` (`{}` replays every delivery). Signatures are not
+// checked again. Every delivery must exist and its plugin be installed,
+// or nothing runs.
+//
+// # Safety
+// As `wl_ledger_ingest_json`.
+enum wl_status wl_ledger_replay_json(const struct wl_ledger *ledger,
+                                     const char *selection_json,
+                                     char **out_report_json);
+
 // Signs an HTTP request to a walletlog service (request signing version
 // 2): HMAC-SHA256 over `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`,
 // written as lower-case hex. `target` is the request target as sent: the

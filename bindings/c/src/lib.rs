@@ -590,6 +590,91 @@ pub unsafe extern "C" fn wl_ledger_ingest_webhook(
     })
 }
 
+/// Writes one page of the webhook inbox, `{"entries": [...], "next_cursor":
+/// ...}`, newest first unless asked otherwise: every delivery that passed
+/// its signature check, with its verdict (`ingested`, `ignored`,
+/// `unsupported`, `malformed`, `plugin_failed`, `invalid_output`,
+/// `conflict`). `query_json` may be NULL or `{"provider": "stripe",
+/// "verdict": "unsupported", "since": "RFC 3339", "until": "RFC 3339",
+/// "limit": 1..=1000, "order": "asc"|"desc", "cursor": "..."}`.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_inbox_json(
+    ledger: *const wl_ledger,
+    query_json: *const c_char,
+    out_page_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let query = unsafe { opt_str_arg(query_json, "query_json") }?;
+        let out = unsafe { out_arg(out_page_json, "out_page_json") }?;
+        let page = ledger.inbox(&json::parse_inbox_query(query)?)?;
+        write_json(out, &json::inbox_page(&page));
+        Ok(())
+    })
+}
+
+/// Writes one delivery in full: its entry, `url`, `headers`,
+/// `body_base64` (null once retention dropped the body), `body_text` and
+/// `attempt_history`. An unknown id is `WL_ERR_NOT_FOUND`.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_inbox_delivery_json(
+    ledger: *const wl_ledger,
+    delivery_id: *const c_char,
+    out_delivery_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let id = unsafe { str_arg(delivery_id, "delivery_id") }?;
+        let out = unsafe { out_arg(out_delivery_json, "out_delivery_json") }?;
+        let id = walletlog_core::DeliveryId::parse(id)?;
+        match ledger.delivery(&id)? {
+            Some(d) => {
+                write_json(out, &json::delivery(&d));
+                Ok(())
+            }
+            None => Err(walletlog_core::Error::NotFound {
+                what: format!("delivery {id}"),
+            }
+            .into()),
+        }
+    })
+}
+
+/// Runs stored deliveries through the plugins installed now, exactly once
+/// by dedupe, and writes `{"replayed", "created", "duplicates",
+/// "still_failing", "deliveries": [{"delivery_id", "verdict"}]}`.
+/// `selection_json` is `{"delivery_ids": ["..."]}` or `{"provider": "...",
+/// "verdict": "..."}` (`{}` replays every delivery). Signatures are not
+/// checked again. Every delivery must exist and its plugin be installed,
+/// or nothing runs.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_replay_json(
+    ledger: *const wl_ledger,
+    selection_json: *const c_char,
+    out_report_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let selection = unsafe { str_arg(selection_json, "selection_json") }?;
+        let out = unsafe { out_arg(out_report_json, "out_report_json") }?;
+        let report = ledger.replay(&json::parse_replay_selection(selection)?)?;
+        write_json(out, &json::replay_report(&report));
+        Ok(())
+    })
+}
+
 /// Signs an HTTP request to a walletlog service (request signing version
 /// 2): HMAC-SHA256 over `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`,
 /// written as lower-case hex. `target` is the request target as sent: the

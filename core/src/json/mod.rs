@@ -27,13 +27,14 @@ mod parse;
 mod render;
 
 pub use parse::{
-    parse_event, parse_event_for, parse_events, parse_headers, parse_list_query, parse_options,
+    parse_event, parse_event_for, parse_events, parse_headers, parse_inbox_query,
+    parse_list_query, parse_options, parse_replay_selection,
 };
 #[cfg(feature = "plugins")]
 pub use render::plugin_info;
 pub use render::{
-    audit_record, audit_report, balances, error, event, face_error, ingest_result, ingest_results,
-    page, plugin_limits,
+    audit_record, audit_report, balances, delivery, error, event, face_error, inbox_entry,
+    inbox_page, ingest_result, ingest_results, page, plugin_limits, replay_report,
 };
 
 pub use crate::limits::EVENT_JSON_BYTES_MAX;

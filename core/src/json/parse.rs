@@ -3,7 +3,10 @@
 use serde_json::{Map, Value};
 
 use crate::config::{Options, RawAuditKey, RawOptions};
-use crate::domain::{NewEvent, RawEvent, RawListQuery, RawTime, ValidationError, WalletId};
+use crate::domain::{
+    InboxQuery, NewEvent, RawEvent, RawInboxQuery, RawListQuery, RawReplaySelection, RawTime,
+    ReplaySelection, ValidationError, WalletId,
+};
 use crate::encoding::quoted;
 use crate::limits::EVENT_JSON_BYTES_MAX;
 
@@ -175,6 +178,65 @@ pub fn parse_list_query(
                 "currency" => raw.currency = Some(string(v, "currency")?),
                 other => return Err(unknown_field("query", other)),
             }
+        }
+    }
+    raw.validate()
+}
+
+/// Parses an inbox query: NULL/`None` or `{"provider": "stripe",
+/// "verdict": "unsupported", "since": "RFC 3339" (inclusive), "until":
+/// "RFC 3339" (exclusive), "limit": 1..=1000, "order": "asc"|"desc",
+/// "cursor": "..."}`.
+pub fn parse_inbox_query(text: Option<&str>) -> Result<InboxQuery, ValidationError> {
+    let mut raw = RawInboxQuery::default();
+    if let Some(text) = text {
+        let value = parse_text("query", text)?;
+        for (key, v) in object("query", &value)? {
+            if v.is_null() {
+                continue;
+            }
+            match key.as_str() {
+                "provider" => raw.provider = Some(string(v, "provider")?),
+                "verdict" => raw.verdict = Some(string(v, "verdict")?),
+                "since" => raw.since = Some(RawTime::Rfc3339(string(v, "since")?)),
+                "until" => raw.until = Some(RawTime::Rfc3339(string(v, "until")?)),
+                "limit" => raw.limit = Some(integer(v, "limit")?),
+                "order" => raw.order = Some(string(v, "order")?),
+                "cursor" => raw.cursor = Some(string(v, "cursor")?),
+                other => return Err(unknown_field("query", other)),
+            }
+        }
+    }
+    raw.validate()
+}
+
+/// Parses a replay selection: `{"delivery_ids": ["..."]}` or
+/// `{"provider": "stripe", "verdict": "unsupported"}` (either or both).
+pub fn parse_replay_selection(text: &str) -> Result<ReplaySelection, ValidationError> {
+    let mut raw = RawReplaySelection::default();
+    let value = parse_text("selection", text)?;
+    for (key, v) in object("selection", &value)? {
+        if v.is_null() {
+            continue;
+        }
+        match key.as_str() {
+            "delivery_ids" => {
+                let Value::Array(items) = v else {
+                    return Err(ValidationError::new(
+                        "delivery_ids",
+                        format!("must be an array of strings, not {}", type_name(v)),
+                    ));
+                };
+                raw.delivery_ids = Some(
+                    items
+                        .iter()
+                        .map(|t| string(t, "delivery_ids"))
+                        .collect::<Result<_, _>>()?,
+                );
+            }
+            "provider" => raw.provider = Some(string(v, "provider")?),
+            "verdict" => raw.verdict = Some(string(v, "verdict")?),
+            other => return Err(unknown_field("selection", other)),
         }
     }
     raw.validate()

@@ -2,8 +2,12 @@
 
 use serde_json::{json, Map, Value};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
 use crate::domain::{
-    AuditRecord, AuditReport, Balance, Error, IngestResult, Page, WalletTransactionEvent,
+    AuditRecord, AuditReport, Balance, Delivery, Error, InboxPage, IngestResult, Page,
+    ReplayReport, WalletTransactionEvent,
 };
 use crate::encoding::hex;
 use crate::limits::PluginLimits;
@@ -113,6 +117,81 @@ pub fn audit_record(r: &AuditRecord) -> Value {
         "body_sha256": r.body_sha256.as_ref().map(|b| hex(b)),
         "prev_hash": hex(&r.prev_hash),
         "hash": hex(&r.hash),
+        "delivery_id": r.delivery_id.map(|d| d.to_string()),
+    })
+}
+
+/// One inbox entry: a delivery without its body and headers, its latest
+/// attempt's verdict, reason, plugin version and events.
+pub fn inbox_entry(d: &Delivery) -> Value {
+    let latest = d.latest();
+    json!({
+        "delivery_id": d.delivery_id.to_string(),
+        "provider": d.provider.as_str(),
+        "received_at": d.received_at.to_string(),
+        "verdict": latest.verdict.as_str(),
+        "reason": latest.reason,
+        "body_sha256": hex(&d.body_sha256),
+        "body_bytes": d.body_bytes,
+        "plugin_version": latest.plugin_version,
+        "event_ids": latest.event_ids.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "attempts": d.attempt_count,
+    })
+}
+
+/// `{"entries": [...], "next_cursor": "..." | null}`.
+pub fn inbox_page(p: &InboxPage) -> Value {
+    json!({
+        "entries": p.deliveries.iter().map(inbox_entry).collect::<Vec<_>>(),
+        "next_cursor": p.next_cursor,
+    })
+}
+
+/// One delivery in full: the entry, then `url`, `headers` as
+/// `[[name, value], ...]`, `body_base64` (null once retention dropped the
+/// body), `body_text` (the body when it is UTF-8, else null) and every
+/// kept attempt, oldest first.
+pub fn delivery(d: &Delivery) -> Value {
+    let mut v = inbox_entry(d);
+    let body_text = d
+        .body
+        .as_deref()
+        .and_then(|b| std::str::from_utf8(b).ok());
+    v["url"] = json!(d.url);
+    v["headers"] = Value::Array(d.headers.iter().map(|(k, v)| json!([k, v])).collect());
+    v["body_base64"] = json!(d.body.as_deref().map(|b| BASE64.encode(b)));
+    v["body_text"] = json!(body_text);
+    v["attempt_history"] = Value::Array(
+        d.attempts
+            .iter()
+            .map(|a| {
+                json!({
+                    "at": a.at.to_string(),
+                    "kind": a.kind.as_str(),
+                    "plugin_version": a.plugin_version,
+                    "plugin_sha256": hex(&a.plugin_sha256),
+                    "verdict": a.verdict.as_str(),
+                    "reason": a.reason,
+                    "event_ids": a.event_ids.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    );
+    v
+}
+
+/// `{"replayed": 2, "created": 2, "duplicates": 0, "still_failing": 0,
+///   "deliveries": [{"delivery_id": "...", "verdict": "ingested"}, ...]}`.
+pub fn replay_report(r: &ReplayReport) -> Value {
+    json!({
+        "replayed": r.replayed,
+        "created": r.created,
+        "duplicates": r.duplicates,
+        "still_failing": r.still_failing,
+        "deliveries": r.outcomes.iter().map(|(id, v)| json!({
+            "delivery_id": id.to_string(),
+            "verdict": v.as_str(),
+        })).collect::<Vec<_>>(),
     })
 }
 
