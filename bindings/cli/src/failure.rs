@@ -1,7 +1,7 @@
 //! Why a command failed, and the exit code that tells a script.
 
 use serde_json::json;
-use walletlog::{json as wljson, Error, ErrorKind};
+use walletlog::{json as wljson, Error, ErrorKind, PluginErrorKind};
 
 /// Exit codes (documented in `main.rs` and `walletlog --help`).
 pub const EXIT_USAGE: u8 = 2;
@@ -27,12 +27,24 @@ impl Failure {
     pub fn code(&self) -> u8 {
         match self {
             Failure::Usage(_) => EXIT_USAGE,
-            Failure::Ledger(e) | Failure::Line(_, e) => match e.kind() {
-                ErrorKind::Validation
-                | ErrorKind::Conflict
-                | ErrorKind::Signature
-                | ErrorKind::NotFound => EXIT_REFUSED,
-                _ => EXIT_FAILED,
+            Failure::Ledger(e) | Failure::Line(_, e) => match e {
+                // The plugin read the delivery and refused it: the input's
+                // fault, as a bad signature is.
+                Error::Plugin(p)
+                    if matches!(
+                        p.kind,
+                        PluginErrorKind::Malformed | PluginErrorKind::Unsupported
+                    ) =>
+                {
+                    EXIT_REFUSED
+                }
+                _ => match e.kind() {
+                    ErrorKind::Validation
+                    | ErrorKind::Conflict
+                    | ErrorKind::Signature
+                    | ErrorKind::NotFound => EXIT_REFUSED,
+                    _ => EXIT_FAILED,
+                },
             },
         }
     }

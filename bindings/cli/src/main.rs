@@ -9,8 +9,8 @@
 //! |---|---|
 //! | 0 | success |
 //! | 2 | usage: a bad option or argument, an unreadable input file |
-//! | 3 | input refused: invalid, conflicting, badly signed or not found; nothing of it stored |
-//! | 4 | failure: storage (I/O, a foreign or newer file) or a plugin |
+//! | 3 | input refused: invalid, conflicting, badly signed, not found, or a webhook its plugin calls malformed or unsupported; nothing of it stored |
+//! | 4 | failure: storage (I/O, a foreign or newer file) or a plugin (a trap, an exhausted budget, invalid output) |
 //! | 5 | `audit verify` found the trail damaged |
 //!
 //! Secrets (webhook secrets, the audit key) are read only from the
@@ -36,7 +36,8 @@ use failure::Failure;
     version,
     about = "Wallet transaction history: exactly-once ingestion, audit trail, history and balances",
     after_help = "Exit codes: 0 success, 2 usage, 3 input refused (invalid, conflicting, \
-                  badly signed, not found), 4 storage or plugin failure, 5 audit trail damaged.\n\
+                  badly signed, not found, malformed or unsupported by its plugin), 4 storage \
+                  or plugin failure (a trap, an exhausted budget), 5 audit trail damaged.\n\
                   Environment: WALLETLOG_DB (the ledger file), WALLETLOG_LOG (log level on stderr)."
 )]
 struct Cli {
@@ -99,6 +100,9 @@ enum Command {
         #[arg(long, value_name = "TIME")]
         as_of: Option<String>,
     },
+    /// The webhook inbox: deliveries, dead letters, replays.
+    #[command(subcommand)]
+    Inbox(commands::InboxCommand),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),

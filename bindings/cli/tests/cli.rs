@@ -771,3 +771,167 @@ fn a_closed_pipe_ends_the_command_quietly() {
 fn libc_sigpipe() -> i32 {
     13
 }
+
+const ACME_SECRET: &str = "acme_cli_secret";
+
+/// An acme webhook body (tests/replay-plugin) and its signature header.
+fn acme(s: &Sandbox, name: &str, id: &str, kind: &str, cents: i64) -> (PathBuf, String) {
+    let body = format!(
+        r#"{{"id":"{id}","type":"{kind}","wallet":"w1","amount":{cents},"currency":"USD","created":1767225600}}"#
+    );
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(ACME_SECRET.as_bytes()).unwrap();
+    m.update(body.as_bytes());
+    let sig: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (
+        s.write(name, body),
+        format!("X-Acme-Signature: sha256={sig}"),
+    )
+}
+
+#[test]
+fn inbox_list_show_and_replay_under_a_fixed_plugin() {
+    let s = Sandbox::new();
+    let v1 = plugin("acme-v1");
+    let v2 = plugin("acme-v2");
+    let webhook = |body: &Path, header: &str| {
+        s.cmd()
+            .args(["webhook", "--provider", "acme", "--plugin"])
+            .arg(&v1)
+            .arg(body)
+            .args(["--header", header, "--secret-env", "ACME_SECRET"])
+            .env("ACME_SECRET", ACME_SECRET)
+            .output()
+            .unwrap()
+    };
+    let (paid, paid_sig) = acme(&s, "paid.json", "evt_1", "payment.succeeded", 10_000);
+    let out = webhook(&paid, &paid_sig);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(ingested), kept in the inbox"),
+        "{}",
+        stderr(&out)
+    );
+    let (payout, payout_sig) = acme(&s, "payout.json", "evt_2", "payout.paid", 2_500);
+    let out = webhook(&payout, &payout_sig);
+    // The plugin refuses the delivery: refused input, kept for a replay.
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(unsupported), kept in the inbox"),
+        "{}",
+        stderr(&out)
+    );
+
+    let page = s.json(&["inbox", "list"]);
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["verdict"], "unsupported");
+    assert_eq!(entries[1]["verdict"], "ingested");
+    let dead = entries[0]["delivery_id"].as_str().unwrap().to_owned();
+    let table = stdout(&s.run(&["inbox", "list", "--verdict", "unsupported"]));
+    assert!(
+        table.contains(&dead) && table.contains("payout.paid"),
+        "{table}"
+    );
+    assert!(!table.contains("ingested"), "{table}");
+
+    let shown = s.json(&["inbox", "show", &dead]);
+    assert_eq!(
+        shown["body_text"],
+        std::fs::read_to_string(&payout).unwrap()
+    );
+    assert_eq!(shown["headers"][0][0], "X-Acme-Signature");
+    assert_eq!(shown["attempt_history"][0]["kind"], "receipt");
+    let human = stdout(&s.run(&["inbox", "show", &dead]));
+    assert!(
+        human.contains("\"payout.paid\"") && human.contains("receipt"),
+        "{human}"
+    );
+    let out = s.run(&["inbox", "show", "00000000-0000-4000-8000-000000000000"]);
+    assert_eq!(code(&out), 3);
+    assert_eq!(code(&s.run(&["inbox", "show", "nope"])), 3);
+
+    // The same plugin: still failing, exit 3. The fixed one: the payout
+    // is created; again: duplicates only.
+    let replay = |p: &Path, extra: &[&str]| {
+        let mut c = s.cmd();
+        c.args(["--json", "inbox", "replay", "--plugin"])
+            .arg(p)
+            .args(extra);
+        c.output().unwrap()
+    };
+    let out = replay(&v1, &["--verdict", "unsupported"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let out = replay(&v2, &["--provider", "acme", "--verdict", "unsupported"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["replayed"].as_u64(), report["created"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let out = replay(&v2, &["--id", &dead]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["duplicates"], 1);
+    assert_eq!(report["created"], 0);
+    let balance = s.json(&["balance", "w1"]);
+    assert_eq!(balance["USD"]["available"], "75");
+    assert_eq!(code(&s.run(&["audit", "verify"])), 0);
+    // Choosing nothing, or ids with a verdict, is a usage error.
+    assert_eq!(
+        code(
+            &s.cmd()
+                .args(["inbox", "replay", "--plugin"])
+                .arg(&v2)
+                .output()
+                .unwrap()
+        ),
+        2
+    );
+    let out = s
+        .cmd()
+        .args(["inbox", "replay", "--plugin"])
+        .arg(&v2)
+        .args(["--id", &dead, "--verdict", "ingested"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn unsigned_never_turns_off_a_declared_signature_check() {
+    // The new plugin author's mistake: --unsigned with a plugin that
+    // declares a scheme, and no secret. A tampered body must be refused.
+    let s = Sandbox::new();
+    let (body, header) = acme(&s, "paid.json", "evt_1", "payment.succeeded", 100);
+    let tampered = s.write(
+        "tampered.json",
+        std::fs::read_to_string(&body)
+            .unwrap()
+            .replace("100,", "9000000,"),
+    );
+    let out = s
+        .cmd()
+        .args(["webhook", "--provider", "acme", "--plugin"])
+        .arg(plugin("acme-v1"))
+        .arg(&tampered)
+        .args(["--header", &header, "--unsigned"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the webhook secret is missing"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.export("walletlog.db").is_empty());
+    let page = s.json(&["inbox", "list"]);
+    assert_eq!(
+        page["entries"].as_array().unwrap().len(),
+        0,
+        "not stored raw"
+    );
+}

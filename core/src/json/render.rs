@@ -153,10 +153,7 @@ pub fn inbox_page(p: &InboxPage) -> Value {
 /// kept attempt, oldest first.
 pub fn delivery(d: &Delivery) -> Value {
     let mut v = inbox_entry(d);
-    let body_text = d
-        .body
-        .as_deref()
-        .and_then(|b| std::str::from_utf8(b).ok());
+    let body_text = d.body.as_deref().and_then(|b| std::str::from_utf8(b).ok());
     v["url"] = json!(d.url);
     v["headers"] = Value::Array(d.headers.iter().map(|(k, v)| json!([k, v])).collect());
     v["body_base64"] = json!(d.body.as_deref().map(|b| BASE64.encode(b)));

@@ -6,6 +6,7 @@
 //! | `ingest.rs` | `ingest` |
 //! | `plugin.rs` | `webhook`, `plugin check` |
 //! | `read.rs` | `history`, `balance` |
+//! | `inbox.rs` | `inbox list`, `inbox show`, `inbox replay` |
 //! | `audit.rs` | `audit verify`, `backup` |
 //! | `transfer.rs` | `export`, `import` |
 //!
@@ -13,6 +14,7 @@
 //! and input lines, printing events.
 
 mod audit;
+mod inbox;
 mod ingest;
 mod plugin;
 mod read;
@@ -27,6 +29,7 @@ use walletlog::{Error, IngestResult, Ledger, RawAuditKey, RawOptions, WalletTran
 use crate::failure::Failure;
 use crate::{table, AuditCommand, Cli, Command, Global, PluginCommand, Result};
 
+pub use inbox::InboxCommand;
 pub use plugin::WebhookArgs;
 pub use read::HistoryArgs;
 
@@ -37,6 +40,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Webhook(args) => plugin::webhook(g, &args),
         Command::History(args) => read::history(g, &args),
         Command::Balance { wallet, as_of } => read::balance(g, &wallet, as_of.as_deref()),
+        Command::Inbox(c) => inbox::run(g, &c),
         Command::Audit(AuditCommand::Verify) => audit::verify(g),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(g, &file),
         Command::Export { since_sequence } => transfer::export(g, since_sequence),

@@ -78,14 +78,23 @@ pub(super) fn webhook(g: &Global, a: &WebhookArgs) -> Result<u8> {
             a.provider
         )));
     }
-    let results = ledger.ingest_webhook(
+    let (delivery, results) = ledger.receive_webhook(
         &a.provider,
         &Webhook {
             headers,
             body,
             url: a.url.clone(),
         },
-    )?;
+    );
+    if let (Some(d), false) = (&delivery, g.json) {
+        // Refused or not, a stored delivery can be replayed: say which.
+        eprintln!(
+            "walletlog: delivery {} ({}), kept in the inbox",
+            d.delivery_id,
+            d.verdict()
+        );
+    }
+    let results = results?;
     if g.json {
         print_json(&wljson::ingest_results(&results));
     } else if results.is_empty() {
