@@ -140,11 +140,13 @@ impl Intake {
         })
     }
 
-    /// Runs `webhook` through `plugin` and validates every event it returns.
+    /// Runs `webhook` through `plugin` and validates every event it
+    /// returns; one without a time is dated `received_at`.
     fn normalize(
         &self,
         plugin: &InstalledPlugin,
         webhook: &Webhook,
+        received_at: Timestamp,
         metrics: &Metrics,
     ) -> Result<Vec<NewEvent>> {
         let host = self.host()?;
@@ -157,13 +159,15 @@ impl Intake {
         let raw = raw?;
         let mut events = Vec::with_capacity(raw.len());
         for (i, e) in raw.into_iter().enumerate() {
-            let event = e.into_raw(&plugin.info.provider).validate().map_err(|v| {
-                PluginError::new(
-                    PluginErrorKind::InvalidOutput,
-                    format!("event {i} is invalid: {v}"),
-                )
-                .for_plugin(format!("{}@{}", plugin.info.provider, plugin.info.version))
-            })?;
+            let event = e
+                .validate(&plugin.info.provider, received_at)
+                .map_err(|v| {
+                    PluginError::new(
+                        PluginErrorKind::InvalidOutput,
+                        format!("event {i} is invalid: {v}"),
+                    )
+                    .for_plugin(format!("{}@{}", plugin.info.provider, plugin.info.version))
+                })?;
             events.push(event);
         }
         Ok(events)
@@ -321,7 +325,7 @@ fn receive_inner<S: Storage>(
     let plugin = intake.installed(provider)?;
     intake.verify(&plugin.info, webhook)?;
     let planned = planned_delivery(service, &Provider::new(provider)?, webhook)?;
-    let normalized = intake.normalize(&plugin, webhook, service.metrics());
+    let normalized = intake.normalize(&plugin, webhook, planned.received_at, service.metrics());
     if let Err(e) = &normalized {
         if Verdict::of_error(e).is_none() {
             // Too large to keep (or to run): refused, not stored.
@@ -393,7 +397,8 @@ pub(crate) fn replay<S: Storage>(
     }
     let mut report = ReplayReport::default();
     for (delivery, plugin, webhook) in runs {
-        let normalized = intake.normalize(&plugin, &webhook, service.metrics());
+        let normalized =
+            intake.normalize(&plugin, &webhook, delivery.received_at, service.metrics());
         let attempt = Attempt {
             kind: AttemptKind::Replay,
             plugin_version: plugin.info.version.clone(),

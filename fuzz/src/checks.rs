@@ -241,7 +241,7 @@ pub fn plugin_payload(data: &[u8]) {
     match host().normalize(plugin, &webhook) {
         Ok(events) => {
             for e in events {
-                let _ = e.into_raw(&plugin.info.provider).validate();
+                let _ = e.validate(&plugin.info.provider, walletlog::Timestamp::now());
             }
         }
         Err(e) => assert!(

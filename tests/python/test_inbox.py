@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 
 import walletlog
-from conftest import plugin
+from conftest import FIXTURES, plugin
 
 SECRET = "acme_py_secret"
 
@@ -177,3 +177,21 @@ def test_the_inbox_from_asyncio(db: str) -> None:
             await led.close()
 
     asyncio.run(main())
+
+
+def test_a_timeless_paystack_refund_is_dated_by_its_receipt(led: walletlog.Ledger) -> None:
+    led.install_plugin(plugin("paystack"))
+    led.set_webhook_secret("paystack", "sk_test_py")
+    body = (FIXTURES / "paystack" / "refund.processed.json").read_bytes()
+    sig = hmac.new(b"sk_test_py", body, hashlib.sha512).hexdigest()
+    before = datetime.now(timezone.utc)
+    [r] = led.ingest_webhook("paystack", {"x-paystack-signature": sig}, body)
+    event = r.event
+    assert event.occurred_at_estimated is True
+    assert (event.event_type, event.amount, event.currency) == ("withdrawal", Decimal("50"), "NGN")
+    [entry] = led.inbox().entries
+    assert event.occurred_at == entry.received_at and event.occurred_at >= before
+    assert event.to_dict()["occurred_at_estimated"] is True
+    [again] = led.ingest_webhook("paystack", {"x-paystack-signature": sig}, body)
+    assert again.duplicate and again.event == event
+    assert led.inbox().entries[0].attempts == 2

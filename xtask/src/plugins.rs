@@ -21,7 +21,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ),
     ("walletlog-hostile-plugin", "", "hostile"),
     ("walletlog-hostile-plugin", "info-loop", "hostile-info-loop"),
-    ("walletlog-replay-plugin", "", "acme-v1"),
+    ("walletlog-replay-plugin", "contract-1-0", "acme-v1"),
     ("walletlog-replay-plugin", "v2", "acme-v2"),
 ];
 

@@ -21,7 +21,8 @@ use walletlog::{
 
 /// An event as a tuple: (event_id, wallet_id, provider, event_type, amount,
 /// currency, provider_event_id, idempotency_key, metadata_json,
-/// occurred_at_us, created_at_us, sequence).
+/// occurred_at_us, created_at_us, (sequence, occurred_at_estimated)): at
+/// most 12 elements convert, so the last two share one.
 type EventTuple = (
     String,
     String,
@@ -34,7 +35,7 @@ type EventTuple = (
     String,
     i64,
     i64,
-    u64,
+    (u64, bool),
 );
 
 fn event_tuple(e: &WalletTransactionEvent) -> EventTuple {
@@ -50,7 +51,7 @@ fn event_tuple(e: &WalletTransactionEvent) -> EventTuple {
         e.metadata.as_json().to_owned(),
         e.occurred_at.as_micros(),
         e.created_at.as_micros(),
-        e.sequence,
+        (e.sequence, e.occurred_at_estimated),
     )
 }
 
@@ -282,6 +283,7 @@ impl EventFields {
             idempotency_key,
             metadata,
             occurred_at,
+            occurred_at_estimated: false,
         }
     }
 }

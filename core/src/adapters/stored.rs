@@ -67,6 +67,7 @@ pub(crate) struct StoredEvent {
     pub metadata: String,
     pub occurred_at: i64,
     pub created_at: i64,
+    pub occurred_at_estimated: bool,
 }
 
 impl StoredEvent {
@@ -94,6 +95,7 @@ impl StoredEvent {
                 .map_err(bad)?,
             metadata: Metadata::from_stored(self.metadata).map_err(bad)?,
             occurred_at: Timestamp::from_micros("occurred_at", self.occurred_at).map_err(bad)?,
+            occurred_at_estimated: self.occurred_at_estimated,
             created_at: Timestamp::from_micros("created_at", self.created_at).map_err(bad)?,
         })
     }

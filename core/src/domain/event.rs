@@ -22,6 +22,10 @@ pub struct NewEvent {
     pub idempotency_key: Option<IdempotencyKey>,
     pub metadata: Metadata,
     pub occurred_at: Timestamp,
+    /// The provider gave no time: `occurred_at` is the delivery's first
+    /// receipt (plugin contract 1.1). A replay that is estimated too is
+    /// compared without `occurred_at`.
+    pub occurred_at_estimated: bool,
 }
 
 impl NewEvent {
@@ -46,6 +50,7 @@ impl NewEvent {
             idempotency_key: None,
             metadata: Metadata::empty(),
             occurred_at,
+            occurred_at_estimated: false,
         }
     }
 
@@ -100,6 +105,8 @@ pub struct WalletTransactionEvent {
     pub idempotency_key: Option<IdempotencyKey>,
     pub metadata: Metadata,
     pub occurred_at: Timestamp,
+    /// `occurred_at` is the webhook's first receipt: the provider gave none.
+    pub occurred_at_estimated: bool,
     /// When the ledger stored it.
     pub created_at: Timestamp,
     /// Ledger-wide, strictly increasing in storage order, from 1.
@@ -109,10 +116,16 @@ pub struct WalletTransactionEvent {
 impl WalletTransactionEvent {
     /// SHA-256 of the event's canonical content: every field but `sequence`
     /// and `created_at`, which the audit record pins separately. Fields are
-    /// length-prefixed, so no two different events share an encoding.
+    /// length-prefixed, so no two different events share an encoding. An
+    /// event with an estimated time is of version 2, which adds the flag;
+    /// every other event hashes exactly as version 1 did.
     pub fn fingerprint(&self) -> [u8; 32] {
         let mut h = Sha256::new();
-        h.update(b"walletlog.event.v1");
+        h.update(if self.occurred_at_estimated {
+            &b"walletlog.event.v2"[..]
+        } else {
+            &b"walletlog.event.v1"[..]
+        });
         let mut field = |bytes: &[u8]| {
             h.update((bytes.len() as u64).to_be_bytes());
             h.update(bytes);
@@ -140,6 +153,9 @@ impl WalletTransactionEvent {
         }
         field(self.metadata.as_json().as_bytes());
         field(&self.occurred_at.as_micros().to_be_bytes());
+        if self.occurred_at_estimated {
+            field(&[1]);
+        }
         h.finalize().into()
     }
 
@@ -165,7 +181,9 @@ impl WalletTransactionEvent {
         if self.currency != input.currency {
             fields.push("currency");
         }
-        if self.occurred_at != input.occurred_at {
+        // Two estimates of a time the provider never gave say nothing.
+        let both_estimated = self.occurred_at_estimated && input.occurred_at_estimated;
+        if self.occurred_at != input.occurred_at && !both_estimated {
             fields.push("occurred_at");
         }
         fields
@@ -191,6 +209,7 @@ impl NewEvent {
             idempotency_key: self.idempotency_key.clone(),
             metadata: self.metadata.clone(),
             occurred_at: self.occurred_at,
+            occurred_at_estimated: self.occurred_at_estimated,
             created_at,
             sequence,
         }

@@ -28,6 +28,9 @@ pub struct RawEvent {
     pub metadata: Option<String>,
     /// RFC 3339 with any offset.
     pub occurred_at: String,
+    /// `occurred_at` is an estimate (a webhook's receipt time): what an
+    /// export of such an event says, so that its import keeps it.
+    pub occurred_at_estimated: bool,
 }
 
 impl RawEvent {
@@ -56,6 +59,7 @@ impl RawEvent {
         if let Some(m) = &self.metadata {
             event.metadata = Metadata::from_json(m)?;
         }
+        event.occurred_at_estimated = self.occurred_at_estimated;
         Ok(event)
     }
 }

@@ -161,6 +161,7 @@ mod tests {
             idempotency_key: None,
             metadata: Metadata::empty(),
             occurred_at: at,
+            occurred_at_estimated: false,
             created_at: at,
             sequence: 1,
         }

@@ -118,11 +118,21 @@ pub fn event_from_value(value: &Value) -> Result<NewEvent, ValidationError> {
             }
         },
         occurred_at: required_string(map, "occurred_at")?,
+        occurred_at_estimated: match map.get("occurred_at_estimated") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ValidationError::new(
+                    "occurred_at_estimated",
+                    format!("must be true or false, not {}", type_name(other)),
+                ))
+            }
+        },
     };
     raw.validate()
 }
 
-const EVENT_FIELDS: [&str; 12] = [
+const EVENT_FIELDS: [&str; 13] = [
     "event_id",
     "wallet_id",
     "provider",
@@ -135,6 +145,7 @@ const EVENT_FIELDS: [&str; 12] = [
     "metadata",
     "created_at",
     "sequence",
+    "occurred_at_estimated",
 ];
 
 /// Parses the options of a history query (every field optional):

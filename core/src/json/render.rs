@@ -36,6 +36,7 @@ pub fn event(e: &WalletTransactionEvent) -> Value {
         "amount": e.amount.to_string(),
         "currency": e.currency.as_str(),
         "occurred_at": e.occurred_at.to_string(),
+        "occurred_at_estimated": e.occurred_at_estimated,
         "provider_event_id": e.provider_event_id.as_ref().map(|k| k.as_str()),
         "idempotency_key": e.idempotency_key.as_ref().map(|k| k.as_str()),
         "metadata": metadata,

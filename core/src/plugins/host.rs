@@ -18,11 +18,182 @@ use crate::domain::{EventType, PluginError, PluginErrorKind, Provider};
 use crate::limits::PluginLimits;
 use crate::signature::{DigestEncoding, HmacAlgorithm, HmacSpec, SecretEncoding, SignatureScheme};
 
-mod bindings {
+/// `walletlog:normalizer@1.0.0`.
+mod v1_0 {
     wasmtime::component::bindgen!({
         path: "../plugins/wit/normalizer.wit",
         world: "normalizer",
     });
+}
+
+/// `walletlog:normalizer@1.1.0`: 1.0.0 with `occurred-at: option<string>`.
+mod v1_1 {
+    wasmtime::component::bindgen!({
+        path: "../plugins/wit/normalizer-1.1.wit",
+        world: "normalizer",
+    });
+}
+
+/// A component ready to instantiate, of either world.
+enum Pre {
+    V1_0(v1_0::NormalizerPre<StoreState>),
+    V1_1(v1_1::NormalizerPre<StoreState>),
+}
+
+/// Runs `$body` with `$p` the world's `NormalizerPre` and `$m` its module.
+macro_rules! on_world {
+    ($pre:expr, |$p:ident, $m:ident| $body:expr) => {
+        match $pre {
+            Pre::V1_0($p) => {
+                use v1_0 as $m;
+                $body
+            }
+            Pre::V1_1($p) => {
+                use v1_1 as $m;
+                $body
+            }
+        }
+    };
+}
+
+/// The occurred-at of either world: 1.0.0's is always there.
+trait OccurredAt {
+    fn occurred_at(self) -> Option<String>;
+}
+
+impl OccurredAt for String {
+    fn occurred_at(self) -> Option<String> {
+        Some(self)
+    }
+}
+
+impl OccurredAt for Option<String> {
+    fn occurred_at(self) -> Option<String> {
+        self
+    }
+}
+
+/// The conversions between a world's generated types and the host's.
+macro_rules! glue {
+    ($m:ident) => {
+        impl $m::PluginInfo {
+            fn into_host(self) -> (String, String, SignatureScheme) {
+                let signature = match self.signature {
+                    $m::SignatureScheme::None => SignatureScheme::None,
+                    $m::SignatureScheme::StripeV1 => SignatureScheme::StripeV1,
+                    $m::SignatureScheme::StandardWebhooksV1 => SignatureScheme::StandardWebhooksV1,
+                    $m::SignatureScheme::Hmac(h) => SignatureScheme::Hmac(HmacSpec {
+                        algorithm: match h.algorithm {
+                            $m::HmacAlgorithm::Sha256 => HmacAlgorithm::Sha256,
+                            $m::HmacAlgorithm::Sha512 => HmacAlgorithm::Sha512,
+                        },
+                        header: h.header,
+                        encoding: match h.encoding {
+                            $m::DigestEncoding::Hex => DigestEncoding::Hex,
+                            $m::DigestEncoding::Base64 => DigestEncoding::Base64,
+                        },
+                        prefix: h.prefix,
+                        include_url: h.include_url,
+                        secret_encoding: match h.secret_encoding {
+                            $m::SecretEncoding::Utf8 => SecretEncoding::Utf8,
+                            $m::SecretEncoding::Hex => SecretEncoding::Hex,
+                            $m::SecretEncoding::Base64 => SecretEncoding::Base64,
+                        },
+                    }),
+                };
+                (self.provider, self.version, signature)
+            }
+        }
+
+        impl $m::Webhook {
+            /// The request, header names lower-cased.
+            fn of(webhook: &Webhook) -> Self {
+                $m::Webhook {
+                    headers: webhook
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                        .collect(),
+                    body: webhook.body.clone(),
+                    url: webhook.url.clone(),
+                }
+            }
+        }
+
+        impl $m::NormalizedEvent {
+            fn into_host(self) -> NormalizedEvent {
+                NormalizedEvent {
+                    wallet_id: self.wallet_id,
+                    event_type: match self.event_type {
+                        $m::EventType::Deposit => EventType::Deposit,
+                        $m::EventType::Withdrawal => EventType::Withdrawal,
+                        $m::EventType::TransferIn => EventType::TransferIn,
+                        $m::EventType::TransferOut => EventType::TransferOut,
+                        $m::EventType::Fee => EventType::Fee,
+                        $m::EventType::Refund => EventType::Refund,
+                        $m::EventType::Hold => EventType::Hold,
+                        $m::EventType::Release => EventType::Release,
+                    },
+                    amount: self.amount,
+                    currency: self.currency,
+                    provider_event_id: self.provider_event_id,
+                    occurred_at: OccurredAt::occurred_at(self.occurred_at),
+                    metadata: self.metadata,
+                }
+            }
+        }
+
+        impl $m::NormalizeError {
+            fn into_host(self) -> (PluginErrorKind, String) {
+                match self {
+                    $m::NormalizeError::Malformed(m) => (PluginErrorKind::Malformed, m),
+                    $m::NormalizeError::Unsupported(m) => (PluginErrorKind::Unsupported, m),
+                }
+            }
+        }
+    };
+}
+
+glue!(v1_0);
+glue!(v1_1);
+
+/// What a `normalize` call returned, in the host's types.
+type Output = Result<Vec<NormalizedEvent>, (PluginErrorKind, String)>;
+
+impl Pre {
+    /// The contract version of the component's world.
+    fn contract(&self) -> &'static str {
+        match self {
+            Pre::V1_0(_) => "1.0.0",
+            Pre::V1_1(_) => "1.1.0",
+        }
+    }
+
+    fn info(
+        &self,
+        store: &mut Store<StoreState>,
+    ) -> wasmtime::Result<(String, String, SignatureScheme)> {
+        on_world!(self, |p, m| {
+            let _: Option<m::Webhook> = None;
+            let instance = p.instantiate(&mut *store)?;
+            Ok(instance.call_info(&mut *store)?.into_host())
+        })
+    }
+
+    fn normalize(
+        &self,
+        store: &mut Store<StoreState>,
+        webhook: &Webhook,
+    ) -> wasmtime::Result<Output> {
+        on_world!(self, |p, m| {
+            let request = m::Webhook::of(webhook);
+            let instance = p.instantiate(&mut *store)?;
+            Ok(match instance.call_normalize(&mut *store, &request)? {
+                Ok(events) => Ok(events.into_iter().map(|e| e.into_host()).collect()),
+                Err(e) => Err(e.into_host()),
+            })
+        })
+    }
 }
 
 /// How often the epoch ticks: the deadline's resolution.
@@ -37,7 +208,9 @@ pub struct InstalledPlugin {
     pub info: PluginInfo,
     /// SHA-256 of the component's bytes.
     pub content_hash: [u8; 32],
-    pre: bindings::NormalizerPre<StoreState>,
+    /// The world it implements: `1.0.0` or `1.1.0` of `walletlog:normalizer`.
+    pub contract: &'static str,
+    pre: Pre,
 }
 
 /// The engine shared by every plugin of a ledger.
@@ -165,20 +338,32 @@ impl PluginHost {
                 imports.join(", ")
             )));
         }
-        let pre = self
+        let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(bindings::NormalizerPre::new)
-            .map_err(|e| refused(format!("not a walletlog:normalizer@1.0.0 component: {e:#}")))?;
+            .map_err(|e| refused(format!("the component cannot be instantiated: {e:#}")))?;
+        // The newest world first: a 1.1.0 component does not fit 1.0.0.
+        let pre = match v1_1::NormalizerPre::new(instance_pre.clone()) {
+            Ok(p) => Pre::V1_1(p),
+            Err(newer) => match v1_0::NormalizerPre::new(instance_pre) {
+                Ok(p) => Pre::V1_0(p),
+                Err(e) => {
+                    return Err(refused(format!(
+                        "not a component of walletlog:normalizer@1.1.0 ({newer:#}) \
+                         or @1.0.0 ({e:#})"
+                    )))
+                }
+            },
+        };
         let mut store = self.store()?;
         let raw = pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_info(&mut store))
+            .info(&mut store)
             .map_err(|e| call_error(e, &self.limits).for_plugin("(installing)"))?;
         let info = plugin_info(raw)?;
         Ok(InstalledPlugin {
             info,
             content_hash: hash,
+            contract: pre.contract(),
             pre,
         })
     }
@@ -220,20 +405,8 @@ impl PluginHost {
             )
             .for_plugin(name));
         }
-        let request = bindings::Webhook {
-            headers: webhook
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-                .collect(),
-            body: webhook.body.clone(),
-            url: webhook.url.clone(),
-        };
         let mut store = self.store()?;
-        let result = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.call_normalize(&mut store, &request));
+        let result = plugin.pre.normalize(&mut store, webhook);
         *fuel_used = self
             .limits
             .fuel_per_call
@@ -241,15 +414,8 @@ impl PluginHost {
         let result = result.map_err(|e| call_error(e, &self.limits).for_plugin(name.clone()))?;
         let events = match result {
             Ok(events) => events,
-            Err(bindings::NormalizeError::Malformed(m)) => {
-                return Err(
-                    PluginError::new(PluginErrorKind::Malformed, truncate(&m)).for_plugin(name)
-                )
-            }
-            Err(bindings::NormalizeError::Unsupported(m)) => {
-                return Err(
-                    PluginError::new(PluginErrorKind::Unsupported, truncate(&m)).for_plugin(name)
-                )
+            Err((kind, message)) => {
+                return Err(PluginError::new(kind, truncate(&message)).for_plugin(name))
             }
         };
         if events.len() > self.limits.events_max {
@@ -270,7 +436,7 @@ impl PluginHost {
                     + e.amount.len()
                     + e.currency.len()
                     + e.provider_event_id.len()
-                    + e.occurred_at.len()
+                    + e.occurred_at.as_ref().map_or(0, String::len)
                     + e.metadata.len()
             })
             .sum();
@@ -284,18 +450,7 @@ impl PluginHost {
             )
             .for_plugin(name));
         }
-        Ok(events
-            .into_iter()
-            .map(|e| NormalizedEvent {
-                wallet_id: e.wallet_id,
-                event_type: event_type(e.event_type),
-                amount: e.amount,
-                currency: e.currency,
-                provider_event_id: e.provider_event_id,
-                occurred_at: e.occurred_at,
-                metadata: e.metadata,
-            })
-            .collect())
+        Ok(events)
     }
 }
 
@@ -403,75 +558,37 @@ fn call_error(e: wasmtime::Error, limits: &PluginLimits) -> PluginError {
     PluginError::new(kind_and_text.0, kind_and_text.1)
 }
 
-fn event_type(t: bindings::EventType) -> EventType {
-    match t {
-        bindings::EventType::Deposit => EventType::Deposit,
-        bindings::EventType::Withdrawal => EventType::Withdrawal,
-        bindings::EventType::TransferIn => EventType::TransferIn,
-        bindings::EventType::TransferOut => EventType::TransferOut,
-        bindings::EventType::Fee => EventType::Fee,
-        bindings::EventType::Refund => EventType::Refund,
-        bindings::EventType::Hold => EventType::Hold,
-        bindings::EventType::Release => EventType::Release,
-    }
-}
-
 /// Checks what `info` returned.
-fn plugin_info(raw: bindings::PluginInfo) -> Result<PluginInfo, PluginError> {
-    let provider =
-        Provider::new(raw.provider.as_str()).map_err(|e| refused(format!("info: {e}")))?;
-    if raw.version.is_empty()
-        || raw.version.len() > 64
-        || raw
-            .version
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
+fn plugin_info(
+    (provider, version, signature): (String, String, SignatureScheme),
+) -> Result<PluginInfo, PluginError> {
+    let provider = Provider::new(provider.as_str()).map_err(|e| refused(format!("info: {e}")))?;
+    if version.is_empty()
+        || version.len() > 64
+        || version.chars().any(|c| c.is_control() || c.is_whitespace())
     {
         return Err(refused(
             "info: version must be 1 to 64 printable characters without spaces",
         ));
     }
-    let signature = match raw.signature {
-        bindings::SignatureScheme::None => SignatureScheme::None,
-        bindings::SignatureScheme::StripeV1 => SignatureScheme::StripeV1,
-        bindings::SignatureScheme::StandardWebhooksV1 => SignatureScheme::StandardWebhooksV1,
-        bindings::SignatureScheme::Hmac(h) => {
-            let header_ok = !h.header.is_empty()
-                && h.header.len() <= 128
-                && h.header
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !header_ok {
-                return Err(refused(
-                    "info: the HMAC header name is not a valid header name",
-                ));
-            }
-            if h.prefix.as_ref().is_some_and(|p| p.len() > 32) {
-                return Err(refused("info: the HMAC prefix is longer than 32 bytes"));
-            }
-            SignatureScheme::Hmac(HmacSpec {
-                algorithm: match h.algorithm {
-                    bindings::HmacAlgorithm::Sha256 => HmacAlgorithm::Sha256,
-                    bindings::HmacAlgorithm::Sha512 => HmacAlgorithm::Sha512,
-                },
-                header: h.header,
-                encoding: match h.encoding {
-                    bindings::DigestEncoding::Hex => DigestEncoding::Hex,
-                    bindings::DigestEncoding::Base64 => DigestEncoding::Base64,
-                },
-                prefix: h.prefix,
-                include_url: h.include_url,
-                secret_encoding: match h.secret_encoding {
-                    bindings::SecretEncoding::Utf8 => SecretEncoding::Utf8,
-                    bindings::SecretEncoding::Hex => SecretEncoding::Hex,
-                    bindings::SecretEncoding::Base64 => SecretEncoding::Base64,
-                },
-            })
+    if let SignatureScheme::Hmac(h) = &signature {
+        let header_ok = !h.header.is_empty()
+            && h.header.len() <= 128
+            && h.header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !header_ok {
+            return Err(refused(
+                "info: the HMAC header name is not a valid header name",
+            ));
         }
-    };
+        if h.prefix.as_ref().is_some_and(|p| p.len() > 32) {
+            return Err(refused("info: the HMAC prefix is longer than 32 bytes"));
+        }
+    }
     Ok(PluginInfo {
         provider: provider.as_str().to_owned(),
-        version: raw.version,
+        version,
         signature,
     })
 }
@@ -480,6 +597,7 @@ impl std::fmt::Debug for InstalledPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InstalledPlugin")
             .field("info", &self.info)
+            .field("contract", &self.contract)
             .finish()
     }
 }

@@ -19,7 +19,7 @@ mod host;
 pub use crate::limits::PluginLimits;
 pub use host::{InstalledPlugin, PluginHost};
 
-use crate::domain::PluginError;
+use crate::domain::{NewEvent, PluginError, Timestamp, ValidationError};
 use crate::signature::SignatureScheme;
 
 /// A webhook as received: headers (any case; the plugin sees them
@@ -54,15 +54,22 @@ pub struct NormalizedEvent {
     pub amount: String,
     pub currency: String,
     pub provider_event_id: String,
-    pub occurred_at: String,
+    /// RFC 3339; `None` (contract 1.1) when the provider gave no time.
+    pub occurred_at: Option<String>,
     pub metadata: String,
 }
 
 impl NormalizedEvent {
-    /// The event as any other input, for validation: the provider is the
+    /// The event validated as any other input: the provider is the
     /// plugin's, the provider event id the plugin's, no event id or
-    /// idempotency key.
-    pub fn into_raw(self, provider: &str) -> crate::domain::RawEvent {
+    /// idempotency key. Without a time, the event is dated `received_at`
+    /// (the delivery's first receipt) and marked estimated.
+    pub fn validate(
+        self,
+        provider: &str,
+        received_at: Timestamp,
+    ) -> Result<NewEvent, ValidationError> {
+        let estimated = self.occurred_at.is_none();
         crate::domain::RawEvent {
             event_id: None,
             wallet_id: self.wallet_id,
@@ -73,8 +80,10 @@ impl NormalizedEvent {
             provider_event_id: Some(self.provider_event_id),
             idempotency_key: None,
             metadata: Some(self.metadata),
-            occurred_at: self.occurred_at,
+            occurred_at: self.occurred_at.unwrap_or_else(|| received_at.to_string()),
+            occurred_at_estimated: estimated,
         }
+        .validate()
     }
 }
 

@@ -147,8 +147,14 @@ fn components_that_are_not_normalizers_are_refused_at_install() {
         ("core-module", "core WebAssembly module, not a component"),
         ("imports-custom", "imports steal-secret"),
         ("imports-wasi", "imports wasi:cli/environment@0.2.0"),
-        ("empty-world", "not a walletlog:normalizer@1.0.0 component"),
-        ("wrong-world", "not a walletlog:normalizer@1.0.0 component"),
+        (
+            "empty-world",
+            "not a component of walletlog:normalizer@1.1.0",
+        ),
+        (
+            "wrong-world",
+            "not a component of walletlog:normalizer@1.1.0",
+        ),
     ] {
         let Err(Error::Plugin(p)) = l.install_plugin(&wat(name)) else {
             panic!("{name} installed")

@@ -429,6 +429,23 @@ fn retention_prunes_ingested_bodies_first(l: &Ledger) {
         .all(|d| l.delivery(&d.delivery_id).unwrap().unwrap().body.is_some()));
 }
 
+#[test]
+fn the_host_runs_components_of_both_contracts() {
+    let host = walletlog::plugins::PluginHost::new(Default::default(), None).unwrap();
+    let v1 = host.install(&plugin("acme-v1")).unwrap();
+    let v2 = host.install(&plugin("acme-v2")).unwrap();
+    assert_eq!((v1.contract, v1.info.version.as_str()), ("1.0.0", "1.0.0"));
+    assert_eq!((v2.contract, v2.info.version.as_str()), ("1.1.0", "2.0.0"));
+    let hook = acme("evt_1", "payment.succeeded", "w1", 1250);
+    for p in [&v1, &v2] {
+        let events = host.normalize(p, &hook).unwrap();
+        assert_eq!(
+            events[0].occurred_at.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+    }
+}
+
 /// Retention with short limits, on a ledger opened with them.
 #[test]
 fn retention_by_age_and_count_with_named_limits() {

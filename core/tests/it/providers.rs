@@ -200,20 +200,46 @@ fn paystack_fixtures() {
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(&summary(&results), expected, "{file}");
     }
-    // Money moved, but Paystack sends no time: refused, never invented.
-    for file in [
-        "refund.processed.json",
-        "preauthorization.reserve.success.json",
+    // Money moved, but Paystack sends no time: the events go in dated by
+    // the delivery's first receipt, marked estimated; the provider's retry
+    // of the same body is a duplicate, not a conflict.
+    for (file, expected) in [
+        (
+            "refund.processed.json",
+            row("withdrawal", "50", "NGN", "refund:132013318360"),
+        ),
+        (
+            "preauthorization.reserve.success.json",
+            row("hold", "10", "ZAR", "preauth:pre_9gjnu6dc:hold"),
+        ),
     ] {
         let l = ledger("paystack", PAYSTACK_KEY);
-        let Err(Error::Plugin(p)) = l.ingest_webhook(
-            "paystack",
-            &paystack_webhook(fixture(&format!("paystack/{file}"))),
-        ) else {
-            panic!("{file} accepted")
-        };
-        assert_eq!(p.kind, PluginErrorKind::Unsupported, "{file}: {p}");
-        assert!(p.to_string().contains("no timestamp"));
+        let hook = paystack_webhook(fixture(&format!("paystack/{file}")));
+        let before = walletlog::Timestamp::now();
+        let (delivery, first) = l.receive_webhook("paystack", &hook);
+        let first = first.unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(summary(&first), [expected.clone()], "{file}");
+        let event = &first[0].event;
+        assert!(event.occurred_at_estimated, "{file}");
+        assert_eq!(event.occurred_at, delivery.unwrap().received_at, "{file}");
+        assert!(event.occurred_at >= before);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let again = l.ingest_webhook("paystack", &hook).unwrap();
+        assert!(again[0].duplicate(), "{file}: a retry is a duplicate");
+        assert_eq!(again[0].event.occurred_at, event.occurred_at);
+        assert_eq!(all_events(&l).len(), 1);
+        // The same event in another body (re-serialized by a proxy, say) is
+        // another delivery, received later: its estimate differs, and two
+        // estimates are compared without occurred_at.
+        let mut other = hook.body.clone();
+        other.push(b'\n');
+        let (second, replayed) = l.receive_webhook("paystack", &paystack_webhook(other));
+        assert_ne!(second.unwrap().received_at, event.occurred_at);
+        let replayed = replayed.unwrap();
+        assert!(replayed[0].duplicate(), "{file}");
+        assert_eq!(replayed[0].event.event_id, event.event_id);
+        assert_eq!(all_events(&l).len(), 1);
+        assert!(l.verify_audit().unwrap().ok);
     }
     // The charge's wallet is the customer; times are the provider's, in UTC.
     let l = ledger("paystack", PAYSTACK_KEY);

@@ -17,6 +17,7 @@ fn raw() -> RawEvent {
         idempotency_key: None,
         metadata: None,
         occurred_at: "2026-01-02T03:04:05Z".into(),
+        occurred_at_estimated: false,
     }
 }
 

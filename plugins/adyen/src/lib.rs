@@ -72,7 +72,7 @@ impl Out<'_> {
             amount: minor_to_decimal(minor.abs(), currency)?,
             currency: currency.to_owned(),
             provider_event_id: format!("{key}:{kind}"),
-            occurred_at: at.to_owned(),
+            occurred_at: Some(at.to_owned()),
             metadata: metadata(&[
                 ("adyen_transfer", opt_str(self.transfer, "/id")),
                 ("category", opt_str(self.transfer, "/category")),

@@ -6,9 +6,15 @@
 //! | `transfer.success` | transfer_out of `amount` | `transfer:<transfer_code>` | recipient code |
 //! | `transfer.reversed` | transfer_in (the money came back) | `transfer:<transfer_code>:reversed` | recipient code |
 //! | `preauthorization.capture.success` | release of the held `amount`, withdrawal of `captured_amount`; fee of the capture's fees | `preauth:<reference>:capture` (`:release`, `:fee`) | customer code |
+//! | `preauthorization.reserve.success` | hold of `amount`, time estimated | `preauth:<reference>:hold` | customer code |
 //! | `preauthorization.release.success` | release of `amount` | `preauth:<reference>:release` | customer code |
+//! | `refund.processed` | withdrawal of `amount` (back to the customer), time estimated | `refund:<refund_reference>` | customer code, else the customer's email |
 //! | `transfer.failed`, `refund.pending`/`processing`/`failed`, `*.failed`, disputes | nothing (no money moved, or not yet) | | |
-//! | `refund.processed`, `preauthorization.reserve.success` | unsupported: Paystack sends no timestamp for them, and walletlog will not invent one | | |
+//!
+//! Paystack sends no time with `refund.processed` and
+//! `preauthorization.reserve.success`: their events carry none, and
+//! walletlog dates them by the webhook's first receipt, marked estimated
+//! (plugin contract 1.1); a retry of the same body is a duplicate.
 //!
 //! `data.metadata.wallet_id`, when present, names the wallet instead.
 //! Amounts are minor units (kobo, cents), sometimes as strings ("5000").
@@ -59,7 +65,7 @@ impl Ctx<'_> {
         id: String,
         minor: i64,
         wallet: &str,
-        at: &str,
+        at: Option<&str>,
     ) -> Result<Option<Event>, Error> {
         if minor == 0 {
             return Ok(None);
@@ -71,10 +77,14 @@ impl Ctx<'_> {
             amount: minor_to_decimal(minor, &currency)?,
             currency,
             provider_event_id: id,
-            occurred_at: at.to_owned(),
+            occurred_at: at.map(str::to_owned),
             metadata: metadata(&[
                 ("paystack_event", Some(self.kind)),
-                ("reference", opt_str(self.data, "/reference")),
+                (
+                    "reference",
+                    opt_str(self.data, "/reference")
+                        .or_else(|| opt_str(self.data, "/transaction_reference")),
+                ),
             ]),
         }))
     }
@@ -119,14 +129,14 @@ impl Normalizer for Paystack {
                     key.clone(),
                     int_field(data, "/amount")?,
                     &wallet,
-                    &at,
+                    Some(&at),
                 )?);
                 out.extend(c.event(
                     EventType::Fee,
                     format!("{key}:fee"),
                     fees(data, "/fees"),
                     &wallet,
-                    &at,
+                    Some(&at),
                 )?);
             }
             "transfer.success" | "transfer.reversed" => {
@@ -158,7 +168,7 @@ impl Normalizer for Paystack {
                     )
                 };
                 let at = c.first_time(times)?;
-                out.extend(c.event(ty, key, int_field(data, "/amount")?, &wallet, &at)?);
+                out.extend(c.event(ty, key, int_field(data, "/amount")?, &wallet, Some(&at))?);
             }
             "preauthorization.capture.success" => {
                 let reference = str_field(data, "/reference")?;
@@ -170,21 +180,21 @@ impl Normalizer for Paystack {
                     format!("{key}:release"),
                     int_field(data, "/amount")?,
                     &wallet,
-                    &at,
+                    Some(&at),
                 )?);
                 out.extend(c.event(
                     EventType::Withdrawal,
                     format!("{key}:capture"),
                     int_field(data, "/captured_amount")?,
                     &wallet,
-                    &at,
+                    Some(&at),
                 )?);
                 out.extend(c.event(
                     EventType::Fee,
                     format!("{key}:fee"),
                     fees(data, "/transaction/fees"),
                     &wallet,
-                    &at,
+                    Some(&at),
                 )?);
             }
             "preauthorization.release.success" => {
@@ -196,13 +206,35 @@ impl Normalizer for Paystack {
                     format!("preauth:{reference}:release"),
                     int_field(data, "/amount")?,
                     &wallet,
-                    &at,
+                    Some(&at),
                 )?);
             }
-            "refund.processed" | "preauthorization.reserve.success" => {
-                return Err(Error::Unsupported(format!(
-                    "{kind} moves money but carries no timestamp; walletlog will not invent one"
-                )))
+            // Paystack sends no time with these two: the event goes in
+            // without one, and walletlog dates it by the webhook's first
+            // receipt, marked estimated (contract 1.1).
+            "refund.processed" => {
+                let reference = str_field(data, "/refund_reference")?;
+                let wallet = c
+                    .wallet("/customer/customer_code")
+                    .or_else(|_| c.wallet("/customer/email"))?;
+                out.extend(c.event(
+                    EventType::Withdrawal,
+                    format!("refund:{reference}"),
+                    int_field(data, "/amount")?,
+                    &wallet,
+                    None,
+                )?);
+            }
+            "preauthorization.reserve.success" => {
+                let reference = str_field(data, "/reference")?;
+                let wallet = c.wallet("/customer/customer_code")?;
+                out.extend(c.event(
+                    EventType::Hold,
+                    format!("preauth:{reference}:hold"),
+                    int_field(data, "/amount")?,
+                    &wallet,
+                    None,
+                )?);
             }
             _ => {}
         }

@@ -38,6 +38,24 @@ pub fn info<T: Normalizer>() -> b::PluginInfo {
     }
 }
 
+/// Contract 1.1: the time, or none.
+#[cfg(not(feature = "contract-1-0"))]
+fn occurred_at(at: Option<String>) -> Result<Option<String>, b::NormalizeError> {
+    Ok(at)
+}
+
+/// Contract 1.0 has no place for a missing time.
+#[cfg(feature = "contract-1-0")]
+fn occurred_at(at: Option<String>) -> Result<String, b::NormalizeError> {
+    at.ok_or_else(|| {
+        b::NormalizeError::Malformed(
+            "an event without occurred_at needs walletlog:normalizer@1.1.0; \
+             build without the contract-1-0 feature"
+                .into(),
+        )
+    })
+}
+
 pub fn normalize<T: Normalizer>(
     request: b::Webhook,
 ) -> Result<Vec<b::NormalizedEvent>, b::NormalizeError> {
@@ -47,27 +65,29 @@ pub fn normalize<T: Normalizer>(
         url: request.url,
     };
     match T::normalize(&request) {
-        Ok(events) => Ok(events
+        Ok(events) => events
             .into_iter()
-            .map(|e| b::NormalizedEvent {
-                wallet_id: e.wallet_id,
-                event_type: match e.event_type {
-                    EventType::Deposit => b::EventType::Deposit,
-                    EventType::Withdrawal => b::EventType::Withdrawal,
-                    EventType::TransferIn => b::EventType::TransferIn,
-                    EventType::TransferOut => b::EventType::TransferOut,
-                    EventType::Fee => b::EventType::Fee,
-                    EventType::Refund => b::EventType::Refund,
-                    EventType::Hold => b::EventType::Hold,
-                    EventType::Release => b::EventType::Release,
-                },
-                amount: e.amount,
-                currency: e.currency,
-                provider_event_id: e.provider_event_id,
-                occurred_at: e.occurred_at,
-                metadata: e.metadata,
+            .map(|e| {
+                Ok(b::NormalizedEvent {
+                    wallet_id: e.wallet_id,
+                    event_type: match e.event_type {
+                        EventType::Deposit => b::EventType::Deposit,
+                        EventType::Withdrawal => b::EventType::Withdrawal,
+                        EventType::TransferIn => b::EventType::TransferIn,
+                        EventType::TransferOut => b::EventType::TransferOut,
+                        EventType::Fee => b::EventType::Fee,
+                        EventType::Refund => b::EventType::Refund,
+                        EventType::Hold => b::EventType::Hold,
+                        EventType::Release => b::EventType::Release,
+                    },
+                    amount: e.amount,
+                    currency: e.currency,
+                    provider_event_id: e.provider_event_id,
+                    occurred_at: occurred_at(e.occurred_at)?,
+                    metadata: e.metadata,
+                })
             })
-            .collect()),
+            .collect(),
         Err(Error::Malformed(m)) => Err(b::NormalizeError::Malformed(m)),
         Err(Error::Unsupported(m)) => Err(b::NormalizeError::Unsupported(m)),
     }

@@ -22,7 +22,7 @@
 //!             amount: walletlog_plugin::minor_to_decimal(cents, "USD")?,
 //!             currency: "USD".into(),
 //!             provider_event_id: id.to_owned(),
-//!             occurred_at: walletlog_plugin::unix_to_rfc3339(walletlog_plugin::int_field(&body, "/created")?)?,
+//!             occurred_at: Some(walletlog_plugin::unix_to_rfc3339(walletlog_plugin::int_field(&body, "/created")?)?),
 //!             metadata: "{}".into(),
 //!         }])
 //!     }
@@ -159,8 +159,11 @@ pub struct Event {
     pub currency: String,
     /// The provider's id for this movement; unique per provider.
     pub provider_event_id: String,
-    /// RFC 3339 (use [`unix_to_rfc3339`] or [`to_utc_rfc3339`]).
-    pub occurred_at: String,
+    /// When the money moved, RFC 3339 (use [`unix_to_rfc3339`] or
+    /// [`to_utc_rfc3339`]). `None` only when the provider sends no time at
+    /// all: walletlog then dates the event by the webhook's first receipt
+    /// and marks the time estimated (contract 1.1). Never invent one.
+    pub occurred_at: Option<String>,
     /// A JSON object's text.
     pub metadata: String,
 }
@@ -184,6 +187,17 @@ pub trait Normalizer {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod bindings {
+    // The SDK targets walletlog:normalizer@1.1.0; feature `contract-1-0`
+    // builds a 1.0.0 component (for hosts older than the inbox).
+    #[cfg(not(feature = "contract-1-0"))]
+    wit_bindgen::generate!({
+        path: "../wit/normalizer-1.1.wit",
+        world: "normalizer",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "walletlog_plugin::bindings",
+    });
+    #[cfg(feature = "contract-1-0")]
     wit_bindgen::generate!({
         path: "../wit/normalizer.wit",
         world: "normalizer",

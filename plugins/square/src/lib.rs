@@ -50,7 +50,7 @@ impl Ctx<'_> {
             amount: minor_to_decimal(minor.abs(), &currency)?,
             currency,
             provider_event_id: id,
-            occurred_at: to_utc_rfc3339(str_field(self.object, "/created_at")?)?,
+            occurred_at: Some(to_utc_rfc3339(str_field(self.object, "/created_at")?)?),
             metadata: metadata(&[
                 ("square_event_id", opt_str(self.body, "/event_id")),
                 ("square_type", opt_str(self.body, "/type")),

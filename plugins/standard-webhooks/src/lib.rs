@@ -67,7 +67,7 @@ fn event(v: &Value, fallback_id: Option<&str>, index: usize) -> Result<Event, Er
         amount,
         currency: str_field(v, "/currency").map_err(at)?.to_owned(),
         provider_event_id,
-        occurred_at: to_utc_rfc3339(str_field(v, "/occurred_at").map_err(at)?).map_err(at)?,
+        occurred_at: Some(to_utc_rfc3339(str_field(v, "/occurred_at").map_err(at)?).map_err(at)?),
         metadata,
     })
 }

@@ -229,7 +229,7 @@ impl Context<'_> {
             amount: minor_to_decimal(minor.abs(), &currency)?,
             currency,
             provider_event_id: id.to_owned(),
-            occurred_at: unix_to_rfc3339(int_field(self.event, "/created")?)?,
+            occurred_at: Some(unix_to_rfc3339(int_field(self.event, "/created")?)?),
             metadata: metadata(&[
                 ("stripe_event", opt_str(self.event, "/id")),
                 ("stripe_type", Some(self.kind)),

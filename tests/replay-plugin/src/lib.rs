@@ -53,7 +53,7 @@ impl Normalizer for Acme {
             amount: minor_to_decimal(int_field(&body, "/amount")?, currency)?,
             currency: currency.to_owned(),
             provider_event_id: str_field(&body, "/id")?.to_owned(),
-            occurred_at: unix_to_rfc3339(int_field(&body, "/created")?)?,
+            occurred_at: Some(unix_to_rfc3339(int_field(&body, "/created")?)?),
             metadata: "{}".into(),
         }])
     }

@@ -292,7 +292,13 @@ class Event(tuple):  # type: ignore[type-arg]
 
     @property
     def sequence(self) -> int:
-        return self[11]
+        return self[11][0]
+
+    @property
+    def occurred_at_estimated(self) -> bool:
+        """The provider gave no time (plugin contract 1.1): ``occurred_at`` is
+        the webhook's first receipt."""
+        return self[11][1]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and tuple.__eq__(self, other)
@@ -324,6 +330,7 @@ class Event(tuple):  # type: ignore[type-arg]
             "idempotency_key": self.idempotency_key,
             "metadata": self.metadata,
             "occurred_at": self.occurred_at.isoformat(),
+            "occurred_at_estimated": self.occurred_at_estimated,
             "created_at": self.created_at.isoformat(),
             "sequence": self.sequence,
         }

@@ -11,7 +11,9 @@ _List = list
 
 # (event_id, wallet_id, provider, event_type, amount, currency,
 #  provider_event_id, idempotency_key, metadata_json, occurred_at_us, created_at_us, sequence)
-_EventTuple = tuple[str, str, str, str, str, str, Optional[str], Optional[str], str, int, int, int]
+_EventTuple = tuple[
+    str, str, str, str, str, str, Optional[str], Optional[str], str, int, int, tuple[int, bool]
+]
 
 @final
 class NativeEvent:

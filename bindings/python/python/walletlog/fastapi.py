@@ -91,6 +91,8 @@ class EventBody(BaseModel):
     idempotency_key: Optional[str]
     metadata: dict[str, Any]
     occurred_at: str
+    #: The provider gave no time: ``occurred_at`` is the webhook's first receipt.
+    occurred_at_estimated: bool = False
     created_at: str
     sequence: int
 

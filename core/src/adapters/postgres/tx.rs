@@ -42,7 +42,8 @@ use crate::ports::{AmountRow, InboxPrune, Pruned, ReadTx, WriteTx};
 macro_rules! event_columns {
     () => {
         "sequence, event_id, wallet_id, provider, event_type, amount::text, currency, \
-         provider_event_id, idempotency_key, metadata, occurred_at, created_at"
+         provider_event_id, idempotency_key, metadata, occurred_at, created_at, \
+         occurred_at_estimated"
     };
 }
 
@@ -88,6 +89,7 @@ fn event_from_row(r: &Row) -> Result<WalletTransactionEvent> {
         metadata: get(r, 9)?,
         occurred_at: get(r, 10)?,
         created_at: get(r, 11)?,
+        occurred_at_estimated: get(r, 12)?,
     }
     .into_event()
 }
@@ -530,6 +532,7 @@ impl<'c> Tx<'c> {
         let mut params = events_params(&events);
         params.push(Box::new(expected));
         params.push(Box::new(events.len() as i64));
+        params.push(estimated_param(&events));
         let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
         static SQL: OnceLock<String> = OnceLock::new();
         let sql = SQL.get_or_init(|| {
@@ -538,7 +541,7 @@ impl<'c> Tx<'c> {
                  WHERE walletlog_expect((SELECT coalesce(max(sequence), 0) FROM events), $13, 'event') \
                  ON CONFLICT DO NOTHING RETURNING 1) \
                  SELECT walletlog_expect((SELECT count(*) FROM new_events), $14, 'new event')",
-                insert_events_sql(1)
+                insert_events_sql(1, 15)
             )
         });
         if let Err(e) = self.query(sql, &refs) {
@@ -637,7 +640,7 @@ impl<'c> Tx<'c> {
              ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
                  available = EXCLUDED.available, held = EXCLUDED.held, \
                  event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at",
-                insert_events_sql(20)
+                insert_events_sql(20, 34)
             )
         });
         fn owned<'a, T: tokio_postgres::types::ToSql + Sync + 'static>(
@@ -677,6 +680,7 @@ impl<'c> Tx<'c> {
         params.extend(events_params(&deferred));
         params.push(owned(deferred.len() as i64));
         params.push(owned(a_delivery));
+        params.push(estimated_param(&deferred));
         Ok(Some((sql.to_owned(), params)))
     }
 
@@ -813,7 +817,7 @@ impl<'c> Tx<'c> {
 
 /// `INSERT INTO events` of the rows of twelve arrays, parameters `$first`
 /// on, in the order [`events_params`] gives them (no `ON CONFLICT` yet).
-fn insert_events_sql(first: usize) -> String {
+fn insert_events_sql(first: usize, estimated: usize) -> String {
     let types = [
         "bigint", "uuid", "text", "text", "smallint", "text", "text", "text", "text", "text",
         "bigint", "bigint",
@@ -825,10 +829,24 @@ fn insert_events_sql(first: usize) -> String {
         .collect();
     format!(
         "INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, \
-             currency, provider_event_id, idempotency_key, metadata, occurred_at, created_at) \
-         SELECT s, i, w, p, t, a::numeric, c, pe, ik, m, o, ca \
-         FROM unnest({}) AS e (s, i, w, p, t, a, c, pe, ik, m, o, ca)",
+             currency, provider_event_id, idempotency_key, metadata, occurred_at, created_at, \
+             occurred_at_estimated) \
+         SELECT s, i, w, p, t, a::numeric, c, pe, ik, m, o, ca, oe \
+         FROM unnest({}, ${estimated}::boolean[]) AS e (s, i, w, p, t, a, c, pe, ik, m, o, ca, oe)",
         arrays.join(", ")
+    )
+}
+
+/// `occurred_at_estimated` of `events`, the array [`insert_events_sql`]
+/// numbers apart from the twelve.
+fn estimated_param(
+    events: &[WalletTransactionEvent],
+) -> Box<dyn tokio_postgres::types::ToSql + Sync> {
+    Box::new(
+        events
+            .iter()
+            .map(|e| e.occurred_at_estimated)
+            .collect::<Vec<bool>>(),
     )
 }
 
@@ -1209,10 +1227,10 @@ impl WriteTx for Tx<'_> {
             "WITH inserted AS ( \
                  INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount, \
                      currency, provider_event_id, idempotency_key, metadata, occurred_at, \
-                     created_at) \
+                     created_at, occurred_at_estimated) \
                  SELECT $1::bigint, $2::uuid, $3::text, $4::text, $5::smallint, \
                      $6::text::numeric, $7::text, $8::text, $9::text, $10::text, $11::bigint, \
-                     $12::bigint \
+                     $12::bigint, $15::boolean \
                  WHERE walletlog_expect((SELECT coalesce(max(sequence), 0) FROM events), $14, 'event') \
                  ON CONFLICT DO NOTHING RETURNING 1 \
              ) \
@@ -1235,6 +1253,7 @@ impl WriteTx for Tx<'_> {
                 &e.created_at.as_micros(),
                 &buckets.as_slice(),
                 &expected_last,
+                &e.occurred_at_estimated,
             ],
         )?;
         let inserted: i64 = get(&rows[0], 7)?;

@@ -17,7 +17,8 @@ use crate::ports::AmountRow;
 macro_rules! event_columns {
     () => {
         "sequence, event_id, wallet_id, provider, event_type, amount, currency, \
-         provider_event_id, idempotency_key, metadata, occurred_at, created_at"
+         provider_event_id, idempotency_key, metadata, occurred_at, created_at, \
+         occurred_at_estimated"
     };
 }
 
@@ -56,6 +57,7 @@ pub(super) fn event_from_row(r: &Row<'_>) -> Result<WalletTransactionEvent> {
         metadata: get(r, 9)?,
         occurred_at: get(r, 10)?,
         created_at: get(r, 11)?,
+        occurred_at_estimated: get(r, 12)?,
     }
     .into_event()
 }

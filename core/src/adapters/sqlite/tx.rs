@@ -417,7 +417,7 @@ impl WriteTx for Tx<'_> {
             concat!(
                 "INSERT INTO events (",
                 event_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                  ON CONFLICT (event_id) DO NOTHING \
                  ON CONFLICT (provider, provider_event_id) WHERE provider_event_id IS NOT NULL DO NOTHING \
                  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
@@ -437,6 +437,7 @@ impl WriteTx for Tx<'_> {
                 e.metadata.as_json(),
                 e.occurred_at.as_micros(),
                 e.created_at.as_micros(),
+                e.occurred_at_estimated,
             ])
             .map_err(map_err)?;
         Ok(inserted == 1)

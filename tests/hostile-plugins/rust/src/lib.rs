@@ -26,7 +26,7 @@ fn valid(id: &str) -> Event {
         amount: "1.00".into(),
         currency: "USD".into(),
         provider_event_id: id.into(),
-        occurred_at: "2026-01-01T00:00:00Z".into(),
+        occurred_at: Some("2026-01-01T00:00:00Z".into()),
         metadata: "{}".into(),
     }
 }
@@ -98,7 +98,7 @@ impl Normalizer for Hostile {
                 ..valid("currency")
             }]),
             "timestamp" => Ok(vec![Event {
-                occurred_at: "yesterday".into(),
+                occurred_at: Some("yesterday".into()),
                 ..valid("timestamp")
             }]),
             "metadata" => Ok(vec![Event {
