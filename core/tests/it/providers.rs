@@ -218,7 +218,7 @@ fn paystack_fixtures() {
         let before = walletlog::Timestamp::now();
         let (delivery, first) = l.receive_webhook("paystack", &hook);
         let first = first.unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(summary(&first), [expected.clone()], "{file}");
+        assert_eq!(summary(&first), std::slice::from_ref(&expected), "{file}");
         let event = &first[0].event;
         assert!(event.occurred_at_estimated, "{file}");
         assert_eq!(event.occurred_at, delivery.unwrap().received_at, "{file}");
