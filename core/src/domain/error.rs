@@ -171,6 +171,9 @@ pub struct ConflictError {
     pub existing_event_id: EventId,
     /// What disagrees.
     pub reason: ConflictReason,
+    /// The offered event in words, when its position says little (a
+    /// webhook's events: `provider event pi_1 (deposit of 20 USD)`).
+    pub event: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,8 +210,10 @@ impl ConflictError {
 
 impl fmt::Display for ConflictError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(i) = self.index {
-            write!(f, "item {i}: ")?;
+        match (&self.event, self.index) {
+            (Some(event), _) => write!(f, "{event}: ")?,
+            (None, Some(i)) => write!(f, "item {i}: ")?,
+            (None, None) => {}
         }
         match &self.reason {
             ConflictReason::DifferentFields(fields) => write!(

@@ -23,8 +23,8 @@ pub struct NewEvent {
     pub metadata: Metadata,
     pub occurred_at: Timestamp,
     /// The provider gave no time: `occurred_at` is the delivery's first
-    /// receipt (plugin contract 1.1). A replay that is estimated too is
-    /// compared without `occurred_at`.
+    /// receipt (plugin contract 1.1). When the stored event or its replay
+    /// is estimated, they are compared without `occurred_at`.
     pub occurred_at_estimated: bool,
 }
 
@@ -181,9 +181,10 @@ impl WalletTransactionEvent {
         if self.currency != input.currency {
             fields.push("currency");
         }
-        // Two estimates of a time the provider never gave say nothing.
-        let both_estimated = self.occurred_at_estimated && input.occurred_at_estimated;
-        if self.occurred_at != input.occurred_at && !both_estimated {
+        // An estimate of a time the provider never gave says nothing that
+        // another time could contradict.
+        let estimated = self.occurred_at_estimated || input.occurred_at_estimated;
+        if self.occurred_at != input.occurred_at && !estimated {
             fields.push("occurred_at");
         }
         fields

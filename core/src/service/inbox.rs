@@ -72,6 +72,22 @@ fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<std::result::Result<De
     )
 }
 
+/// A webhook's event in words, for its conflict's message.
+fn describe(e: &NewEvent) -> String {
+    let key = e
+        .provider_event_id
+        .as_ref()
+        .map_or_else(|| "?".to_owned(), |k| k.to_string());
+    format!(
+        "{} event {key} ({} of {} {} to wallet {})",
+        e.provider,
+        e.event_type.as_str(),
+        e.amount,
+        e.currency,
+        e.wallet_id
+    )
+}
+
 fn raced() -> Error {
     Error::Storage(StorageError::new(
         StorageErrorKind::Busy,
@@ -238,7 +254,9 @@ impl<S: Storage> Service<S> {
             return Ok(Err(other));
         }
         let results = ingestion.finish_recording(written, &mut |tx, conflict| {
-            let made = attempt.made(Verdict::Conflict, Some(conflict.to_string()), Vec::new());
+            let mut named = conflict.clone();
+            named.event = named.index.and_then(|i| events.get(i)).map(describe);
+            let made = attempt.made(Verdict::Conflict, Some(named.to_string()), Vec::new());
             record(tx, made, &mut lost, &mut stored)
         });
         if let Some(other) = lost.take() {
@@ -250,9 +268,13 @@ impl<S: Storage> Service<S> {
                 let results = results.into_iter().collect::<Result<Vec<_>>>()?;
                 Ok(Ok((d, Ok(results))))
             }
-            Err(e @ Error::Conflict(_)) => {
+            Err(Error::Conflict(mut c)) => {
+                // "item 0" means nothing to whoever reads a webhook's error.
+                if let Some(e) = c.index.and_then(|i| events.get(i)) {
+                    c.event = Some(describe(e));
+                }
                 let d = stored.expect("a refused conflict recorded its delivery");
-                Ok(Ok((d, Err(e))))
+                Ok(Ok((d, Err(Error::Conflict(c)))))
             }
             // An event that cannot be stored (an overflow): nothing of the
             // ingestion is kept, and the delivery says why.

@@ -134,6 +134,7 @@ fn resolve(
                     key,
                     existing_event_id: stored.event_id,
                     reason: ConflictReason::DifferentFields(fields),
+                    event: None,
                 }))
             }
         }
@@ -150,6 +151,7 @@ fn resolve(
                 other_key,
                 other_event_id,
             },
+            event: None,
         })),
     }
 }

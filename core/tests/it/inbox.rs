@@ -535,3 +535,40 @@ fn audit_records_without_a_delivery_hash_as_version_1() {
         "the delivery is covered"
     );
 }
+
+#[test]
+fn a_webhook_conflict_names_the_event_and_is_kept_as_a_dead_letter() {
+    let l = Ledger::in_memory();
+    install(&l, "v1");
+    l.ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1250))
+        .unwrap();
+    // The provider "lies by accident": the same event id, another amount.
+    let err = l
+        .ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1300))
+        .unwrap_err();
+    let Error::Conflict(c) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(c.fields(), ["amount"]);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("acme event evt_1 (deposit of 13 USD to wallet w1): conflict"),
+        "{text}"
+    );
+    assert!(!text.contains("item 0"), "{text}");
+    let [dead] = &deliveries(&l, InboxQuery::new().verdict(Verdict::Conflict))[..] else {
+        panic!("one conflict")
+    };
+    assert!(dead
+        .latest()
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("acme event evt_1"));
+    // Audited as a conflict that names the delivery; nothing stored.
+    let last = all_audit(&l).pop().unwrap();
+    assert_eq!(last.action, AuditAction::Conflict);
+    assert_eq!(last.delivery_id, Some(dead.delivery_id));
+    assert_eq!(all_events(&l).len(), 1);
+    assert_eq!(available(&l, "w1"), "12.5");
+}

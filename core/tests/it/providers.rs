@@ -588,3 +588,420 @@ fn adyen_files_that_move_no_money_or_are_not_supported() {
     assert!(l.ingest_webhook("adyen", &published).unwrap().is_empty());
     assert!(all_events(&l).is_empty());
 }
+
+// --- Every order ------------------------------------------------------------
+
+/// What a ledger holds after a set of deliveries, independent of the order
+/// they came in: every event's content (an estimated time left out: it is
+/// the receipt's), every wallet's balances, and each delivery's outcome.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    events: Vec<String>,
+    balances: Vec<String>,
+    refused: Vec<String>,
+    /// The provider's time of each event that has one. An event stored with
+    /// an estimated time in one order may hold the provider's in another
+    /// (the first report wins): times are compared where both have one.
+    times: std::collections::BTreeMap<String, String>,
+}
+
+impl Outcome {
+    fn same_as(&self, other: &Outcome) -> bool {
+        self.events == other.events
+            && self.balances == other.balances
+            && self.refused == other.refused
+            && self
+                .times
+                .iter()
+                .all(|(k, t)| other.times.get(k).is_none_or(|o| o == t))
+    }
+}
+
+fn outcome_of(l: &Ledger, refused: Vec<String>) -> Outcome {
+    let times = all_events(l)
+        .iter()
+        .filter(|e| !e.occurred_at_estimated)
+        .map(|e| {
+            (
+                e.provider_event_id.as_ref().unwrap().to_string(),
+                e.occurred_at.to_string(),
+            )
+        })
+        .collect();
+    let mut events: Vec<String> = all_events(l)
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {} {}",
+                e.provider_event_id.as_ref().unwrap(),
+                e.wallet_id,
+                e.event_type.as_str(),
+                e.amount,
+                e.currency
+            )
+        })
+        .collect();
+    events.sort();
+    let mut wallets: Vec<String> = all_events(l)
+        .iter()
+        .map(|e| e.wallet_id.to_string())
+        .collect();
+    wallets.sort();
+    wallets.dedup();
+    let balances = wallets
+        .iter()
+        .flat_map(|w| {
+            l.balance(&wallet(w), None)
+                .unwrap()
+                .into_iter()
+                .map(move |b| format!("{w} {} {} {}", b.currency, b.available, b.held))
+        })
+        .collect();
+    let mut refused = refused;
+    refused.sort();
+    assert!(l.verify_audit().unwrap().ok);
+    Outcome {
+        events,
+        balances,
+        refused,
+        times,
+    }
+}
+
+/// Orders of `n` deliveries: all of them up to 5, else the identity, the
+/// reverse and 40 seeded shuffles.
+fn orders(n: usize) -> Vec<Vec<usize>> {
+    fn permute(prefix: &mut Vec<usize>, rest: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        if rest.is_empty() {
+            out.push(prefix.clone());
+            return;
+        }
+        for i in 0..rest.len() {
+            let x = rest.remove(i);
+            prefix.push(x);
+            permute(prefix, rest, out);
+            prefix.pop();
+            rest.insert(i, x);
+        }
+    }
+    let mut out = Vec::new();
+    if n <= 5 {
+        permute(&mut Vec::new(), &mut (0..n).collect(), &mut out);
+        return out;
+    }
+    out.push((0..n).collect());
+    out.push((0..n).rev().collect());
+    let mut seed: u64 = 0x5eed;
+    for _ in 0..40 {
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (seed >> 33) as usize % (i + 1));
+        }
+        out.push(order);
+    }
+    out
+}
+
+/// Delivers `hooks` in every order of [`orders`], each into a fresh ledger
+/// of `provider`, and asserts the same outcome every time, with no conflict.
+fn every_order_gives_the_same_ledger(provider: &str, secret: &str, hooks: &[(String, Webhook)]) {
+    let cache = tempfile::tempdir().unwrap();
+    let mut first: Option<Outcome> = None;
+    for order in orders(hooks.len()) {
+        let l = Ledger::open(
+            ":memory:",
+            walletlog::Options {
+                plugin_cache_dir: Some(cache.path().to_owned()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        l.install_plugin(&plugin(provider)).unwrap();
+        l.set_webhook_secret(provider, Secret::new(secret)).unwrap();
+        let mut refused = Vec::new();
+        for &i in &order {
+            let (name, hook) = &hooks[i];
+            match l.ingest_webhook(provider, hook) {
+                Ok(_) => {}
+                Err(Error::Conflict(c)) => {
+                    panic!("{provider}: {name} conflicts in order {order:?}: {c}")
+                }
+                Err(e) => refused.push(format!("{name}: {}", e.code().unwrap_or("?"))),
+            }
+        }
+        let got = outcome_of(&l, refused);
+        match &first {
+            None => first = Some(got),
+            Some(f) => assert!(
+                got.same_as(f),
+                "{provider}: order {order:?}: {got:?} vs {f:?}"
+            ),
+        }
+    }
+    assert!(
+        !first.unwrap().events.is_empty(),
+        "{provider}: the deliveries moved money"
+    );
+}
+
+fn fixture_hooks(dir: &str, make: fn(Vec<u8>) -> Webhook) -> Vec<(String, Webhook)> {
+    let mut names: Vec<String> = std::fs::read_dir(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/webhooks")
+            .join(dir),
+    )
+    .unwrap()
+    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    .filter(|n| n.ends_with(".json"))
+    .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let body = fixture(&format!("{dir}/{n}"));
+            (n, make(body))
+        })
+        .collect()
+}
+
+#[test]
+fn square_deliveries_in_any_order_give_the_same_ledger() {
+    every_order_gives_the_same_ledger(
+        "square",
+        SQUARE_KEY,
+        &fixture_hooks("square", square_webhook),
+    );
+}
+
+#[test]
+fn paystack_deliveries_in_any_order_give_the_same_ledger() {
+    every_order_gives_the_same_ledger(
+        "paystack",
+        PAYSTACK_KEY,
+        &fixture_hooks("paystack", paystack_webhook),
+    );
+}
+
+#[test]
+fn adyen_transfer_deliveries_in_any_order_give_the_same_ledger() {
+    // One transfer's webhooks at a time (the published examples reuse ids
+    // across outcomes that exclude each other: booked, cancelled, failed).
+    let flows: [&[&str]; 4] = [
+        &[
+            "transfer.created-outgoing-external.openapi_example.json",
+            "transfer.updated-01.payout-authorized.openapi_example.json",
+            "transfer.updated-02.payout-booked.openapi_example.json",
+            "transaction.created-01.payout-ti.openapi_example.json",
+        ],
+        &[
+            "transfer.created-incoming-internal.openapi_example.json",
+            "transfer.updated-03.internal-authorised.openapi_example.json",
+            "transfer.updated-04.internal-booked.openapi_example.json",
+            "transaction.created-02.internal-incoming.openapi_example.json",
+        ],
+        &[
+            "transfer.created-initiated-on-demand-top-up.openapi_example.json",
+            "transfer.updated-authorized-on-demand-top-up.openapi_example.json",
+            "transfer.updated-captured-on-demand-top-up.openapi_example.json",
+        ],
+        &[
+            "transfer.created-initiated-scheduled-top-up.openapi_example.json",
+            "transfer.updated-authorized-scheduled-top-up.openapi_example.json",
+            "transfer.updated-captured-scheduled-top-up.openapi_example.json",
+        ],
+    ];
+    for files in flows {
+        let hooks: Vec<(String, Webhook)> = files
+            .iter()
+            .map(|f| (f.to_string(), adyen_webhook(f)))
+            .collect();
+        every_order_gives_the_same_ledger("adyen", ADYEN_KEY, &hooks);
+    }
+}
+
+/// SYNTHETIC: a Stripe event of `kind` about `object`, created at `created`
+/// (each event type of one movement is created at its own moment).
+fn stripe_event(
+    id: &str,
+    kind: &str,
+    created: i64,
+    object: serde_json::Value,
+) -> (String, Webhook) {
+    let body = serde_json::json!({
+        "id": id, "object": "event", "api_version": "2024-06-20", "created": created,
+        "data": {"object": object}, "livemode": false, "type": kind,
+    });
+    (
+        kind.to_owned(),
+        super::webhooks::stripe_webhook(body.to_string().as_bytes()),
+    )
+}
+
+fn with(mut base: serde_json::Value, fields: serde_json::Value) -> serde_json::Value {
+    for (k, v) in fields.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    base
+}
+
+#[test]
+fn stripe_payment_refund_payout_and_dispute_each_counted_once_in_any_order() {
+    use super::webhooks::{stripe_object, STRIPE_SECRET};
+    use serde_json::json;
+    let wallet = json!({"wallet_id": "w_stripe"});
+    // One payment: the intent (without latest_charge) and its charge, each
+    // event created at its own moment; the events around them move nothing.
+    let intent = with(
+        stripe_object("object_payment_intent.fixtures3.json"),
+        json!({"id": "pi_one", "amount": 2000, "amount_received": 2000, "status": "succeeded",
+               "customer": "cus_one", "metadata": wallet, "created": 1_767_225_000}),
+    );
+    let charge = with(
+        stripe_object("object_charge.fixtures3.json"),
+        json!({"id": "ch_one", "amount": 2000, "payment_intent": "pi_one", "customer": "cus_one",
+               "metadata": wallet, "created": 1_767_225_060, "currency": "usd"}),
+    );
+    let payment = vec![
+        stripe_event(
+            "evt_p1",
+            "payment_intent.created",
+            1_767_225_000,
+            intent.clone(),
+        ),
+        stripe_event("evt_p2", "payment_intent.succeeded", 1_767_225_061, intent),
+        stripe_event("evt_p3", "charge.succeeded", 1_767_225_062, charge.clone()),
+        stripe_event("evt_p4", "charge.captured", 1_767_225_063, charge.clone()),
+    ];
+    // One refund, reported by four event types.
+    let refund = with(
+        stripe_object("object_refund.fixtures3.json"),
+        json!({"id": "re_one", "amount": 500, "charge": "ch_one", "status": "succeeded",
+               "metadata": wallet, "created": 1_767_226_000, "currency": "usd"}),
+    );
+    let refunded_charge = with(
+        charge,
+        json!({"refunded": false, "amount_refunded": 500, "refunds": {"data": [refund.clone()]}}),
+    );
+    let refunds = vec![
+        stripe_event("evt_r1", "refund.created", 1_767_226_001, refund.clone()),
+        stripe_event("evt_r2", "charge.refunded", 1_767_226_002, refunded_charge),
+        stripe_event("evt_r3", "refund.updated", 1_767_226_003, refund.clone()),
+        stripe_event("evt_r4", "charge.refund.updated", 1_767_226_004, refund),
+    ];
+    // One payout: created, updated, paid.
+    let payout = with(
+        stripe_object("object_payout.fixtures3.json"),
+        json!({"id": "po_one", "amount": 1200, "metadata": wallet, "created": 1_767_227_000,
+               "currency": "usd"}),
+    );
+    let payouts = vec![
+        stripe_event("evt_o1", "payout.created", 1_767_227_000, payout.clone()),
+        stripe_event("evt_o2", "payout.updated", 1_767_227_100, payout.clone()),
+        stripe_event("evt_o3", "payout.paid", 1_767_227_200, payout),
+    ];
+    // One dispute: opened, funds withdrawn, won, funds reinstated, closed.
+    let dispute = |txns: serde_json::Value| {
+        with(
+            stripe_object("object_dispute.fixtures3.json"),
+            json!({"id": "dp_one", "amount": 2000, "charge": "ch_one", "metadata": wallet,
+                   "created": 1_767_228_000, "currency": "usd", "balance_transactions": txns}),
+        )
+    };
+    let withdrawn = json!([{"id": "txn_w", "created": 1_767_228_010}]);
+    let both = json!([{"id": "txn_w", "created": 1_767_228_010},
+                      {"id": "txn_r", "created": 1_767_229_000}]);
+    let disputes = vec![
+        stripe_event(
+            "evt_d1",
+            "charge.dispute.created",
+            1_767_228_001,
+            dispute(json!([])),
+        ),
+        stripe_event(
+            "evt_d2",
+            "charge.dispute.funds_withdrawn",
+            1_767_228_011,
+            dispute(withdrawn),
+        ),
+        stripe_event(
+            "evt_d3",
+            "charge.dispute.updated",
+            1_767_228_500,
+            dispute(both.clone()),
+        ),
+        stripe_event(
+            "evt_d4",
+            "charge.dispute.funds_reinstated",
+            1_767_229_001,
+            dispute(both.clone()),
+        ),
+        stripe_event(
+            "evt_d5",
+            "charge.dispute.closed",
+            1_767_229_002,
+            dispute(both),
+        ),
+    ];
+    for (what, hooks, events) in [
+        ("payment", &payment, 1),
+        ("refund", &refunds, 1),
+        ("payout", &payouts, 1),
+        ("dispute", &disputes, 2),
+    ] {
+        every_order_gives_the_same_ledger("stripe", STRIPE_SECRET, hooks);
+        let l = ledger("stripe", STRIPE_SECRET);
+        for (_, h) in hooks {
+            l.ingest_webhook("stripe", h).unwrap();
+        }
+        assert_eq!(all_events(&l).len(), events, "{what}: counted once");
+    }
+    // All four together: +20 -5 -12 -20 +20 = 3.00 USD.
+    let l = ledger("stripe", STRIPE_SECRET);
+    for (_, h) in payment
+        .iter()
+        .chain(&refunds)
+        .chain(&payouts)
+        .chain(&disputes)
+    {
+        l.ingest_webhook("stripe", h).unwrap();
+    }
+    let b = &l.balance(&wallet_id("w_stripe"), None).unwrap()[0];
+    assert_eq!(
+        (b.currency.as_str(), b.available.to_string()),
+        ("USD", "3".into())
+    );
+    // The intent's event came first and says nothing of when the money
+    // moved: an estimate. Had the charge's come first, the charge's time.
+    let key = |k: &str| {
+        (
+            walletlog::Provider::new("stripe").unwrap(),
+            walletlog::ProviderEventId::new(k).unwrap(),
+        )
+    };
+    let (p, k) = key("pi_one");
+    let paid = l.get_by_provider_event_id(&p, &k).unwrap().unwrap();
+    assert!(paid.occurred_at_estimated);
+    let charge_first = ledger("stripe", STRIPE_SECRET);
+    for i in [2, 1] {
+        charge_first
+            .ingest_webhook("stripe", &payment[i].1)
+            .unwrap();
+    }
+    let paid = charge_first
+        .get_by_provider_event_id(&p, &k)
+        .unwrap()
+        .unwrap();
+    assert!(!paid.occurred_at_estimated);
+    assert_eq!(paid.occurred_at.to_string(), "2025-12-31T23:51:00Z");
+    // The refund is dated by the refund, whichever event reported it.
+    let (p, k) = key("re_one");
+    let refunded = l.get_by_provider_event_id(&p, &k).unwrap().unwrap();
+    assert_eq!(refunded.occurred_at.to_string(), "2026-01-01T00:06:40Z");
+}
+
+fn wallet_id(id: &str) -> walletlog::WalletId {
+    walletlog::WalletId::new(id).unwrap()
+}

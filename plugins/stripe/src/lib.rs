@@ -2,8 +2,8 @@
 //!
 //! | Stripe event type | walletlog event | provider_event_id |
 //! |---|---|---|
-//! | `charge.succeeded` | deposit of `amount` (+ fee, when `balance_transaction` is expanded and its fee > 0) | charge id (fee: `<txn>:fee`) |
-//! | `payment_intent.succeeded` | deposit of `amount_received` | its `latest_charge` (so it dedupes with `charge.succeeded`), else the intent id |
+//! | `charge.succeeded` | deposit of `amount` (+ fee, when `balance_transaction` is expanded and its fee > 0) | its `payment_intent`, else the charge id (fee: `<txn>:fee`) |
+//! | `payment_intent.succeeded` | deposit of `amount_received` | the intent id: the same payment as `charge.succeeded` |
 //! | `charge.refunded`, `refund.created`, `refund.updated` (status succeeded) | withdrawal per succeeded refund | refund id |
 //! | `payout.paid` | withdrawal | payout id |
 //! | `transfer.created` | transfer_out | transfer id |
@@ -18,9 +18,19 @@
 //! Refunds to a customer are money leaving the wallet, so they are
 //! withdrawals; `refund` is for money coming back (a refunded fee).
 //!
-//! The wallet is the object's `metadata.wallet_id`, else its `customer`,
-//! else the event's connected `account`. `occurred_at` is the event's
-//! `created`. Stripe v2 "thin" events carry no money data: unsupported.
+//! The wallet is the moved item's `metadata.wallet_id` (a refund's, a
+//! reversal's), else the object's, else the object's `customer`, else the
+//! event's connected `account`. A refund object carries no customer: set
+//! `metadata.wallet_id` (or use connected accounts) so that `refund.*` and
+//! `charge.refunded` name the same wallet.
+//!
+//! `occurred_at` is the moved item's own `created` (a charge's, a
+//! refund's, a payout's), the same in every event type that reports it; a
+//! dispute's movements are dated by their balance transactions. A
+//! `payment_intent.succeeded` without its charge embedded carries no time
+//! of payment: its event has none (walletlog dates it by receipt, as an
+//! estimate, and `charge.succeeded` with the real time is its duplicate).
+//! Stripe v2 "thin" events carry no money data: unsupported.
 
 use walletlog_plugin::serde_json::Value;
 use walletlog_plugin::{
@@ -59,11 +69,11 @@ impl Normalizer for Stripe {
         let obj_id = || str_field(object, "/id");
         match kind {
             "charge.succeeded" => {
-                let mut out = vec![ctx.money(
-                    EventType::Deposit,
-                    obj_id()?,
-                    int_field(object, "/amount")?,
-                )?];
+                // The payment is keyed by its PaymentIntent when it has one:
+                // payment_intent.succeeded reports the same money.
+                let key = opt_str(object, "/payment_intent").map_or_else(obj_id, Ok)?;
+                let mut out =
+                    vec![ctx.money(EventType::Deposit, key, int_field(object, "/amount")?)?];
                 if let Some(txn) = object.get("balance_transaction").filter(|t| t.is_object()) {
                     let fee = int_field(txn, "/fee")?;
                     if fee > 0 {
@@ -80,9 +90,25 @@ impl Normalizer for Stripe {
                 } else {
                     int_field(object, "/amount")?
                 };
-                let id = opt_str(object, "/latest_charge").map_or_else(obj_id, Ok)?;
+                // Dated by its succeeded charge when the intent embeds it
+                // (API versions before 2022-11-15); otherwise Stripe says
+                // nothing of when the money moved (the intent's `created` is
+                // when checkout began): no time, and walletlog dates it by
+                // receipt as an estimate, which charge.succeeded's real
+                // time then matches as a duplicate.
+                let charge = object
+                    .pointer("/charges/data")
+                    .and_then(Value::as_array)
+                    .and_then(|c| {
+                        c.iter()
+                            .find(|c| opt_str(c, "/status") == Some("succeeded"))
+                    });
+                let at = match charge {
+                    Some(c) => Some(unix_to_rfc3339(int_field(c, "/created")?)?),
+                    None => None,
+                };
                 Ok(ctx
-                    .money(EventType::Deposit, id, amount)?
+                    .money_at(object, EventType::Deposit, obj_id()?, amount, at)?
                     .into_iter()
                     .collect())
             }
@@ -157,16 +183,30 @@ impl Normalizer for Stripe {
             "application_fee.refunded" | "fee_refund.created" => {
                 one(ctx.money(EventType::Refund, obj_id()?, int_field(object, "/amount")?))
             }
-            "charge.dispute.funds_withdrawn" => one(ctx.money(
-                EventType::Withdrawal,
-                &format!("{}:withdrawn", obj_id()?),
-                int_field(object, "/amount")?,
-            )),
-            "charge.dispute.funds_reinstated" => one(ctx.money(
-                EventType::Deposit,
-                &format!("{}:reinstated", obj_id()?),
-                int_field(object, "/amount")?,
-            )),
+            "charge.dispute.funds_withdrawn" | "charge.dispute.funds_reinstated" => {
+                // Dated by the balance transaction that moved the money
+                // (the first withdraws, the second reinstates), else by the
+                // event: each event type reports a movement of its own.
+                let (ty, suffix, nth) = if kind.ends_with("withdrawn") {
+                    (EventType::Withdrawal, "withdrawn", 0)
+                } else {
+                    (EventType::Deposit, "reinstated", 1)
+                };
+                let at = object
+                    .pointer("/balance_transactions")
+                    .and_then(Value::as_array)
+                    .and_then(|t| t.get(nth))
+                    .and_then(|t| t.get("created"))
+                    .and_then(Value::as_i64)
+                    .map_or_else(|| int_field(&event, "/created"), Ok)?;
+                one(ctx.money_at(
+                    object,
+                    ty,
+                    &format!("{}:{suffix}", obj_id()?),
+                    int_field(object, "/amount")?,
+                    Some(unix_to_rfc3339(at)?),
+                ))
+            }
             "reserve.hold.created" => {
                 one(ctx.money(EventType::Hold, obj_id()?, int_field(object, "/amount")?))
             }
@@ -201,14 +241,32 @@ impl Context<'_> {
         self.money_of(self.object, ty, id, minor)
     }
 
-    /// An event for `item` (the object, or one of its refunds/reversals);
-    /// `None` when the amount is zero: nothing moved.
+    /// An event for `item` (the object, or one of its refunds/reversals),
+    /// dated by the item's own `created`: the movement's time, the same in
+    /// every event type that reports it (the event's own `created` is not).
     fn money_of(
         &self,
         item: &Value,
         ty: EventType,
         id: &str,
         minor: i64,
+    ) -> Result<Option<Event>, Error> {
+        let at = match item.get("created").and_then(Value::as_i64) {
+            Some(t) => t,
+            None => int_field(self.event, "/created")?,
+        };
+        self.money_at(item, ty, id, minor, Some(unix_to_rfc3339(at)?))
+    }
+
+    /// An event for `item` at `at` (`None`: the provider gave no time);
+    /// `None` when the amount is zero: nothing moved.
+    fn money_at(
+        &self,
+        item: &Value,
+        ty: EventType,
+        id: &str,
+        minor: i64,
+        at: Option<String>,
     ) -> Result<Option<Event>, Error> {
         if minor == 0 {
             return Ok(None);
@@ -217,7 +275,8 @@ impl Context<'_> {
             .or_else(|| opt_str(self.object, "/currency"))
             .ok_or_else(|| Error::Malformed("the currency is missing".into()))?
             .to_ascii_uppercase();
-        let wallet = opt_str(self.object, "/metadata/wallet_id")
+        let wallet = opt_str(item, "/metadata/wallet_id")
+            .or_else(|| opt_str(self.object, "/metadata/wallet_id"))
             .or_else(|| opt_str(self.object, "/customer"))
             .or_else(|| opt_str(self.event, "/account"))
             .ok_or_else(|| {
@@ -229,7 +288,7 @@ impl Context<'_> {
             amount: minor_to_decimal(minor.abs(), &currency)?,
             currency,
             provider_event_id: id.to_owned(),
-            occurred_at: Some(unix_to_rfc3339(int_field(self.event, "/created")?)?),
+            occurred_at: at,
             metadata: metadata(&[
                 ("stripe_event", opt_str(self.event, "/id")),
                 ("stripe_type", Some(self.kind)),
