@@ -226,7 +226,31 @@ fn stripe_object_fixtures_become_exact_events() {
         for r in &results {
             assert_eq!(r.event.wallet_id.as_str(), "acct_walletlog");
             assert_eq!(r.event.provider.as_str(), "stripe");
-            assert_eq!(r.event.occurred_at.to_string(), "2026-01-01T00:00:00Z");
+            // Dated by the moved item's own `created`, else the event's; an
+            // intent without its charge carries no time of payment.
+            if kind == &"payment_intent.succeeded" {
+                assert!(r.event.occurred_at_estimated, "{file}");
+                continue;
+            }
+            assert!(!r.event.occurred_at_estimated, "{file}");
+            let object = stripe_object(file);
+            let item = object
+                .pointer("/refunds/data/0")
+                .or_else(|| object.pointer("/reversals/data/0"))
+                .filter(|i| i.get("created").is_some())
+                .unwrap_or(&object);
+            // A dispute's movements: its balance transactions (none here).
+            let created = if file.contains("dispute") {
+                None
+            } else {
+                item.get("created").and_then(|c| c.as_i64())
+            };
+            let expected = created.map_or("2026-01-01T00:00:00Z".to_owned(), |c| {
+                walletlog::Timestamp::from_micros("t", c * 1_000_000)
+                    .unwrap()
+                    .to_string()
+            });
+            assert_eq!(r.event.occurred_at.to_string(), expected, "{file}");
             assert!(r
                 .event
                 .metadata
@@ -282,21 +306,19 @@ fn stripe_charge_with_expanded_fee_yields_deposit_and_fee() {
 #[test]
 fn a_replayed_webhook_is_a_duplicate_never_a_double_count() {
     let l = stripe_ledger();
-    let body = stripe_envelope(
-        "evt_1",
-        "charge.succeeded",
-        &stripe_object("object_charge.fixtures3.json"),
-    );
+    let mut charge = stripe_object("object_charge.fixtures3.json");
+    charge["payment_intent"] = serde_json::json!("pi_1PgafyB7WZ01zgkWSjxsAJo3");
+    let body = stripe_envelope("evt_1", "charge.succeeded", &charge);
     assert!(l.ingest_webhook("stripe", &stripe_webhook(&body)).unwrap()[0].created());
     // The same webhook again, freshly signed (a retry), and the same charge
-    // reported by another event (payment_intent.succeeded pointing at it).
+    // reported by another event (payment_intent.succeeded of its intent,
+    // which does not name the charge).
     let again = l.ingest_webhook("stripe", &stripe_webhook(&body)).unwrap();
     assert_eq!(
         again[0].matched_on().map(|k| k.as_str()),
         Some("provider_event_id")
     );
     let mut intent = stripe_object("object_payment_intent.fixtures3.json");
-    intent["latest_charge"] = serde_json::json!("ch_1PgafuB7WZ01zgkWXYmPNZs8");
     intent["amount_received"] = serde_json::json!(100);
     let pi = stripe_envelope("evt_2", "payment_intent.succeeded", &intent);
     assert!(l.ingest_webhook("stripe", &stripe_webhook(&pi)).unwrap()[0].duplicate());
