@@ -29,7 +29,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  plugins        build every plugin (providers and hostile test plugins) into target/plugins/*.wasm
+  plugins [NAME..]
+                 build every plugin (providers and test plugins), or the ones named (stripe,
+                 paystack, acme-v2, ...), into target/plugins/NAME.wasm
   test           cargo fmt --check, clippy -D warnings, plugins, every test: Rust, C (under valgrind), Python
   c [--release] [--prefix DIR]
                  build libwalletlog and install header, libraries and pkg-config files
@@ -53,7 +55,7 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("test") => test::test(&root),
-        Some("plugins") => plugins::plugins(&root).map(|_| ()),
+        Some("plugins") => plugins::plugins_named(&root, &args[1..]).map(|_| ()),
         Some("demo") => demo::demo(&root),
         Some("c") => c_install(&root, &args[1..]),
         Some("reliability") => reliability(&args[1..]),

@@ -9,6 +9,9 @@ use anyhow::{Context, Result};
 use crate::{cargo, run};
 
 /// Plugins built from source: (crate, features, output name in target/plugins).
+/// Every plugin `cargo xtask plugins` builds: (crate, cargo features, the
+/// component's name in `target/plugins/<name>.wasm`). A new plugin is one
+/// more line here (and its crate in the workspace's members).
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("walletlog-plugin-stripe", "", "stripe"),
     ("walletlog-plugin-adyen", "", "adyen"),
@@ -47,10 +50,25 @@ fn ensure_wasm_target() -> Result<()> {
 /// Builds every plugin for wasm32 and turns each core module into a
 /// component of the walletlog:normalizer world. Returns the output folder.
 pub(crate) fn plugins(root: &Path) -> Result<PathBuf> {
+    plugins_named(root, &[])
+}
+
+/// Builds the plugins named (the last column of [`PLUGINS`]: `stripe`,
+/// `acme-v2`, ...), or all of them when `names` is empty.
+pub(crate) fn plugins_named(root: &Path, names: &[String]) -> Result<PathBuf> {
+    for name in names {
+        if !PLUGINS.iter().any(|(_, _, n)| n == name) {
+            let known: Vec<&str> = PLUGINS.iter().map(|(_, _, n)| *n).collect();
+            anyhow::bail!("no plugin {name:?}; the plugins are {}", known.join(", "));
+        }
+    }
     ensure_wasm_target()?;
     let out = root.join("target/plugins");
     std::fs::create_dir_all(&out)?;
-    for (krate, features, name) in PLUGINS {
+    let chosen = PLUGINS
+        .iter()
+        .filter(|(_, _, n)| names.is_empty() || names.iter().any(|x| x == n));
+    for (krate, features, name) in chosen {
         let mut cmd = cargo();
         cmd.args([
             "build",

@@ -142,6 +142,10 @@ enum PluginCommand {
         /// The plugin component (.wasm).
         file: PathBuf,
     },
+    /// Run a plugin on one webhook body and print its events (or its error)
+    /// and what the call cost against the limits; stores nothing, checks no
+    /// signature. For plugin authors.
+    Run(commands::RunArgs),
 }
 
 fn main() -> ExitCode {

@@ -935,3 +935,78 @@ fn unsigned_never_turns_off_a_declared_signature_check() {
         "not stored raw"
     );
 }
+
+#[test]
+fn plugin_run_shows_the_events_or_the_error_and_the_cost_and_stores_nothing() {
+    let s = Sandbox::new();
+    let (paid, _) = acme(&s, "paid.json", "evt_1", "payment.succeeded", 1250);
+    let out = s
+        .cmd()
+        .args(["--json", "plugin", "run"])
+        .arg(plugin("acme-v2"))
+        .arg(&paid)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["contract"], "1.1.0");
+    assert_eq!(v["events"][0]["amount"], "12.5");
+    assert_eq!(v["events"][0]["occurred_at"], "2026-01-01T00:00:00Z");
+    assert!(v["error"].is_null());
+    for cost in ["fuel", "peak_memory", "wall_time", "output"] {
+        let used = v["cost"][cost]["used"].as_u64().unwrap();
+        let limit = v["cost"][cost]["limit"].as_u64().unwrap();
+        assert!(used > 0 && used < limit, "{cost}: {used} of {limit}");
+    }
+    assert!(
+        !s.path("walletlog.db").exists(),
+        "nothing stored, no ledger made"
+    );
+
+    // The author's most likely mistake: minor units as major ones.
+    let cents = s.write(
+        "cents.json",
+        r#"{"wallet_id":"w1","event_type":"deposit","amount":"12.345","currency":"USD","provider_event_id":"e1","occurred_at":"2026-01-01T00:00:00Z"}"#,
+    );
+    let out = s
+        .cmd()
+        .args(["plugin", "run"])
+        .arg(plugin("standard-webhooks"))
+        .arg(&cents)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("warning: 12.345 USD has 3 decimals; USD has 2"),
+        "{text}"
+    );
+    assert!(text.contains("peak memory"), "{text}");
+
+    // A refusal is shown with its exit code: unsupported is refused input
+    // (3), an exhausted budget a plugin failure (4).
+    let (payout, _) = acme(&s, "payout.json", "evt_2", "payout.paid", 1);
+    let out = s
+        .cmd()
+        .args(["plugin", "run"])
+        .arg(plugin("acme-v1"))
+        .arg(&payout)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3);
+    assert!(
+        stdout(&out).contains("refused: plugin acme@1.0.0: event type payout.paid"),
+        "{}",
+        stdout(&out)
+    );
+    let lp = s.write("loop.txt", "loop");
+    let out = s
+        .cmd()
+        .args(["plugin", "run"])
+        .arg(plugin("hostile"))
+        .arg(&lp)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 4);
+    assert!(stdout(&out).contains("out_of_fuel"), "{}", stdout(&out));
+}

@@ -8,8 +8,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, Trap,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder, Trap,
 };
 
 use super::cache::DiskCache;
@@ -201,6 +201,64 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 struct StoreState {
     limits: StoreLimits,
+    /// The largest linear memory the call asked for, in bytes.
+    peak_memory: usize,
+}
+
+/// The store's limits, recording the peak memory on the way.
+impl ResourceLimiter for StoreState {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+/// What one `normalize` call cost, beside the limits it ran under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CallCost {
+    pub fuel: u64,
+    /// The largest linear memory the plugin grew to.
+    pub peak_memory_bytes: usize,
+    pub wall: Duration,
+    /// The sum of the returned events' strings (what `output_bytes_max` caps).
+    pub output_bytes: usize,
 }
 
 /// An installed plugin: its info and a ready-to-instantiate component.
@@ -273,8 +331,14 @@ impl PluginHost {
             .tables(4)
             .trap_on_grow_failure(true)
             .build();
-        let mut store = Store::new(&self.engine, StoreState { limits });
-        store.limiter(|s| &mut s.limits);
+        let mut store = Store::new(
+            &self.engine,
+            StoreState {
+                limits,
+                peak_memory: 0,
+            },
+        );
+        store.limiter(|s| s);
         store
             .set_fuel(self.limits.fuel_per_call)
             .map_err(|e| PluginError::new(PluginErrorKind::Trap, format!("{e:#}")))?;
@@ -386,7 +450,28 @@ impl PluginHost {
         webhook: &Webhook,
         fuel_used: &mut u64,
     ) -> Result<Vec<NormalizedEvent>, PluginError> {
-        *fuel_used = 0;
+        let mut cost = CallCost::default();
+        let out = self.normalize_measured(plugin, webhook, &mut cost);
+        *fuel_used = cost.fuel;
+        out
+    }
+
+    /// The limits this host runs every call under.
+    pub fn limits(&self) -> &PluginLimits {
+        &self.limits
+    }
+
+    /// [`normalize`](Self::normalize), recording what the call cost in
+    /// `cost` (zeros when it was refused before it ran): what `walletlog
+    /// plugin run` shows a plugin author.
+    pub fn normalize_measured(
+        &self,
+        plugin: &InstalledPlugin,
+        webhook: &Webhook,
+        cost: &mut CallCost,
+    ) -> Result<Vec<NormalizedEvent>, PluginError> {
+        *cost = CallCost::default();
+        let started = std::time::Instant::now();
         let name = format!("{}@{}", plugin.info.provider, plugin.info.version);
         let size = webhook.body.len()
             + webhook.url.as_ref().map_or(0, String::len)
@@ -407,10 +492,12 @@ impl PluginHost {
         }
         let mut store = self.store()?;
         let result = plugin.pre.normalize(&mut store, webhook);
-        *fuel_used = self
+        cost.wall = started.elapsed();
+        cost.fuel = self
             .limits
             .fuel_per_call
             .saturating_sub(store.get_fuel().unwrap_or(0));
+        cost.peak_memory_bytes = store.data().peak_memory;
         let result = result.map_err(|e| call_error(e, &self.limits).for_plugin(name.clone()))?;
         let events = match result {
             Ok(events) => events,
@@ -440,6 +527,7 @@ impl PluginHost {
                     + e.metadata.len()
             })
             .sum();
+        cost.output_bytes = bytes;
         if bytes > self.limits.output_bytes_max {
             return Err(PluginError::new(
                 PluginErrorKind::OutputTooLarge,

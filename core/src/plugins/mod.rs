@@ -17,7 +17,7 @@ mod cache;
 mod host;
 
 pub use crate::limits::PluginLimits;
-pub use host::{InstalledPlugin, PluginHost};
+pub use host::{CallCost, InstalledPlugin, PluginHost};
 
 use crate::domain::{NewEvent, PluginError, Timestamp, ValidationError};
 use crate::signature::SignatureScheme;

@@ -4,7 +4,7 @@
 //! | file | commands |
 //! |---|---|
 //! | `ingest.rs` | `ingest` |
-//! | `plugin.rs` | `webhook`, `plugin check` |
+//! | `plugin.rs` | `webhook`, `plugin check`, `plugin run` |
 //! | `read.rs` | `history`, `balance` |
 //! | `inbox.rs` | `inbox list`, `inbox show`, `inbox replay` |
 //! | `audit.rs` | `audit verify`, `backup` |
@@ -30,7 +30,7 @@ use crate::failure::Failure;
 use crate::{table, AuditCommand, Cli, Command, Global, PluginCommand, Result};
 
 pub use inbox::InboxCommand;
-pub use plugin::WebhookArgs;
+pub use plugin::{RunArgs, WebhookArgs};
 pub use read::HistoryArgs;
 
 pub fn run(cli: Cli) -> Result<u8> {
@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Inbox(c) => inbox::run(g, &c),
         Command::Audit(AuditCommand::Verify) => audit::verify(g),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(g, &file),
+        Command::Plugin(PluginCommand::Run(args)) => plugin::run(g, &args),
         Command::Export { since_sequence } => transfer::export(g, since_sequence),
         Command::Import { file } => transfer::import(g, &file),
         Command::Backup { dest } => audit::backup(g, &dest),
