@@ -175,6 +175,76 @@ pub fn cursor(data: &[u8]) {
     }
 }
 
+/// Inbox cursors, as history cursors: any text either decodes for this
+/// query or is a validation error naming `cursor`, and a decoded cursor
+/// always gives a page, of this query's deliveries only, in its order.
+pub fn inbox_cursor(data: &[u8]) {
+    use walletlog::adapters::memory::MemoryStorage;
+    use walletlog::ports::Storage;
+    use walletlog::{
+        AttemptKind, Delivery, DeliveryAttempt, DeliveryId, InboxQuery, Order, Provider, Timestamp,
+        Verdict,
+    };
+    static LEDGER: OnceLock<Ledger> = OnceLock::new();
+    let ledger = LEDGER.get_or_init(|| {
+        let storage = MemoryStorage::new();
+        storage
+            .write(&mut |tx| {
+                for i in 0..20u64 {
+                    let at = Timestamp::from_micros("t", 1_700_000_000_000_000 + (i as i64 % 4))
+                        .expect("a valid time");
+                    let mut d = Delivery {
+                        sequence: i + 1,
+                        delivery_id: DeliveryId::generate(),
+                        provider: Provider::new(if i % 2 == 0 { "p" } else { "q" })
+                            .expect("a valid provider"),
+                        received_at: at,
+                        url: None,
+                        headers: Vec::new(),
+                        body: Some(vec![i as u8]),
+                        body_sha256: [i as u8; 32],
+                        body_bytes: 1,
+                        attempt_count: 0,
+                        attempts: Vec::new(),
+                    };
+                    d.push_attempt(DeliveryAttempt {
+                        at,
+                        kind: AttemptKind::Receipt,
+                        plugin_version: "1".into(),
+                        plugin_sha256: [0; 32],
+                        verdict: Verdict::ALL[i as usize % Verdict::ALL.len()],
+                        reason: None,
+                        event_ids: Vec::new(),
+                    });
+                    tx.put_delivery(&d)?;
+                }
+                Ok(())
+            })
+            .expect("deliveries are stored");
+        Ledger::with_storage(Box::new(storage), None).expect("a ledger")
+    });
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let provider = Provider::new("p").expect("a valid provider");
+    let query = InboxQuery::new()
+        .provider(provider.clone())
+        .order(Order::Asc)
+        .limit(3)
+        .expect("a valid limit");
+    match query.cursor(text) {
+        Ok(query) => {
+            let page = ledger.inbox(&query).expect("a decoded cursor gives a page");
+            assert!(page.deliveries.iter().all(|d| d.provider == provider));
+            assert!(page
+                .deliveries
+                .windows(2)
+                .all(|w| (w[0].received_at, w[0].sequence) < (w[1].received_at, w[1].sequence)));
+        }
+        Err(e) => assert_eq!(e.field, "cursor"),
+    }
+}
+
 /// Where the plugins built by `cargo xtask plugins` are.
 pub fn plugins_dir() -> PathBuf {
     match std::env::var_os("WALLETLOG_PLUGINS_DIR") {
@@ -263,10 +333,11 @@ pub fn plugin_payload(data: &[u8]) {
 pub type Check = fn(&[u8]);
 
 /// Every fuzz target by name, for replaying kept inputs.
-pub const TARGETS: [(&str, Check); 5] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("event_json", event_json),
     ("signature_headers", signature_headers),
     ("cursor", cursor),
+    ("inbox_cursor", inbox_cursor),
     ("plugin_component", plugin_component),
     ("plugin_payload", plugin_payload),
 ];

@@ -12,10 +12,11 @@ use anyhow::{bail, Context, Result};
 
 use crate::run;
 
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "event_json",
     "signature_headers",
     "cursor",
+    "inbox_cursor",
     "plugin_component",
     "plugin_payload",
 ];
@@ -184,7 +185,7 @@ fn seed_corpus(root: &Path, target: &str) -> Result<PathBuf> {
             seed("standard", b"\x01msg_p5jXN8AQM9LWM0D4loKWxJek\xff1614265330\xffv1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\xff{\"test\": 2432232314}")?;
             seed("hmac", b"\x02sha256=00ff\xff\xff\xffbody")?;
         }
-        "cursor" => seed("empty", b"")?,
+        "cursor" | "inbox_cursor" => seed("empty", b"")?,
         "plugin_component" => {
             for p in PROVIDERS.iter().chain(&["hostile"]) {
                 if let Ok(bytes) = std::fs::read(root.join(format!("target/plugins/{p}.wasm"))) {

@@ -572,3 +572,223 @@ fn a_webhook_conflict_names_the_event_and_is_kept_as_a_dead_letter() {
     assert_eq!(all_events(&l).len(), 1);
     assert_eq!(available(&l, "w1"), "12.5");
 }
+
+/// Dead letters being replayed, new deliveries and providers' retries,
+/// with the process SIGKILLed at random moments: nothing acknowledged is
+/// lost, nothing is doubled, and no event is stored without the delivery
+/// that lists it (nor a delivery marked ingested without its events).
+#[test]
+fn a_killed_replay_loses_nothing_and_doubles_nothing() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let (_dir, path) = temp_db();
+    {
+        let l = sqlite_ledger(&path);
+        install(&l, "v1");
+        for i in 0..40 {
+            assert!(l
+                .ingest_webhook("acme", &acme(&format!("old_{i}"), "payout.paid", "w", 100))
+                .is_err());
+        }
+        for i in 0..10 {
+            l.ingest_webhook(
+                "acme",
+                &acme(&format!("pay_{i}"), "payment.succeeded", "w", 10_000),
+            )
+            .unwrap();
+        }
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    let mut rng = seed;
+    let mut below = |n: u64| {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 33) % n
+    };
+    let mut acked: Vec<String> = Vec::new();
+    for round in 0..8 {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "it::inbox::replay_kill_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("WALLETLOG_KILL_DB", &path)
+            .env("WALLETLOG_KILL_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let wanted = below(30) as usize;
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let mut n = 0;
+        while n < wanted {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            if let Some(a) = line.trim_end().strip_prefix("ACK ") {
+                acked.push(a.to_owned());
+                n += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_micros(below(3_000)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("ACK ") {
+                acked.push(a.to_owned());
+            }
+        }
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let check: String = raw
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok", "seed {seed}");
+    drop(raw);
+
+    let l = sqlite_ledger(&path);
+    let events = all_events(&l);
+    let keys: std::collections::HashSet<String> = events
+        .iter()
+        .map(|e| e.provider_event_id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), events.len(), "nothing doubled (seed {seed})");
+    let mut all = Vec::new();
+    let mut query = InboxQuery::new().limit(1000).unwrap();
+    loop {
+        let page = l.inbox(&query).unwrap();
+        all.extend(page.deliveries);
+        match page.next_cursor {
+            Some(c) => query = InboxQuery::new().limit(1000).unwrap().cursor(&c).unwrap(),
+            None => break,
+        }
+    }
+    let listed: std::collections::HashSet<walletlog::EventId> = all
+        .iter()
+        .flat_map(|d| d.attempts.iter().flat_map(|a| a.event_ids.clone()))
+        .collect();
+    let stored: std::collections::HashSet<walletlog::EventId> =
+        events.iter().map(|e| e.event_id).collect();
+    for e in &events {
+        assert!(
+            listed.contains(&e.event_id),
+            "event {e:?} without its delivery (seed {seed})"
+        );
+    }
+    for d in all.iter().filter(|d| d.verdict() == Verdict::Ingested) {
+        for id in &d.latest().event_ids {
+            assert!(
+                stored.contains(id),
+                "delivery {} ingested without event {id}",
+                d.delivery_id
+            );
+        }
+    }
+    for a in &acked {
+        let key = a.split_once(' ').unwrap().1;
+        assert!(keys.contains(key), "acknowledged {a} lost (seed {seed})");
+    }
+    let report = l.verify_audit().unwrap();
+    assert!(report.ok, "seed {seed}: {:?}", report.first_problem);
+    // Payments of 100.00, payouts of 1.00 each: the balance is the events'.
+    let payouts = events
+        .iter()
+        .filter(|e| e.event_type == walletlog::EventType::Withdrawal)
+        .count();
+    assert_eq!(
+        available(&l, "w"),
+        (1000 - payouts as i64).to_string(),
+        "seed {seed}"
+    );
+    // Replaying what is left finishes the job, exactly once.
+    install(&l, "v2");
+    l.replay(&ReplaySelection {
+        verdict: Some(Verdict::Unsupported),
+        ..Default::default()
+    })
+    .unwrap();
+    let after = all_events(&l);
+    let old = after
+        .iter()
+        .filter(|e| {
+            e.provider_event_id
+                .as_ref()
+                .unwrap()
+                .as_str()
+                .starts_with("old_")
+        })
+        .count();
+    assert_eq!(old, 40, "every dead letter replayed once (seed {seed})");
+    println!(
+        "replay kill test: 8 SIGKILLs, {} acknowledged, {} events, all accounted for; seed {seed}",
+        acked.len(),
+        after.len()
+    );
+}
+
+/// Replays, new deliveries and retries until killed; run by
+/// `a_killed_replay_loses_nothing_and_doubles_nothing`.
+#[test]
+#[ignore = "a child process of a_killed_replay_loses_nothing_and_doubles_nothing"]
+fn replay_kill_child() {
+    let path = std::env::var("WALLETLOG_KILL_DB").expect("run by the kill test");
+    let round = std::env::var("WALLETLOG_KILL_ROUND").unwrap();
+    let l = sqlite_ledger(std::path::Path::new(&path));
+    install(&l, "v2");
+    let dead: Vec<DeliveryId> = deliveries(
+        &l,
+        InboxQuery::new()
+            .verdict(Verdict::Unsupported)
+            .order(Order::Asc)
+            .limit(1000)
+            .unwrap(),
+    )
+    .iter()
+    .map(|d| d.delivery_id)
+    .collect();
+    std::thread::scope(|s| {
+        let l = &l;
+        // Replays of the dead letters, one at a time.
+        s.spawn(move || {
+            for id in &dead {
+                let r = l
+                    .replay(&ReplaySelection {
+                        delivery_ids: Some(vec![*id]),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                assert_eq!(r.still_failing, 0);
+                let d = l.delivery(id).unwrap().unwrap();
+                let key = String::from_utf8(d.body.unwrap()).unwrap();
+                let v: serde_json::Value = serde_json::from_str(&key).unwrap();
+                println!("ACK R {}", v["id"].as_str().unwrap());
+            }
+        });
+        // New deliveries.
+        s.spawn(move || {
+            for i in 0.. {
+                let key = format!("new_{round}_{i}");
+                l.ingest_webhook("acme", &acme(&key, "payout.paid", "w", 100))
+                    .unwrap();
+                println!("ACK N {key}");
+            }
+        });
+        // The provider retrying old bodies: duplicates or first ingestions.
+        s.spawn(move || {
+            for i in (0..40).rev() {
+                let key = format!("old_{i}");
+                l.ingest_webhook("acme", &acme(&key, "payout.paid", "w", 100))
+                    .unwrap();
+                println!("ACK D {key}");
+            }
+        });
+    });
+}
