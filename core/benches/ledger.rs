@@ -292,8 +292,15 @@ fn signed(body: Vec<u8>) -> walletlog::Webhook {
 }
 
 fn stripe_wasm() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/plugins/stripe.wasm");
-    std::fs::read(path).unwrap_or_else(|e| {
+    plugin_wasm("stripe")
+}
+
+fn plugin_wasm(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../target/plugins/{name}.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| {
         panic!("{path}: {e}; run `cargo xtask plugins` (cargo xtask bench does)")
     })
 }
@@ -380,6 +387,49 @@ fn plugin_figures(d: &Path, out: &mut BTreeMap<&str, f64>, wanted: &dyn Fn(&[&st
             assert!(ledger.ingest_webhook("stripe", h).unwrap()[0].created());
         }
         out.insert("webhook_ingest_eps", eps(hooks.len(), start.elapsed()));
+    }
+    if wanted(&["replay_eps"]) {
+        progress("dead letters: refused by a plugin, then replayed under its fix");
+        let ledger = open(&d.join("replay.db"), Durability::Normal);
+        ledger.install_plugin(&plugin_wasm("acme-v1")).unwrap();
+        ledger
+            .set_webhook_secret("acme", walletlog::Secret::new(STRIPE_SECRET))
+            .unwrap();
+        let n = 2_000;
+        for i in 0..n {
+            let body = format!(
+                r#"{{"id":"evt_{i}","type":"payout.paid","wallet":"w{}","amount":{},"currency":"USD","created":1767225600}}"#,
+                i % 100,
+                100 + i
+            );
+            use hmac::Mac;
+            let mut m =
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(STRIPE_SECRET.as_bytes()).unwrap();
+            m.update(body.as_bytes());
+            let sig: String = m
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let hook = walletlog::Webhook {
+                headers: vec![("x-acme-signature".into(), format!("sha256={sig}"))],
+                body: body.into_bytes(),
+                url: None,
+            };
+            assert!(ledger.ingest_webhook("acme", &hook).is_err());
+        }
+        ledger.install_plugin(&plugin_wasm("acme-v2")).unwrap();
+        let start = Instant::now();
+        let report = ledger
+            .replay(&walletlog::ReplaySelection {
+                verdict: Some(walletlog::Verdict::Unsupported),
+                ..Default::default()
+            })
+            .unwrap();
+        let elapsed = start.elapsed();
+        assert_eq!((report.replayed, report.created), (n as u64, n as u64));
+        out.insert("replay_eps", eps(n, elapsed));
     }
 }
 
@@ -598,6 +648,10 @@ fn main() {
         (
             "webhook_ingest_vs_ingest_single_normal",
             ratio("webhook_ingest_eps", "ingest_single_normal_eps"),
+        ),
+        (
+            "replay_vs_webhook_ingest",
+            ratio("replay_eps", "webhook_ingest_eps"),
         ),
     ];
     let mut fields: Vec<String> = out.iter().map(|(k, v)| format!("  \"{k}\": {v}")).collect();

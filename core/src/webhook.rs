@@ -141,12 +141,13 @@ impl Intake {
     }
 
     /// Runs `webhook` through `plugin` and validates every event it
-    /// returns; one without a time is dated `received_at`.
+    /// returns; one without a time is dated by `received_at` (asked only
+    /// then: a receipt looks the first receipt up).
     fn normalize(
         &self,
         plugin: &InstalledPlugin,
         webhook: &Webhook,
-        received_at: Timestamp,
+        received_at: &mut dyn FnMut() -> Result<Timestamp>,
         metrics: &Metrics,
     ) -> Result<Vec<NewEvent>> {
         let host = self.host()?;
@@ -157,6 +158,11 @@ impl Intake {
             metrics.plugin_call(&plugin.info.provider, started.elapsed(), fuel);
         }
         let raw = raw?;
+        let received_at = if raw.iter().any(|e| e.occurred_at.is_none()) {
+            received_at()?
+        } else {
+            Timestamp::now()
+        };
         let mut events = Vec::with_capacity(raw.len());
         for (i, e) in raw.into_iter().enumerate() {
             let event = e
@@ -238,15 +244,11 @@ impl Intake {
     }
 }
 
-/// The delivery a receipt of `webhook` is recorded on: the stored one
-/// with its body, or a new one.
-fn planned_delivery<S: Storage>(
-    service: &Service<S>,
-    provider: &Provider,
-    webhook: &Webhook,
-) -> Result<Delivery> {
+/// A new delivery of `webhook` (the transaction that records it finds a
+/// stored one of the same body, if any).
+fn new_delivery(provider: &Provider, webhook: &Webhook) -> Delivery {
     let body_sha256: [u8; 32] = Sha256::digest(&webhook.body).into();
-    let fresh = Delivery {
+    Delivery {
         sequence: 0,
         delivery_id: DeliveryId::generate(),
         provider: provider.clone(),
@@ -258,8 +260,7 @@ fn planned_delivery<S: Storage>(
         body_bytes: webhook.body.len() as u64,
         attempt_count: 0,
         attempts: Vec::new(),
-    };
-    Ok(service.delivery_like(&fresh)?.unwrap_or(fresh))
+    }
 }
 
 /// Runs a whole webhook: verify, normalize, validate, then record the
@@ -324,8 +325,16 @@ fn receive_inner<S: Storage>(
 ) -> Result<Received> {
     let plugin = intake.installed(provider)?;
     intake.verify(&plugin.info, webhook)?;
-    let planned = planned_delivery(service, &Provider::new(provider)?, webhook)?;
-    let normalized = intake.normalize(&plugin, webhook, planned.received_at, service.metrics());
+    let mut planned = new_delivery(&Provider::new(provider)?, webhook);
+    // An event without a time is dated by the delivery's first receipt:
+    // looked up only for such an event (a retry of a stored body).
+    let mut first_receipt = || -> Result<Timestamp> {
+        if let Some(stored) = service.delivery_like(&planned)? {
+            planned = stored;
+        }
+        Ok(planned.received_at)
+    };
+    let normalized = intake.normalize(&plugin, webhook, &mut first_receipt, service.metrics());
     if let Err(e) = &normalized {
         if Verdict::of_error(e).is_none() {
             // Too large to keep (or to run): refused, not stored.
@@ -397,8 +406,13 @@ pub(crate) fn replay<S: Storage>(
     }
     let mut report = ReplayReport::default();
     for (delivery, plugin, webhook) in runs {
-        let normalized =
-            intake.normalize(&plugin, &webhook, delivery.received_at, service.metrics());
+        let received_at = delivery.received_at;
+        let normalized = intake.normalize(
+            &plugin,
+            &webhook,
+            &mut || Ok(received_at),
+            service.metrics(),
+        );
         let attempt = Attempt {
             kind: AttemptKind::Replay,
             plugin_version: plugin.info.version.clone(),

@@ -13,13 +13,13 @@ use super::values::{EventId, Provider, Timestamp};
 use crate::encoding::quoted;
 use crate::limits::{PAGE_EVENTS_DEFAULT, PAGE_EVENTS_MAX};
 
-/// A delivery's id: a random (v4) UUID given at its first receipt.
+/// A delivery's id: a time-ordered (v7) UUID given at its first receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeliveryId(uuid::Uuid);
 
 impl DeliveryId {
     pub fn generate() -> Self {
-        DeliveryId(uuid::Uuid::new_v4())
+        DeliveryId(uuid::Uuid::now_v7())
     }
 
     pub fn from_bytes(bytes: [u8; 16]) -> Self {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::domain::{
     AttemptKind, Delivery, DeliveryAttempt, DeliveryId, Error, EventId, InboxPage, InboxQuery,
-    IngestResult, NewEvent, Result, StorageError, StorageErrorKind, Timestamp, Verdict,
+    IngestResult, NewEvent, Result, Timestamp, Verdict,
 };
 use crate::limits::InboxLimits;
 use crate::ports::{InboxPrune, Pruned, ReadTx, Storage, WriteTx};
@@ -48,26 +48,26 @@ impl Attempt {
 pub type Recorded = (Delivery, Result<Vec<IngestResult>>);
 
 /// The delivery to record the attempt on, as the transaction finds it:
-/// `Err` with the stored one when another writer stored this body first.
-fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<std::result::Result<Delivery, Delivery>> {
+/// the stored one (`planned` itself, or another receipt of the same body
+/// stored meanwhile), or `planned` as a new delivery with the next sequence.
+fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
     if planned.attempt_count > 0 {
-        return match tx.delivery(&planned.delivery_id)? {
-            Some(d) => Ok(Ok(d)),
-            None => Err(Error::NotFound {
+        return tx
+            .delivery(&planned.delivery_id)?
+            .ok_or_else(|| Error::NotFound {
                 what: format!(
                     "delivery {} (deleted by retention meanwhile)",
                     planned.delivery_id
                 ),
-            }),
-        };
+            });
     }
     Ok(
         match tx.delivery_by_body(&planned.provider, &planned.body_sha256)? {
-            Some(stored) => Err(stored),
-            None => Ok(Delivery {
+            Some(stored) => stored,
+            None => Delivery {
                 sequence: tx.last_delivery_sequence()? + 1,
                 ..planned.clone()
-            }),
+            },
         },
     )
 }
@@ -86,13 +86,6 @@ fn describe(e: &NewEvent) -> String {
         e.currency,
         e.wallet_id
     )
-}
-
-fn raced() -> Error {
-    Error::Storage(StorageError::new(
-        StorageErrorKind::Busy,
-        "another writer stored this delivery at the same moment",
-    ))
 }
 
 impl<S: Storage> Service<S> {
@@ -162,38 +155,14 @@ impl<S: Storage> Service<S> {
         attempt: &Attempt,
         normalized: &Result<Vec<NewEvent>>,
     ) -> Result<Recorded> {
-        let mut planned = planned;
-        // A lost race for a new body is retried on the stored delivery.
-        for _ in 0..3 {
-            match self.record_once(&planned, attempt, normalized)? {
-                Ok(recorded) => return Ok(recorded),
-                Err(stored) => planned = stored,
-            }
-        }
-        Err(raced())
-    }
-
-    fn record_once(
-        &self,
-        planned: &Delivery,
-        attempt: &Attempt,
-        normalized: &Result<Vec<NewEvent>>,
-    ) -> Result<std::result::Result<Recorded, Delivery>> {
-        let mut lost: Option<Delivery> = None;
+        let planned = &planned;
         let mut stored: Option<Delivery> = None;
         // Records `made` on the delivery inside `tx`.
         let record = |tx: &mut dyn WriteTx,
                       made: DeliveryAttempt,
-                      lost: &mut Option<Delivery>,
                       stored: &mut Option<Delivery>|
          -> Result<()> {
-            let mut d = match current(&*tx, planned)? {
-                Ok(d) => d,
-                Err(other) => {
-                    *lost = Some(other);
-                    return Err(raced());
-                }
-            };
+            let mut d = current(&*tx, planned)?;
             d.push_attempt(made);
             tx.put_delivery(&d)?;
             *stored = Some(d);
@@ -209,24 +178,19 @@ impl<S: Storage> Service<S> {
                         Some(e.to_string()),
                     ),
                 };
-                let written = self.write(0, &mut |tx| {
+                self.write(0, &mut |tx| {
                     record(
                         tx,
                         attempt.made(verdict, reason.clone(), Vec::new()),
-                        &mut lost,
                         &mut stored,
                     )
-                });
-                if let Some(other) = lost {
-                    return Ok(Err(other));
-                }
-                written?;
+                })?;
                 let d = stored.expect("a committed attempt was recorded");
                 let outcome = match other {
                     Ok(_) => Ok(Vec::new()),
                     Err(e) => Err(e.clone()),
                 };
-                return Ok(Ok((d, outcome)));
+                return Ok((d, outcome));
             }
         };
         let ctx = IngestContext {
@@ -236,37 +200,26 @@ impl<S: Storage> Service<S> {
         };
         let mut ingestion = self.batch_ingestion(events, &ctx)?;
         let written = self.write(events.len(), &mut |tx| {
-            // The delivery first: a lost race must not ingest under its id.
-            let mut d = match current(&*tx, planned)? {
-                Ok(d) => d,
-                Err(other) => {
-                    lost = Some(other);
-                    return Err(raced());
-                }
-            };
+            // The delivery first: its id goes into the events' audit records.
+            let mut d = current(&*tx, planned)?;
+            ingestion.set_delivery(d.delivery_id);
             ingestion.run(tx)?;
             d.push_attempt(attempt.made(Verdict::Ingested, None, ingestion.event_ids()));
             tx.put_delivery(&d)?;
             stored = Some(d);
             Ok(())
         });
-        if let Some(other) = lost.take() {
-            return Ok(Err(other));
-        }
         let results = ingestion.finish_recording(written, &mut |tx, conflict| {
             let mut named = conflict.clone();
             named.event = named.index.and_then(|i| events.get(i)).map(describe);
             let made = attempt.made(Verdict::Conflict, Some(named.to_string()), Vec::new());
-            record(tx, made, &mut lost, &mut stored)
+            record(tx, made, &mut stored)
         });
-        if let Some(other) = lost.take() {
-            return Ok(Err(other));
-        }
         match results {
             Ok(results) => {
                 let d = stored.expect("a committed ingestion recorded its delivery");
                 let results = results.into_iter().collect::<Result<Vec<_>>>()?;
-                Ok(Ok((d, Ok(results))))
+                Ok((d, Ok(results)))
             }
             Err(Error::Conflict(mut c)) => {
                 // "item 0" means nothing to whoever reads a webhook's error.
@@ -274,21 +227,15 @@ impl<S: Storage> Service<S> {
                     c.event = Some(describe(e));
                 }
                 let d = stored.expect("a refused conflict recorded its delivery");
-                Ok(Ok((d, Err(Error::Conflict(c)))))
+                Ok((d, Err(Error::Conflict(c))))
             }
             // An event that cannot be stored (an overflow): nothing of the
             // ingestion is kept, and the delivery says why.
             Err(e @ Error::Validation(_)) => {
                 stored = None;
                 let made = attempt.made(Verdict::InvalidOutput, Some(e.to_string()), Vec::new());
-                let written = self.write(0, &mut |tx| {
-                    record(tx, made.clone(), &mut lost, &mut stored)
-                });
-                if let Some(other) = lost {
-                    return Ok(Err(other));
-                }
-                written?;
-                Ok(Ok((stored.expect("the attempt was recorded"), Err(e))))
+                self.write(0, &mut |tx| record(tx, made.clone(), &mut stored))?;
+                Ok((stored.expect("the attempt was recorded"), Err(e)))
             }
             Err(e) => Err(e),
         }

@@ -224,7 +224,7 @@ enum Mode {
 pub struct Ingestion<'a, S> {
     service: &'a Service<S>,
     items: &'a [NewEvent],
-    ctx: &'a IngestContext,
+    ctx: IngestContext,
     mode: Mode,
     results: Vec<Result<IngestResult>>,
     /// In all-or-nothing mode, the conflict that refused the items: audited
@@ -240,7 +240,7 @@ impl<S: Storage> Ingestion<'_, S> {
     pub fn run(&mut self, tx: &mut dyn WriteTx) -> Result<()> {
         self.results.clear();
         self.conflict = None;
-        let ctx = self.ctx;
+        let ctx = &self.ctx;
         let each = self.mode == Mode::Each;
         let mut step = Step::start(&self.service.chain, tx)?;
         for (index, item) in self.items.iter().enumerate() {
@@ -265,6 +265,12 @@ impl<S: Storage> Ingestion<'_, S> {
             }
         }
         step.write_rollups(tx)
+    }
+
+    /// Names the inbox delivery the events come from in their audit
+    /// records, from the next [`run`](Self::run) on.
+    pub fn set_delivery(&mut self, id: DeliveryId) {
+        self.ctx.delivery_id = Some(id);
     }
 
     /// The ids of the events the last [`run`](Self::run) stored or
@@ -304,7 +310,7 @@ impl<S: Storage> Ingestion<'_, S> {
                 error.index = Some(index);
             }
             self.service
-                .audit_conflict(item, self.ctx, &mut |tx| record(tx, &error))?;
+                .audit_conflict(item, &self.ctx, &mut |tx| record(tx, &error))?;
             tracing::warn!(
                 target: "walletlog::ingest",
                 outcome = "conflict",
@@ -332,7 +338,7 @@ impl<S: Storage> Ingestion<'_, S> {
         }
         log_results(
             &self.service.metrics,
-            self.ctx,
+            &self.ctx,
             self.results.iter().map(|r| r.as_ref()),
             duration_us,
         );
@@ -541,7 +547,7 @@ impl<S: Storage> Service<S> {
         Ingestion {
             service: self,
             items,
-            ctx,
+            ctx: ctx.clone(),
             mode,
             results: Vec::with_capacity(items.len()),
             conflict: None,

@@ -1157,8 +1157,13 @@ impl ReadTx for Tx<'_> {
         if let Some(p) = &provider {
             push(&mut sql, &mut params, " AND provider = $?", &[p]);
         }
-        if let Some(v) = &verdict {
-            push(&mut sql, &mut params, " AND verdict = $?", &[v]);
+        if let Some(v) = verdict {
+            // A literal, and the partial index's condition spelled out, so
+            // that dead letters are read through `deliveries_dead`.
+            sql.push_str(&format!(" AND verdict = {v}"));
+            if v > i16::from(Verdict::Ignored.code()) {
+                sql.push_str(" AND verdict > 2");
+            }
         }
         if let (Some(at), Some(seq)) = (&after_at, &after_seq) {
             let fragment = match q.order {

@@ -354,9 +354,13 @@ impl ReadTx for Tx<'_> {
             sql.push_str(" AND provider = :provider");
             params.push((":provider", p));
         }
-        if let Some(v) = &verdict {
-            sql.push_str(" AND verdict = :verdict");
-            params.push((":verdict", v));
+        if let Some(v) = verdict {
+            // A literal, and the partial index's condition spelled out, so
+            // that dead letters are read through `deliveries_dead`.
+            sql.push_str(&format!(" AND verdict = {v}"));
+            if v > Verdict::Ignored.code() {
+                sql.push_str(" AND verdict > 2");
+            }
         }
         if let (Some(at), Some(seq)) = (&after_at, &after_seq) {
             sql.push_str(match q.order {
