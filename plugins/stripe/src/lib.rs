@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `charge.succeeded` | deposit of `amount` (+ fee, when `balance_transaction` is expanded and its fee > 0) | its `payment_intent`, else the charge id (fee: `<txn>:fee`) |
 //! | `payment_intent.succeeded` | deposit of `amount_received` | the intent id: the same payment as `charge.succeeded` |
-//! | `charge.refunded`, `refund.created`, `refund.updated` (status succeeded) | withdrawal per succeeded refund | refund id |
+//! | `charge.refunded`, `refund.created`, `refund.updated`, `charge.refund.updated` (status succeeded) | withdrawal per succeeded refund | refund id |
 //! | `payout.paid` | withdrawal | payout id |
 //! | `transfer.created` | transfer_out | transfer id |
 //! | `transfer.reversed`, `transfer_reversal.created` | transfer_in | reversal id |
