@@ -108,6 +108,8 @@ fn deliveries<'a>(
         (paystack, "transfer.reversed.json"),
         (paystack, "preauthorization.capture.success.json"),
         (paystack, "refund.pending.json"),
+        // Paystack sends no time with it: dated by its first receipt.
+        (paystack, "refund.processed.json"),
         (square, "payment.updated.json"),
         (square, "refund.updated.json"),
         (square, "payout.sent.json"),
@@ -272,7 +274,7 @@ pub fn check(root: &Path) -> Result<(u64, u64)> {
 }
 
 /// The events the demo's deliveries store.
-const DEMO_EVENTS: usize = 17;
+const DEMO_EVENTS: usize = 18;
 
 fn run_demo(root: &Path, db: &Path, quiet: bool) -> Result<()> {
     let demo = Demo {
@@ -326,7 +328,15 @@ fn run_demo(root: &Path, db: &Path, quiet: bool) -> Result<()> {
         bail!("the forged webhook exited with {code}, not 3");
     }
 
-    demo.say("\n== 4. Every wallet's history and balance ==");
+    demo.say(
+        "\n== 4. The webhook inbox: every verified delivery, kept with its verdict and attempts ==",
+    );
+    let args = ["inbox", "list", "--limit", "8"].map(str::to_owned);
+    if demo.walletlog(&args, "inbox list --limit 8")? != 0 {
+        bail!("walletlog inbox list failed");
+    }
+
+    demo.say("\n== 5. Every wallet's history and balance ==");
     let export = Command::new(&demo.walletlog)
         .arg("--db")
         .arg(&demo.db)
@@ -352,7 +362,7 @@ fn run_demo(root: &Path, db: &Path, quiet: bool) -> Result<()> {
         }
     }
 
-    demo.say("\n== 5. The audit trail: every delivery, replay and refusal, hash-chained ==");
+    demo.say("\n== 6. The audit trail: every delivery, replay and refusal, hash-chained ==");
     if demo.walletlog(&["audit".into(), "verify".into()], "audit verify")? != 0 {
         bail!("the audit trail does not verify");
     }
