@@ -116,8 +116,9 @@ pub struct InboxLimits {
     /// Deliveries first received longer ago than this are deleted.
     pub retention: Duration,
     /// The body of an `ingested` delivery is dropped this long after its
-    /// last attempt (its events are in the ledger). Failed deliveries keep
-    /// theirs for the whole `retention`, to be replayed.
+    /// first receipt (its events are in the ledger). Failed deliveries keep
+    /// theirs for the whole `retention`, to be replayed, and so does one
+    /// a replay ingested after this time had passed.
     pub ingested_body_retention: Duration,
     /// The most deliveries kept; beyond it, the oldest are deleted.
     pub deliveries_max: u64,

@@ -244,8 +244,21 @@ impl Intake {
     }
 }
 
+/// Headers whose values are credentials of the hop, not of the provider's
+/// message: stored as [`REDACTED`], never kept for 90 days.
+const CREDENTIAL_HEADERS: [&str; 5] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+];
+
+/// What a credential header's value is stored as.
+pub const REDACTED: &str = "<redacted>";
+
 /// A new delivery of `webhook` (the transaction that records it finds a
-/// stored one of the same body, if any).
+/// stored one of the same body, if any). Credential headers are redacted.
 fn new_delivery(provider: &Provider, webhook: &Webhook) -> Delivery {
     let body_sha256: [u8; 32] = Sha256::digest(&webhook.body).into();
     Delivery {
@@ -254,7 +267,21 @@ fn new_delivery(provider: &Provider, webhook: &Webhook) -> Delivery {
         provider: provider.clone(),
         received_at: Timestamp::now(),
         url: webhook.url.clone(),
-        headers: webhook.headers.clone(),
+        headers: webhook
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let secret = CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str());
+                (
+                    k.clone(),
+                    if secret {
+                        REDACTED.to_owned()
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
+            .collect(),
         body: Some(webhook.body.clone()),
         body_sha256,
         body_bytes: webhook.body.len() as u64,
@@ -367,6 +394,7 @@ pub(crate) fn replay<S: Storage>(
     service: &Service<S>,
     selection: &ReplaySelection,
 ) -> Result<ReplayReport> {
+    let by_id = selection.delivery_ids.is_some();
     let ids = match &selection.delivery_ids {
         Some(ids) => {
             if selection.provider.is_some() || selection.verdict.is_some() {
@@ -380,32 +408,48 @@ pub(crate) fn replay<S: Storage>(
         }
         None => selected(service, selection)?,
     };
-    // Every delivery is found and its plugin installed before any runs.
+    // Every delivery is found and its plugin installed before any runs;
+    // bodies are read again one at a time, as each runs.
     let mut runs = Vec::with_capacity(ids.len());
+    let mut skipped = 0;
     for id in &ids {
         let delivery = service.delivery(id)?.ok_or_else(|| Error::NotFound {
             what: format!("delivery {id}"),
         })?;
-        let Some(body) = delivery.body.clone() else {
-            return Err(ValidationError::new(
-                "delivery_ids",
-                format!(
-                    "delivery {id} cannot be replayed: retention dropped its body \
-                     (its events are in the ledger)"
-                ),
-            )
-            .into());
-        };
+        if delivery.body.is_none() {
+            if by_id {
+                return Err(ValidationError::new(
+                    "delivery_ids",
+                    format!(
+                        "delivery {id} cannot be replayed: retention dropped its body \
+                         (its events are in the ledger)"
+                    ),
+                )
+                .into());
+            }
+            skipped += 1;
+            continue;
+        }
         let plugin = intake.installed(delivery.provider.as_str())?;
+        runs.push((*id, plugin));
+    }
+    let mut report = ReplayReport {
+        skipped,
+        ..ReplayReport::default()
+    };
+    for (id, plugin) in runs {
+        let Some(delivery) = service.delivery(&id)? else {
+            continue; // deleted by retention meanwhile
+        };
+        let Some(body) = delivery.body.clone() else {
+            report.skipped += 1;
+            continue;
+        };
         let webhook = Webhook {
             headers: delivery.headers.clone(),
             body,
             url: delivery.url.clone(),
         };
-        runs.push((delivery, plugin, webhook));
-    }
-    let mut report = ReplayReport::default();
-    for (delivery, plugin, webhook) in runs {
         let received_at = delivery.received_at;
         let normalized = intake.normalize(
             &plugin,
@@ -445,29 +489,43 @@ pub(crate) fn replay<S: Storage>(
     Ok(report)
 }
 
-/// The ids of every delivery matching the selection's provider and verdict,
-/// oldest first, read before any is replayed.
+/// The ids of the deliveries a selection by provider and verdict chooses,
+/// oldest first, read before any is replayed: those with the verdict
+/// given, or without one every dead letter (never, unasked, a delivery
+/// that went in: a plugin whose mapping changed could count it again).
 fn selected<S: Storage>(
     service: &Service<S>,
     selection: &ReplaySelection,
 ) -> Result<Vec<DeliveryId>> {
-    let mut query = InboxQuery::new().order(Order::Asc).limit(PAGE_EVENTS_MAX)?;
-    if let Some(p) = &selection.provider {
-        query = query.provider(p.clone());
-    }
-    if let Some(v) = selection.verdict {
-        query = query.verdict(v);
-    }
-    let mut ids = Vec::new();
-    let mut page_query = query.clone();
-    loop {
-        let page = service.inbox(&page_query)?;
-        ids.extend(page.deliveries.iter().map(|d| d.delivery_id));
-        match page.next_cursor {
-            Some(c) => page_query = query.clone().cursor(&c)?,
-            None => return Ok(ids),
+    let verdicts: Vec<Verdict> = match selection.verdict {
+        Some(v) => vec![v],
+        None => Verdict::ALL.into_iter().filter(|v| !v.settled()).collect(),
+    };
+    let mut found: Vec<(Timestamp, u64, DeliveryId)> = Vec::new();
+    for verdict in verdicts {
+        let mut query = InboxQuery::new()
+            .order(Order::Asc)
+            .limit(PAGE_EVENTS_MAX)?
+            .verdict(verdict);
+        if let Some(p) = &selection.provider {
+            query = query.provider(p.clone());
+        }
+        let mut page_query = query.clone();
+        loop {
+            let page = service.inbox(&page_query)?;
+            found.extend(
+                page.deliveries
+                    .iter()
+                    .map(|d| (d.received_at, d.sequence, d.delivery_id)),
+            );
+            match page.next_cursor {
+                Some(c) => page_query = query.clone().cursor(&c)?,
+                None => break,
+            }
         }
     }
+    found.sort();
+    Ok(found.into_iter().map(|(_, _, id)| id).collect())
 }
 
 /// What became of a delivery, by the stable names of

@@ -425,8 +425,9 @@ pub struct InboxPage {
     pub next_cursor: Option<String>,
 }
 
-/// Which deliveries a replay runs: by id, or every one matching a
-/// provider and a verdict (either may be left out).
+/// Which deliveries a replay runs: by id, or every one of a provider (or
+/// of every provider) with a verdict; without a verdict, every dead letter
+/// (any verdict but `ingested` and `ignored`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReplaySelection {
     pub delivery_ids: Option<Vec<DeliveryId>>,
@@ -445,6 +446,9 @@ pub struct ReplayReport {
     pub duplicates: u64,
     /// Deliveries whose verdict is still neither `ingested` nor `ignored`.
     pub still_failing: u64,
+    /// Deliveries chosen by provider and verdict whose body retention had
+    /// dropped: not run.
+    pub skipped: u64,
     /// Each delivery's verdict after the replay, in the order run.
     pub outcomes: Vec<(DeliveryId, Verdict)>,
 }

@@ -186,6 +186,7 @@ pub fn replay_report(r: &ReplayReport) -> Value {
         "created": r.created,
         "duplicates": r.duplicates,
         "still_failing": r.still_failing,
+        "skipped": r.skipped,
         "deliveries": r.outcomes.iter().map(|(id, v)| json!({
             "delivery_id": id.to_string(),
             "verdict": v.as_str(),

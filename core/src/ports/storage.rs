@@ -100,7 +100,11 @@ pub trait ReadTx {
 pub struct InboxPrune {
     /// Deliveries first received before this are deleted.
     pub delete_before: Timestamp,
-    /// Bodies of `ingested` deliveries last attempted before this are dropped.
+    /// Bodies of `ingested` deliveries first received in
+    /// `ingested_body_after..ingested_body_before` are dropped (the lower
+    /// bound is where the last pass stopped, so a pass reads only what is
+    /// new).
+    pub ingested_body_after: Timestamp,
     pub ingested_body_before: Timestamp,
     /// Beyond this many deliveries, the oldest are deleted.
     pub keep_newest: u64,

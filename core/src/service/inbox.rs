@@ -2,6 +2,9 @@
 //! transaction that ingests its events, or, when it has none to store, in
 //! one of its own; a refused conflict in the transaction that audits it.
 //! The rules are in `docs/webhooks.md`.
+// Recording attempts is the webhook pipeline's; a build without plugins
+// only reads and prunes the inbox.
+#![cfg_attr(not(feature = "plugins"), allow(dead_code))]
 
 use std::time::Duration;
 
@@ -50,6 +53,10 @@ pub type Recorded = (Delivery, Result<Vec<IngestResult>>);
 /// The delivery to record the attempt on, as the transaction finds it:
 /// the stored one (`planned` itself, or another receipt of the same body
 /// stored meanwhile), or `planned` as a new delivery with the next sequence.
+/// Where the last retention pass stopped dropping ingested bodies: the
+/// first receipt time, in microseconds, big-endian.
+const META_BODIES_PRUNED_UNTIL: &str = "inbox_bodies_pruned_until";
+
 fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
     if planned.attempt_count > 0 {
         return tx
@@ -124,14 +131,26 @@ impl<S: Storage> Service<S> {
             let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
             Timestamp::from_micros("retention", now.saturating_sub(micros).max(0))
         };
-        let rules = InboxPrune {
-            delete_before: before(limits.retention)?,
-            ingested_body_before: before(limits.ingested_body_retention)?,
-            keep_newest: limits.deliveries_max,
-        };
+        let delete_before = before(limits.retention)?;
+        let ingested_body_before = before(limits.ingested_body_retention)?;
         let mut pruned = Pruned::default();
         self.write(0, &mut |tx| {
+            // Bodies are dropped from where the last pass stopped.
+            let after = match tx.meta(META_BODIES_PRUNED_UNTIL)? {
+                Some(b) => <[u8; 8]>::try_from(b.as_slice()).map_or(0, i64::from_be_bytes),
+                None => 0,
+            };
+            let rules = InboxPrune {
+                delete_before,
+                ingested_body_after: Timestamp::from_micros("retention", after.max(0))?,
+                ingested_body_before,
+                keep_newest: limits.deliveries_max,
+            };
             pruned = tx.prune_deliveries(&rules)?;
+            if ingested_body_before.as_micros() > after {
+                let until = ingested_body_before.as_micros().to_be_bytes();
+                tx.set_meta(META_BODIES_PRUNED_UNTIL, &until)?;
+            }
             Ok(())
         })?;
         if pruned != Pruned::default() {

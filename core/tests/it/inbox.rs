@@ -792,3 +792,47 @@ fn replay_kill_child() {
         });
     });
 }
+
+#[test]
+fn a_replay_without_a_verdict_runs_the_dead_letters_only() {
+    let l = Ledger::in_memory();
+    install(&l, "v1");
+    l.ingest_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 1000))
+        .unwrap();
+    assert!(l
+        .ingest_webhook("acme", &acme("evt_2", "payout.paid", "w1", 100))
+        .is_err());
+    install(&l, "v2");
+    let r = l.replay(&ReplaySelection::default()).unwrap();
+    assert_eq!((r.replayed, r.created, r.duplicates), (1, 1, 0));
+    // Asked for, an ingested delivery is run again: duplicates.
+    let r = l
+        .replay(&ReplaySelection {
+            verdict: Some(Verdict::Ingested),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((r.replayed, r.created, r.duplicates), (2, 0, 2));
+}
+
+#[test]
+fn credential_headers_are_never_kept() {
+    let l = Ledger::in_memory();
+    install(&l, "v1");
+    let mut hook = acme("evt_1", "payment.succeeded", "w1", 1000);
+    hook.headers
+        .push(("Authorization".into(), "Basic c2VjcmV0".into()));
+    hook.headers.push(("Cookie".into(), "session=abc".into()));
+    let (d, _) = l.receive_webhook("acme", &hook);
+    let stored = l.delivery(&d.unwrap().delivery_id).unwrap().unwrap();
+    let value = |name: &str| {
+        stored
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(value("Authorization").as_deref(), Some("<redacted>"));
+    assert_eq!(value("Cookie").as_deref(), Some("<redacted>"));
+    assert!(value("X-Acme-Signature").unwrap().starts_with("sha256="));
+}

@@ -610,6 +610,7 @@ fn deliveries_list_by_the_view_and_prune_by_the_rules(s: &dyn Storage) {
     let pruned = write_value(s, |tx| {
         tx.prune_deliveries(&InboxPrune {
             delete_before: ts(15),
+            ingested_body_after: ts(0),
             ingested_body_before: ts(35),
             keep_newest: 3,
         })

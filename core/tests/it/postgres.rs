@@ -432,6 +432,7 @@ fn an_application_role_appends_and_reads_but_cannot_alter() {
          GRANT USAGE ON SCHEMA {schema} TO {role};
          GRANT SELECT, INSERT ON {schema}.events, {schema}.audit TO {role};
          GRANT SELECT, INSERT, UPDATE ON {schema}.rollups, {schema}.meta TO {role};
+         GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.deliveries TO {role};
          GRANT SELECT ON {schema}.walletlog_schema TO {role};"
     ))
     .unwrap();

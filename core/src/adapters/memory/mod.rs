@@ -647,7 +647,8 @@ impl WriteTx for Writer<'_> {
             .values()
             .filter(|d| {
                 d.verdict() == Verdict::Ingested
-                    && d.latest().at < rules.ingested_body_before
+                    && d.received_at >= rules.ingested_body_after
+                    && d.received_at < rules.ingested_body_before
                     && d.body.is_some()
             })
             .map(|d| d.sequence)

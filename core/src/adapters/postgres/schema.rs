@@ -135,7 +135,7 @@ pub const MIGRATIONS: &[&str] = &[
     -- Dead letters by provider and verdict: only what is neither ingested
     -- (1) nor ignored (2), so that a delivery that went in touches one
     -- index fewer.
-    CREATE INDEX deliveries_dead ON deliveries (provider, verdict, received_at, sequence)
+    CREATE INDEX deliveries_dead ON deliveries (verdict, provider, received_at, sequence)
         WHERE verdict > 2;
     COMMENT ON TABLE deliveries IS
         'walletlog webhook inbox. received_at and last_attempt_at are microseconds since the Unix epoch, UTC.';

@@ -1387,13 +1387,15 @@ impl WriteTx for Tx<'_> {
         deleted += self.execute(
             "DELETE FROM deliveries WHERE sequence <= \
              (SELECT sequence FROM deliveries ORDER BY sequence DESC LIMIT 1 OFFSET $1)",
-            &[&(rules.keep_newest as i64)],
+            &[&i64::try_from(rules.keep_newest).unwrap_or(i64::MAX)],
         )?;
         let dropped = self.execute(
             "UPDATE deliveries SET body = NULL \
-             WHERE verdict = $1 AND last_attempt_at < $2 AND body IS NOT NULL",
+             WHERE received_at >= $2 AND received_at < $3 AND verdict = $1 \
+             AND body IS NOT NULL",
             &[
                 &i16::from(Verdict::Ingested.code()),
+                &rules.ingested_body_after.as_micros(),
                 &rules.ingested_body_before.as_micros(),
             ],
         )?;

@@ -87,20 +87,21 @@ pub const MIGRATIONS: &[&str] = &[
         received_at     INTEGER NOT NULL,
         url             TEXT,
         headers         TEXT    NOT NULL,
-        body            BLOB,
         body_sha256     BLOB    NOT NULL CHECK (length(body_sha256) = 32),
         body_bytes      INTEGER NOT NULL,
         verdict         INTEGER NOT NULL,
         last_attempt_at INTEGER NOT NULL,
         attempt_count   INTEGER NOT NULL,
         attempts        TEXT    NOT NULL,
+        -- Last: reading the other columns never walks a large body's pages.
+        body            BLOB,
         UNIQUE (provider, body_sha256)
     );
     CREATE INDEX deliveries_received ON deliveries (received_at, sequence);
     -- Dead letters by provider and verdict: only what is neither ingested
     -- (1) nor ignored (2), so that a delivery that went in touches one
     -- index fewer. Listings of settled deliveries walk deliveries_received.
-    CREATE INDEX deliveries_dead ON deliveries (provider, verdict, received_at, sequence)
+    CREATE INDEX deliveries_dead ON deliveries (verdict, provider, received_at, sequence)
         WHERE verdict > 2;
     "#,
 ];
