@@ -15,8 +15,8 @@ use crate::config::{Location, Options};
 use crate::domain::{
     AuditKey, AuditRecord, AuditReport, Balance, Delivery, DeliveryId, Error, EventId,
     IdempotencyKey, InboxPage, InboxQuery, IngestResult, ListQuery, NewEvent, Page, Provider,
-    ProviderEventId, Result, StorageError, StorageErrorKind, Timestamp, WalletId,
-    WalletTransactionEvent,
+    ProviderEventId, Result, SigningKey, StorageError, StorageErrorKind, Timestamp, VerifyingKey,
+    WalletId, WalletTransactionEvent,
 };
 #[cfg(feature = "plugins")]
 use crate::domain::{ReplayReport, ReplaySelection};
@@ -202,6 +202,26 @@ impl Ledger {
         self.service.delivery(id)
     }
 
+    /// A checkpoint of the audit trail's head now, signed with `key`: a
+    /// small text document (`docs/audit.md`) to keep outside the ledger.
+    /// `verify_audit_with` later proves the ledger still extends it.
+    pub fn audit_checkpoint(&self, key: &SigningKey) -> Result<String> {
+        self.service.audit_checkpoint(key)
+    }
+
+    /// [`verify_audit`](Self::verify_audit), then that the ledger extends
+    /// every checkpoint: signed by `key`, of this ledger, its record here
+    /// with its hash. A cut tail, a rollback to an older copy, another
+    /// ledger's checkpoint or a bad signature is reported with the first
+    /// bad sequence and a reason naming the checkpoint.
+    pub fn verify_audit_with(
+        &self,
+        checkpoints: &[&str],
+        key: &VerifyingKey,
+    ) -> Result<AuditReport> {
+        self.service.verify_audit_with(checkpoints, key)
+    }
+
     /// The ledger's metrics in the OpenMetrics text format, for a
     /// Prometheus scrape: names and labels in `docs/metrics.md`. Counted
     /// by this `Ledger` since it was opened (each process its own).
@@ -291,7 +311,9 @@ impl Ledger {
 
     /// Runs stored deliveries through the plugins installed now, exactly
     /// once by the usual dedupe: a delivery refused by an older plugin
-    /// creates its events, one already ingested gives duplicates. Every
+    /// creates its events, one already ingested gives duplicates (under a
+    /// plugin that keys and dates its events as before). By id, or by
+    /// provider and verdict; without a verdict, every dead letter. Every
     /// delivery must be found and its provider's plugin installed, or
     /// nothing runs. Signatures are not checked again (they were at
     /// receipt). Audited with actor `replay:plugin:<provider>@<version>`.

@@ -245,6 +245,30 @@ pub fn inbox_cursor(data: &[u8]) {
     }
 }
 
+/// Checkpoint texts: any text is read or refused (naming `checkpoint`),
+/// never a panic; what is read writes back to the same signed lines, and a
+/// key that did not sign it never verifies it.
+pub fn checkpoint(data: &[u8]) {
+    use walletlog::{SignedCheckpoint, SigningKey};
+    static KEY: OnceLock<SigningKey> = OnceLock::new();
+    let key = KEY.get_or_init(|| SigningKey::from_bytes(&[7; 32]).expect("32 bytes"));
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match SignedCheckpoint::parse(text) {
+        Ok(read) => {
+            let again = SignedCheckpoint::parse(&read.checkpoint.sign(key))
+                .expect("a signed checkpoint reads back");
+            assert_eq!(again.checkpoint, read.checkpoint);
+            assert!(again.signed_by(&key.verifying_key()));
+            if read.signature != again.signature {
+                assert!(!read.signed_by(&key.verifying_key()));
+            }
+        }
+        Err(e) => assert_eq!(e.field, "checkpoint"),
+    }
+}
+
 /// Where the plugins built by `cargo xtask plugins` are.
 pub fn plugins_dir() -> PathBuf {
     match std::env::var_os("WALLETLOG_PLUGINS_DIR") {
@@ -333,11 +357,12 @@ pub fn plugin_payload(data: &[u8]) {
 pub type Check = fn(&[u8]);
 
 /// Every fuzz target by name, for replaying kept inputs.
-pub const TARGETS: [(&str, Check); 6] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("event_json", event_json),
     ("signature_headers", signature_headers),
     ("cursor", cursor),
     ("inbox_cursor", inbox_cursor),
+    ("checkpoint", checkpoint),
     ("plugin_component", plugin_component),
     ("plugin_payload", plugin_payload),
 ];

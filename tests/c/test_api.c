@@ -509,6 +509,64 @@ static void test_metrics(wl_ledger *led) {
     CHECK(out == SENTINEL);
 }
 
+/* Signed audit checkpoints: the ledger extends its own; the wrong key, a
+   changed byte and malformed arguments are refused, outputs untouched. */
+static void test_checkpoints(wl_ledger *led) {
+    char *signing = NULL, *verifying = NULL;
+    CHECK_STATUS(wl_ed25519_keypair(&signing, &verifying), WL_OK);
+    CHECK(signing != NULL && strlen(signing) == 64);
+    CHECK(verifying != NULL && strlen(verifying) == 64);
+    char *cp = NULL;
+    CHECK_STATUS(wl_ledger_audit_checkpoint(led, signing, &cp), WL_OK);
+    CHECK_CONTAINS(cp, "walletlog-checkpoint v1\nledger ");
+    CHECK_CONTAINS(cp, "\nsignature ");
+
+    /* The checkpoint as a JSON array of one string: newlines escaped. */
+    char json[2048] = "[\"";
+    size_t n = strlen(json);
+    for (const char *c = cp; c && *c && n + 4 < sizeof json; c++) {
+        if (*c == '\n') {
+            json[n++] = '\\';
+            json[n++] = 'n';
+        } else {
+            json[n++] = *c;
+        }
+    }
+    json[n] = 0;
+    strcat(json, "\"]");
+    char *out = NULL;
+    CHECK_STATUS(wl_ledger_verify_audit_checkpoints_json(led, json, verifying, &out), WL_OK);
+    CHECK_CONTAINS(out, "\"ok\":true");
+    wl_string_free(out);
+
+    /* The wrong key: a damaged trail as far as this key can tell. */
+    char *other_signing = NULL, *other_verifying = NULL;
+    CHECK_STATUS(wl_ed25519_keypair(&other_signing, &other_verifying), WL_OK);
+    out = NULL;
+    CHECK_STATUS(wl_ledger_verify_audit_checkpoints_json(led, json, other_verifying, &out), WL_OK);
+    CHECK_CONTAINS(out, "\"ok\":false");
+    CHECK_CONTAINS(out, "\"problem\":\"checkpoint_bad_signature\"");
+    wl_string_free(out);
+
+    out = SENTINEL;
+    CHECK_STATUS(wl_ledger_verify_audit_checkpoints_json(led, "{}", verifying, &out),
+                 WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "checkpoints");
+    CHECK_STATUS(wl_ledger_verify_audit_checkpoints_json(led, json, "abcd", &out),
+                 WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "verifying_key");
+    CHECK_STATUS(wl_ledger_audit_checkpoint(led, "zz", &out), WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "signing_key");
+    CHECK_STATUS(wl_ledger_audit_checkpoint(led, NULL, &out), WL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(wl_ed25519_keypair(NULL, &out), WL_ERR_INVALID_ARGUMENT);
+    CHECK(out == SENTINEL);
+    wl_string_free(cp);
+    wl_string_free(signing);
+    wl_string_free(verifying);
+    wl_string_free(other_signing);
+    wl_string_free(other_verifying);
+}
+
 static void test_plugin_and_webhook_errors(wl_ledger *led) {
     char *out = SENTINEL;
     const unsigned char garbage[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x02};
@@ -689,6 +747,7 @@ int main(int argc, char **argv) {
     test_balance(led);
     test_changes_and_audit(led);
     test_metrics(led);
+    test_checkpoints(led);
     test_plugin_and_webhook_errors(led);
     wl_ledger_close(led);
 

@@ -366,6 +366,60 @@ fn run_demo(root: &Path, db: &Path, quiet: bool) -> Result<()> {
     if demo.walletlog(&["audit".into(), "verify".into()], "audit verify")? != 0 {
         bail!("the audit trail does not verify");
     }
+
+    demo.say("\n== 7. A signed checkpoint, kept outside the ledger, pins the trail's head ==");
+    let dir = demo.db.parent().context("the ledger has a folder")?;
+    let (key, public, checkpoint) = (
+        dir.join("checkpoint.key"),
+        dir.join("checkpoint.pub"),
+        dir.join("checkpoint.txt"),
+    );
+    if !key.exists() {
+        let _ = std::fs::remove_file(&public);
+        let args = [
+            "audit".to_owned(),
+            "keygen".into(),
+            "--signing-key-file".into(),
+            key.display().to_string(),
+            "--public-key-file".into(),
+            public.display().to_string(),
+        ];
+        if demo.walletlog(
+            &args,
+            "audit keygen --signing-key-file checkpoint.key --public-key-file checkpoint.pub",
+        )? != 0
+        {
+            bail!("walletlog audit keygen failed");
+        }
+    }
+    demo.say("\n$ walletlog audit checkpoint --key-file checkpoint.key > checkpoint.txt");
+    let out = Command::new(&demo.walletlog)
+        .arg("--db")
+        .arg(&demo.db)
+        .args(["audit", "checkpoint", "--key-file"])
+        .arg(&key)
+        .output()
+        .context("could not start walletlog audit checkpoint")?;
+    if !out.status.success() {
+        bail!("walletlog audit checkpoint failed");
+    }
+    std::fs::write(&checkpoint, &out.stdout)?;
+    demo.say(String::from_utf8_lossy(&out.stdout).trim_end());
+    let args = [
+        "audit".to_owned(),
+        "verify".into(),
+        "--checkpoint".into(),
+        checkpoint.display().to_string(),
+        "--public-key".into(),
+        public.display().to_string(),
+    ];
+    if demo.walletlog(
+        &args,
+        "audit verify --checkpoint checkpoint.txt --public-key checkpoint.pub",
+    )? != 0
+    {
+        bail!("the ledger does not extend its checkpoint");
+    }
     demo.say(&format!(
         "\nThe ledger is {}. Run `cargo xtask demo` again: every delivery is then a\n\
          duplicate and the ledger stays the same. Try `target/debug/walletlog --db {} --help`.",

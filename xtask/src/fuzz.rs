@@ -12,11 +12,12 @@ use anyhow::{bail, Context, Result};
 
 use crate::run;
 
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "event_json",
     "signature_headers",
     "cursor",
     "inbox_cursor",
+    "checkpoint",
     "plugin_component",
     "plugin_payload",
 ];
@@ -186,6 +187,10 @@ fn seed_corpus(root: &Path, target: &str) -> Result<PathBuf> {
             seed("hmac", b"\x02sha256=00ff\xff\xff\xffbody")?;
         }
         "cursor" | "inbox_cursor" => seed("empty", b"")?,
+        "checkpoint" => seed(
+            "checkpoint",
+            &std::fs::read(root.join("fuzz/regressions/checkpoint/hand-made-valid"))?,
+        )?,
         "plugin_component" => {
             for p in PROVIDERS.iter().chain(&["hostile"]) {
                 if let Ok(bytes) = std::fs::read(root.join(format!("target/plugins/{p}.wasm"))) {

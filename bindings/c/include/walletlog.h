@@ -205,6 +205,38 @@ enum wl_status wl_ledger_audit_log_json(const struct wl_ledger *ledger,
 // As `wl_ledger_ingest_json`.
 enum wl_status wl_ledger_verify_audit_json(const struct wl_ledger *ledger, char **out_report_json);
 
+// A new Ed25519 key pair for audit checkpoints, each written as 64
+// lower-case hex digits (free both with `wl_string_free`). Keep the
+// signing key secret; the verifying key may be published.
+//
+// # Safety
+// Both outputs are non-NULL and writable.
+enum wl_status wl_ed25519_keypair(char **out_signing_key_hex, char **out_verifying_key_hex);
+
+// Writes a checkpoint of the audit trail's head now, signed with the
+// Ed25519 `signing_key_hex` (64 hex digits): a small text document
+// (`docs/audit.md`) to keep outside the ledger's host.
+//
+// # Safety
+// As `wl_ledger_ingest_json`.
+enum wl_status wl_ledger_audit_checkpoint(const struct wl_ledger *ledger,
+                                          const char *signing_key_hex,
+                                          char **out_checkpoint);
+
+// `wl_ledger_verify_audit_json`, then that the ledger extends every
+// checkpoint of `checkpoints_json` (a JSON array of checkpoint texts),
+// signed by `verifying_key_hex`: a cut tail (`tail_cut`), a rollback
+// (`rolled_back`), another ledger's checkpoint
+// (`checkpoint_other_ledger`) or a bad signature
+// (`checkpoint_bad_signature`) is the report's `problem`.
+//
+// # Safety
+// As `wl_ledger_ingest_json`.
+enum wl_status wl_ledger_verify_audit_checkpoints_json(const struct wl_ledger *ledger,
+                                                       const char *checkpoints_json,
+                                                       const char *verifying_key_hex,
+                                                       char **out_report_json);
+
 // The ledger's metrics, in the OpenMetrics text format a Prometheus
 // scrape takes (names and labels in `docs/metrics.md`), counted by this
 // handle since it was opened. Written to `out_text`, freed with

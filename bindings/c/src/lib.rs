@@ -445,6 +445,85 @@ pub unsafe extern "C" fn wl_ledger_verify_audit_json(
     })
 }
 
+/// A new Ed25519 key pair for audit checkpoints, each written as 64
+/// lower-case hex digits (free both with `wl_string_free`). Keep the
+/// signing key secret; the verifying key may be published.
+///
+/// # Safety
+/// Both outputs are non-NULL and writable.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ed25519_keypair(
+    out_signing_key_hex: *mut *mut c_char,
+    out_verifying_key_hex: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let signing = unsafe { out_arg(out_signing_key_hex, "out_signing_key_hex") }?;
+        let verifying = unsafe { out_arg(out_verifying_key_hex, "out_verifying_key_hex") }?;
+        let key = walletlog_core::SigningKey::generate();
+        write_string(signing, &walletlog_core::encoding::hex(&key.to_bytes()));
+        write_string(
+            verifying,
+            &walletlog_core::encoding::hex(&key.verifying_key().to_bytes()),
+        );
+        Ok(())
+    })
+}
+
+/// Writes a checkpoint of the audit trail's head now, signed with the
+/// Ed25519 `signing_key_hex` (64 hex digits): a small text document
+/// (`docs/audit.md`) to keep outside the ledger's host.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_audit_checkpoint(
+    ledger: *const wl_ledger,
+    signing_key_hex: *const c_char,
+    out_checkpoint: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let key = unsafe { str_arg(signing_key_hex, "signing_key_hex") }?;
+        let out = unsafe { out_arg(out_checkpoint, "out_checkpoint") }?;
+        let key = walletlog_core::SigningKey::from_hex(key)?;
+        write_string(out, &ledger.audit_checkpoint(&key)?);
+        Ok(())
+    })
+}
+
+/// `wl_ledger_verify_audit_json`, then that the ledger extends every
+/// checkpoint of `checkpoints_json` (a JSON array of checkpoint texts),
+/// signed by `verifying_key_hex`: a cut tail (`tail_cut`), a rollback
+/// (`rolled_back`), another ledger's checkpoint
+/// (`checkpoint_other_ledger`) or a bad signature
+/// (`checkpoint_bad_signature`) is the report's `problem`.
+///
+/// # Safety
+/// As `wl_ledger_ingest_json`.
+#[no_mangle]
+pub unsafe extern "C" fn wl_ledger_verify_audit_checkpoints_json(
+    ledger: *const wl_ledger,
+    checkpoints_json: *const c_char,
+    verifying_key_hex: *const c_char,
+    out_report_json: *mut *mut c_char,
+) -> wl_status {
+    call(|| {
+        // SAFETY (all blocks): forwarded from this function's contract.
+        let ledger = unsafe { ledger_arg(ledger) }?;
+        let checkpoints = unsafe { str_arg(checkpoints_json, "checkpoints_json") }?;
+        let key = unsafe { str_arg(verifying_key_hex, "verifying_key_hex") }?;
+        let out = unsafe { out_arg(out_report_json, "out_report_json") }?;
+        let texts = json::parse_checkpoints(checkpoints)?;
+        let key = walletlog_core::VerifyingKey::from_hex(key)?;
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let report = ledger.verify_audit_with(&texts, &key)?;
+        write_json(out, &json::audit_report(&report));
+        Ok(())
+    })
+}
+
 /// The ledger's metrics, in the OpenMetrics text format a Prometheus
 /// scrape takes (names and labels in `docs/metrics.md`), counted by this
 /// handle since it was opened. Written to `out_text`, freed with

@@ -131,8 +131,32 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Recompute the hash chain and every event's fingerprint.
-    Verify,
+    /// Recompute the hash chain, every event's fingerprint, every balance and
+    /// kept webhook body; with checkpoints, also prove the ledger extends
+    /// each (a cut tail, a rollback, another ledger or a bad signature is
+    /// damage, exit 5).
+    Verify {
+        /// A checkpoint file written by `audit checkpoint`; repeat for several.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+        /// The public key (64 hex digits) of the key that signed them.
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+    },
+    /// Print a checkpoint of the audit trail's head, signed with the Ed25519
+    /// key in FILE (64 hex digits): keep it outside the ledger's host.
+    Checkpoint {
+        #[arg(long, value_name = "FILE")]
+        key_file: PathBuf,
+    },
+    /// Make a new Ed25519 key pair for checkpoints: the signing key (mode
+    /// 0600) and the public key, as 64 hex digits each.
+    Keygen {
+        #[arg(long, value_name = "FILE")]
+        signing_key_file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        public_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]

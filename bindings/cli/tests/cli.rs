@@ -1010,3 +1010,91 @@ fn plugin_run_shows_the_events_or_the_error_and_the_cost_and_stores_nothing() {
     assert_eq!(code(&out), 4);
     assert!(stdout(&out).contains("out_of_fuel"), "{}", stdout(&out));
 }
+
+#[test]
+fn audit_keygen_checkpoint_and_verify_against_it() {
+    let s = Sandbox::new();
+    s.write("events.jsonl", three_events());
+    assert_eq!(code(&s.run(&["ingest", "events.jsonl"])), 0);
+    let out = s.run(&[
+        "audit",
+        "keygen",
+        "--signing-key-file",
+        "cp.key",
+        "--public-key-file",
+        "cp.pub",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.path("cp.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never over an existing key.
+    let again = s.run(&[
+        "audit",
+        "keygen",
+        "--signing-key-file",
+        "cp.key",
+        "--public-key-file",
+        "x.pub",
+    ]);
+    assert_eq!(code(&again), 2);
+    let out = s.run(&["audit", "checkpoint", "--key-file", "cp.key"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("walletlog-checkpoint v1\n") && text.contains("\nsequence 3\n"),
+        "{text}"
+    );
+    s.write("cp.txt", &text);
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", "--checkpoint", "cp.txt"];
+        args.extend(extra);
+        s.run(&args)
+    };
+    let out = verify(&["--public-key", "cp.pub"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("it extends all 1 checkpoints"),
+        "{}",
+        stdout(&out)
+    );
+    // The wrong key: exit 5, as any damage.
+    let out = s.run(&[
+        "audit",
+        "keygen",
+        "--signing-key-file",
+        "b.key",
+        "--public-key-file",
+        "b.pub",
+    ]);
+    assert_eq!(code(&out), 0);
+    let out = verify(&["--public-key", "b.pub"]);
+    assert_eq!(code(&out), 5);
+    assert!(
+        stdout(&out).contains("checkpoint signature invalid"),
+        "{}",
+        stdout(&out)
+    );
+    let json = s.run(&[
+        "--json",
+        "audit",
+        "verify",
+        "--checkpoint",
+        "cp.txt",
+        "--public-key",
+        "b.pub",
+    ]);
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["problem"], "checkpoint_bad_signature");
+    // A checkpoint without a key to check it with is a usage error.
+    assert_eq!(code(&verify(&[])), 2);
+    // The signing key is never printed.
+    let key = std::fs::read_to_string(s.path("cp.key")).unwrap();
+    assert!(!text.contains(key.trim()));
+}

@@ -15,8 +15,8 @@ use walletlog::signature::{sign_request as sign, verify_request as verify, HttpR
 use walletlog::{
     AuditRecord, DeliveryId, Error, EventId, IdempotencyKey, IngestResult, Ledger, Provider,
     ProviderEventId, RawAuditKey, RawEvent, RawInboxQuery, RawListQuery, RawOptions,
-    RawReplaySelection, RawTime, Secret, Timestamp, ValidationError, WalletId,
-    WalletTransactionEvent, Webhook,
+    RawReplaySelection, RawTime, Secret, SigningKey, Timestamp, ValidationError, VerifyingKey,
+    WalletId, WalletTransactionEvent, Webhook,
 };
 
 /// An event as a tuple: (event_id, wallet_id, provider, event_type, amount,
@@ -593,12 +593,25 @@ impl NativeLedger {
             .collect())
     }
 
+    /// The audit trail's head now, as a checkpoint signed with the 32-byte
+    /// Ed25519 `signing_key`.
+    fn audit_checkpoint(&self, py: Python<'_>, signing_key: &[u8]) -> PyResult<String> {
+        let key = SigningKey::from_bytes(signing_key).map_err(validation)?;
+        let ledger = self.ledger()?;
+        py.detach(move || ledger.audit_checkpoint(&key))
+            .map_err(to_py)
+    }
+
     /// (ok, records_checked, events_checked, first_bad_sequence,
-    /// first_bad_event_sequence, problem kind, reason)
+    /// first_bad_event_sequence, problem kind, reason); with checkpoints,
+    /// also that the ledger extends each.
     #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (checkpoints, verifying_key))]
     fn verify_audit(
         &self,
         py: Python<'_>,
+        checkpoints: Option<Vec<String>>,
+        verifying_key: Option<Vec<u8>>,
     ) -> PyResult<(
         bool,
         u64,
@@ -608,8 +621,24 @@ impl NativeLedger {
         Option<&'static str>,
         Option<String>,
     )> {
+        let key = verifying_key
+            .map(|k| VerifyingKey::from_bytes(&k))
+            .transpose()
+            .map_err(validation)?;
         let ledger = self.ledger()?;
-        let r = py.detach(move || ledger.verify_audit()).map_err(to_py)?;
+        let r =
+            match (checkpoints, key) {
+                (None, _) => py.detach(move || ledger.verify_audit()),
+                (Some(_), None) => return Err(validation(ValidationError::new(
+                    "verifying_key",
+                    "is needed to verify checkpoints: the public key of the one that signed them",
+                ))),
+                (Some(texts), Some(key)) => py.detach(move || {
+                    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                    ledger.verify_audit_with(&texts, &key)
+                }),
+            }
+            .map_err(to_py)?;
         let p = r.first_problem.as_ref();
         Ok((
             r.ok,
@@ -707,7 +736,7 @@ impl NativeLedger {
         Ok(found.map(|d| (d.headers, d.body.map(|b| PyBytes::new(py, &b)))))
     }
 
-    /// (replayed, created, duplicates, still_failing)
+    /// (replayed, created, duplicates, still_failing, skipped)
     #[pyo3(signature = (delivery_ids, provider, verdict))]
     fn replay(
         &self,
@@ -715,7 +744,7 @@ impl NativeLedger {
         delivery_ids: Option<Vec<String>>,
         provider: Option<String>,
         verdict: Option<String>,
-    ) -> PyResult<(u64, u64, u64, u64)> {
+    ) -> PyResult<(u64, u64, u64, u64, u64)> {
         let selection = RawReplaySelection {
             delivery_ids,
             provider,
@@ -727,7 +756,13 @@ impl NativeLedger {
         let r = py
             .detach(move || ledger.replay(&selection))
             .map_err(to_py)?;
-        Ok((r.replayed, r.created, r.duplicates, r.still_failing))
+        Ok((
+            r.replayed,
+            r.created,
+            r.duplicates,
+            r.still_failing,
+            r.skipped,
+        ))
     }
 
     #[pyo3(signature = (provider, headers, body, url))]
@@ -788,12 +823,24 @@ fn verify_request(
     .map_err(|e| to_py(Error::Signature(e)))
 }
 
+/// A new Ed25519 key pair from the operating system's randomness:
+/// (signing_key, verifying_key), 32 bytes each.
+#[pyfunction]
+fn ed25519_keypair(py: Python<'_>) -> (Bound<'_, PyBytes>, Bound<'_, PyBytes>) {
+    let key = SigningKey::generate();
+    (
+        PyBytes::new(py, &key.to_bytes()),
+        PyBytes::new(py, &key.verifying_key().to_bytes()),
+    )
+}
+
 #[pymodule]
 fn _walletlog(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeLedger>()?;
     m.add_class::<NativeEvent>()?;
     m.add_function(wrap_pyfunction!(sign_request, m)?)?;
     m.add_function(wrap_pyfunction!(verify_request, m)?)?;
+    m.add_function(wrap_pyfunction!(ed25519_keypair, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -253,11 +253,23 @@ pub enum AuditProblemKind {
     /// A stored webhook delivery's body no longer hashes to the body hash
     /// its audit records hold.
     DeliveryAltered,
+    /// A checkpoint is unreadable, or not signed by the verifying key.
+    CheckpointBadSignature,
+    /// A checkpoint names another ledger.
+    CheckpointOtherLedger,
+    /// The trail ends before a checkpoint's record: its tail was cut (or
+    /// this is an older copy).
+    TailCut,
+    /// A checkpoint's record has another hash: the ledger went back to an
+    /// older copy and was written again, or its history was rewritten.
+    RolledBack,
 }
 
 impl AuditProblemKind {
     /// `record_altered`, `chain_broken`, `event_altered`, `event_missing`,
-    /// `event_inserted`, `balance_altered` or `delivery_altered`: stable across versions and faces.
+    /// `event_inserted`, `balance_altered`, `delivery_altered`,
+    /// `checkpoint_bad_signature`, `checkpoint_other_ledger`, `tail_cut` or
+    /// `rolled_back`: stable across versions and faces.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditProblemKind::RecordAltered => "record_altered",
@@ -267,6 +279,10 @@ impl AuditProblemKind {
             AuditProblemKind::EventInserted => "event_inserted",
             AuditProblemKind::BalanceAltered => "balance_altered",
             AuditProblemKind::DeliveryAltered => "delivery_altered",
+            AuditProblemKind::CheckpointBadSignature => "checkpoint_bad_signature",
+            AuditProblemKind::CheckpointOtherLedger => "checkpoint_other_ledger",
+            AuditProblemKind::TailCut => "tail_cut",
+            AuditProblemKind::RolledBack => "rolled_back",
         }
     }
 }
@@ -281,6 +297,10 @@ impl fmt::Display for AuditProblem {
             AuditProblemKind::EventInserted => "event inserted",
             AuditProblemKind::BalanceAltered => "balance altered",
             AuditProblemKind::DeliveryAltered => "webhook delivery altered",
+            AuditProblemKind::CheckpointBadSignature => "checkpoint signature invalid",
+            AuditProblemKind::CheckpointOtherLedger => "checkpoint of another ledger",
+            AuditProblemKind::TailCut => "audit trail cut short",
+            AuditProblemKind::RolledBack => "audit trail rolled back",
         };
         f.write_str(what)?;
         if let Some(s) = self.record_sequence {

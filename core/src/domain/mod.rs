@@ -7,6 +7,7 @@
 
 mod audit;
 mod balance;
+mod checkpoint;
 mod error;
 mod event;
 mod inbox;
@@ -21,6 +22,10 @@ pub use audit::{
     ACTOR_API, GENESIS_HASH,
 };
 pub use balance::{Balance, Money, Overflow, Totals};
+pub use checkpoint::{
+    Checkpoint, LedgerId, SignedCheckpoint, SigningKey, VerifyingKey, CHECKPOINT_BYTES_MAX,
+    CHECKPOINT_MAGIC,
+};
 pub use error::{
     ConflictError, ConflictReason, Error, ErrorKind, PluginError, PluginErrorKind, Result,
     SignatureError, StorageError, StorageErrorKind, ValidationError,

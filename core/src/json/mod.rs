@@ -27,8 +27,8 @@ mod parse;
 mod render;
 
 pub use parse::{
-    parse_event, parse_event_for, parse_events, parse_headers, parse_inbox_query, parse_list_query,
-    parse_options, parse_replay_selection,
+    parse_checkpoints, parse_event, parse_event_for, parse_events, parse_headers,
+    parse_inbox_query, parse_list_query, parse_options, parse_replay_selection,
 };
 #[cfg(feature = "plugins")]
 pub use render::plugin_info;

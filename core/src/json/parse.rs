@@ -253,6 +253,17 @@ pub fn parse_replay_selection(text: &str) -> Result<ReplaySelection, ValidationE
     raw.validate()
 }
 
+/// Parses a JSON array of checkpoint texts.
+pub fn parse_checkpoints(text: &str) -> Result<Vec<String>, ValidationError> {
+    match parse_text("checkpoints", text)? {
+        Value::Array(items) => items.iter().map(|v| string(v, "checkpoints")).collect(),
+        other => Err(ValidationError::new(
+            "checkpoints",
+            format!("must be an array of strings, not {}", type_name(&other)),
+        )),
+    }
+}
+
 /// Parses webhook headers: an object `{"Name": "value"}` or, to keep repeated
 /// headers, an array of pairs `[["Name", "value"], ...]`.
 pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, ValidationError> {

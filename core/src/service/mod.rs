@@ -6,13 +6,16 @@
 //! Prometheus client) only. It is generic over [`Storage`], so a new adapter needs no
 //! change here.
 
+mod checkpoint;
 mod group;
 mod inbox;
 mod ingest;
 mod reads;
 mod verify;
 
-use crate::domain::{AuditChain, AuditKey, Error, Result, StorageError, StorageErrorKind};
+use crate::domain::{
+    AuditChain, AuditKey, Error, LedgerId, Result, StorageError, StorageErrorKind,
+};
 use crate::limits::GroupLimits;
 use crate::metrics::Metrics;
 use crate::ports::{ReadTx, Storage, WriteTx};
@@ -23,6 +26,8 @@ pub use inbox::{Attempt, Recorded};
 pub use ingest::{IngestContext, Ingestion};
 
 const META_AUDIT_KEY_CHECK: &str = "audit_key_check";
+/// The ledger's identity (16 bytes), which its audit checkpoints name.
+const META_LEDGER_ID: &str = "ledger_id";
 
 /// The ledger service over a storage port.
 pub struct Service<S> {
@@ -46,21 +51,31 @@ impl<S: Storage> Service<S> {
             group: GroupCommit::new(group),
             metrics: Metrics::new(),
         };
-        // Most opens find the setting already there: a read, no write lock.
-        let stored = service.read(|tx| tx.meta(META_AUDIT_KEY_CHECK))?;
-        match stored {
-            Some(stored) => check_key(&stored, &configured)?,
-            None => service.storage.write(&mut |tx| {
+        // Most opens find the settings already there: a read, no write lock.
+        let (stored, id) =
+            service.read(|tx| Ok((tx.meta(META_AUDIT_KEY_CHECK)?, tx.meta(META_LEDGER_ID)?)))?;
+        if let Some(stored) = &stored {
+            check_key(stored, &configured)?;
+        }
+        if stored.is_none() || id.is_none() {
+            service.storage.write(&mut |tx| {
                 // Re-checked under the write lock: another process may have
                 // created the ledger in between.
                 match tx.meta(META_AUDIT_KEY_CHECK)? {
-                    Some(stored) => check_key(&stored, &configured),
-                    None if tx.last_audit()?.is_some() => Err(key_mismatch(
-                        "the ledger has audit records but no audit key setting",
-                    )),
-                    None => tx.set_meta(META_AUDIT_KEY_CHECK, &configured),
+                    Some(stored) => check_key(&stored, &configured)?,
+                    None if tx.last_audit()?.is_some() => {
+                        return Err(key_mismatch(
+                            "the ledger has audit records but no audit key setting",
+                        ))
+                    }
+                    None => tx.set_meta(META_AUDIT_KEY_CHECK, &configured)?,
                 }
-            })?,
+                // A ledger made before checkpoints gets its identity now.
+                if tx.meta(META_LEDGER_ID)?.is_none() {
+                    tx.set_meta(META_LEDGER_ID, LedgerId::generate().as_bytes())?;
+                }
+                Ok(())
+            })?;
         }
         Ok(service)
     }

@@ -1,3 +1,4 @@
+mod checkpoints;
 mod config;
 mod conformance;
 mod fuzz_regressions;

@@ -1,23 +1,55 @@
-//! `walletlog audit verify` and `walletlog backup`.
+//! `walletlog audit verify|checkpoint|keygen` and `walletlog backup`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use walletlog::json as wljson;
+use walletlog::encoding::hex;
+use walletlog::{json as wljson, SigningKey, VerifyingKey};
 
-use super::{open, open_at, print_json};
-use crate::failure::EXIT_AUDIT_DAMAGED;
+use super::{open, open_at, print_json, secret_from_file};
+use crate::failure::{Failure, EXIT_AUDIT_DAMAGED};
 use crate::{Global, Result};
 
-pub(super) fn verify(g: &Global) -> Result<u8> {
+/// Reads a file whole, as a usage error when it cannot be.
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))
+}
+
+pub(super) fn verify(g: &Global, checkpoints: &[PathBuf], public_key: Option<&Path>) -> Result<u8> {
+    let texts = checkpoints
+        .iter()
+        .map(|p| read_text(p))
+        .collect::<Result<Vec<_>>>()?;
+    let key = match (public_key, texts.is_empty()) {
+        (Some(p), _) => Some(VerifyingKey::from_hex(&read_text(p)?)?),
+        (None, true) => None,
+        (None, false) => {
+            return Err(Failure::usage(
+                "--checkpoint needs --public-key FILE: the key that signed the checkpoints",
+            ))
+        }
+    };
     let ledger = open(g, false)?;
-    let report = ledger.verify_audit()?;
+    let report = match &key {
+        Some(key) => {
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            ledger.verify_audit_with(&refs, key)?
+        }
+        None => ledger.verify_audit()?,
+    };
     if g.json {
         print_json(&wljson::audit_report(&report));
     } else if report.ok {
         println!(
-            "audit trail ok: {} records and {} events checked",
-            report.records_checked, report.events_checked
+            "audit trail ok: {} records and {} events checked{}",
+            report.records_checked,
+            report.events_checked,
+            if texts.is_empty() {
+                String::new()
+            } else {
+                format!("; it extends all {} checkpoints", texts.len())
+            }
         );
     } else {
         println!(
@@ -28,6 +60,58 @@ pub(super) fn verify(g: &Global) -> Result<u8> {
         );
     }
     Ok(if report.ok { 0 } else { EXIT_AUDIT_DAMAGED })
+}
+
+/// Prints a checkpoint of the trail's head, signed with the key in `key_file`.
+pub(super) fn checkpoint(g: &Global, key_file: &Path) -> Result<u8> {
+    let key = SigningKey::from_hex(&secret_from_file(key_file)?)?;
+    let ledger = open(g, false)?;
+    let text = ledger.audit_checkpoint(&key)?;
+    if g.json {
+        print_json(&json!({ "checkpoint": text }));
+    } else {
+        print!("{text}");
+    }
+    Ok(0)
+}
+
+/// Writes a new key pair: the signing key (mode 0600) and the public key,
+/// both as 64 hex digits. Never over an existing file.
+pub(super) fn keygen(g: &Global, signing: &Path, public: &Path) -> Result<u8> {
+    let key = SigningKey::generate();
+    let write = |path: &Path, text: String, private: bool| -> Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        use std::io::Write;
+        options
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))
+    };
+    write(signing, format!("{}\n", hex(&key.to_bytes())), true)?;
+    let public_hex = hex(&key.verifying_key().to_bytes());
+    write(public, format!("{public_hex}\n"), false)?;
+    if g.json {
+        print_json(&json!({
+            "signing_key_file": signing.display().to_string(),
+            "public_key": public_hex,
+        }));
+    } else {
+        println!(
+            "signing key written to {} (keep it secret, off the ledger's host); \
+             public key {public_hex} written to {}",
+            signing.display(),
+            public.display()
+        );
+    }
+    Ok(0)
 }
 
 pub(super) fn backup(g: &Global, dest: &Path) -> Result<u8> {

@@ -7,7 +7,7 @@
 //! | `plugin.rs` | `webhook`, `plugin check`, `plugin run` |
 //! | `read.rs` | `history`, `balance` |
 //! | `inbox.rs` | `inbox list`, `inbox show`, `inbox replay` |
-//! | `audit.rs` | `audit verify`, `backup` |
+//! | `audit.rs` | `audit verify`, `audit checkpoint`, `audit keygen`, `backup` |
 //! | `transfer.rs` | `export`, `import` |
 //!
 //! This file holds what they share: opening the ledger, reading secrets
@@ -41,7 +41,15 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::History(args) => read::history(g, &args),
         Command::Balance { wallet, as_of } => read::balance(g, &wallet, as_of.as_deref()),
         Command::Inbox(c) => inbox::run(g, &c),
-        Command::Audit(AuditCommand::Verify) => audit::verify(g),
+        Command::Audit(AuditCommand::Verify {
+            checkpoints,
+            public_key,
+        }) => audit::verify(g, &checkpoints, public_key.as_deref()),
+        Command::Audit(AuditCommand::Checkpoint { key_file }) => audit::checkpoint(g, &key_file),
+        Command::Audit(AuditCommand::Keygen {
+            signing_key_file,
+            public_key_file,
+        }) => audit::keygen(g, &signing_key_file, &public_key_file),
         Command::Plugin(PluginCommand::Check { file }) => plugin::check(g, &file),
         Command::Plugin(PluginCommand::Run(args)) => plugin::run(g, &args),
         Command::Export { since_sequence } => transfer::export(g, since_sequence),

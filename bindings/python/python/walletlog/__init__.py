@@ -417,8 +417,9 @@ class AuditReport:
     first_bad_sequence: Optional[int]
     first_bad_event_sequence: Optional[int]
     #: The problem's kind: ``record_altered``, ``chain_broken``, ``event_altered``,
-    #: ``event_missing``, ``event_inserted``, ``balance_altered`` or
-    #: ``delivery_altered``.
+    #: ``event_missing``, ``event_inserted``, ``balance_altered``,
+    #: ``delivery_altered``, and with checkpoints ``checkpoint_bad_signature``,
+    #: ``checkpoint_other_ledger``, ``tail_cut`` or ``rolled_back``.
     problem: Optional[str]
     reason: Optional[str]
 
@@ -465,6 +466,8 @@ class ReplayReport:
     duplicates: int
     #: Deliveries whose verdict is still neither ``ingested`` nor ``ignored``.
     still_failing: int
+    #: Deliveries chosen by verdict whose body retention had dropped: not run.
+    skipped: int = 0
 
 
 class Ledger:
@@ -766,8 +769,38 @@ class Ledger:
             )
         ]
 
-    def verify_audit(self) -> AuditReport:
-        return AuditReport(*self._native.verify_audit())
+    def verify_audit(
+        self,
+        checkpoints: Optional[Iterable[str]] = None,
+        verifying_key: Optional[bytes] = None,
+    ) -> AuditReport:
+        """Recomputes the audit chain, every event's fingerprint, every stored
+        balance and every kept webhook body. With ``checkpoints`` (the texts
+        ``audit_checkpoint`` returned) and the ``verifying_key`` of the key
+        that signed them, also proves the ledger extends each: a cut tail
+        (``tail_cut``), a rollback to an older copy (``rolled_back``),
+        another ledger's checkpoint (``checkpoint_other_ledger``) or a bad
+        signature (``checkpoint_bad_signature``) is the report's problem."""
+        texts = (
+            None
+            if checkpoints is None
+            else [_text("checkpoints", c) for c in _iterable("checkpoints", checkpoints)]
+        )
+        if verifying_key is not None and not isinstance(verifying_key, (bytes, bytearray)):
+            raise _type_error("verifying_key", "bytes", verifying_key)
+        return AuditReport(
+            *self._native.verify_audit(
+                texts, None if verifying_key is None else bytes(verifying_key)
+            )
+        )
+
+    def audit_checkpoint(self, signing_key: bytes) -> str:
+        """The audit trail's head now, as a small signed text document to keep
+        outside the ledger's host (``docs/audit.md``). ``signing_key`` is the
+        32-byte Ed25519 key of ``ed25519_keypair()``; it is never stored."""
+        if not isinstance(signing_key, (bytes, bytearray)):
+            raise _type_error("signing_key", "bytes", signing_key)
+        return self._native.audit_checkpoint(bytes(signing_key))
 
     def install_plugin(self, plugin: Union[str, os.PathLike[str], bytes]) -> PluginInfo:
         """Installs a normalizer plugin component (a path or its bytes)."""
@@ -862,12 +895,12 @@ class Ledger:
         provider: Optional[str] = None,
         verdict: Optional[str] = None,
     ) -> ReplayReport:
-        """Runs stored deliveries (by id, or every one of ``provider`` and
-        ``verdict``) through the plugins installed now. Exactly once: a
-        delivery refused before creates its events, one already ingested
-        yields duplicates. Signatures are not checked again (they were at
-        receipt). Every delivery must exist and its plugin be installed, or
-        nothing runs."""
+        """Runs stored deliveries (by id, or every one of ``provider`` with
+        ``verdict``; without a verdict, every dead letter) through the
+        plugins installed now. Exactly once: a delivery refused before
+        creates its events, one already ingested yields duplicates.
+        Signatures are not checked again (they were at receipt). Every
+        delivery must exist and its plugin be installed, or nothing runs."""
         ids = (
             None
             if delivery_ids is None
@@ -970,6 +1003,13 @@ def verify_request(
     )
 
 
+def ed25519_keypair() -> tuple[bytes, bytes]:
+    """A new Ed25519 key pair for audit checkpoints: ``(signing_key,
+    verifying_key)``, 32 bytes each. Keep the signing key secret, where the
+    checkpointing job runs; the verifying key may be published."""
+    return _walletlog.ed25519_keypair()
+
+
 __all__ = [
     "ApiKey",
     "AuditRecord",
@@ -997,6 +1037,7 @@ __all__ = [
     "Verdict",
     "WalletLogError",
     "__version__",
+    "ed25519_keypair",
     "sign_request",
     "verify_request",
 ]

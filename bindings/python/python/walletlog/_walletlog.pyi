@@ -2,7 +2,14 @@
 
 from typing import Any, Optional, Union, final
 
-__all__ = ["NativeEvent", "NativeLedger", "__version__", "sign_request", "verify_request"]
+__all__ = [
+    "NativeEvent",
+    "NativeLedger",
+    "__version__",
+    "ed25519_keypair",
+    "sign_request",
+    "verify_request",
+]
 
 __version__: str
 
@@ -74,8 +81,9 @@ class NativeLedger:
         ]
     ]: ...
     def verify_audit(
-        self,
+        self, checkpoints: Optional[_List[str]], verifying_key: Optional[bytes]
     ) -> tuple[bool, int, int, Optional[int], Optional[int], Optional[str], Optional[str]]: ...
+    def audit_checkpoint(self, signing_key: bytes) -> str: ...
     def opened_before_fork(self) -> bool: ...
     def ingest_http_each(
         self, requests: _List[tuple[bytes, str, Optional[str], str, Optional[str]]]
@@ -113,9 +121,10 @@ class NativeLedger:
         delivery_ids: Optional[_List[str]],
         provider: Optional[str],
         verdict: Optional[str],
-    ) -> tuple[int, int, int, int]: ...
+    ) -> tuple[int, int, int, int, int]: ...
 
 def sign_request(secret: bytes, method: str, target: str, body: bytes, timestamp: int) -> str: ...
+def ed25519_keypair() -> tuple[bytes, bytes]: ...
 def verify_request(
     secret: bytes,
     method: str,

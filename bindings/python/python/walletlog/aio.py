@@ -256,8 +256,15 @@ class Ledger:
     async def audit_log(self, after: int = 0, limit: int = 1000) -> _List[AuditRecord]:
         return await self._run(self.sync.audit_log, after, limit)
 
-    async def verify_audit(self) -> AuditReport:
-        return await self._run(self.sync.verify_audit)
+    async def verify_audit(
+        self,
+        checkpoints: Optional[Iterable[str]] = None,
+        verifying_key: Optional[bytes] = None,
+    ) -> AuditReport:
+        return await self._run(self.sync.verify_audit, checkpoints, verifying_key)
+
+    async def audit_checkpoint(self, signing_key: bytes) -> str:
+        return await self._run(self.sync.audit_checkpoint, signing_key)
 
     async def install_plugin(self, plugin: Union[str, os.PathLike[str], bytes]) -> PluginInfo:
         return await self._run(self.sync.install_plugin, plugin)
