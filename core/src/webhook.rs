@@ -491,15 +491,19 @@ pub(crate) fn replay<S: Storage>(
 
 /// The ids of the deliveries a selection by provider and verdict chooses,
 /// oldest first, read before any is replayed: those with the verdict
-/// given, or without one every dead letter (never, unasked, a delivery
-/// that went in: a plugin whose mapping changed could count it again).
+/// given, or without one every dead letter but a conflict (never, unasked,
+/// a delivery that went in: a plugin whose mapping changed could count it
+/// again; nor a conflict, which a person must look at first).
 fn selected<S: Storage>(
     service: &Service<S>,
     selection: &ReplaySelection,
 ) -> Result<Vec<DeliveryId>> {
     let verdicts: Vec<Verdict> = match selection.verdict {
         Some(v) => vec![v],
-        None => Verdict::ALL.into_iter().filter(|v| !v.settled()).collect(),
+        None => Verdict::ALL
+            .into_iter()
+            .filter(|v| !v.settled() && *v != Verdict::Conflict)
+            .collect(),
     };
     let mut found: Vec<(Timestamp, u64, DeliveryId)> = Vec::new();
     for verdict in verdicts {

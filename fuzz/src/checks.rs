@@ -257,8 +257,11 @@ pub fn checkpoint(data: &[u8]) {
     };
     match SignedCheckpoint::parse(text) {
         Ok(read) => {
-            let again = SignedCheckpoint::parse(&read.checkpoint.sign(key))
-                .expect("a signed checkpoint reads back");
+            let signed = read.checkpoint.sign(key);
+            // Written again, the five signed lines are the input's, byte for byte.
+            let lines = |t: &str| t.split('\n').take(5).map(str::to_owned).collect::<Vec<_>>();
+            assert_eq!(lines(&signed), lines(text));
+            let again = SignedCheckpoint::parse(&signed).expect("a signed checkpoint reads back");
             assert_eq!(again.checkpoint, read.checkpoint);
             assert!(again.signed_by(&key.verifying_key()));
             if read.signature != again.signature {

@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signer as _, Verifier as _};
+use ed25519_dalek::Signer as _;
 
 use super::error::ValidationError;
 use super::values::Timestamp;
@@ -110,8 +110,12 @@ impl VerifyingKey {
             )
         })?;
         ed25519_dalek::VerifyingKey::from_bytes(&b)
+            .ok()
+            .filter(|k| !k.is_weak())
             .map(VerifyingKey)
-            .map_err(|_| ValidationError::new("verifying_key", "is not a valid Ed25519 public key"))
+            .ok_or_else(|| {
+                ValidationError::new("verifying_key", "is not a valid Ed25519 public key")
+            })
     }
 
     /// From 64 hex digits, as a key file holds it.
@@ -251,7 +255,7 @@ impl SignedCheckpoint {
     pub fn signed_by(&self, key: &VerifyingKey) -> bool {
         let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
         key.0
-            .verify(self.checkpoint.body().as_bytes(), &signature)
+            .verify_strict(self.checkpoint.body().as_bytes(), &signature)
             .is_ok()
     }
 }

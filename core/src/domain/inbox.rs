@@ -8,10 +8,10 @@
 use std::fmt;
 
 use super::error::{Error, PluginErrorKind, ValidationError};
-use super::query::{Cursor, Order, Position};
+use super::query::{check_range, page_limit, Cursor, Order, Position};
 use super::values::{EventId, Provider, Timestamp};
 use crate::encoding::quoted;
-use crate::limits::{PAGE_EVENTS_DEFAULT, PAGE_EVENTS_MAX};
+use crate::limits::PAGE_EVENTS_DEFAULT;
 
 /// A delivery's id: a time-ordered (v7) UUID given at its first receipt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -319,13 +319,7 @@ impl InboxQuery {
 
     /// 1..=1000 deliveries a page (100 by default).
     pub fn limit(mut self, limit: usize) -> Result<Self, ValidationError> {
-        if !(1..=PAGE_EVENTS_MAX).contains(&limit) {
-            return Err(ValidationError::new(
-                "limit",
-                format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"),
-            ));
-        }
-        self.limit = limit;
+        self.limit = page_limit(limit)?;
         Ok(self)
     }
 
@@ -357,13 +351,7 @@ impl InboxQuery {
     }
 
     fn check_range(&self) -> Result<(), ValidationError> {
-        match (self.since, self.until) {
-            (Some(s), Some(u)) if s >= u => Err(ValidationError::new(
-                "until",
-                format!("{u} is not after since {s}"),
-            )),
-            _ => Ok(()),
-        }
+        check_range(self.since, self.until)
     }
 
     /// Continues from a cursor of an earlier page of this same query.
@@ -427,7 +415,8 @@ pub struct InboxPage {
 
 /// Which deliveries a replay runs: by id, or every one of a provider (or
 /// of every provider) with a verdict; without a verdict, every dead letter
-/// (any verdict but `ingested` and `ignored`).
+/// but a conflict (`unsupported`, `malformed`, `plugin_failed`,
+/// `invalid_output`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ReplaySelection {
     pub delivery_ids: Option<Vec<DeliveryId>>,

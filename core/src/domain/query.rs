@@ -122,13 +122,7 @@ impl ListQuery {
 
     /// 1..=[`PAGE_EVENTS_MAX`] events a page (100 by default).
     pub fn limit(mut self, limit: usize) -> Result<Self, ValidationError> {
-        if !(1..=PAGE_EVENTS_MAX).contains(&limit) {
-            return Err(ValidationError::new(
-                "limit",
-                format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"),
-            ));
-        }
-        self.limit = limit;
+        self.limit = page_limit(limit)?;
         Ok(self)
     }
 
@@ -164,13 +158,7 @@ impl ListQuery {
     }
 
     fn check_range(&self) -> Result<(), ValidationError> {
-        match (self.since, self.until) {
-            (Some(s), Some(u)) if s >= u => Err(ValidationError::new(
-                "until",
-                format!("{u} is not after since {s}"),
-            )),
-            _ => Ok(()),
-        }
+        check_range(self.since, self.until)
     }
 
     pub fn currency(mut self, currency: Currency) -> Self {
@@ -238,6 +226,40 @@ impl ListQuery {
             },
             self.tag(),
         )
+    }
+}
+
+/// A page size: 1..=[`PAGE_EVENTS_MAX`] (history and inbox pages alike).
+pub(super) fn page_limit(limit: usize) -> Result<usize, ValidationError> {
+    if !(1..=PAGE_EVENTS_MAX).contains(&limit) {
+        return Err(ValidationError::new(
+            "limit",
+            format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"),
+        ));
+    }
+    Ok(limit)
+}
+
+/// A page size as a face gives it (any integer).
+pub(super) fn raw_page_limit(limit: i64) -> Result<usize, ValidationError> {
+    usize::try_from(limit)
+        .map_err(|_| {
+            ValidationError::new("limit", format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"))
+        })
+        .and_then(page_limit)
+}
+
+/// `since` (inclusive) must come before `until` (exclusive).
+pub(super) fn check_range(
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> Result<(), ValidationError> {
+    match (since, until) {
+        (Some(s), Some(u)) if s >= u => Err(ValidationError::new(
+            "until",
+            format!("{u} is not after since {s}"),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -5,12 +5,11 @@
 use super::error::ValidationError;
 use super::event::NewEvent;
 use super::inbox::{DeliveryId, InboxQuery, ReplaySelection, Verdict};
-use super::query::{ListQuery, Order};
+use super::query::{raw_page_limit, ListQuery, Order};
 use super::values::{
     Amount, Currency, EventId, EventType, IdempotencyKey, Metadata, Provider, ProviderEventId,
     Timestamp, WalletId,
 };
-use crate::limits::PAGE_EVENTS_MAX;
 
 /// An event as callers hand it over from outside Rust's type system (JSON,
 /// Python, C): plain strings, checked field by field by [`RawEvent::validate`].
@@ -106,10 +105,7 @@ impl RawListQuery {
     pub fn validate(&self) -> Result<ListQuery, ValidationError> {
         let mut query = ListQuery::new(WalletId::new(self.wallet_id.as_str())?);
         if let Some(limit) = self.limit {
-            let limit = usize::try_from(limit).map_err(|_| {
-                ValidationError::new("limit", format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"))
-            })?;
-            query = query.limit(limit)?;
+            query = query.limit(raw_page_limit(limit)?)?;
         }
         if let Some(order) = &self.order {
             query = query.order(Order::parse(order)?);
@@ -159,10 +155,7 @@ impl RawInboxQuery {
     pub fn validate(&self) -> Result<InboxQuery, ValidationError> {
         let mut query = InboxQuery::new();
         if let Some(limit) = self.limit {
-            let limit = usize::try_from(limit).map_err(|_| {
-                ValidationError::new("limit", format!("{limit} is outside 1..={PAGE_EVENTS_MAX}"))
-            })?;
-            query = query.limit(limit)?;
+            query = query.limit(raw_page_limit(limit)?)?;
         }
         if let Some(order) = &self.order {
             query = query.order(Order::parse(order)?);

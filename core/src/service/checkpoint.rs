@@ -8,13 +8,30 @@ use crate::domain::{
     SigningKey, StorageError, StorageErrorKind, Timestamp, VerifyingKey, GENESIS_HASH,
 };
 use crate::ports::{ReadTx, Storage};
+use sha2::{Digest, Sha256};
 
 use super::{Service, META_LEDGER_ID};
 
+/// The ledger's identity: stored when the ledger was made, or, for a
+/// ledger made before checkpoints, derived from its first audit record
+/// (which every copy of it shares and no other ledger has).
 fn ledger_id(tx: &dyn ReadTx) -> Result<LedgerId> {
-    let bytes = tx.meta(META_LEDGER_ID)?.ok_or_else(|| {
-        StorageError::new(StorageErrorKind::Corrupt, "the ledger has no identity")
-    })?;
+    let Some(bytes) = tx.meta(META_LEDGER_ID)? else {
+        let first = tx.audit_after(0, 1)?;
+        let first = first.first().ok_or_else(|| {
+            StorageError::new(StorageErrorKind::Corrupt, "the ledger has no identity")
+        })?;
+        let mut h = Sha256::new();
+        h.update(b"walletlog.ledger-id.v1");
+        h.update(first.hash);
+        let digest = h.finalize();
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&digest[..16]);
+        // The version and variant bits of a UUID v8 (custom).
+        id[6] = (id[6] & 0x0f) | 0x80;
+        id[8] = (id[8] & 0x3f) | 0x80;
+        return Ok(LedgerId::from_bytes(id));
+    };
     let bytes: [u8; 16] = bytes.as_slice().try_into().map_err(|_| {
         StorageError::new(
             StorageErrorKind::Corrupt,
@@ -69,11 +86,13 @@ impl<S: Storage> Service<S> {
         checkpoints: &[&str],
         key: &VerifyingKey,
     ) -> Result<AuditReport> {
-        let report = self.verify_audit()?;
-        if !report.ok {
-            return Ok(report);
-        }
-        let found = self.read(|tx| {
+        // One snapshot: the checkpoints are checked against the chain the
+        // walk verified.
+        self.read(|tx| {
+            let report = self.verify_in(tx)?;
+            if !report.ok {
+                return Ok(report);
+            }
             let ledger = ledger_id(tx)?;
             let last = tx.last_audit()?.map_or(0, |(s, _)| s);
             let mut problems = Vec::new();
@@ -144,14 +163,20 @@ impl<S: Storage> Service<S> {
                     }
                 }
             }
-            // The first by sequence; one that names none (unreadable) last.
-            problems.sort_by_key(|(s, _)| s.unwrap_or(u64::MAX));
-            Ok(problems.into_iter().next().map(|(_, p)| p))
-        })?;
-        Ok(AuditReport {
-            ok: found.is_none(),
-            first_problem: found,
-            ..report
+            // A checkpoint that verifies outranks one that does not (whose
+            // sequence nobody vouches for); then the first by sequence.
+            problems.sort_by_key(|(s, p)| {
+                (
+                    p.kind == AuditProblemKind::CheckpointBadSignature,
+                    s.unwrap_or(u64::MAX),
+                )
+            });
+            let found = problems.into_iter().next().map(|(_, p)| p);
+            Ok(AuditReport {
+                ok: found.is_none(),
+                first_problem: found,
+                ..report
+            })
         })
     }
 }

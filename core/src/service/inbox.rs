@@ -50,13 +50,18 @@ impl Attempt {
 /// or the error that refused it.
 pub type Recorded = (Delivery, Result<Vec<IngestResult>>);
 
-/// The delivery to record the attempt on, as the transaction finds it:
-/// the stored one (`planned` itself, or another receipt of the same body
-/// stored meanwhile), or `planned` as a new delivery with the next sequence.
 /// Where the last retention pass stopped dropping ingested bodies: the
 /// first receipt time, in microseconds, big-endian.
 const META_BODIES_PRUNED_UNTIL: &str = "inbox_bodies_pruned_until";
 
+/// How far back of the last pass a pass looks again: a delivery is stamped
+/// with its receipt time before its transaction commits, and one ingested
+/// late by a provider's retry is caught too, within this margin.
+const BODIES_PRUNE_OVERLAP_MICROS: i64 = 24 * 3600 * 1_000_000;
+
+/// The delivery to record the attempt on, as the transaction finds it:
+/// the stored one (`planned` itself, or another receipt of the same body
+/// stored meanwhile), or `planned` as a new delivery with the next sequence.
 fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
     if planned.attempt_count > 0 {
         return tx
@@ -140,9 +145,12 @@ impl<S: Storage> Service<S> {
                 Some(b) => <[u8; 8]>::try_from(b.as_slice()).map_or(0, i64::from_be_bytes),
                 None => 0,
             };
+            let from = after.saturating_sub(BODIES_PRUNE_OVERLAP_MICROS).max(0);
             let rules = InboxPrune {
                 delete_before,
-                ingested_body_after: Timestamp::from_micros("retention", after.max(0))?,
+                // A damaged watermark starts from the beginning.
+                ingested_body_after: Timestamp::from_micros("retention", from)
+                    .or_else(|_| Timestamp::from_micros("retention", 0))?,
                 ingested_body_before,
                 keep_newest: limits.deliveries_max,
             };

@@ -57,7 +57,7 @@ impl<S: Storage> Service<S> {
         if let Some(stored) = &stored {
             check_key(stored, &configured)?;
         }
-        if stored.is_none() || id.is_none() {
+        if stored.is_none() || (id.is_none() && service.read(|tx| tx.last_audit())?.is_none()) {
             service.storage.write(&mut |tx| {
                 // Re-checked under the write lock: another process may have
                 // created the ledger in between.
@@ -70,8 +70,10 @@ impl<S: Storage> Service<S> {
                     }
                     None => tx.set_meta(META_AUDIT_KEY_CHECK, &configured)?,
                 }
-                // A ledger made before checkpoints gets its identity now.
-                if tx.meta(META_LEDGER_ID)?.is_none() {
+                // A new ledger gets its identity; one made before
+                // checkpoints, with records, has one derived from its first
+                // record (the same in every copy of it), never stored.
+                if tx.meta(META_LEDGER_ID)?.is_none() && tx.last_audit()?.is_none() {
                     tx.set_meta(META_LEDGER_ID, LedgerId::generate().as_bytes())?;
                 }
                 Ok(())

@@ -225,7 +225,12 @@ impl<S: Storage> Service<S> {
     /// Recomputes the audit chain, every stored event's fingerprint and every
     /// stored balance, over one snapshot, and reports the first problem.
     pub fn verify_audit(&self) -> Result<AuditReport> {
-        self.read(|tx| {
+        self.read(|tx| self.verify_in(tx))
+    }
+
+    /// [`verify_audit`](Self::verify_audit) inside a read transaction.
+    pub(super) fn verify_in(&self, tx: &dyn ReadTx) -> Result<AuditReport> {
+        {
             let mut walk = Walk {
                 chain: &self.chain,
                 records: 0,
@@ -248,7 +253,7 @@ impl<S: Storage> Service<S> {
                 events_checked: walk.events,
                 first_problem: found,
             })
-        })
+        }
     }
 
     fn walk_records(

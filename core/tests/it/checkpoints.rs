@@ -208,3 +208,64 @@ fn postgres_checkpoints_catch_a_cut_tail_another_ledger_and_bad_signatures() {
         &cut,
     );
 }
+
+#[test]
+fn a_ledger_made_before_checkpoints_has_an_identity_every_copy_shares() {
+    let (dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    grow(&l, "w1", 0, 3);
+    drop(l);
+    // As a ledger of an earlier version: no stored identity.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("DELETE FROM meta WHERE key = 'ledger_id'")
+        .unwrap();
+    drop(raw);
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).unwrap();
+    let (l, c) = (sqlite_ledger(&path), sqlite_ledger(&copy));
+    let key = SigningKey::generate();
+    let cp = l.audit_checkpoint(&key).unwrap();
+    assert!(
+        verify(&c, &[&cp], &key.verifying_key()).ok,
+        "the copy is the same ledger"
+    );
+    // Opening wrote nothing: the identity is derived, not stored.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM meta WHERE key = 'ledger_id'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+    let (_o, other) = temp_db();
+    let other = sqlite_ledger(&other);
+    grow(&other, "w1", 0, 3);
+    let report = verify(&other, &[&cp], &key.verifying_key());
+    assert_eq!(
+        report.first_problem.unwrap().kind,
+        AuditProblemKind::CheckpointOtherLedger
+    );
+}
+
+#[test]
+fn a_forged_checkpoint_cannot_hide_a_verified_one_failing() {
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    let key = SigningKey::generate();
+    grow(&l, "w1", 0, 2);
+    grow(&l, "tail", 0, 2);
+    let cp4 = l.audit_checkpoint(&key).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "DELETE FROM audit WHERE sequence > 2;
+         DELETE FROM events WHERE wallet_id = 'tail';
+         DELETE FROM rollups WHERE wallet_id = 'tail';",
+    )
+    .unwrap();
+    // A forged document claiming record 1 comes first, by sequence.
+    let forged = cp4.replace("sequence 4", "sequence 1");
+    let (kind, seq, _) = problem(&verify(&l, &[&forged, &cp4], &key.verifying_key()));
+    assert_eq!((kind, seq), (AuditProblemKind::TailCut, Some(3)));
+}

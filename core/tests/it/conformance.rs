@@ -8,27 +8,7 @@ use walletlog::{
 
 use super::util::*;
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(#[test] fn $case() { super::$case(&walletlog::Ledger::in_memory()); })*
-        }
-        mod sqlite {
-            $(#[test] fn $case() {
-                let (_dir, path) = super::temp_db();
-                super::$case(&super::sqlite_ledger(&path));
-            })*
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(#[test] fn $case() {
-                super::$case(&super::pg_ledger(stringify!($case)));
-            })*
-        }
-    };
-}
-
-conformance!(
+on_every_engine!("":
     created_then_duplicate_on_each_key,
     amounts_compare_numerically,
     metadata_may_differ_and_first_write_wins,

@@ -50,27 +50,7 @@ fn deliveries(l: &Ledger, query: InboxQuery) -> Vec<Delivery> {
     l.inbox(&query).unwrap().deliveries
 }
 
-macro_rules! on_every_engine {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(#[test] fn $case() { super::$case(&walletlog::Ledger::in_memory()); })*
-        }
-        mod sqlite {
-            $(#[test] fn $case() {
-                let (_dir, path) = super::temp_db();
-                super::$case(&super::sqlite_ledger(&path));
-            })*
-        }
-        #[cfg(feature = "postgres")]
-        mod postgres {
-            $(#[test] fn $case() {
-                super::$case(&super::pg_ledger(concat!("inbox_", stringify!($case))));
-            })*
-        }
-    };
-}
-
-on_every_engine!(
+on_every_engine!("inbox_":
     every_verified_delivery_is_stored_with_its_verdict,
     a_retried_body_is_another_attempt_on_one_delivery,
     refused_signatures_are_counted_never_stored,

@@ -1,3 +1,5 @@
+#[macro_use]
+mod util;
 mod checkpoints;
 mod config;
 mod conformance;
@@ -18,6 +20,5 @@ mod signature;
 mod sqlite;
 mod tamper;
 mod tidy;
-mod util;
 mod validation;
 mod webhooks;

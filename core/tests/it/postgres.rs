@@ -480,7 +480,10 @@ fn backup_points_to_pg_dump_and_the_export() {
 fn terminate(application_name: &str) -> i64 {
     let mut c = walletlog_testpg::server().client();
     c.query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        // With a timeout, it returns once the backend is gone (not merely
+        // signalled): the client then finds the connection closed.
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
+         WHERE application_name = $1",
         &[&application_name],
     )
     .unwrap()

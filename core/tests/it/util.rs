@@ -97,3 +97,27 @@ pub fn available(ledger: &Ledger, wallet_id: &str) -> String {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Runs each case, a `fn(&Ledger)`, on every engine: memory, a SQLite
+/// file, and (with the `postgres` feature) a fresh schema of the test
+/// server named by the prefix and the case. The calling module imports
+/// this module's functions (`use super::util::*`).
+macro_rules! on_every_engine {
+    ($prefix:literal: $($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $case() { super::$case(&walletlog::Ledger::in_memory()); })*
+        }
+        mod sqlite {
+            $(#[test] fn $case() {
+                let (_dir, path) = super::temp_db();
+                super::$case(&super::sqlite_ledger(&path));
+            })*
+        }
+        #[cfg(feature = "postgres")]
+        mod postgres {
+            $(#[test] fn $case() {
+                super::$case(&super::pg_ledger(concat!($prefix, stringify!($case))));
+            })*
+        }
+    };
+}

@@ -78,6 +78,14 @@ pub(super) fn checkpoint(g: &Global, key_file: &Path) -> Result<u8> {
 /// Writes a new key pair: the signing key (mode 0600) and the public key,
 /// both as 64 hex digits. Never over an existing file.
 pub(super) fn keygen(g: &Global, signing: &Path, public: &Path) -> Result<u8> {
+    for path in [signing, public] {
+        if path.exists() {
+            return Err(Failure::usage(format!(
+                "{} exists; a key file is never overwritten",
+                path.display()
+            )));
+        }
+    }
     let key = SigningKey::generate();
     let write = |path: &Path, text: String, private: bool| -> Result<()> {
         let mut options = std::fs::OpenOptions::new();

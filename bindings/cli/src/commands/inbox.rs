@@ -61,10 +61,12 @@ pub struct ReplayArgs {
     /// A delivery to replay; repeat for several.
     #[arg(long = "id", value_name = "DELIVERY_ID", conflicts_with_all = ["provider", "verdict"])]
     ids: Vec<String>,
-    /// Replay every delivery of this provider (with `--verdict`, only those).
+    /// Replay this provider's deliveries: its dead letters (but conflicts),
+    /// or with `--verdict` those with that verdict.
     #[arg(long)]
     provider: Option<String>,
-    /// Replay every delivery with this verdict (with `--provider`, of it).
+    /// Replay every delivery with this verdict (`ingested` and `conflict`
+    /// only when named here); with `--provider`, of it.
     #[arg(long)]
     verdict: Option<String>,
     /// Install a plugin that declares no signature scheme (replays check none).

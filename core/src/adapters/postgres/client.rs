@@ -57,6 +57,22 @@ impl Client {
         self.client.is_closed()
     }
 
+    /// [`is_closed`](Self::is_closed), after letting the connection's task
+    /// read what the socket holds: an idle connection the server closed
+    /// (a restart, a terminated backend) is then known closed before
+    /// anything is sent on it.
+    pub(super) fn is_closed_now(&self) -> bool {
+        if self.client.is_closed() {
+            return true;
+        }
+        self.runtime.block_on(async {
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+        });
+        self.client.is_closed()
+    }
+
     pub(super) fn prepare(&self, sql: &str) -> std::result::Result<Statement, Error> {
         self.runtime.block_on(self.client.prepare(sql))
     }

@@ -104,7 +104,7 @@ impl Pool {
         let mut state = self.state();
         loop {
             while let Some(conn) = state.idle.pop() {
-                if conn.client.is_closed() {
+                if conn.client.is_closed_now() {
                     state.open -= 1;
                     continue;
                 }
