@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -223,6 +224,8 @@ def test_a_captured_request_replayed_with_another_idempotency_key_is_a_duplicate
     body = {k: v for k, v in EVENT.items() if k != "provider_event_id"}
     first = c.call("POST", INGEST, body, **{"Idempotency-Key": "pay-1"})
     assert first.status_code == 201, first.text
+    # Its id is derived from the signed request, and a v7 as generated ids are.
+    assert uuid.UUID(first.json()["event"]["event_id"]).version == 7
     # The same signed bytes, the unsigned header changed.
     replay = c.http.send(
         c.http.build_request(
@@ -241,6 +244,40 @@ def test_a_captured_request_replayed_with_another_idempotency_key_is_a_duplicate
     )
     assert retry.status_code == 200 and retry.json()["matched_on"] == "idempotency_key"
     assert len(api.ledger.changes_since()) == 1
+
+
+def test_a_body_may_name_its_wallet_and_idempotency_key(api: Served) -> None:
+    c = api.client
+    body = {**EVENT, "wallet_id": WALLET, "provider_event_id": None, "idempotency_key": "ord-9"}
+    first = c.call("POST", INGEST, body)
+    assert first.status_code == 201, first.text
+    assert first.json()["event"]["wallet_id"] == WALLET
+    assert first.json()["event"]["idempotency_key"] == "ord-9"
+    # Namespaced as the header is: the header's retry is a duplicate.
+    retry = c.call(
+        "POST", INGEST, {**EVENT, "provider_event_id": None}, **{"Idempotency-Key": "ord-9"}
+    )
+    assert retry.status_code == 200 and retry.json()["matched_on"] == "idempotency_key"
+    # Both, agreeing, are one key; disagreeing, a 422 that stores nothing.
+    same = c.call("POST", INGEST, body, **{"Idempotency-Key": "ord-9"})
+    assert same.status_code == 200, same.text
+    other = c.call("POST", INGEST, {**body, "amount": "1"}, **{"Idempotency-Key": "ord-10"})
+    assert error_of(other, 422, "validation")["field"] == "idempotency_key"
+    [stored] = api.ledger.changes_since()
+    assert stored.idempotency_key is not None and stored.idempotency_key.endswith(":ord-9")
+
+
+def test_small_amounts_are_plain_decimals_everywhere(api: Served) -> None:
+    c = api.client
+    tiny = {**EVENT, "amount": "0.0000001", "currency": "BTC"}
+    made = c.call("POST", INGEST, tiny)
+    assert made.status_code == 201, made.text
+    assert made.json()["event"]["amount"] == "0.0000001"
+    history = c.call("GET", f"/api/v1/wallets/{WALLET}/events")
+    assert [e["amount"] for e in history.json()["events"]] == ["0.0000001"]
+    balance = c.call("GET", f"/api/v1/wallets/{WALLET}/balance").json()
+    assert balance["balances"]["BTC"]["available"] == "0.0000001"
+    assert api.ledger.changes_since()[0].to_dict()["amount"] == "0.0000001"
 
 
 def test_a_conflict_shows_its_fields_only_within_the_keys_wallets(api: Served) -> None:
@@ -298,7 +335,10 @@ def test_concurrent_requests_share_a_commit_and_keep_their_own_answers(api: Serv
         ({**EVENT, "occurred_at": "yesterday"}, "occurred_at"),
         ({**EVENT, "event_type": "gift"}, "event_type"),
         ({**EVENT, "colour": "red"}, "body"),
-        ({**EVENT, "wallet_id": "tenant42:bob"}, "body"),
+        ({**EVENT, "wallet_id": "tenant42:bob"}, "wallet_id"),
+        ({**EVENT, "wallet_id": 7}, "wallet_id"),
+        ({**EVENT, "idempotency_key": 7}, "idempotency_key"),
+        ({**EVENT, "idempotency_key": "k" * 250}, "idempotency_key"),
         ({k: v for k, v in EVENT.items() if k != "currency"}, "currency"),
         (b"not json", "body"),
         ([1, 2], "body"),
@@ -507,8 +547,12 @@ def test_the_router_mounts_in_an_app_of_ones_own(tmp_path: Path) -> None:
 
 def test_keys_are_checked_when_given() -> None:
     with pytest.raises(walletlog.ValidationError) as e:
-        walletlog.ApiKey(b"short")
+        walletlog.ApiKey(b"")
     assert e.value.field == "secret"
+    # A short secret works (tests use them) but is called out.
+    with pytest.warns(walletlog.InsecureKeyWarning, match="5 bytes"):
+        short = walletlog.ApiKey(b"short")
+    assert short.secret == b"short"
     with pytest.raises(walletlog.ValidationError) as e:
         walletlog.ApiKey(SECRET, scopes=("write",))
     assert e.value.field == "scopes"

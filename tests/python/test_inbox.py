@@ -66,6 +66,14 @@ def test_deliveries_are_kept_with_their_verdict(led: walletlog.Ledger) -> None:
 
     got_headers, got_body = led.inbox_delivery(ingested.delivery_id)
     assert got_body == body and got_headers == list(headers.items())
+    # By name too, ignoring case; and equal to the dict that was sent.
+    assert isinstance(got_headers, walletlog.Headers) and got_headers == headers
+    [(name, value)] = headers.items()
+    assert got_headers[name.upper()] == value and got_headers.get(name.title()) == value
+    assert name.upper() in got_headers and "x-missing" not in got_headers
+    assert got_headers.get_all(name) == [value] and got_headers.get("x-missing") is None
+    with pytest.raises(KeyError):
+        got_headers["x-missing"]
     with pytest.raises(KeyError):
         led.inbox_delivery(uuid.uuid4())
     with pytest.raises(walletlog.ValidationError) as bad:

@@ -337,8 +337,8 @@ impl NativeLedger {
     /// from body to answer, in one transaction, each request on its own
     /// terms (`ingest_each`). Per request `(body, wallet_id,
     /// idempotency_key, shown_prefix, fallback_event_id)`: `body` a JSON
-    /// object of the event's fields but the wallet and the idempotency key,
-    /// given beside it; `fallback_event_id` the event's id if the body names
+    /// object of the event's fields, its wallet and idempotency key (the
+    /// header's, namespaced by `shown_prefix`) given beside it; `fallback_event_id` the event's id if the body names
     /// neither an event id nor a provider event id. Per
     /// request back, `(True, (created, JSON text of the result))`, the
     /// event's idempotency key shown without `shown_prefix`, or `(False,
@@ -355,11 +355,12 @@ impl NativeLedger {
             .detach(|| {
                 let parsed: Vec<_> = requests
                     .iter()
-                    .map(|(body, wallet, key, _, fallback)| {
+                    .map(|(body, wallet, key, prefix, fallback)| {
                         walletlog::json::parse_event_for(
                             body,
                             wallet,
                             key.as_deref(),
+                            prefix,
                             fallback.as_deref(),
                         )
                     })

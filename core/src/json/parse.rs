@@ -8,7 +8,7 @@ use crate::domain::{
     ReplaySelection, ValidationError, WalletId,
 };
 use crate::encoding::quoted;
-use crate::limits::EVENT_JSON_BYTES_MAX;
+use crate::limits::{EVENT_JSON_BYTES_MAX, KEY_CHARS_MAX};
 
 /// One event's JSON is at most [`EVENT_JSON_BYTES_MAX`] bytes.
 fn check_event_size(field: &'static str, bytes: usize) -> Result<(), ValidationError> {
@@ -45,15 +45,18 @@ pub fn parse_events(text: &str) -> Result<Vec<NewEvent>, ValidationError> {
     }
 }
 
-/// Parses an event object that leaves out the wallet and the idempotency
-/// key, which come beside it (an HTTP route's path and header). Either of
-/// them in the object is an unknown field, reported against `body`.
+/// Parses an HTTP ingest's event object, whose wallet and idempotency key
+/// come beside it (the route's path and the `Idempotency-Key` header,
+/// already prefixed by `key_prefix`, the caller's namespace). The object
+/// may name `wallet_id` too when it is the path's, and `idempotency_key`
+/// when no header gives another (it is namespaced the same way).
 /// `fallback_event_id` is the event's id when the object names neither an
 /// `event_id` nor a `provider_event_id`.
 pub fn parse_event_for(
     body: &[u8],
     wallet_id: &str,
     idempotency_key: Option<&str>,
+    key_prefix: &str,
     fallback_event_id: Option<&str>,
 ) -> Result<NewEvent, ValidationError> {
     check_event_size("body", body.len())?;
@@ -66,15 +69,67 @@ pub fn parse_event_for(
         ));
     };
     for key in map.keys() {
-        if !EVENT_FIELDS[..10].contains(&key.as_str())
-            || matches!(key.as_str(), "wallet_id" | "idempotency_key")
-        {
+        if !EVENT_FIELDS[..10].contains(&key.as_str()) {
             return Err(unknown_field("body", key));
         }
     }
+    match map.get("wallet_id") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(w)) if w == wallet_id => {}
+        Some(Value::String(w)) => {
+            return Err(ValidationError::new(
+                "wallet_id",
+                format!(
+                    "is {} in the body but {} in the path; leave it out or give the same",
+                    quoted(w),
+                    quoted(wallet_id)
+                ),
+            ))
+        }
+        Some(other) => {
+            return Err(ValidationError::new(
+                "wallet_id",
+                format!("must be a string, not {}", type_name(other)),
+            ))
+        }
+    }
     map.insert("wallet_id".into(), Value::String(wallet_id.to_owned()));
-    if let Some(k) = idempotency_key {
-        map.insert("idempotency_key".into(), Value::String(k.to_owned()));
+    let key = match (idempotency_key, map.remove("idempotency_key")) {
+        (header, None | Some(Value::Null)) => header.map(str::to_owned),
+        (header, Some(Value::String(own))) => {
+            let room = KEY_CHARS_MAX.saturating_sub(key_prefix.chars().count());
+            let length = own.chars().count();
+            if length > room {
+                return Err(ValidationError::new(
+                    "idempotency_key",
+                    format!("is {length} characters long; at most {room} allowed for this key"),
+                ));
+            }
+            // Empty stays empty, for the field's own refusal.
+            let namespaced = if own.is_empty() {
+                own
+            } else {
+                format!("{key_prefix}{own}")
+            };
+            match header {
+                Some(h) if h != namespaced => {
+                    return Err(ValidationError::new(
+                        "idempotency_key",
+                        "differs from the Idempotency-Key header; give the key once",
+                    ))
+                }
+                _ => Some(namespaced),
+            }
+        }
+        (_, Some(other)) => {
+            return Err(ValidationError::new(
+                "idempotency_key",
+                format!("must be a string, not {}", type_name(&other)),
+            ))
+        }
+    };
+    if let Some(k) = key {
+        map.insert("idempotency_key".into(), Value::String(k));
     }
     let unnamed = |key: &str| map.get(key).is_none_or(Value::is_null);
     if let Some(id) = fallback_event_id {

@@ -30,10 +30,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, SupportsIndex, Union, overload
 
 from . import _walletlog
-from ._keys import ApiKey
+from ._keys import ApiKey, InsecureKeyWarning
 from .errors import (
     ConflictError,
     InvalidTypeError,
@@ -324,7 +324,8 @@ class Event(tuple):  # type: ignore[type-arg]
             "wallet_id": self.wallet_id,
             "provider": self.provider,
             "event_type": self.event_type.value,
-            "amount": str(self.amount),
+            # The core's text: plain digits, never an exponent ("1E-7").
+            "amount": self[4],
             "currency": self.currency,
             "provider_event_id": self.provider_event_id,
             "idempotency_key": self.idempotency_key,
@@ -411,17 +412,76 @@ class AuditRecord:
 
 @dataclass(frozen=True)
 class AuditReport:
+    """What ``verify_audit`` found: the first four fields as DESIGN names
+    them, then the details."""
+
     ok: bool
     records_checked: int
-    events_checked: int
+    #: The first audit record that is wrong (``None`` for an event inserted
+    #: with no record: see ``first_bad_event_sequence``).
     first_bad_sequence: Optional[int]
-    first_bad_event_sequence: Optional[int]
+    reason: Optional[str]
+    events_checked: int = 0
+    first_bad_event_sequence: Optional[int] = None
     #: The problem's kind: ``record_altered``, ``chain_broken``, ``event_altered``,
     #: ``event_missing``, ``event_inserted``, ``balance_altered``,
     #: ``delivery_altered``, and with checkpoints ``checkpoint_bad_signature``,
     #: ``checkpoint_other_ledger``, ``tail_cut`` or ``rolled_back``.
-    problem: Optional[str]
-    reason: Optional[str]
+    problem: Optional[str] = None
+
+
+class Headers(_List[tuple[str, str]]):
+    """A delivery's headers: the ``(name, value)`` pairs as received, in
+    order (repeats kept), that also answer by name, ignoring case:
+    ``headers["Stripe-Signature"]`` is the first value of that name."""
+
+    @overload
+    def __getitem__(self, key: SupportsIndex) -> tuple[str, str]: ...
+    @overload
+    def __getitem__(self, key: slice) -> _List[tuple[str, str]]: ...
+    @overload
+    def __getitem__(self, key: str) -> str: ...
+    def __getitem__(
+        self, key: Union[SupportsIndex, slice, str]
+    ) -> Union[tuple[str, str], _List[tuple[str, str]], str]:
+        if isinstance(key, str):
+            found = self.get(key)
+            if found is None:
+                raise KeyError(key)
+            return found
+        return super().__getitem__(key)
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        """The first value of header ``name`` (any case), or ``default``."""
+        wanted = name.lower()
+        return next((v for k, v in self if k.lower() == wanted), default)
+
+    def get_all(self, name: str) -> _List[str]:
+        """Every value of header ``name`` (any case), in order."""
+        wanted = name.lower()
+        return [v for k, v in self if k.lower() == wanted]
+
+    def keys(self) -> _List[str]:
+        return [k for k, _ in self]
+
+    def values(self) -> _List[str]:
+        return [v for _, v in self]
+
+    def items(self) -> _List[tuple[str, str]]:
+        return _List(self)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return self.get(item) is not None
+        return super().__contains__(item)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return dict(self) == dict(other)
+        return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
 
 
 #: A delivery's verdict: what its latest attempt came to.
@@ -788,10 +848,17 @@ class Ledger:
         )
         if verifying_key is not None and not isinstance(verifying_key, (bytes, bytearray)):
             raise _type_error("verifying_key", "bytes", verifying_key)
+        ok, records, events, bad, bad_event, problem, reason = self._native.verify_audit(
+            texts, None if verifying_key is None else bytes(verifying_key)
+        )
         return AuditReport(
-            *self._native.verify_audit(
-                texts, None if verifying_key is None else bytes(verifying_key)
-            )
+            ok=ok,
+            records_checked=records,
+            first_bad_sequence=bad,
+            reason=reason,
+            events_checked=events,
+            first_bad_event_sequence=bad_event,
+            problem=problem,
         )
 
     def audit_checkpoint(self, signing_key: bytes) -> str:
@@ -877,16 +944,15 @@ class Ledger:
         ]
         return InboxPage(entries, next_cursor)
 
-    def inbox_delivery(
-        self, delivery_id: Union[uuid.UUID, str]
-    ) -> tuple[_List[tuple[str, str]], Optional[bytes]]:
-        """A delivery's headers (as received, in order) and raw body; the
-        body is ``None`` once retention dropped it. An unknown id is a
-        ``NotFoundError`` (a ``KeyError``)."""
+    def inbox_delivery(self, delivery_id: Union[uuid.UUID, str]) -> tuple[Headers, Optional[bytes]]:
+        """A delivery's headers (as received, in order, also by name: see
+        ``Headers``) and raw body; the body is ``None`` once retention
+        dropped it. An unknown id is a ``NotFoundError`` (a ``KeyError``)."""
         found = self._native.inbox_delivery(_uuid_text("delivery_id", delivery_id))
         if found is None:
             raise NotFoundError(f"no delivery {delivery_id} in the inbox", code="not_found")
-        return found
+        headers, body = found
+        return Headers(headers), body
 
     def replay(
         self,
@@ -1020,9 +1086,11 @@ __all__ = [
     "Durability",
     "Event",
     "EventType",
+    "Headers",
     "InboxEntry",
     "InboxPage",
     "IngestResult",
+    "InsecureKeyWarning",
     "InvalidTypeError",
     "Ledger",
     "NotFoundError",

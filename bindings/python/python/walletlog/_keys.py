@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from collections.abc import Iterable
 from typing import Optional, Union
 
@@ -19,6 +20,15 @@ SCOPES = ("read", "ingest")
 #: `<len>:<namespace>:<header>`, at most 255 characters, so this leaves
 #: room for headers of at least 150.
 NAMESPACE_CHARS_MAX = 100
+
+
+#: Below this many bytes a secret is accepted with an ``InsecureKeyWarning``.
+SECRET_BYTES_MIN = 16
+
+
+class InsecureKeyWarning(UserWarning):
+    """An ``ApiKey`` secret short enough to guess: fine for a test, not for
+    production."""
 
 
 def _invalid(field: str, reason: str) -> ValidationError:
@@ -58,8 +68,15 @@ class ApiKey:
     ) -> None:
         if isinstance(secret, str):
             secret = secret.encode()
-        if not isinstance(secret, (bytes, bytearray)) or len(secret) < 16:
-            raise _invalid("secret", "must be at least 16 bytes")
+        if not isinstance(secret, (bytes, bytearray)) or not secret:
+            raise _invalid("secret", "must be non-empty bytes or text")
+        if len(secret) < SECRET_BYTES_MIN:
+            warnings.warn(
+                f"an ApiKey secret of {len(secret)} bytes can be guessed; "
+                f"use at least {SECRET_BYTES_MIN} random bytes (secrets.token_bytes(32))",
+                InsecureKeyWarning,
+                stacklevel=2,
+            )
         self._secret = bytes(secret)
         patterns = (wallets,) if isinstance(wallets, str) else tuple(wallets)
         if not patterns or not all(isinstance(p, str) and p for p in patterns):

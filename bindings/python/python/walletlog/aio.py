@@ -35,6 +35,7 @@ from . import (
     DatetimeLike,
     Event,
     EventType,
+    Headers,
     InboxPage,
     IngestResult,
     Order,
@@ -300,7 +301,7 @@ class Ledger:
 
     async def inbox_delivery(
         self, delivery_id: Union[uuid.UUID, str]
-    ) -> tuple[_List[tuple[str, str]], Optional[bytes]]:
+    ) -> tuple[Headers, Optional[bytes]]:
         return await self._run(self.sync.inbox_delivery, delivery_id)
 
     async def replay(

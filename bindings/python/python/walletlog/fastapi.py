@@ -15,12 +15,14 @@ docs/http.md.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import time
 import uuid
 from collections.abc import Awaitable, Coroutine, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable, Literal, Optional, Union
 
 try:
@@ -172,6 +174,16 @@ _INGEST_REQUEST = {
                     },
                     "metadata": {"type": ["object", "null"]},
                     "event_id": {"type": ["string", "null"], "format": "uuid"},
+                    "wallet_id": {
+                        "type": ["string", "null"],
+                        "description": "The path's wallet, if given at all.",
+                    },
+                    "idempotency_key": {
+                        "type": ["string", "null"],
+                        "minLength": 1,
+                        "maxLength": 255,
+                        "description": "Instead of the Idempotency-Key header, or the same.",
+                    },
                 },
             },
         }
@@ -477,6 +489,11 @@ def _rfc3339(at: datetime) -> str:
     return at.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+def _amount(d: Decimal) -> str:
+    """Plain digits as the core writes amounts: `str` would give `1E-7`."""
+    return format(d, "f")
+
+
 def _event_json(event: walletlog.Event, key: ApiKey) -> dict[str, Any]:
     d = event.to_dict()
     d["occurred_at"] = _rfc3339(event.occurred_at)
@@ -503,8 +520,21 @@ INGEST_BATCH_MAX = 512
 # (body, wallet_id, stored idempotency key, its shown prefix, fallback event id)
 _HttpIngest = tuple[bytes, str, Optional[str], str, Optional[str]]
 
-# The event ids of ingests keyed by their Idempotency-Key alone.
-_SIGNED_REQUESTS = uuid.UUID("5b1d0c6e-8f2a-4c31-9a57-3e0b7d2c9f14")
+
+def _signed_request_event_id(namespace: str, signature: str, timestamp: str) -> str:
+    """The event id of an ingest keyed by its Idempotency-Key alone: a UUID
+    v7 (as every generated id) of the request's signed time, its other bits
+    the digest of the key's namespace and the request's signature, so that
+    the same signed request always names the same event."""
+    try:
+        millis = min(max(int(timestamp), 0) * 1000, (1 << 48) - 1)
+    except ValueError:
+        millis = 0
+    digest = hashlib.sha256(f"walletlog.http.v1\n{namespace}\n{signature}".encode()).digest()
+    raw = bytearray(millis.to_bytes(6, "big") + digest[:10])
+    raw[6] = 0x70 | (raw[6] & 0x0F)
+    raw[8] = 0x80 | (raw[8] & 0x3F)
+    return str(uuid.UUID(bytes=bytes(raw)))
 
 
 class _IngestBatcher:
@@ -631,8 +661,11 @@ def router(
         # duplicate; a client's retry, signed anew, matches on the header.
         fallback = None
         if header:
-            signature = request.headers.get("x-signature", "")
-            fallback = str(uuid.uuid5(_SIGNED_REQUESTS, f"{key.namespace}\n{signature}"))
+            fallback = _signed_request_event_id(
+                key.namespace,
+                request.headers.get("x-signature", ""),
+                request.headers.get("x-timestamp", ""),
+            )
         # Parsed, validated, ingested and written back as JSON natively,
         # off the event loop and the GIL, with the requests concurrent to it.
         try:
@@ -717,9 +750,9 @@ def router(
                 "wallet_id": wallet_id,
                 "balances": {
                     c: {
-                        "available": str(b.available),
-                        "held": str(b.held),
-                        "total": str(b.total),
+                        "available": _amount(b.available),
+                        "held": _amount(b.held),
+                        "total": _amount(b.total),
                         "event_count": b.event_count,
                         "last_occurred_at": None
                         if b.last_occurred_at is None
@@ -834,6 +867,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_WEBHOOK_BYTES",
     "TIMESTAMP_TOLERANCE",
+    "ApiKey",
     "Authenticator",
     "Problem",
     "create_app",
