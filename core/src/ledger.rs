@@ -278,8 +278,9 @@ impl Ledger {
 
     /// The secret `provider`'s webhooks are verified with. It never leaves
     /// the host: not to plugins, logs, errors or the database.
-    pub fn set_webhook_secret(&self, provider: &str, secret: Secret) -> Result<()> {
-        self.intake.set_secret(provider, secret)
+    /// A `&str` or `String` will do: `set_webhook_secret("stripe", "whsec_...")`.
+    pub fn set_webhook_secret(&self, provider: &str, secret: impl Into<Secret>) -> Result<()> {
+        self.intake.set_secret(provider, secret.into())
     }
 
     /// Admits plugins of `provider` that declare no signature scheme, and

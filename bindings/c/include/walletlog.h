@@ -44,7 +44,8 @@ typedef enum wl_status {
   WL_ERR_PANIC = 8,
 } wl_status;
 
-// A ledger: an SQLite file or memory. Opaque; open with `wl_ledger_open`,
+// A ledger: an SQLite file, memory, or a PostgreSQL database. Opaque;
+// open with `wl_ledger_open`,
 // close with `wl_ledger_close`.
 typedef struct wl_ledger wl_ledger;
 
@@ -276,8 +277,10 @@ enum wl_status wl_ledger_set_webhook_secret(const struct wl_ledger *ledger,
                                             const char *provider,
                                             const char *secret);
 
-// Accepts this provider's webhooks without a signature check. Without it,
-// a webhook from a provider with no secret set is refused.
+// Admits plugins of this provider that declare no signature scheme (call
+// it before installing one), and their webhooks unchecked. It never turns
+// off a declared scheme's check: without a secret, those webhooks are
+// refused.
 //
 // # Safety
 // As `wl_ledger_ingest_json`.
@@ -327,7 +330,10 @@ enum wl_status wl_ledger_inbox_delivery_json(const struct wl_ledger *ledger,
 // by dedupe, and writes `{"replayed", "created", "duplicates",
 // "still_failing", "deliveries": [{"delivery_id", "verdict"}]}`.
 // `selection_json` is `{"delivery_ids": ["..."]}` or `{"provider": "...",
-// "verdict": "..."}` (`{}` replays every delivery). Signatures are not
+// "verdict": "..."}`; `{}` (or a provider without a verdict) replays the
+// dead letters (`unsupported`, `malformed`, `plugin_failed`,
+// `invalid_output`), never ingested, ignored or conflicting deliveries
+// unless chosen by id or verdict. Signatures are not
 // checked again. Every delivery must exist and its plugin be installed,
 // or nothing runs.
 //

@@ -136,8 +136,9 @@ enum AuditCommand {
     /// each (a cut tail, a rollback, another ledger or a bad signature is
     /// damage, exit 5).
     Verify {
-        /// A checkpoint file written by `audit checkpoint`; repeat for several.
-        #[arg(long = "checkpoint", value_name = "FILE")]
+        /// Checkpoint files written by `audit checkpoint` (`--checkpoint A B`
+        /// or `--checkpoint A --checkpoint B`).
+        #[arg(long = "checkpoint", value_name = "FILE", num_args = 1..)]
         checkpoints: Vec<PathBuf>,
         /// The public key (64 hex digits) of the key that signed them.
         #[arg(long, value_name = "FILE")]

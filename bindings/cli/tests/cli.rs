@@ -321,6 +321,30 @@ fn webhook_through_the_paystack_plugin_with_secrets_from_env_or_file() {
         stdout(&out)
     );
 
+    // The body on standard input (`-`): the same delivery, a duplicate.
+    let mut from_stdin = args(&["--secret-file", "paystack.secret"]);
+    let at = from_stdin
+        .iter()
+        .position(|a| *a == body_path.display().to_string())
+        .unwrap();
+    from_stdin[at] = "-".into();
+    let mut child = s
+        .cmd()
+        .args(from_stdin)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("duplicate (provider_event_id)"),
+        "{}",
+        stdout(&out)
+    );
+
     // A wrong secret: refused, and the secret is not echoed.
     let out = s
         .cmd()
@@ -1061,6 +1085,14 @@ fn audit_keygen_checkpoint_and_verify_against_it() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
         stdout(&out).contains("it extends all 1 checkpoints"),
+        "{}",
+        stdout(&out)
+    );
+    // Several files after one flag, as `--checkpoint F...` reads.
+    let out = verify(&["cp.txt", "--public-key", "cp.pub"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("it extends all 2 checkpoints"),
         "{}",
         stdout(&out)
     );

@@ -20,7 +20,7 @@ mod plugin;
 mod read;
 mod transfer;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde_json::Value;
@@ -119,6 +119,15 @@ pub(super) fn input(path: &Path) -> Result<Box<dyn BufRead>> {
     let file = std::fs::File::open(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
     Ok(Box::new(BufReader::new(file)))
+}
+
+/// All of `path`'s bytes, or standard input's for `-`.
+pub(super) fn read_input(path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    input(path)?
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    Ok(bytes)
 }
 
 /// Reads one line; a line that is not UTF-8 is a validation error of that line.

@@ -10,7 +10,7 @@ use walletlog::plugins::{CallCost, PluginHost, PluginLimits};
 use walletlog::signature::{HmacSpec, SignatureScheme};
 use walletlog::{json as wljson, Error, NewEvent, Secret, Timestamp, Webhook};
 
-use super::{open, print_json, print_results, secret_from_env, secret_from_file};
+use super::{open, print_json, print_results, read_input, secret_from_env, secret_from_file};
 use crate::failure::Failure;
 use crate::{table, Global, Result};
 
@@ -22,7 +22,8 @@ pub struct WebhookArgs {
     /// The provider's normalizer plugin (.wasm component).
     #[arg(long, value_name = "FILE")]
     plugin: PathBuf,
-    /// The raw request body, byte for byte as received.
+    /// The raw request body's file, byte for byte as received; `-` for
+    /// standard input.
     body: PathBuf,
     /// A request header, `Name: value`; repeat for several.
     #[arg(long = "header", value_name = "NAME:VALUE")]
@@ -44,8 +45,7 @@ pub struct WebhookArgs {
 pub(super) fn webhook(g: &Global, a: &WebhookArgs) -> Result<u8> {
     let wasm = std::fs::read(&a.plugin)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", a.plugin.display())))?;
-    let body = std::fs::read(&a.body)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", a.body.display())))?;
+    let body = read_input(&a.body)?;
     let headers = parse_headers(&a.headers)?;
     let secret = match (&a.secret_env, &a.secret_file) {
         (Some(var), _) => Some(secret_from_env(var)?),
@@ -116,7 +116,8 @@ fn parse_headers(args: &[String]) -> Result<Vec<(String, String)>> {
 pub struct RunArgs {
     /// The plugin component (.wasm).
     file: PathBuf,
-    /// The raw request body, byte for byte as the provider sends it.
+    /// The raw request body's file, byte for byte as the provider sends
+    /// it; `-` for standard input.
     body: PathBuf,
     /// A request header, `Name: value`; repeat for several.
     #[arg(long = "header", value_name = "NAME:VALUE")]
@@ -132,8 +133,7 @@ pub struct RunArgs {
 pub(super) fn run(g: &Global, a: &RunArgs) -> Result<u8> {
     let wasm = std::fs::read(&a.file)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", a.file.display())))?;
-    let body = std::fs::read(&a.body)
-        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", a.body.display())))?;
+    let body = read_input(&a.body)?;
     let webhook = Webhook {
         headers: parse_headers(&a.headers)?,
         body,

@@ -20,6 +20,11 @@ pub(super) fn export(g: &Global, since_sequence: u64) -> Result<u8> {
     let ledger = open(g, false)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    // On stderr, and only when it is a terminal: stdout is the export.
+    let progress = indicatif::ProgressBar::new_spinner();
+    progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let started = std::time::Instant::now();
+    let mut written = 0u64;
     let mut after = since_sequence;
     loop {
         let events = ledger.changes_since(after, PAGE)?;
@@ -27,6 +32,13 @@ pub(super) fn export(g: &Global, since_sequence: u64) -> Result<u8> {
             writeln!(out, "{}", wljson::event(e))
                 .map_err(|e| Failure::usage(format!("cannot write the export: {e}")))?;
         }
+        written += events.len() as u64;
+        let per_sec = written as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        progress.set_message(format!(
+            "{written} events exported ({per_sec:.0}/s), up to sequence {}",
+            events.last().map_or(after, |e| e.sequence)
+        ));
+        progress.tick();
         match events.last() {
             Some(last) if events.len() == PAGE => after = last.sequence,
             _ => break,
@@ -34,6 +46,7 @@ pub(super) fn export(g: &Global, since_sequence: u64) -> Result<u8> {
     }
     out.flush()
         .map_err(|e| Failure::usage(format!("cannot write the export: {e}")))?;
+    progress.finish_and_clear();
     Ok(0)
 }
 
