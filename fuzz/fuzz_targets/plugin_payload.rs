@@ -4,4 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 use walletlog_fuzz::checks;
 
-fuzz_target!(|data: &[u8]| checks::plugin_payload(data));
+fuzz_target!(
+    init: {
+        checks::provider_plugins();
+    },
+    |data: &[u8]| checks::plugin_payload(data)
+);

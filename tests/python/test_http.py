@@ -238,6 +238,21 @@ def test_a_captured_request_replayed_with_another_idempotency_key_is_a_duplicate
     assert replay.status_code == 200, replay.text
     assert replay.json()["matched_on"] == "event_id"
     assert replay.json()["event"]["event_id"] == first.json()["event"]["event_id"]
+    # The same signature spelt in capitals verifies too: still the same event.
+    shouted = c.http.send(
+        c.http.build_request(
+            "POST",
+            INGEST,
+            content=first.request.content,
+            headers={
+                **first.request.headers,
+                "X-Signature": first.request.headers["X-Signature"].upper(),
+                "Idempotency-Key": "pay-3",
+            },
+        )
+    )
+    assert shouted.status_code == 200, shouted.text
+    assert shouted.json()["event"]["event_id"] == first.json()["event"]["event_id"]
     # The client's own retry, signed anew, matches on its header.
     retry = c.call(
         "POST", INGEST, body, timestamp=int(time.time()) - 5, **{"Idempotency-Key": "pay-1"}
@@ -265,6 +280,28 @@ def test_a_body_may_name_its_wallet_and_idempotency_key(api: Served) -> None:
     assert error_of(other, 422, "validation")["field"] == "idempotency_key"
     [stored] = api.ledger.changes_since()
     assert stored.idempotency_key is not None and stored.idempotency_key.endswith(":ord-9")
+    # Another tenant's same body key is its own event.
+    theirs = c.call(
+        "POST",
+        "/api/v1/wallets/tenant7:bob/events/ingest",
+        {**body, "wallet_id": "tenant7:bob"},
+        key="k7",
+    )
+    assert theirs.status_code == 201, theirs.text
+    # A key beyond ASCII means the same in the header (UTF-8) as in the body.
+    accented = {**body, "idempotency_key": "commande-é"}
+    made = c.call("POST", INGEST, accented)
+    assert made.status_code == 201, made.text
+    both = c.http.send(
+        c.http.build_request(
+            "POST",
+            INGEST,
+            content=made.request.content,
+            headers={**made.request.headers, "Idempotency-Key": "commande-é".encode()},
+        )
+    )
+    assert both.status_code == 200 and both.json()["matched_on"] == "idempotency_key", both.text
+    assert len(api.ledger.changes_since()) == 3
 
 
 def test_small_amounts_are_plain_decimals_everywhere(api: Served) -> None:

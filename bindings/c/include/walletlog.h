@@ -45,8 +45,7 @@ typedef enum wl_status {
 } wl_status;
 
 // A ledger: an SQLite file, memory, or a PostgreSQL database. Opaque;
-// open with `wl_ledger_open`,
-// close with `wl_ledger_close`.
+// open with `wl_ledger_open`, close with `wl_ledger_close`.
 typedef struct wl_ledger wl_ledger;
 
 #ifdef __cplusplus

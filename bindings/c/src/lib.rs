@@ -55,8 +55,7 @@ pub enum wl_status {
 }
 
 /// A ledger: an SQLite file, memory, or a PostgreSQL database. Opaque;
-/// open with `wl_ledger_open`,
-/// close with `wl_ledger_close`.
+/// open with `wl_ledger_open`, close with `wl_ledger_close`.
 pub struct wl_ledger {
     inner: Ledger,
 }

@@ -112,6 +112,8 @@ pub fn parse_event_for(
                 format!("{key_prefix}{own}")
             };
             match header {
+                // An empty header is refused as such, not as a mismatch.
+                Some("") => Some(String::new()),
                 Some(h) if h != namespaced => {
                     return Err(ValidationError::new(
                         "idempotency_key",

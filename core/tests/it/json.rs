@@ -175,3 +175,74 @@ fn options_are_checked_field_by_field() {
         assert_eq!(e.field, field, "{text}");
     }
 }
+
+/// An HTTP ingest's body: its wallet and key come beside it, and it may
+/// repeat them only to agree.
+#[test]
+fn an_http_body_names_its_wallet_and_key_only_to_agree() {
+    const BODY: &str = r#""provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z""#;
+    let parse = |extra: &str, header: Option<&str>| {
+        let body = format!("{{{BODY}{extra}}}");
+        json::parse_event_for(body.as_bytes(), "t:alice", header, "2:t:", None)
+    };
+    let field = |r: Result<walletlog::NewEvent, walletlog::ValidationError>| r.unwrap_err().field;
+    // Neither: the path's wallet, the header's key as given (prefixed by the caller).
+    let e = parse("", Some("2:t:k1")).unwrap();
+    assert_eq!(
+        (
+            e.wallet_id.as_str(),
+            e.idempotency_key.as_ref().unwrap().as_str()
+        ),
+        ("t:alice", "2:t:k1")
+    );
+    // The same wallet is fine; another, or a number, is refused by name.
+    assert!(parse(r#","wallet_id":"t:alice""#, Some("2:t:k1")).is_ok());
+    assert!(parse(r#","wallet_id":null"#, Some("2:t:k1")).is_ok());
+    assert_eq!(
+        field(parse(r#","wallet_id":"t:bob""#, Some("2:t:k1"))),
+        "wallet_id"
+    );
+    assert_eq!(
+        field(parse(r#","wallet_id":7"#, Some("2:t:k1"))),
+        "wallet_id"
+    );
+    // The body's key is namespaced as the header is.
+    let e = parse(r#","idempotency_key":"k1""#, None).unwrap();
+    assert_eq!(e.idempotency_key.unwrap().as_str(), "2:t:k1");
+    assert!(parse(r#","idempotency_key":"k1""#, Some("2:t:k1")).is_ok());
+    assert_eq!(
+        field(parse(r#","idempotency_key":"k2""#, Some("2:t:k1"))),
+        "idempotency_key"
+    );
+    assert_eq!(
+        field(parse(r#","idempotency_key":7"#, None)),
+        "idempotency_key"
+    );
+    // Empty is refused as empty, with or without an (empty) header.
+    let empty = parse(r#","idempotency_key":"""#, Some("")).unwrap_err();
+    assert_eq!(empty.field, "idempotency_key");
+    assert!(!empty.to_string().contains("differs"), "{empty}");
+    assert_eq!(
+        field(parse(r#","idempotency_key":"""#, None)),
+        "idempotency_key"
+    );
+    // 255 characters with the prefix (4 here), counted in characters.
+    let fits = format!(r#","idempotency_key":"{}""#, "é".repeat(251));
+    assert_eq!(
+        parse(&fits, None)
+            .unwrap()
+            .idempotency_key
+            .unwrap()
+            .as_str()
+            .chars()
+            .count(),
+        255
+    );
+    let over = format!(r#","idempotency_key":"{}""#, "é".repeat(252));
+    assert!(parse(&over, None)
+        .unwrap_err()
+        .to_string()
+        .contains("at most 251"));
+    // Unknown members are still refused, against the body.
+    assert_eq!(field(parse(r#","colour":"red""#, None)), "body");
+}

@@ -20,9 +20,14 @@ pub(super) fn export(g: &Global, since_sequence: u64) -> Result<u8> {
     let ledger = open(g, false)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    // On stderr, and only when it is a terminal: stdout is the export.
+    // On stderr, when it is a terminal (indicatif checks) and stdout is
+    // not: an export shown on the screen is not drawn over.
     let progress = indicatif::ProgressBar::new_spinner();
-    progress.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    progress.set_draw_target(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        indicatif::ProgressDrawTarget::hidden()
+    } else {
+        indicatif::ProgressDrawTarget::stderr()
+    });
     let started = std::time::Instant::now();
     let mut written = 0u64;
     let mut after = since_sequence;

@@ -311,7 +311,7 @@ class Event(tuple):  # type: ignore[type-arg]
     def __repr__(self) -> str:
         return (
             f"Event(event_id={str(self.event_id)!r}, wallet_id={self.wallet_id!r}, "
-            f"event_type={self.event_type.value!r}, amount={str(self.amount)!r}, "
+            f"event_type={self.event_type.value!r}, amount={self[4]!r}, "
             f"currency={self.currency!r}, provider={self.provider!r}, "
             f"provider_event_id={self.provider_event_id!r}, "
             f"occurred_at={self.occurred_at.isoformat()!r}, sequence={self.sequence})"
@@ -461,12 +461,7 @@ class Headers(_List[tuple[str, str]]):
         wanted = name.lower()
         return [v for k, v in self if k.lower() == wanted]
 
-    def keys(self) -> _List[str]:
-        return [k for k, _ in self]
-
-    def values(self) -> _List[str]:
-        return [v for _, v in self]
-
+    # No keys(): dict(headers) reads the pairs, as of any list of them.
     def items(self) -> _List[tuple[str, str]]:
         return _List(self)
 
@@ -477,7 +472,7 @@ class Headers(_List[tuple[str, str]]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):
-            return dict(self) == dict(other)
+            return dict(_List(self)) == dict(other)
         return super().__eq__(other)
 
     def __ne__(self, other: object) -> bool:

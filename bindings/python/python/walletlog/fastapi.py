@@ -182,7 +182,8 @@ _INGEST_REQUEST = {
                         "type": ["string", "null"],
                         "minLength": 1,
                         "maxLength": 255,
-                        "description": "Instead of the Idempotency-Key header, or the same.",
+                        "description": "Instead of the Idempotency-Key header, or the same; "
+                        "at most 255 characters with the key's namespace prefix.",
                     },
                 },
             },
@@ -521,16 +522,24 @@ INGEST_BATCH_MAX = 512
 _HttpIngest = tuple[bytes, str, Optional[str], str, Optional[str]]
 
 
-def _signed_request_event_id(namespace: str, signature: str, timestamp: str) -> str:
+def _signed_request_event_id(namespace: str, request: Request, body: bytes) -> str:
     """The event id of an ingest keyed by its Idempotency-Key alone: a UUID
     v7 (as every generated id) of the request's signed time, its other bits
-    the digest of the key's namespace and the request's signature, so that
-    the same signed request always names the same event."""
+    a digest of the key (its namespace and id) and of what the signature
+    covers (the method, the target, the time and the body). Not of the
+    signature's text: another spelling of the same signature (its hex in
+    capitals) must not make another event."""
     try:
-        millis = min(max(int(timestamp), 0) * 1000, (1 << 48) - 1)
+        seconds = int(request.headers.get("x-timestamp", ""))
     except ValueError:
-        millis = 0
-    digest = hashlib.sha256(f"walletlog.http.v1\n{namespace}\n{signature}".encode()).digest()
+        seconds = 0
+    millis = min(max(seconds, 0) * 1000, (1 << 48) - 1)
+    signed = "\n".join(
+        ["walletlog.http.v1", namespace, request.headers.get("x-key-id", "")]
+        + [request.method.upper(), request_target(request)]
+        + [str(seconds), hashlib.sha256(body).hexdigest()]
+    )
+    digest = hashlib.sha256(signed.encode()).digest()
     raw = bytearray(millis.to_bytes(6, "big") + digest[:10])
     raw[6] = 0x70 | (raw[6] & 0x0F)
     raw[8] = 0x80 | (raw[8] & 0x3F)
@@ -647,6 +656,12 @@ def router(
         prefix = _namespace(key)
         idempotency_key = None
         if header is not None:
+            # Starlette gives header values as latin-1: the key is UTF-8, as
+            # one in the body is.
+            try:
+                header = header.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                raise _validation("idempotency_key", "Idempotency-Key is not UTF-8") from None
             room = _IDEMPOTENCY_KEY_CHARS_MAX - len(prefix)
             if len(header) > room:
                 raise _validation(
@@ -662,9 +677,7 @@ def router(
         fallback = None
         if header:
             fallback = _signed_request_event_id(
-                key.namespace,
-                request.headers.get("x-signature", ""),
-                request.headers.get("x-timestamp", ""),
+                key.namespace, request, request.state.walletlog_body
             )
         # Parsed, validated, ingested and written back as JSON natively,
         # off the event loop and the GIL, with the requests concurrent to it.
