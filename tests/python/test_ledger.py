@@ -206,7 +206,7 @@ def test_request_signing() -> None:
     sig = walletlog.sign_request(
         b"secret", "POST", "/api/v1/wallets/w1/events/ingest", b"{}", 1_767_225_600
     )
-    walletlog.verify_request(
+    assert walletlog.verify_request(
         "secret",
         "post",
         "/api/v1/wallets/w1/events/ingest",

@@ -1049,9 +1049,10 @@ def verify_request(
     *,
     now: Optional[int] = None,
     tolerance: int = 300,
-) -> None:
-    """Raises ``SignatureError`` unless ``signature`` is ``sign_request``'s
-    for this request and ``timestamp`` is within ``tolerance`` seconds of now."""
+) -> bool:
+    """``True`` when ``signature`` is ``sign_request``'s for this request and
+    ``timestamp`` is within ``tolerance`` seconds of now; else raises
+    ``SignatureError`` (saying which: bad, stale, malformed)."""
     _walletlog.verify_request(
         _secret_bytes(secret),
         method,
@@ -1062,6 +1063,7 @@ def verify_request(
         int(time.time()) if now is None else now,
         tolerance,
     )
+    return True
 
 
 def ed25519_keypair() -> tuple[bytes, bytes]:
