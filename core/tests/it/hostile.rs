@@ -101,6 +101,29 @@ fn every_attack_ends_in_a_typed_error_and_the_host_stays_healthy() {
     assert!(l.verify_audit().unwrap().ok);
 }
 
+/// Every call runs in memory as fresh as the first: nothing one webhook's
+/// run wrote (statics, zeroed statics, the heap) is there for the next.
+#[test]
+fn no_call_sees_what_an_earlier_one_left_in_memory() {
+    let l = hostile_ledger(PluginLimits::default());
+    for i in 0..20 {
+        // A body of its own each time: a new delivery, run anew.
+        let (r, _) = attack(&l, &format!("remember {i}"));
+        let results = r.unwrap_or_else(|e| panic!("call {i}: {e}"));
+        assert_eq!(
+            results[0]
+                .event
+                .provider_event_id
+                .as_ref()
+                .map(|p| p.as_str()),
+            Some("remember-0-0-0"),
+            "call {i} saw an earlier call's memory"
+        );
+        assert_eq!(results[0].created(), i == 0, "call {i}");
+    }
+    assert_eq!(all_events(&l).len(), 1);
+}
+
 #[test]
 fn the_wall_clock_deadline_stops_what_fuel_does_not() {
     let limits = PluginLimits {

@@ -16,9 +16,9 @@
 
 use walletlog_plugin::serde_json::Value;
 use walletlog_plugin::{
-    int_field, metadata, minor_to_decimal, opt_str, str_field, to_utc_rfc3339, DigestEncoding,
-    Error, Event, EventType, HmacAlgorithm, HmacSpec, Normalizer, PluginInfo, Request,
-    SecretEncoding, SignatureScheme,
+    int_field, lookup, metadata, minor_to_decimal, opt_str, str_field, to_utc_rfc3339,
+    DigestEncoding, Error, Event, EventType, HmacAlgorithm, HmacSpec, Normalizer, PluginInfo,
+    Request, SecretEncoding, SignatureScheme,
 };
 
 pub struct Square;
@@ -102,7 +102,7 @@ impl Normalizer for Square {
         let body = request.json()?;
         let kind = str_field(&body, "/type")?;
         let (name, _) = kind.split_once('.').unwrap_or((kind, ""));
-        let object = match body.pointer(&format!("/data/object/{name}")) {
+        let object = match lookup(&body, &format!("/data/object/{name}")) {
             Some(o) => o,
             None => return Ok(Vec::new()),
         };

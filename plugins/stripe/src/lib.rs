@@ -34,8 +34,8 @@
 
 use walletlog_plugin::serde_json::Value;
 use walletlog_plugin::{
-    int_field, metadata, minor_to_decimal, opt_str, str_field, unix_to_rfc3339, Error, Event,
-    EventType, Normalizer, PluginInfo, Request, SignatureScheme,
+    int_field, lookup, metadata, minor_to_decimal, opt_str, str_field, unix_to_rfc3339, Error,
+    Event, EventType, Normalizer, PluginInfo, Request, SignatureScheme,
 };
 
 pub struct Stripe;
@@ -58,8 +58,7 @@ impl Normalizer for Stripe {
             ));
         }
         let kind = str_field(&event, "/type")?;
-        let object = event
-            .pointer("/data/object")
+        let object = lookup(&event, "/data/object")
             .ok_or_else(|| Error::Malformed("/data/object is missing".into()))?;
         let ctx = Context {
             event: &event,
@@ -96,8 +95,7 @@ impl Normalizer for Stripe {
                 // when checkout began): no time, and walletlog dates it by
                 // receipt as an estimate, which charge.succeeded's real
                 // time then matches as a duplicate.
-                let charge = object
-                    .pointer("/charges/data")
+                let charge = lookup(object, "/charges/data")
                     .and_then(Value::as_array)
                     .and_then(|c| {
                         c.iter()
@@ -113,8 +111,7 @@ impl Normalizer for Stripe {
                     .collect())
             }
             "charge.refunded" => {
-                let refunds = object
-                    .pointer("/refunds/data")
+                let refunds = lookup(object, "/refunds/data")
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
@@ -161,8 +158,7 @@ impl Normalizer for Stripe {
                 int_field(object, "/amount")?,
             )),
             "transfer.reversed" => {
-                let reversals = object
-                    .pointer("/reversals/data")
+                let reversals = lookup(object, "/reversals/data")
                     .and_then(Value::as_array)
                     .cloned()
                     .unwrap_or_default();
@@ -192,8 +188,7 @@ impl Normalizer for Stripe {
                 } else {
                     (EventType::Deposit, "reinstated", 1)
                 };
-                let at = object
-                    .pointer("/balance_transactions")
+                let at = lookup(object, "/balance_transactions")
                     .and_then(Value::as_array)
                     .and_then(|t| t.get(nth))
                     .and_then(|t| t.get("created"))

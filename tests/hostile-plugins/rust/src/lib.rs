@@ -12,6 +12,7 @@
 //! | `negative`, `currency`, `timestamp`, `metadata` | returns an event that breaks one rule |
 //! | `utf8` | returns a string that is not UTF-8 |
 //! | `ok` | returns one valid event: the host must still be healthy |
+//! | `remember ...` | reports what an earlier call left in its memory (a static counter, 64 pages of zeroed statics, the heap), then leaves marks in all three: its event's provider id is `remember-0-0-0` only in a fresh instance |
 //!
 //! Built with `--features info-loop`, `info` never returns.
 
@@ -110,9 +111,42 @@ impl Normalizer for Hostile {
                 ..valid("utf8")
             }]),
             "ok" => Ok(vec![valid("ok")]),
+            other if other.starts_with("remember") => Ok(vec![valid(&remember())]),
             other => Err(Error::Unsupported(format!("no attack named {other:?}"))),
         }
     }
+}
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+const SCRATCH_PAGES: usize = 64;
+static SCRATCH: std::sync::Mutex<[u8; SCRATCH_PAGES * 4096]> =
+    std::sync::Mutex::new([0; SCRATCH_PAGES * 4096]);
+
+/// `remember-<calls before this one>-<marked scratch pages>-<marked heap
+/// bytes>`, read before this call leaves its own marks everywhere.
+#[allow(unsafe_code)]
+fn remember() -> String {
+    use std::sync::atomic::Ordering;
+    let calls = CALLS.fetch_add(1, Ordering::SeqCst);
+    let mut scratch = SCRATCH.lock().unwrap_or_else(|p| p.into_inner());
+    let pages = scratch.chunks(4096).filter(|p| p.contains(&0xAB)).count();
+    for page in scratch.chunks_mut(4096) {
+        page[7] = 0xAB;
+    }
+    // The heap's first fresh block, read before it is written: a block a
+    // previous call marked and leaked shows its marks. SAFETY: deliberately
+    // reads memory it did not initialize (bytes, read volatile), to see what
+    // the sandbox left there.
+    let layout = std::alloc::Layout::from_size_align(64 << 10, 8).expect("a valid layout");
+    let heap = unsafe {
+        let block = std::alloc::alloc(layout);
+        let marked = (0..layout.size())
+            .filter(|&i| block.add(i).read_volatile() == 0xCD)
+            .count();
+        std::ptr::write_bytes(block, 0xCD, layout.size());
+        marked
+    };
+    format!("remember-{calls}-{pages}-{heap}")
 }
 
 /// A `String` holding bytes that are not UTF-8: the host must refuse it
@@ -125,3 +159,14 @@ fn not_utf8() -> String {
 }
 
 walletlog_plugin::export_normalizer!(Hostile);
+
+#[cfg(test)]
+mod tests {
+    /// The detector itself: run twice in one process, the second call sees
+    /// the first one's counter and its marks on every scratch page.
+    #[test]
+    fn remember_sees_an_earlier_call_that_shared_its_memory() {
+        assert_eq!(super::remember(), "remember-0-0-0");
+        assert!(super::remember().starts_with("remember-1-64-"));
+    }
+}
