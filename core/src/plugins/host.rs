@@ -8,8 +8,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
-    Store, StoreLimits, StoreLimitsBuilder, Trap,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder, Trap,
 };
 
 use super::cache::DiskCache;
@@ -295,11 +295,7 @@ impl PluginHost {
             // Reset a slot's first pages by memset instead of returning them
             // to the OS: a fresh instance per webhook then costs no page faults.
             .linear_memory_keep_resident(512 << 10)
-            .table_keep_resident(64 << 10)
-            // Where Linux can say which of those pages a call touched
-            // (PAGEMAP_SCAN, 6.7 and later), only those are reset; elsewhere
-            // all of them are, as before.
-            .pagemap_scan(Enabled::Auto);
+            .table_keep_resident(64 << 10);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

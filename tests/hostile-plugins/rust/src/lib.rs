@@ -133,17 +133,23 @@ fn remember() -> String {
     for page in scratch.chunks_mut(4096) {
         page[7] = 0xAB;
     }
-    // The heap's first fresh block, read before it is written: a block a
-    // previous call marked and leaked shows its marks. SAFETY: deliberately
-    // reads memory it did not initialize (bytes, read volatile), to see what
-    // the sandbox left there.
+    // A fresh 64 KiB block, read before it is written, then marked and
+    // freed. With the allocator's state reset but not the heap's pages, the
+    // block comes back marked. (With all of memory kept, the counter and the
+    // scratch pages show it.) SAFETY: not sound, on purpose: it reads memory
+    // it did not initialize (bytes, read volatile), to see what the sandbox
+    // left there.
     let layout = std::alloc::Layout::from_size_align(64 << 10, 8).expect("a valid layout");
     let heap = unsafe {
         let block = std::alloc::alloc(layout);
+        if block.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
         let marked = (0..layout.size())
             .filter(|&i| block.add(i).read_volatile() == 0xCD)
             .count();
         std::ptr::write_bytes(block, 0xCD, layout.size());
+        std::alloc::dealloc(block, layout);
         marked
     };
     format!("remember-{calls}-{pages}-{heap}")
