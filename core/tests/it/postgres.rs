@@ -418,8 +418,9 @@ fn provisional_inserts_are_checked_and_answered_exactly() {
 }
 
 /// The grants docs/postgres.md gives an application role are enough to
-/// open an up-to-date ledger, ingest, read and verify, and refuse it any
-/// change to history.
+/// open an up-to-date ledger, ingest, read and verify (even where PUBLIC
+/// may not execute the schema's functions), and refuse it any change to
+/// history.
 #[test]
 fn an_application_role_appends_and_reads_but_cannot_alter() {
     let location = pg_location("grants");
@@ -433,17 +434,19 @@ fn an_application_role_appends_and_reads_but_cannot_alter() {
          GRANT SELECT, INSERT ON {schema}.events, {schema}.audit TO {role};
          GRANT SELECT, INSERT, UPDATE ON {schema}.rollups, {schema}.meta TO {role};
          GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.deliveries TO {role};
-         GRANT SELECT ON {schema}.walletlog_schema TO {role};"
+         GRANT SELECT ON {schema}.walletlog_schema TO {role};
+         REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} FROM PUBLIC;
+         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {schema} TO {role};"
     ))
     .unwrap();
     let as_app = format!("{location}&user={role}&password=app-secret");
     let result = std::panic::catch_unwind(|| {
         let l = populated(&as_app, 0);
-        assert!(l
-            .ingest(&deposit("w1", "by_app", "2", 60))
-            .unwrap()
-            .created());
-        assert_eq!(all_events(&l).len(), 2);
+        // The first write reads the heads; the second is one statement.
+        for (pei, at) in [("by_app", 60), ("by_app_2", 61)] {
+            assert!(l.ingest(&deposit("w1", pei, "2", at)).unwrap().created());
+        }
+        assert_eq!(all_events(&l).len(), 3);
         assert!(l.verify_audit().unwrap().ok);
         let mut app = walletlog_testpg::connect(&as_app);
         for sql in [
@@ -530,10 +533,13 @@ fn a_connection_lost_mid_transaction_stores_nothing_and_the_ledger_recovers() {
 /// A proxy on a Unix socket in front of the server's, which, when armed,
 /// passes a `COMMIT` on to the server and then cuts both connections
 /// before its answer comes back: the client cannot know whether it
-/// committed.
+/// committed. Armed for any request, it does the same with the next
+/// request whatever it is (a write that is one statement, which the server
+/// commits before answering).
 struct CommitCutter {
     dir: tempfile::TempDir,
     armed: Arc<AtomicBool>,
+    armed_any: Arc<AtomicBool>,
 }
 
 impl CommitCutter {
@@ -541,16 +547,21 @@ impl CommitCutter {
         let dir = tempfile::tempdir().unwrap();
         let listener = UnixListener::bind(dir.path().join(".s.PGSQL.5432")).unwrap();
         let armed = Arc::new(AtomicBool::new(false));
-        let flag = armed.clone();
+        let armed_any = Arc::new(AtomicBool::new(false));
+        let (flag, flag_any) = (armed.clone(), armed_any.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
                 let server = UnixStream::connect(&upstream).unwrap();
-                let flag = flag.clone();
-                std::thread::spawn(move || relay(client, server, flag));
+                let (flag, flag_any) = (flag.clone(), flag_any.clone());
+                std::thread::spawn(move || relay(client, server, flag, flag_any));
             }
         });
-        CommitCutter { dir, armed }
+        CommitCutter {
+            dir,
+            armed,
+            armed_any,
+        }
     }
 
     /// A location through the proxy, for the database and options of `location`.
@@ -563,7 +574,12 @@ impl CommitCutter {
     }
 }
 
-fn relay(mut client: UnixStream, server: UnixStream, armed: Arc<AtomicBool>) {
+fn relay(
+    mut client: UnixStream,
+    server: UnixStream,
+    armed: Arc<AtomicBool>,
+    armed_any: Arc<AtomicBool>,
+) {
     let cut = Arc::new(AtomicBool::new(false));
     let (mut from_server, mut to_client) =
         (server.try_clone().unwrap(), client.try_clone().unwrap());
@@ -590,7 +606,9 @@ fn relay(mut client: UnixStream, server: UnixStream, armed: Arc<AtomicBool>) {
         // to the last: this one ends with a simple query (`Q`, length) of
         // exactly `COMMIT`, alone or after the transaction's last write.
         let is_commit = chunk.ends_with(b"Q\0\0\0\x0bCOMMIT\0");
-        if is_commit && armed.swap(false, Ordering::SeqCst) {
+        let cut_now = (is_commit && armed.swap(false, Ordering::SeqCst))
+            || armed_any.swap(false, Ordering::SeqCst);
+        if cut_now {
             cut.store(true, Ordering::SeqCst);
             to_server.write_all(chunk).unwrap();
             // Give the server time to commit, then cut the client off.
@@ -629,6 +647,45 @@ fn an_ingest_retried_after_an_ambiguous_commit_is_a_duplicate() {
     let direct = Ledger::open(&location, Options::default()).unwrap();
     assert_eq!(all_events(&direct).len(), 1);
     assert_eq!(available(&direct, "w1"), "7.5");
+    assert!(direct.verify_audit().unwrap().ok);
+}
+
+/// A write whose rollup rows the process knows is one statement, committed
+/// by the server before it answers (no `COMMIT` on the wire): losing its
+/// answer is just as ambiguous, and the retry just as much a duplicate.
+#[test]
+fn a_one_statement_write_retried_after_a_lost_answer_is_a_duplicate() {
+    let location = pg_location("ambiguous_one");
+    let Some(rest) = location.strip_prefix("postgresql://postgres@%2F") else {
+        eprintln!("skipped: the test server is not reached through a socket directory");
+        return;
+    };
+    let socket_dir = format!("/{}", rest.split_once('/').unwrap().0.replace("%2F", "/"));
+    let proxy = CommitCutter::start(Path::new(&socket_dir).join(".s.PGSQL.5432"));
+    let through = Ledger::open(proxy.location(&location), Options::default()).unwrap();
+    // The first event of a wallet reads its rollup rows; the second, in the
+    // same hour, is known to this process and goes as one statement.
+    assert!(through
+        .ingest(&deposit("w1", "evt_1", "1", 0))
+        .unwrap()
+        .created());
+    assert!(through
+        .ingest(&deposit("w1", "evt_2", "2", 1))
+        .unwrap()
+        .created());
+    let event = deposit("w1", "evt_lost", "7.50", 2);
+    proxy.armed_any.store(true, Ordering::SeqCst);
+    let e = through.ingest(&event).unwrap_err();
+    assert_eq!(storage_kind(&e), StorageErrorKind::Unavailable, "{e}");
+    assert!(
+        e.to_string().contains("may or may not have been committed"),
+        "{e}"
+    );
+    let retry = through.ingest(&event).unwrap();
+    assert!(retry.duplicate(), "{retry:?}");
+    let direct = Ledger::open(&location, Options::default()).unwrap();
+    assert_eq!(all_events(&direct).len(), 3);
+    assert_eq!(available(&direct, "w1"), "10.5");
     assert!(direct.verify_audit().unwrap().ok);
 }
 

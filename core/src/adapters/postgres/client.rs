@@ -5,8 +5,9 @@
 //! as a commit's fsync, so this client also sends requests back to back and
 //! waits once: the ledger's lock with the first statement of a write
 //! ([`Client::simple_then_query`]), its last statement with `COMMIT`
-//! ([`Client::execute_then_simple`]), or a whole write, `BEGIN` to
-//! `COMMIT` ([`Client::begin_execute_commit`]).
+//! ([`Client::execute_then_simple`]). A whole write that is one statement
+//! goes alone, committed by the server in an implicit transaction
+//! ([`Client::execute_committing`]).
 
 use std::future::Future;
 use std::task::Poll;
@@ -146,47 +147,24 @@ impl Client {
         ))
     }
 
-    /// `begin`, `statement` and `commit`, sent together: a whole write
-    /// transaction in one round trip. Each is sent only once the one before
-    /// it is: a statement that cannot be encoded leaves the transaction
-    /// open, and `COMMIT` unsent.
-    pub(super) fn begin_execute_commit(
+    /// `statement` alone, outside any transaction block: the server runs it
+    /// in an implicit transaction and commits it before it answers, as it
+    /// does a plain `INSERT`. `None` when nothing was sent (the parameters
+    /// would not encode, or the connection was already closed); otherwise
+    /// the statement's result, which includes its commit.
+    pub(super) fn execute_committing(
         &self,
-        begin: &str,
         statement: &Statement,
         params: &[Param<'_>],
-        commit: &str,
-    ) -> Pipelined {
+    ) -> std::result::Result<std::result::Result<u64, Error>, Error> {
         self.runtime.block_on(async {
-            let begun = self.client.simple_query(begin);
-            pin_mut!(begun);
-            let early = future::poll_fn(|cx| Poll::Ready(begun.as_mut().poll(cx))).await;
-            let (begun, (executed, committed)) = match early {
-                // The request could not even be sent.
-                Poll::Ready(Err(e)) => {
-                    return Pipelined {
-                        begun: Err(e),
-                        executed: None,
-                        committed: None,
-                    }
-                }
-                Poll::Ready(Ok(messages)) => (
-                    Ok(messages),
-                    self.execute_then_simple_async(statement, params, commit)
-                        .await,
-                ),
-                Poll::Pending => {
-                    future::join(
-                        begun,
-                        self.execute_then_simple_async(statement, params, commit),
-                    )
-                    .await
-                }
-            };
-            Pipelined {
-                begun,
-                executed: Some(executed),
-                committed,
+            let request = self.client.execute(statement, params);
+            pin_mut!(request);
+            // The first poll encodes and queues the request, or fails.
+            match future::poll_fn(|cx| Poll::Ready(request.as_mut().poll(cx))).await {
+                Poll::Ready(Err(e)) => Err(e),
+                Poll::Ready(Ok(n)) => Ok(Ok(n)),
+                Poll::Pending => Ok(request.await),
             }
         })
     }
@@ -223,17 +201,6 @@ impl Client {
             }
         }
     }
-}
-
-/// What [`Client::begin_execute_commit`] got back.
-pub(super) struct Pipelined {
-    /// `BEGIN` and the lock; `Err` with nothing else sent when even that
-    /// could not be sent.
-    pub(super) begun: std::result::Result<Vec<SimpleQueryMessage>, Error>,
-    /// The statement; `None` when `BEGIN` could not be sent.
-    pub(super) executed: Option<std::result::Result<u64, Error>>,
-    /// `COMMIT`; `None` when it was not sent (nor, then, the statement).
-    pub(super) committed: Option<std::result::Result<Vec<SimpleQueryMessage>, Error>>,
 }
 
 /// Why a connection could not be made.

@@ -271,7 +271,7 @@ impl PostgresStorage {
             self.lock_key
         );
         let cache = self.cache().holds_at(heads).then_some(&self.rollups);
-        run_write(&mut conn, heads, Some(begin), cache, f)
+        run_write(&mut conn, heads, self.lock_key, Some(begin), cache, f)
     }
 
     fn attempt_reading_heads(&self, f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>) -> Attempt {
@@ -292,7 +292,7 @@ impl PostgresStorage {
             Ok(h) => h,
             Err(e) => return Attempt::Failed(finish(&mut conn, Err::<(), _>(e)).unwrap_err()),
         };
-        run_write(&mut conn, heads, None, None, f)
+        run_write(&mut conn, heads, self.lock_key, None, None, f)
     }
 }
 
@@ -300,11 +300,12 @@ impl PostgresStorage {
 fn run_write(
     conn: &mut Lent<'_>,
     heads: Heads,
+    lock_key: i64,
     begin: Option<String>,
     cache: Option<&Mutex<RollupCache>>,
     f: &mut dyn FnMut(&mut dyn WriteTx) -> Result<()>,
 ) -> Attempt {
-    let mut tx = Tx::writing(conn, heads, begin, cache);
+    let mut tx = Tx::writing(conn, heads, lock_key, begin, cache);
     let ran = f(&mut tx);
     let ran_refused = matches!(ran, Err(Error::Conflict(_) | Error::Validation(_)));
     // A run that failed after a provisional answer may have failed because

@@ -86,6 +86,7 @@ pub(super) fn connect(config: &Config, pg: &PostgresConfig, shown: &str) -> Resu
     conn.client
         .batch_execute(&format!(
             "SET synchronous_commit = {sync}; SET lock_timeout = {}; \
+             SET default_transaction_isolation = 'read committed'; \
              SET idle_in_transaction_session_timeout = {}; \
              SELECT octet_length(repeat(repeat('x', 4096), {}))",
             pg.pool_timeout.as_millis().max(1),

@@ -140,6 +140,66 @@ pub const MIGRATIONS: &[&str] = &[
     COMMENT ON TABLE deliveries IS
         'walletlog webhook inbox. received_at and last_attempt_at are microseconds since the Unix epoch, UTC.';
     "#,
+    // 3: the write statement as a function, so that a whole write
+    // transaction can be one statement in an implicit transaction: one
+    // message to the server and one answer, as for a plain INSERT. It takes
+    // the ledger's lock itself (again, when the transaction already holds
+    // it: the lock is re-entrant), then inserts the events whose rollup rows
+    // the writer knew, appends the audit records after checking that the
+    // audit head and the number of new events are the ones the writer
+    // assumed, and writes the rollup rows. Each statement of a VOLATILE
+    // function takes a new snapshot at READ COMMITTED, so everything after
+    // the lock sees every earlier writer's commit.
+    //
+    // $1-$11: the audit records' sequence, recorded_at, action, event_id,
+    // event_sequence, matched_on, actor, fingerprint, body_sha256,
+    // prev_hash, hash; $12-$18: the rollup rows' wallet_id, bucket,
+    // currency, available, held, event_count, last_occurred_at; $19: the
+    // assumed last audit sequence; $20-$31: the events' sequence, event_id,
+    // wallet_id, provider, event_type, amount, currency, provider_event_id,
+    // idempotency_key, metadata, occurred_at, created_at; $32: how many of
+    // them must be new; $33: the audit records' delivery_id; $34: the
+    // events' occurred_at_estimated; $35: the ledger's lock key.
+    r#"
+    CREATE FUNCTION walletlog_write(
+        bigint[], bigint[], smallint[], uuid[], bigint[], smallint[], text[],
+        bytea[], bytea[], bytea[], bytea[],
+        text[], bigint[], text[], text[], text[], bigint[], bigint[],
+        bigint,
+        bigint[], uuid[], text[], text[], smallint[], text[], text[], text[],
+        text[], text[], bigint[], bigint[],
+        bigint, uuid[], boolean[], bigint
+    ) RETURNS void LANGUAGE plpgsql VOLATILE AS $fn$
+    BEGIN
+        PERFORM pg_advisory_xact_lock($35);
+        WITH new_events AS (
+            INSERT INTO events (sequence, event_id, wallet_id, provider, event_type, amount,
+                currency, provider_event_id, idempotency_key, metadata, occurred_at,
+                created_at, occurred_at_estimated)
+            SELECT s, i, w, p, t, a::numeric, c, pe, ik, m, o, ca, oe
+            FROM unnest($20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $34)
+                AS e (s, i, w, p, t, a, c, pe, ik, m, o, ca, oe)
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+        ), appended AS (
+            INSERT INTO audit (sequence, recorded_at, action, event_id, event_sequence,
+                matched_on, actor, fingerprint, body_sha256, prev_hash, hash, delivery_id)
+            SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $33)
+            WHERE (SELECT CASE WHEN walletlog_expect(
+                    (SELECT coalesce(max(sequence), 0) FROM audit), $19, 'audit record')
+                THEN walletlog_expect((SELECT count(*) FROM new_events), $32, 'new event')
+                END)
+        )
+        INSERT INTO rollups (wallet_id, bucket, currency, available, held, event_count,
+            last_occurred_at)
+        SELECT w, b, c, a::numeric, h::numeric, n, l
+        FROM unnest($12, $13, $14, $15, $16, $17, $18) AS r (w, b, c, a, h, n, l)
+        ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET
+            available = EXCLUDED.available, held = EXCLUDED.held,
+            event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at;
+    END
+    $fn$;
+    "#,
 ];
 
 /// The schema version this build writes.

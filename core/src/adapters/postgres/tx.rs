@@ -164,7 +164,12 @@ struct WriteState {
     rollups_put: HashMap<RollupKey, Totals>,
     /// Rows as stored or as put in this transaction (`None`: no row).
     rollups_seen: HashMap<RollupKey, Option<Totals>>,
+    /// The ledger's advisory lock, which `walletlog_write` takes.
+    lock_key: i64,
 }
+
+/// The parameters of `walletlog_write` (migration 3).
+const WRITE_PARAMS: usize = 35;
 
 /// SQLSTATE of `walletlog_expect`: the heads a writer assumed were stale.
 const STALE_HEADS: &str = "WL001";
@@ -290,6 +295,7 @@ impl<'c> Tx<'c> {
     pub(super) fn writing(
         conn: &'c mut Conn,
         heads: Heads,
+        lock_key: i64,
         begin: Option<String>,
         cache: Option<&'c Mutex<RollupCache>>,
     ) -> Self {
@@ -299,6 +305,7 @@ impl<'c> Tx<'c> {
                 heads: Some(heads),
                 stored_audit: heads.audit.map_or(0, |(sequence, _)| sequence),
                 stored_events: heads.event_sequence,
+                lock_key,
                 ..WriteState::default()
             })),
             cache,
@@ -379,9 +386,12 @@ impl<'c> Tx<'c> {
     }
 
     /// Ends a write transaction: the buffered writes and `COMMIT`, sent
-    /// together. Nothing is sent when nothing was. With assumed heads the
-    /// write statement always goes, empty or not: it checks, under the
-    /// lock, that the heads this transaction used were the stored ones.
+    /// together; or, when nothing was sent yet, the write statement alone,
+    /// which takes the lock and which the server commits in an implicit
+    /// transaction. Nothing is sent when nothing was buffered. With
+    /// assumed heads the write statement always goes, empty or not: it
+    /// checks, under the lock, that the heads this transaction used were
+    /// the stored ones.
     pub(super) fn commit(&self) -> Result<()> {
         if self.aborted.get() {
             return Err(storage(
@@ -402,47 +412,33 @@ impl<'c> Tx<'c> {
         };
         let statement = conn.statement(&sql)?;
         let refs: Vec<Param<'_>> = params.iter().map(|p| p.as_ref()).collect();
-        let pending = self.pending_begin.borrow_mut().take();
-        let (flushed, committed) = match pending {
-            None => conn.client.execute_then_simple(&statement, &refs, "COMMIT"),
-            // Nothing sent yet: BEGIN, the lock, the write and COMMIT go
-            // in one round trip.
-            Some(begin) => {
-                let sent = conn
-                    .client
-                    .begin_execute_commit(&begin, &statement, &refs, "COMMIT");
-                let Some(flushed) = sent.executed else {
-                    // Not even BEGIN could be sent.
+        if self.pending_begin.borrow_mut().take().is_some() {
+            // Nothing sent yet: the whole write is the one statement, which
+            // takes the lock itself. It goes alone, outside a transaction
+            // block, and the server commits it before answering: one
+            // message and one answer, as for a plain INSERT.
+            return match conn.client.execute_committing(&statement, &refs) {
+                // Nothing was sent: no transaction was begun.
+                Err(e) => {
                     drop(conn);
-                    let e = sent
-                        .begun
-                        .expect_err("only a failed BEGIN sends nothing more");
-                    return Err(self.failed(e, true));
-                };
-                conn.in_transaction = true;
-                match sent.begun {
-                    Ok(_) => (flushed, sent.committed),
-                    // The server refused BEGIN or the lock (a lock wait past
-                    // lock_timeout), or had ended the connection before (a
-                    // restart): the rest ran in an aborted transaction and
-                    // COMMIT rolled it back, or none of it ran.
-                    Err(e) if e.as_db_error().is_some() => {
-                        if matches!(sent.committed, Some(Ok(_))) {
-                            conn.in_transaction = false;
-                        }
-                        drop(conn);
-                        return Err(self.failed(e, true));
-                    }
-                    // No answer at all: with COMMIT sent, it may have
-                    // committed.
-                    Err(e) if sent.committed.is_some() => return Err(ambiguous(e)),
-                    Err(e) => {
-                        drop(conn);
-                        return Err(self.failed(e, false));
-                    }
+                    Err(self.failed(e, true))
                 }
-            }
-        };
+                Ok(Ok(_)) => Ok(()),
+                // The server answered with an error: it rolled the implicit
+                // transaction back, and is ready for the next one.
+                Ok(Err(e)) if e.as_db_error().is_some() => {
+                    drop(conn);
+                    Err(self.failed(e, false))
+                }
+                // No answer: it may have committed. The connection is
+                // marked in a transaction, so that it is closed, not reused.
+                Ok(Err(e)) => {
+                    conn.in_transaction = true;
+                    Err(ambiguous(e))
+                }
+            };
+        }
+        let (flushed, committed) = conn.client.execute_then_simple(&statement, &refs, "COMMIT");
         match (flushed, committed) {
             // Refused before anything was sent (a parameter that would not
             // encode): the transaction is open, the caller rolls it back.
@@ -571,6 +567,7 @@ impl<'c> Tx<'c> {
             return Ok(None);
         }
         let expected_audit = state.stored_audit as i64;
+        let lock_key = state.lock_key;
         let deferred = std::mem::take(&mut state.deferred);
         let audit = std::mem::take(&mut state.audit);
         let rollups: Vec<(RollupKey, Totals)> = state.rollups_put.drain().collect();
@@ -615,33 +612,13 @@ impl<'c> Tx<'c> {
             .iter()
             .map(|(_, t)| t.last_occurred_at.map(|x| x.as_micros()))
             .collect();
-        // The stored heads must be the ones this transaction worked from,
-        // and every deferred event must have been new.
+        // `walletlog_write` (migration 3) takes the lock, checks that the
+        // stored heads are the ones this transaction worked from and that
+        // every deferred event was new, and writes.
         static SQL: OnceLock<String> = OnceLock::new();
         let sql = SQL.get_or_init(|| {
-            format!(
-                "WITH new_events AS ({} ON CONFLICT DO NOTHING RETURNING 1), \
-             appended AS ( \
-                 INSERT INTO audit (sequence, recorded_at, action, event_id, event_sequence, \
-                     matched_on, actor, fingerprint, body_sha256, prev_hash, hash, delivery_id) \
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::uuid[], \
-                     $5::bigint[], $6::smallint[], $7::text[], $8::bytea[], $9::bytea[], \
-                     $10::bytea[], $11::bytea[], $33::uuid[]) \
-                 WHERE (SELECT CASE WHEN walletlog_expect( \
-                         (SELECT coalesce(max(sequence), 0) FROM audit), $19, 'audit record') \
-                     THEN walletlog_expect((SELECT count(*) FROM new_events), $32, 'new event') \
-                     END) \
-             ) \
-             INSERT INTO rollups (wallet_id, bucket, currency, available, held, event_count, \
-                 last_occurred_at) \
-             SELECT w, b, c, a::numeric, h::numeric, n, l FROM unnest($12::text[], \
-                 $13::bigint[], $14::text[], $15::text[], $16::text[], $17::bigint[], \
-                 $18::bigint[]) AS r (w, b, c, a, h, n, l) \
-             ON CONFLICT (wallet_id, bucket, currency) DO UPDATE SET \
-                 available = EXCLUDED.available, held = EXCLUDED.held, \
-                 event_count = EXCLUDED.event_count, last_occurred_at = EXCLUDED.last_occurred_at",
-                insert_events_sql(20, 34)
-            )
+            let params: Vec<String> = (1..=WRITE_PARAMS).map(|i| format!("${i}")).collect();
+            format!("SELECT walletlog_write({})", params.join(", "))
         });
         fn owned<'a, T: tokio_postgres::types::ToSql + Sync + 'static>(
             v: T,
@@ -681,6 +658,8 @@ impl<'c> Tx<'c> {
         params.push(owned(deferred.len() as i64));
         params.push(owned(a_delivery));
         params.push(estimated_param(&deferred));
+        params.push(owned(lock_key));
+        debug_assert_eq!(params.len(), WRITE_PARAMS);
         Ok(Some((sql.to_owned(), params)))
     }
 
