@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use walletlog::adapters::postgres::{schema_version, PostgresStorage};
 use walletlog::{
-    AuditAction, AuditProblemKind, Durability, Error, Ledger, Options, PostgresConfig,
+    AuditAction, AuditProblemKind, Durability, Error, Ledger, NewEvent, Options, PostgresConfig,
     StorageErrorKind,
 };
 
@@ -623,27 +623,41 @@ fn relay(
     }
 }
 
-#[test]
-fn an_ingest_retried_after_an_ambiguous_commit_is_a_duplicate() {
-    let location = pg_location("ambiguous");
+/// A ledger on a fresh schema, opened through a [`CommitCutter`]: the
+/// location (direct), the proxy and the ledger; `None` when the test server
+/// is not reached through a socket directory.
+fn through_cutter(prefix: &str) -> Option<(String, CommitCutter, Ledger)> {
+    let location = pg_location(prefix);
     let Some(rest) = location.strip_prefix("postgresql://postgres@%2F") else {
         eprintln!("skipped: the test server is not reached through a socket directory");
-        return;
+        return None;
     };
     let socket_dir = format!("/{}", rest.split_once('/').unwrap().0.replace("%2F", "/"));
     let proxy = CommitCutter::start(Path::new(&socket_dir).join(".s.PGSQL.5432"));
     let through = Ledger::open(proxy.location(&location), Options::default()).unwrap();
-    let event = deposit("w1", "evt_ambiguous", "7.50", 0);
-    proxy.armed.store(true, Ordering::SeqCst);
-    let e = through.ingest(&event).unwrap_err();
+    Some((location, proxy, through))
+}
+
+/// `event` fails as a possibly committed write, then its retry is a
+/// duplicate: the server had committed it.
+fn lost_then_duplicate(through: &Ledger, event: &NewEvent) {
+    let e = through.ingest(event).unwrap_err();
     assert_eq!(storage_kind(&e), StorageErrorKind::Unavailable, "{e}");
     assert!(
         e.to_string().contains("may or may not have been committed"),
         "{e}"
     );
-    // The server did commit; the retry says so instead of storing it twice.
-    let retry = through.ingest(&event).unwrap();
+    let retry = through.ingest(event).unwrap();
     assert!(retry.duplicate(), "{retry:?}");
+}
+
+#[test]
+fn an_ingest_retried_after_an_ambiguous_commit_is_a_duplicate() {
+    let Some((location, proxy, through)) = through_cutter("ambiguous") else {
+        return;
+    };
+    proxy.armed.store(true, Ordering::SeqCst);
+    lost_then_duplicate(&through, &deposit("w1", "evt_ambiguous", "7.50", 0));
     let direct = Ledger::open(&location, Options::default()).unwrap();
     assert_eq!(all_events(&direct).len(), 1);
     assert_eq!(available(&direct, "w1"), "7.5");
@@ -655,34 +669,19 @@ fn an_ingest_retried_after_an_ambiguous_commit_is_a_duplicate() {
 /// answer is just as ambiguous, and the retry just as much a duplicate.
 #[test]
 fn a_one_statement_write_retried_after_a_lost_answer_is_a_duplicate() {
-    let location = pg_location("ambiguous_one");
-    let Some(rest) = location.strip_prefix("postgresql://postgres@%2F") else {
-        eprintln!("skipped: the test server is not reached through a socket directory");
+    let Some((location, proxy, through)) = through_cutter("ambiguous_one") else {
         return;
     };
-    let socket_dir = format!("/{}", rest.split_once('/').unwrap().0.replace("%2F", "/"));
-    let proxy = CommitCutter::start(Path::new(&socket_dir).join(".s.PGSQL.5432"));
-    let through = Ledger::open(proxy.location(&location), Options::default()).unwrap();
     // The first event of a wallet reads its rollup rows; the second, in the
     // same hour, is known to this process and goes as one statement.
-    assert!(through
-        .ingest(&deposit("w1", "evt_1", "1", 0))
-        .unwrap()
-        .created());
-    assert!(through
-        .ingest(&deposit("w1", "evt_2", "2", 1))
-        .unwrap()
-        .created());
-    let event = deposit("w1", "evt_lost", "7.50", 2);
+    for (pei, amount, at) in [("evt_1", "1", 0), ("evt_2", "2", 1)] {
+        assert!(through
+            .ingest(&deposit("w1", pei, amount, at))
+            .unwrap()
+            .created());
+    }
     proxy.armed_any.store(true, Ordering::SeqCst);
-    let e = through.ingest(&event).unwrap_err();
-    assert_eq!(storage_kind(&e), StorageErrorKind::Unavailable, "{e}");
-    assert!(
-        e.to_string().contains("may or may not have been committed"),
-        "{e}"
-    );
-    let retry = through.ingest(&event).unwrap();
-    assert!(retry.duplicate(), "{retry:?}");
+    lost_then_duplicate(&through, &deposit("w1", "evt_lost", "7.50", 2));
     let direct = Ledger::open(&location, Options::default()).unwrap();
     assert_eq!(all_events(&direct).len(), 3);
     assert_eq!(available(&direct, "w1"), "10.5");
