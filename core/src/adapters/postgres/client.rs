@@ -149,9 +149,10 @@ impl Client {
 
     /// `statement` alone, outside any transaction block: the server runs it
     /// in an implicit transaction and commits it before it answers, as it
-    /// does a plain `INSERT`. `None` when nothing was sent (the parameters
-    /// would not encode, or the connection was already closed); otherwise
-    /// the statement's result, which includes its commit.
+    /// does a plain `INSERT`. The outer error when nothing was sent (the
+    /// parameters would not encode, or the connection was already closed);
+    /// otherwise the statement's result, which includes its commit (the
+    /// client answers only at the server's `ReadyForQuery`, after it).
     pub(super) fn execute_committing(
         &self,
         statement: &Statement,
