@@ -110,13 +110,14 @@ pub(super) fn map_err(e: tokio_postgres::Error) -> Error {
     storage(kind, message)
 }
 
-/// No answer to a `COMMIT` that was sent: the server may or may not have
+/// No answer to a commit that was sent (a `COMMIT`, or a one-statement
+/// write the server commits itself): the server may or may not have
 /// committed; only a retry can tell, and it is safe.
 pub(super) fn ambiguous(e: tokio_postgres::Error) -> Error {
     storage(
         StorageErrorKind::Unavailable,
         format!(
-            "the connection to PostgreSQL was lost during COMMIT ({}); the transaction \
+            "the connection to PostgreSQL was lost while committing ({}); the transaction \
              may or may not have been committed. Retrying the call is safe: an event \
              already stored is answered as a duplicate",
             describe(&e)

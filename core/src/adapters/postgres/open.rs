@@ -87,13 +87,17 @@ pub(super) fn connect(config: &Config, pg: &PostgresConfig, shown: &str) -> Resu
         .batch_execute(&format!(
             "SET synchronous_commit = {sync}; SET lock_timeout = {}; \
              SET default_transaction_isolation = 'read committed'; \
-             SET idle_in_transaction_session_timeout = {}; \
-             SELECT octet_length(repeat(repeat('x', 4096), {}))",
+             SET idle_in_transaction_session_timeout = {}",
             pg.pool_timeout.as_millis().max(1),
             IDLE_IN_TRANSACTION.as_millis(),
-            ALLOCATOR_WARM_UP_BYTES / 4096,
         ))
         .map_err(map_err)?;
+    // Only an optimisation: a server that refuses it (a tiny
+    // statement_timeout, a memory limit) still gets a working connection.
+    let _ = conn.client.batch_execute(&format!(
+        "SELECT octet_length(repeat(repeat('x', 4096), {}))",
+        ALLOCATOR_WARM_UP_BYTES / 4096
+    ));
     Ok(conn)
 }
 

@@ -184,9 +184,9 @@ const ROLLUP_CACHE_ROWS_MAX: usize = 65_536;
 /// this process's own transactions read and wrote them. While the heads
 /// are still `at`, nobody has written since, and a write that finds both
 /// rows of its event here can take the event as new without asking the
-/// server: the event goes with the audit record, the rollups and `COMMIT`
-/// in one round trip, and the statement checks under the lock that the
-/// heads were `at` and that every such event was indeed new.
+/// server: the event goes with the audit record and the rollups in one
+/// statement, committed in one round trip, which checks under the lock
+/// that the heads were `at` and that every such event was indeed new.
 #[derive(Default)]
 pub(super) struct RollupCache {
     at: Option<Heads>,
@@ -425,13 +425,15 @@ impl<'c> Tx<'c> {
                 }
                 Ok(Ok(_)) => Ok(()),
                 // The server answered with an error: it rolled the implicit
-                // transaction back, and is ready for the next one.
+                // transaction back. Nothing ran before this statement, so a
+                // pooled connection the server had ended (a restart) is
+                // retried on a new one, as a failed `BEGIN` would be.
                 Ok(Err(e)) if e.as_db_error().is_some() => {
                     drop(conn);
-                    Err(self.failed(e, false))
+                    Err(self.failed(e, true))
                 }
                 // No answer: it may have committed. The connection is
-                // marked in a transaction, so that it is closed, not reused.
+                // marked in a transaction, as after a lost `COMMIT`.
                 Ok(Err(e)) => {
                     conn.in_transaction = true;
                     Err(ambiguous(e))
