@@ -207,6 +207,66 @@ fn a_newer_schema_is_refused_not_downgraded() {
     assert!(e.to_string().contains("version 99"), "{e}");
 }
 
+/// A ledger written at version 2 (migration 3 only adds `walletlog_write`):
+/// opening it applies migration 3, keeps its history, and writes on.
+#[test]
+fn a_version_2_ledger_is_migrated_and_keeps_its_history() {
+    let location = pg_location("from_v2");
+    drop(populated(&location, 3));
+    let schema = schema_of(&location);
+    let mut c = walletlog_testpg::server().client();
+    c.batch_execute(&format!(
+        "DROP FUNCTION {schema}.walletlog_write; \
+         DELETE FROM {schema}.walletlog_schema WHERE version = 3"
+    ))
+    .unwrap();
+    let function_count = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = 'walletlog_write'",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert_eq!(function_count(&mut c), 0);
+
+    let l = Ledger::open(&location, Options::default()).unwrap();
+    assert_eq!(function_count(&mut c), 1);
+    let versions: Vec<i32> = c
+        .query(
+            &format!("SELECT version FROM {schema}.walletlog_schema ORDER BY version"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(all_events(&l).len(), 3);
+    // The written-before events are still keys: a replay is a duplicate.
+    assert!(!l
+        .ingest(&deposit("w1", "evt_1", "10.25", 60))
+        .unwrap()
+        .created());
+    for i in 3..5 {
+        assert!(l
+            .ingest(&deposit("w1", &format!("evt_{i}"), "10.25", i * 60))
+            .unwrap()
+            .created());
+    }
+    let events = all_events(&l);
+    assert_eq!(events.len(), 5);
+    assert_eq!(
+        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(available(&l, "w1"), "51.25");
+    let report = l.verify_audit().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records_checked, 6);
+}
+
 #[test]
 fn a_schema_that_is_not_a_ledger_is_refused() {
     let location = pg_location("foreign");
