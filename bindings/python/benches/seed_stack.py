@@ -3,7 +3,7 @@
 The seed ingested with Python and the SQLAlchemy ORM, one commit per
 event. This is a stand-in written here in that style (the seed's own code
 is not in this repository): an ORM model with the three unique keys, a
-dedupe query per key, an insert, a commit. It measures single events per
+dedupe query on the provider's event id, an insert, a commit. It measures single events per
 second and merges `pg_seed_stack_single_eps` into the figures.
 
 Usage: python seed_stack.py FIGURES_JSON ADMIN_URI  (prints the merged JSON object)
