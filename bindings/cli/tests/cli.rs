@@ -890,39 +890,46 @@ fn inbox_list_show_and_replay_under_a_fixed_plugin() {
     };
     let out = replay(&v1, &["--verdict", "unsupported"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
-    let out = replay(&v2, &["--provider", "acme", "--verdict", "unsupported"]);
+    // Choosing nothing: the dead letters of the plugin's provider.
+    let out = replay(&v2, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (report["replayed"].as_u64(), report["created"].as_u64()),
         (Some(1), Some(1))
     );
-    let out = replay(&v2, &["--id", &dead]);
+    // Nothing is dead any more: choosing nothing replays nothing.
+    let report: Value = serde_json::from_slice(&replay(&v2, &[]).stdout).unwrap();
+    assert_eq!(report["replayed"], 0);
+    let out = replay(&v2, &["--provider", "acme", "--verdict", "unsupported"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["duplicates"], 1);
-    assert_eq!(report["created"], 0);
+    assert_eq!(report["replayed"], 0);
+    // By id, as an argument or with --id: the payout again, a duplicate.
+    for by_id in [vec![dead.as_str()], vec!["--id", dead.as_str()]] {
+        let out = replay(&v2, &by_id);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["duplicates"], 1);
+        assert_eq!(report["created"], 0);
+    }
     let balance = s.json(&["balance", "w1"]);
     assert_eq!(balance["USD"]["available"], "75");
     assert_eq!(code(&s.run(&["audit", "verify"])), 0);
-    // Choosing nothing, or ids with a verdict, is a usage error.
-    assert_eq!(
-        code(
-            &s.cmd()
-                .args(["inbox", "replay", "--plugin"])
-                .arg(&v2)
-                .output()
-                .unwrap()
-        ),
-        2
-    );
-    let out = s
-        .cmd()
-        .args(["inbox", "replay", "--plugin"])
-        .arg(&v2)
-        .args(["--id", &dead, "--verdict", "ingested"])
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 2);
+    // Ids with a verdict or a provider is a usage error.
+    for extra in [
+        vec!["--id", dead.as_str(), "--verdict", "ingested"],
+        vec![dead.as_str(), "--provider", "acme"],
+    ] {
+        let out = s
+            .cmd()
+            .args(["inbox", "replay", "--plugin"])
+            .arg(&v2)
+            .args(&extra)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{extra:?}");
+    }
 }
 
 #[test]

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use walletlog::{json as wljson, DeliveryId, RawInboxQuery, RawReplaySelection, RawTime};
+use walletlog::{
+    json as wljson, DeliveryId, Provider, RawInboxQuery, RawReplaySelection, RawTime, ReplayReport,
+    ReplaySelection,
+};
 
 use super::{open, print_json};
 use crate::failure::{Failure, EXIT_REFUSED};
@@ -58,6 +61,11 @@ pub struct ReplayArgs {
     /// deliveries of several providers.
     #[arg(long, value_name = "FILE", required = true)]
     plugin: Vec<PathBuf>,
+    /// Deliveries to replay, by id (or with `--id`, repeatable). Without
+    /// ids, `--provider` or `--verdict`: the dead letters (but conflicts) of
+    /// each plugin's provider.
+    #[arg(value_name = "DELIVERY_ID", conflicts_with_all = ["provider", "verdict"])]
+    delivery_ids: Vec<String>,
     /// A delivery to replay; repeat for several.
     #[arg(long = "id", value_name = "DELIVERY_ID", conflicts_with_all = ["provider", "verdict"])]
     ids: Vec<String>,
@@ -222,18 +230,15 @@ fn show(g: &Global, id: &str) -> Result<u8> {
 }
 
 fn replay(g: &Global, a: &ReplayArgs) -> Result<u8> {
-    if a.ids.is_empty() && a.provider.is_none() && a.verdict.is_none() {
-        return Err(Failure::usage(
-            "choose deliveries: --id (repeatable), or --provider and/or --verdict",
-        ));
-    }
-    let selection = RawReplaySelection {
-        delivery_ids: (!a.ids.is_empty()).then(|| a.ids.clone()),
+    let ids: Vec<String> = a.delivery_ids.iter().chain(&a.ids).cloned().collect();
+    let chosen = RawReplaySelection {
+        delivery_ids: (!ids.is_empty()).then_some(ids),
         provider: a.provider.clone(),
         verdict: a.verdict.clone(),
     }
     .validate()?;
     let ledger = open(g, false)?;
+    let mut providers = Vec::with_capacity(a.plugin.len());
     for path in &a.plugin {
         let wasm = std::fs::read(path)
             .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
@@ -246,9 +251,32 @@ fn replay(g: &Global, a: &ReplayArgs) -> Result<u8> {
                 .map_err(walletlog::Error::Plugin)?;
             ledger.allow_unsigned(&provider)?;
         }
-        ledger.install_plugin(&wasm)?;
+        providers.push(ledger.install_plugin(&wasm)?.provider);
     }
-    let report = ledger.replay(&selection)?;
+    let chose_nothing =
+        chosen.delivery_ids.is_none() && chosen.provider.is_none() && chosen.verdict.is_none();
+    let report = if chose_nothing {
+        // The dead letters of the providers whose plugins were given: the
+        // others' have no plugin to run through here.
+        providers.sort();
+        providers.dedup();
+        let mut all = ReplayReport::default();
+        for provider in providers {
+            let one = ledger.replay(&ReplaySelection {
+                provider: Some(Provider::new(&provider)?),
+                ..ReplaySelection::default()
+            })?;
+            all.replayed += one.replayed;
+            all.created += one.created;
+            all.duplicates += one.duplicates;
+            all.still_failing += one.still_failing;
+            all.skipped += one.skipped;
+            all.outcomes.extend(one.outcomes);
+        }
+        all
+    } else {
+        ledger.replay(&chosen)?
+    };
     if g.json {
         print_json(&wljson::replay_report(&report));
     } else {
