@@ -202,6 +202,29 @@ def test_audit_key_and_durability_options(tmp_path) -> None:
         walletlog.Ledger(tmp_path / "junk.db")
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "error"),
+    [
+        ("pool_size", -1, walletlog.ValidationError),
+        ("group_max_events", -3, walletlog.ValidationError),
+        ("busy_timeout", -1, walletlog.ValidationError),
+        ("pool_timeout", -0.5, walletlog.ValidationError),
+        ("busy_timeout", 10**7, walletlog.ValidationError),
+        ("group_max_wait", 2.0, walletlog.ValidationError),
+        ("pool_size", 1.5, walletlog.InvalidTypeError),
+        ("group_max_events", True, walletlog.InvalidTypeError),
+    ],
+)
+def test_options_out_of_range_are_validation_errors_named_as_given(
+    db_file, option: str, value: object, error: type
+) -> None:
+    with pytest.raises(error) as e:
+        walletlog.Ledger(db_file, **{option: value})  # type: ignore[arg-type]
+    assert e.value.field == option
+    assert str(e.value).startswith(f"invalid {option}:")
+    assert not db_file.exists()
+
+
 def test_request_signing() -> None:
     sig = walletlog.sign_request(
         b"secret", "POST", "/api/v1/wallets/w1/events/ingest", b"{}", 1_767_225_600

@@ -106,6 +106,30 @@ def _seconds_to_micros(field: str, seconds: float) -> int:
     return round(seconds * 1_000_000)
 
 
+def _seconds_to_millis(field: str, seconds: float) -> int:
+    """A duration option given in seconds, as whole milliseconds."""
+    return (_seconds_to_micros(field, seconds) + 999) // 1000
+
+
+def _count(field: str, n: int) -> int:
+    """A whole-number option: an int (not a bool) of at least 0; the core
+    checks its own bounds."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise _type_error(field, "an int", n)
+    if n < 0:
+        reason = "must be at least 1"
+        raise ValidationError(f"invalid {field}: {reason}", field, reason)
+    return n
+
+
+#: The core's names of options that Python takes in seconds.
+_PYTHON_OPTION_NAMES = {
+    "busy_timeout_ms": "busy_timeout",
+    "pool_timeout_ms": "pool_timeout",
+    "group_max_wait_us": "group_max_wait",
+}
+
+
 def _time_arg(field: str, at: DatetimeLike) -> Union[int, str]:
     """What the native layer takes for a time: microseconds, or the text
     for the core to parse (the same rules as ``occurred_at``)."""
@@ -561,16 +585,24 @@ class Ledger:
             self._path,
             durability,
             audit_key,
-            None if busy_timeout is None else int(busy_timeout * 1000),
+            None if busy_timeout is None else _seconds_to_millis("busy_timeout", busy_timeout),
             None if plugin_cache_dir is None else os.fspath(plugin_cache_dir),
-            pool_size,
-            None if pool_timeout is None else int(pool_timeout * 1000),
-            group_max_events,
+            None if pool_size is None else _count("pool_size", pool_size),
+            None if pool_timeout is None else _seconds_to_millis("pool_timeout", pool_timeout),
+            None if group_max_events is None else _count("group_max_events", group_max_events),
             None
             if group_max_wait is None
             else _seconds_to_micros("group_max_wait", group_max_wait),
         )
-        self._native = _walletlog.NativeLedger(*self._open_args)
+        try:
+            self._native = _walletlog.NativeLedger(*self._open_args)
+        except ValidationError as e:
+            # The core names options by its own units: say the keyword given.
+            named = _PYTHON_OPTION_NAMES.get(e.field or "")
+            if named is None:
+                raise
+            message = e.message.replace(e.field or "", named)
+            raise ValidationError(message, named, e.reason) from None
         # What configured this ledger beyond its options (plugins, secrets,
         # unsigned providers), in order: replayed by a forked child's reopen.
         self._setup: _List[tuple[str, Any]] = []
