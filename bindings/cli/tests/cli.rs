@@ -1136,4 +1136,32 @@ fn audit_keygen_checkpoint_and_verify_against_it() {
     // The signing key is never printed.
     let key = std::fs::read_to_string(s.path("cp.key")).unwrap();
     assert!(!text.contains(key.trim()));
+    // Key files of 32 raw bytes, as Python's ed25519_keypair() gives them.
+    let raw = |hex_file: &str, raw_file: &str| {
+        let hex = std::fs::read_to_string(s.path(hex_file)).unwrap();
+        let bytes: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&hex.trim()[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        std::fs::write(s.path(raw_file), bytes).unwrap();
+    };
+    raw("cp.key", "cp.key.raw");
+    raw("cp.pub", "cp.pub.raw");
+    let out = s.run(&["audit", "checkpoint", "--key-file", "cp.key.raw"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    s.write("cp-raw.txt", stdout(&out));
+    let out = s.run(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        "cp-raw.txt",
+        "cp.txt",
+        "--public-key",
+        "cp.pub.raw",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    // Neither 32 bytes nor 64 hex digits: refused input, naming the key.
+    s.write("short.pub", "abcd");
+    let out = verify(&["--public-key", "short.pub"]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("verifying_key"), "{}", stderr(&out));
 }

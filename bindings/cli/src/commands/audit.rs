@@ -6,7 +6,7 @@ use serde_json::json;
 use walletlog::encoding::hex;
 use walletlog::{json as wljson, SigningKey, VerifyingKey};
 
-use super::{open, open_at, print_json, secret_from_file};
+use super::{open, open_at, print_json};
 use crate::failure::{Failure, EXIT_AUDIT_DAMAGED};
 use crate::{Global, Result};
 
@@ -16,13 +16,48 @@ fn read_text(path: &Path) -> Result<String> {
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))
 }
 
+/// A key file's key: its 32 raw bytes (as Python's `ed25519_keypair()`
+/// gives them), or 64 hex digits (as `audit keygen` writes them).
+fn key_file(path: &Path) -> Result<KeyFile> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() == 32 {
+        return Ok(KeyFile::Raw(bytes));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(KeyFile::Hex(text)),
+        Err(e) => Ok(KeyFile::Raw(e.into_bytes())),
+    }
+}
+
+enum KeyFile {
+    Raw(Vec<u8>),
+    Hex(String),
+}
+
+impl KeyFile {
+    fn verifying(&self) -> Result<VerifyingKey> {
+        Ok(match self {
+            KeyFile::Raw(b) => VerifyingKey::from_bytes(b)?,
+            KeyFile::Hex(t) => VerifyingKey::from_hex(t)?,
+        })
+    }
+
+    fn signing(&self) -> Result<SigningKey> {
+        Ok(match self {
+            KeyFile::Raw(b) => SigningKey::from_bytes(b)?,
+            KeyFile::Hex(t) => SigningKey::from_hex(t)?,
+        })
+    }
+}
+
 pub(super) fn verify(g: &Global, checkpoints: &[PathBuf], public_key: Option<&Path>) -> Result<u8> {
     let texts = checkpoints
         .iter()
         .map(|p| read_text(p))
         .collect::<Result<Vec<_>>>()?;
     let key = match (public_key, texts.is_empty()) {
-        (Some(p), _) => Some(VerifyingKey::from_hex(&read_text(p)?)?),
+        (Some(p), _) => Some(key_file(p)?.verifying()?),
         (None, true) => None,
         (None, false) => {
             return Err(Failure::usage(
@@ -64,7 +99,7 @@ pub(super) fn verify(g: &Global, checkpoints: &[PathBuf], public_key: Option<&Pa
 
 /// Prints a checkpoint of the trail's head, signed with the key in `key_file`.
 pub(super) fn checkpoint(g: &Global, key_file: &Path) -> Result<u8> {
-    let key = SigningKey::from_hex(&secret_from_file(key_file)?)?;
+    let key = self::key_file(key_file)?.signing()?;
     let ledger = open(g, false)?;
     let text = ledger.audit_checkpoint(&key)?;
     if g.json {
