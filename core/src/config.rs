@@ -271,6 +271,8 @@ pub struct RawOptions {
     pub plugin_cache_dir: Option<String>,
     /// Plugin limits by name (see [`crate::limits::PLUGIN_LIMIT_FIELDS`]).
     pub plugin_limits: Vec<(String, u64)>,
+    /// Inbox limits by name (see [`crate::limits::INBOX_LIMIT_NAMES`]).
+    pub inbox_limits: Vec<(String, u64)>,
 }
 
 impl RawOptions {
@@ -316,6 +318,9 @@ impl RawOptions {
         }
         for (name, value) in &self.plugin_limits {
             options.plugin_limits.set(name, *value)?;
+        }
+        for (name, value) in &self.inbox_limits {
+            options.inbox.set(name, *value)?;
         }
         Ok(options)
     }
@@ -377,6 +382,37 @@ mod tests {
             ..RawOptions::default()
         };
         assert_eq!(bad(group), "group_max_events");
+        let inbox = RawOptions {
+            inbox_limits: vec![("deliveries_max".into(), 0)],
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(inbox), "deliveries_max");
+        let unknown = RawOptions {
+            inbox_limits: vec![("retention".into(), 5)],
+            ..RawOptions::default()
+        };
+        assert_eq!(bad(unknown), "inbox_limits");
+        let kept = RawOptions {
+            inbox_limits: vec![
+                ("retention_s".into(), 3600),
+                ("ingested_body_retention_s".into(), 60),
+                ("deliveries_max".into(), 10),
+                ("prune_every".into(), 1),
+            ],
+            ..RawOptions::default()
+        }
+        .validate()
+        .unwrap()
+        .inbox;
+        assert_eq!(
+            kept,
+            InboxLimits {
+                retention: Duration::from_secs(3600),
+                ingested_body_retention: Duration::from_secs(60),
+                deliveries_max: 10,
+                prune_every: 1,
+            }
+        );
         let wait = RawOptions {
             group_max_wait_us: Some(1_000_001),
             ..RawOptions::default()

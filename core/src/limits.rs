@@ -127,6 +127,43 @@ pub struct InboxLimits {
     pub prune_every: u64,
 }
 
+/// The names of [`InboxLimits`] in JSON, Python and C, in their units.
+pub const INBOX_LIMIT_NAMES: [&str; 4] = [
+    "retention_s",
+    "ingested_body_retention_s",
+    "deliveries_max",
+    "prune_every",
+];
+
+impl InboxLimits {
+    /// Sets the limit named `name` (see [`INBOX_LIMIT_NAMES`]) to `value`.
+    /// An unknown name or a zero is a validation error naming the field.
+    pub fn set(&mut self, name: &str, value: u64) -> Result<(), crate::ValidationError> {
+        let Some(field) = INBOX_LIMIT_NAMES.into_iter().find(|n| *n == name) else {
+            return Err(crate::ValidationError::new(
+                "inbox_limits",
+                format!(
+                    "has an unknown limit {}; the limits are {}",
+                    crate::encoding::quoted(name),
+                    INBOX_LIMIT_NAMES.join(", ")
+                ),
+            ));
+        };
+        if value == 0 {
+            return Err(crate::ValidationError::new(field, "must be at least 1"));
+        }
+        match field {
+            "retention_s" => self.retention = Duration::from_secs(value),
+            "ingested_body_retention_s" => {
+                self.ingested_body_retention = Duration::from_secs(value)
+            }
+            "deliveries_max" => self.deliveries_max = value,
+            _ => self.prune_every = value,
+        }
+        Ok(())
+    }
+}
+
 impl Default for InboxLimits {
     fn default() -> Self {
         InboxLimits {

@@ -58,6 +58,10 @@ static void test_open_errors(const char *dir) {
                  WL_ERR_VALIDATION);
     CHECK_CONTAINS(wl_last_error_message(), "audit_key_hex");
     CHECK_STATUS(wl_ledger_open(":memory:", "[]", &led), WL_ERR_VALIDATION);
+    CHECK_STATUS(
+        wl_ledger_open(":memory:", "{\"inbox_limits\":{\"deliveries_max\":0}}", &led),
+        WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "deliveries_max");
     CHECK(led == (wl_ledger *)SENTINEL);
 
     /* A file that is not a walletlog database is refused and left as it is. */

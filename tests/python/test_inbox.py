@@ -203,3 +203,41 @@ def test_a_timeless_paystack_refund_is_dated_by_its_receipt(led: walletlog.Ledge
     [again] = led.ingest_webhook("paystack", {"x-paystack-signature": sig}, body)
     assert again.duplicate and again.event == event
     assert led.inbox().entries[0].attempts == 2
+
+
+def test_inbox_and_plugin_limits_are_options(db_file) -> None:
+    with walletlog.Ledger(db_file, inbox_limits={"deliveries_max": 2, "prune_every": 1}) as led:
+        install(led, "v1")
+        for i in range(3):
+            [r] = led.ingest_webhook("acme", *acme(f"evt_{i}", "payment.succeeded", 100 + i))
+            assert r.created
+        # Retention after every receipt keeps the newest two deliveries;
+        # the events and their audit trail stay.
+        assert [e.verdict for e in led.inbox().entries] == ["ingested", "ingested"]
+        assert len(led.list("w1").events) == 3
+        assert led.verify_audit().ok
+    with walletlog.Ledger(db_file, plugin_limits={"request_bytes_max": 64}) as led:
+        install(led, "v1")
+        with pytest.raises(walletlog.PluginError) as e:
+            led.ingest_webhook("acme", *acme("evt_9", "payment.succeeded", 5))
+        assert e.value.code == "request_too_large"
+        assert led.get_by_provider_event_id("acme", "evt_9") is None
+        assert len(led.inbox().entries) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"inbox_limits": {"retention": 5}}, "inbox_limits"),
+        ({"inbox_limits": {"deliveries_max": 0}}, "deliveries_max"),
+        ({"inbox_limits": {"deliveries_max": -1}}, "deliveries_max"),
+        ({"plugin_limits": {"events_max": 0}}, "events_max"),
+        ({"plugin_limits": {"fuel": 5}}, "plugin_limits"),
+        ({"plugin_limits": [("fuel_per_call", 5)]}, "plugin_limits"),
+    ],
+)
+def test_bad_limits_name_their_field(db_file, options: dict, field: str) -> None:
+    with pytest.raises(walletlog.ValidationError) as e:
+        walletlog.Ledger(db_file, **options)
+    assert e.value.field == field
+    assert not db_file.exists()

@@ -89,7 +89,8 @@ void wl_string_free(char *s);
 // `{"durability": "full"|"normal", "busy_timeout_ms": 30000,
 //   "pool_size": 8, "pool_timeout_ms": 30000,
 //   "group_max_events": 1000, "group_max_wait_us": 500,
-//   "audit_key_hex": "...", "plugin_cache_dir": "...", "plugin_limits": {...}}`.
+//   "audit_key_hex": "...", "plugin_cache_dir": "...", "plugin_limits": {...},
+//   "inbox_limits": {...}}`.
 // On success writes a handle to `*out_ledger`; close it with `wl_ledger_close`.
 //
 // # Safety

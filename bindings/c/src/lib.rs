@@ -140,7 +140,8 @@ pub unsafe extern "C" fn wl_string_free(s: *mut c_char) {
 /// `{"durability": "full"|"normal", "busy_timeout_ms": 30000,
 ///   "pool_size": 8, "pool_timeout_ms": 30000,
 ///   "group_max_events": 1000, "group_max_wait_us": 500,
-///   "audit_key_hex": "...", "plugin_cache_dir": "...", "plugin_limits": {...}}`.
+///   "audit_key_hex": "...", "plugin_cache_dir": "...", "plugin_limits": {...},
+///   "inbox_limits": {...}}`.
 /// On success writes a handle to `*out_ledger`; close it with `wl_ledger_close`.
 ///
 /// # Safety

@@ -291,7 +291,7 @@ impl EventFields {
 #[pymethods]
 impl NativeLedger {
     #[new]
-    #[pyo3(signature = (path, durability, audit_key, busy_timeout_ms, plugin_cache_dir, pool_size, pool_timeout_ms, group_max_events, group_max_wait_us))]
+    #[pyo3(signature = (path, durability, audit_key, busy_timeout_ms, plugin_cache_dir, pool_size, pool_timeout_ms, group_max_events, group_max_wait_us, plugin_limits, inbox_limits))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -304,6 +304,8 @@ impl NativeLedger {
         pool_timeout_ms: Option<u64>,
         group_max_events: Option<u64>,
         group_max_wait_us: Option<u64>,
+        plugin_limits: Vec<(String, u64)>,
+        inbox_limits: Vec<(String, u64)>,
     ) -> PyResult<Self> {
         let options = RawOptions {
             durability: Some(durability),
@@ -314,7 +316,8 @@ impl NativeLedger {
             group_max_wait_us,
             audit_key: audit_key.map(RawAuditKey::Bytes),
             plugin_cache_dir,
-            plugin_limits: Vec::new(),
+            plugin_limits,
+            inbox_limits,
         }
         .validate()
         .map_err(validation)?;

@@ -355,8 +355,10 @@ pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, ValidationErro
 /// `{"durability": "full" | "normal", "busy_timeout_ms": 30000,
 ///   "pool_size": 8, "pool_timeout_ms": 30000, "group_max_events": 1000, "group_max_wait_us": 500,
 ///   "audit_key_hex": "00ff...", "plugin_cache_dir": "/var/cache/walletlog",
-///   "plugin_limits": {"fuel_per_call": 50000000, ...}}` (the limits by the
-/// names of [`crate::limits::PLUGIN_LIMIT_FIELDS`]).
+///   "plugin_limits": {"fuel_per_call": 50000000, ...},
+///   "inbox_limits": {"retention_s": 7776000, ...}}` (the limits by the
+/// names of [`crate::limits::PLUGIN_LIMIT_FIELDS`] and
+/// [`crate::limits::INBOX_LIMIT_NAMES`]).
 pub fn parse_options(text: &str) -> Result<Options, ValidationError> {
     let value = parse_text("options", text)?;
     let map = object("options", &value)?;
@@ -383,6 +385,15 @@ pub fn parse_options(text: &str) -> Result<Options, ValidationError> {
                         .find(|f| f.name == name.as_str())
                         .map_or("plugin_limits", |f| f.name);
                     raw.plugin_limits.push((name.clone(), unsigned(n, field)?));
+                }
+            }
+            "inbox_limits" => {
+                for (name, n) in object("inbox_limits", v)? {
+                    let field = crate::limits::INBOX_LIMIT_NAMES
+                        .into_iter()
+                        .find(|f| *f == name.as_str())
+                        .unwrap_or("inbox_limits");
+                    raw.inbox_limits.push((name.clone(), unsigned(n, field)?));
                 }
             }
             other => return Err(unknown_field("options", other)),

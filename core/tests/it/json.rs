@@ -149,9 +149,13 @@ fn headers_as_an_object_or_as_pairs() {
 fn options_are_checked_field_by_field() {
     let o = json::parse_options(
         r#"{"durability":"normal","busy_timeout_ms":250,"audit_key_hex":"00ff",
-            "plugin_limits":{"fuel_per_call":1000,"call_timeout_ms":9}}"#,
+            "plugin_limits":{"fuel_per_call":1000,"call_timeout_ms":9},
+            "inbox_limits":{"retention_s":86400,"deliveries_max":50}}"#,
     )
     .unwrap();
+    assert_eq!(o.inbox.retention, std::time::Duration::from_secs(86400));
+    assert_eq!(o.inbox.deliveries_max, 50);
+    assert_eq!(o.inbox.prune_every, 1000, "the others keep their defaults");
     assert_eq!(o.sqlite.durability, Durability::Normal);
     assert_eq!(o.sqlite.busy_timeout, std::time::Duration::from_millis(250));
     assert_eq!(
@@ -167,6 +171,10 @@ fn options_are_checked_field_by_field() {
         (r#"{"audit_key_hex":"é0"}"#, "audit_key_hex"),
         (r#"{"plugin_limits":{"fuel_per_call":0}}"#, "fuel_per_call"),
         (r#"{"plugin_limits":{"gas":1}}"#, "plugin_limits"),
+        (r#"{"inbox_limits":{"prune_every":0}}"#, "prune_every"),
+        (r#"{"inbox_limits":{"retention_s":-1}}"#, "retention_s"),
+        (r#"{"inbox_limits":{"keep":1}}"#, "inbox_limits"),
+        (r#"{"inbox_limits":[]}"#, "inbox_limits"),
         (r#"{"busy_timeout_ms":-5}"#, "busy_timeout_ms"),
         (r#"{"cache":true}"#, "options"),
         ("7", "options"),

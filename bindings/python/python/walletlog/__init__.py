@@ -122,6 +122,20 @@ def _count(field: str, n: int) -> int:
     return n
 
 
+def _limits(field: str, limits: Optional[Mapping[str, int]]) -> _List[tuple[str, int]]:
+    """Limits by name, each a whole number; the core checks names and bounds."""
+    if limits is None:
+        return []
+    if not isinstance(limits, Mapping):
+        raise _type_error(field, "a mapping of limit names to ints", limits)
+    out = []
+    for name, n in limits.items():
+        if not isinstance(name, str):
+            raise _type_error(field, "a mapping with str keys", name)
+        out.append((name, _count(name, n)))
+    return out
+
+
 #: The core's names of options that Python takes in seconds.
 _PYTHON_OPTION_NAMES = {
     "busy_timeout_ms": "busy_timeout",
@@ -565,6 +579,11 @@ class Ledger:
     (default 1000) bounds a group; ``group_max_wait`` (seconds, default
     0.0005, at most 1) is how long a group waits for more callers, and only
     while the ledger is busy: a lone caller commits at once.
+
+    ``plugin_limits`` (``{"fuel_per_call": ..., "memory_bytes_max": ...}``)
+    and ``inbox_limits`` (``{"retention_s": ..., "ingested_body_retention_s":
+    ..., "deliveries_max": ..., "prune_every": ...}``) set limits by name,
+    the others keeping their defaults (docs/plugins.md, docs/webhooks.md).
     """
 
     def __init__(
@@ -579,6 +598,8 @@ class Ledger:
         pool_timeout: Optional[float] = None,
         group_max_events: Optional[int] = None,
         group_max_wait: Optional[float] = None,
+        plugin_limits: Optional[Mapping[str, int]] = None,
+        inbox_limits: Optional[Mapping[str, int]] = None,
     ) -> None:
         self._path = os.fspath(path)
         self._open_args = (
@@ -593,6 +614,8 @@ class Ledger:
             None
             if group_max_wait is None
             else _seconds_to_micros("group_max_wait", group_max_wait),
+            _limits("plugin_limits", plugin_limits),
+            _limits("inbox_limits", inbox_limits),
         )
         try:
             self._native = _walletlog.NativeLedger(*self._open_args)
