@@ -856,9 +856,9 @@ class Ledger:
     def changes_since(self, sequence: int = 0, limit: int = 1000) -> _List[Event]:
         return [Event._from_native(t) for t in self._native.changes_since(sequence, limit)]
 
-    def audit_log(self, after: int = 0, limit: int = 1000) -> _List[AuditRecord]:
-        """Audit records with a sequence above ``after``, at most ``limit``
-        (1..=10000). Rust's ``audit_log(sequence, limit)``."""
+    def audit_log(self, sequence: int = 0, limit: int = 1000) -> _List[AuditRecord]:
+        """Audit records with a sequence above ``sequence``, at most ``limit``
+        (1..=10000), as ``changes_since`` reads events."""
         return [
             AuditRecord(
                 s,
@@ -875,7 +875,7 @@ class Ledger:
                 None if d is None else uuid.UUID(d),
             )
             for s, at, action, eid, es, m, actor, fp, body, prev, h, d in self._native.audit_log(
-                after, limit
+                sequence, limit
             )
         ]
 

@@ -254,8 +254,8 @@ class Ledger:
     async def changes_since(self, sequence: int = 0, limit: int = 1000) -> _List[Event]:
         return await self._run(self.sync.changes_since, sequence, limit)
 
-    async def audit_log(self, after: int = 0, limit: int = 1000) -> _List[AuditRecord]:
-        return await self._run(self.sync.audit_log, after, limit)
+    async def audit_log(self, sequence: int = 0, limit: int = 1000) -> _List[AuditRecord]:
+        return await self._run(self.sync.audit_log, sequence, limit)
 
     async def verify_audit(
         self,
