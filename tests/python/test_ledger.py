@@ -211,6 +211,9 @@ def test_audit_key_and_durability_options(tmp_path) -> None:
         ("pool_timeout", -0.5, walletlog.ValidationError),
         ("busy_timeout", 10**7, walletlog.ValidationError),
         ("group_max_wait", 2.0, walletlog.ValidationError),
+        ("busy_timeout", float("inf"), walletlog.ValidationError),
+        ("group_max_wait", float("nan"), walletlog.ValidationError),
+        ("pool_size", 2**64, walletlog.ValidationError),
         ("pool_size", 1.5, walletlog.InvalidTypeError),
         ("group_max_events", True, walletlog.InvalidTypeError),
     ],
@@ -223,6 +226,14 @@ def test_options_out_of_range_are_validation_errors_named_as_given(
     assert e.value.field == option
     assert str(e.value).startswith(f"invalid {option}:")
     assert not db_file.exists()
+
+
+def test_audit_log_reads_after_a_sequence(led: walletlog.Ledger) -> None:
+    for i in range(3):
+        led.ingest(**event(i))
+    assert [r.sequence for r in led.audit_log(1, 10)] == [2, 3]
+    assert [r.sequence for r in led.audit_log(sequence=2)] == [3]
+    assert [r.sequence for r in led.audit_log(after=2)] == [3], "the earlier name"
 
 
 def test_request_signing() -> None:

@@ -140,12 +140,14 @@ enum AuditCommand {
         /// or `--checkpoint A --checkpoint B`).
         #[arg(long = "checkpoint", value_name = "FILE", num_args = 1..)]
         checkpoints: Vec<PathBuf>,
-        /// The public key (64 hex digits) of the key that signed them.
+        /// The public key of the key that signed them (64 hex digits, or
+        /// its 32 raw bytes).
         #[arg(long, value_name = "FILE")]
         public_key: Option<PathBuf>,
     },
     /// Print a checkpoint of the audit trail's head, signed with the Ed25519
-    /// key in FILE (64 hex digits): keep it outside the ledger's host.
+    /// key in FILE (64 hex digits, or its 32 raw bytes): keep it outside
+    /// the ledger's host.
     Checkpoint {
         #[arg(long, value_name = "FILE")]
         key_file: PathBuf,

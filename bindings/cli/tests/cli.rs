@@ -1160,8 +1160,15 @@ fn audit_keygen_checkpoint_and_verify_against_it() {
     ]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     // Neither 32 bytes nor 64 hex digits: refused input, naming the key.
-    s.write("short.pub", "abcd");
-    let out = verify(&["--public-key", "short.pub"]);
-    assert_eq!(code(&out), 3);
-    assert!(stderr(&out).contains("verifying_key"), "{}", stderr(&out));
+    for (file, text) in [
+        ("short.pub", "abcd"),
+        // 32 bytes, but text: half a hex key, not a raw one.
+        ("half.pub", "0123456789abcdef0123456789abcdef"),
+        ("half-nl.pub", "0123456789abcdef0123456789abcde\n"),
+    ] {
+        s.write(file, text);
+        let out = verify(&["--public-key", file]);
+        assert_eq!(code(&out), 3, "{file}");
+        assert!(stderr(&out).contains("verifying_key"), "{}", stderr(&out));
+    }
 }

@@ -21,7 +21,13 @@ fn read_text(path: &Path) -> Result<String> {
 fn key_file(path: &Path) -> Result<KeyFile> {
     let bytes = std::fs::read(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-    if bytes.len() == 32 {
+    // 32 bytes of hex digits or spaces is a short hex key, refused as
+    // such, never taken for a raw one (a random key is all such bytes
+    // about once in 2^100).
+    let text_like = bytes
+        .iter()
+        .all(|b| b.is_ascii_hexdigit() || b.is_ascii_whitespace());
+    if bytes.len() == 32 && !text_like {
         return Ok(KeyFile::Raw(bytes));
     }
     match String::from_utf8(bytes) {

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import json
+import operator
 import os
 import threading
 import time
@@ -96,12 +97,19 @@ def _micros(field: str, at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+#: The largest whole number the core takes (an unsigned 64-bit integer).
+_U64_MAX = 2**64 - 1
+
+
 def _seconds_to_micros(field: str, seconds: float) -> int:
     """A duration option given in seconds, as whole microseconds."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise _type_error(field, "a number of seconds", seconds)
     if not seconds >= 0:
         reason = "must be a duration of at least 0 seconds"
+        raise ValidationError(f"invalid {field}: {reason}", field, reason)
+    if not seconds * 1_000_000 <= _U64_MAX:  # also infinity
+        reason = "is too long a duration"
         raise ValidationError(f"invalid {field}: {reason}", field, reason)
     return round(seconds * 1_000_000)
 
@@ -112,12 +120,19 @@ def _seconds_to_millis(field: str, seconds: float) -> int:
 
 
 def _count(field: str, n: int) -> int:
-    """A whole-number option: an int (not a bool) of at least 0; the core
-    checks its own bounds."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    """A whole-number option: an int (or any integer type, not a bool) of at
+    least 0 that fits 64 bits; the core checks its own bounds."""
+    if isinstance(n, bool):
         raise _type_error(field, "an int", n)
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise _type_error(field, "an int", n) from None
     if n < 0:
         reason = "must be at least 1"
+        raise ValidationError(f"invalid {field}: {reason}", field, reason)
+    if n > _U64_MAX:
+        reason = f"is more than the {_U64_MAX} allowed"
         raise ValidationError(f"invalid {field}: {reason}", field, reason)
     return n
 
@@ -624,8 +639,7 @@ class Ledger:
             named = _PYTHON_OPTION_NAMES.get(e.field or "")
             if named is None:
                 raise
-            message = e.message.replace(e.field or "", named)
-            raise ValidationError(message, named, e.reason) from None
+            raise ValidationError(f"invalid {named}: {e.reason}", named, e.reason) from None
         # What configured this ledger beyond its options (plugins, secrets,
         # unsigned providers), in order: replayed by a forked child's reopen.
         self._setup: _List[tuple[str, Any]] = []
@@ -856,9 +870,14 @@ class Ledger:
     def changes_since(self, sequence: int = 0, limit: int = 1000) -> _List[Event]:
         return [Event._from_native(t) for t in self._native.changes_since(sequence, limit)]
 
-    def audit_log(self, sequence: int = 0, limit: int = 1000) -> _List[AuditRecord]:
+    def audit_log(
+        self, sequence: int = 0, limit: int = 1000, *, after: Optional[int] = None
+    ) -> _List[AuditRecord]:
         """Audit records with a sequence above ``sequence``, at most ``limit``
-        (1..=10000), as ``changes_since`` reads events."""
+        (1..=10000), as ``changes_since`` reads events. ``after`` is the
+        parameter's earlier name, still taken."""
+        if after is not None:
+            sequence = after
         return [
             AuditRecord(
                 s,

@@ -254,8 +254,10 @@ class Ledger:
     async def changes_since(self, sequence: int = 0, limit: int = 1000) -> _List[Event]:
         return await self._run(self.sync.changes_since, sequence, limit)
 
-    async def audit_log(self, sequence: int = 0, limit: int = 1000) -> _List[AuditRecord]:
-        return await self._run(self.sync.audit_log, sequence, limit)
+    async def audit_log(
+        self, sequence: int = 0, limit: int = 1000, *, after: Optional[int] = None
+    ) -> _List[AuditRecord]:
+        return await self._run(self.sync.audit_log, sequence, limit, after=after)
 
     async def verify_audit(
         self,
