@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 pub use crate::domain::SignatureError;
+use crate::domain::{Error, ValidationError};
 
 /// How old (or how far in the future) a signed timestamp may be, in seconds.
 pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
@@ -96,6 +97,11 @@ impl Secret {
     fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Whether the secret has no text at all.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl From<&str> for Secret {
@@ -114,6 +120,36 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
     }
+}
+
+/// The HMAC key `secret` gives under `scheme`: the text's bytes (Stripe,
+/// and `hmac` with a UTF-8 secret), or its decoding. A secret that cannot
+/// be decoded, or whose key would be empty, is refused: an empty key is
+/// one anybody can sign with, so it fails closed.
+pub fn secret_key(scheme: &SignatureScheme, secret: &Secret) -> Result<Vec<u8>, SignatureError> {
+    let text = secret.expose();
+    let key = match scheme {
+        SignatureScheme::None | SignatureScheme::StripeV1 => text.as_bytes().to_vec(),
+        SignatureScheme::StandardWebhooksV1 => BASE64
+            .decode(text.strip_prefix("whsec_").unwrap_or(text))
+            .map_err(|_| {
+                SignatureError::BadSecret(
+                    "a Standard Webhooks secret is whsec_ followed by base64".into(),
+                )
+            })?,
+        SignatureScheme::Hmac(spec) => match spec.secret_encoding {
+            SecretEncoding::Utf8 => text.as_bytes().to_vec(),
+            SecretEncoding::Hex => crate::encoding::unhex(text)
+                .ok_or_else(|| SignatureError::BadSecret("the secret is not hex".into()))?,
+            SecretEncoding::Base64 => BASE64
+                .decode(text)
+                .map_err(|_| SignatureError::BadSecret("the secret is not base64".into()))?,
+        },
+    };
+    if key.is_empty() && !matches!(scheme, SignatureScheme::None) {
+        return Err(SignatureError::BadSecret("the secret is empty".into()));
+    }
+    Ok(key)
 }
 
 /// What a signature is checked against.
@@ -189,7 +225,7 @@ fn any_matches(expected: &[u8], candidates: &[Vec<u8>]) -> Result<(), SignatureE
 }
 
 fn check_time(timestamp: i64, now: i64) -> Result<(), SignatureError> {
-    if (now - timestamp).abs() > TIMESTAMP_TOLERANCE_SECS {
+    if now.abs_diff(timestamp) > TIMESTAMP_TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::TimestampOutOfTolerance {
             timestamp,
             now,
@@ -244,11 +280,12 @@ fn verify_stripe(
     if candidates.is_empty() {
         return Err(malformed("no v1 signature"));
     }
+    let key = secret_key(&SignatureScheme::StripeV1, secret)?;
     check_time(timestamp, now)?;
     let t = timestamp.to_string();
     let expected = mac(
         HmacAlgorithm::Sha256,
-        secret.expose().as_bytes(),
+        &key,
         &[t.as_bytes(), b".", request.body],
     );
     any_matches(&expected, &candidates)
@@ -263,13 +300,7 @@ fn verify_standard(
     let timestamp_text = request.header("webhook-timestamp")?;
     let signatures = request.header("webhook-signature")?;
     let timestamp = parse_timestamp("webhook-timestamp", timestamp_text)?;
-    let key_text = secret
-        .expose()
-        .strip_prefix("whsec_")
-        .unwrap_or(secret.expose());
-    let key = BASE64.decode(key_text).map_err(|_| {
-        SignatureError::BadSecret("a Standard Webhooks secret is whsec_ followed by base64".into())
-    })?;
+    let key = secret_key(&SignatureScheme::StandardWebhooksV1, secret)?;
     let mut candidates = Vec::new();
     for entry in signatures
         .split(' ')
@@ -330,14 +361,7 @@ fn verify_hmac(
             .decode(digest_text.trim())
             .map_err(|_| malformed("not base64".into()))?,
     };
-    let key = match spec.secret_encoding {
-        SecretEncoding::Utf8 => secret.expose().as_bytes().to_vec(),
-        SecretEncoding::Hex => crate::encoding::unhex(secret.expose())
-            .ok_or_else(|| SignatureError::BadSecret("the secret is not hex".into()))?,
-        SecretEncoding::Base64 => BASE64
-            .decode(secret.expose())
-            .map_err(|_| SignatureError::BadSecret("the secret is not base64".into()))?,
-    };
+    let key = secret_key(&SignatureScheme::Hmac(spec.clone()), secret)?;
     let expected = if spec.include_url {
         let url = request.url.ok_or(SignatureError::MissingUrl)?;
         mac(spec.algorithm, &key, &[url.as_bytes(), request.body])
@@ -374,37 +398,73 @@ impl HttpRequest<'_> {
     }
 }
 
+/// What every signed request keeps to: a secret of at least one byte (an
+/// empty key is one anybody can sign with) and a timestamp of unix
+/// seconds, not negative.
+fn check_request(secret: &[u8], request: &HttpRequest<'_>) -> Result<(), ValidationError> {
+    if secret.is_empty() {
+        return Err(ValidationError::new(
+            "secret",
+            "is empty: a request signed with an empty key proves nothing",
+        ));
+    }
+    if request.timestamp < 0 {
+        return Err(ValidationError::new(
+            "timestamp",
+            format!("must be unix seconds, not {}", request.timestamp),
+        ));
+    }
+    Ok(())
+}
+
 /// Signs an HTTP request to a service built on walletlog (request signing
 /// version 2): lowercase hex of
 /// HMAC-SHA256(secret, `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`).
-pub fn sign_request(secret: &[u8], request: &HttpRequest<'_>) -> String {
+/// An empty secret or a negative timestamp is a validation error.
+pub fn sign_request(secret: &[u8], request: &HttpRequest<'_>) -> Result<String, ValidationError> {
+    check_request(secret, request)?;
     let text = request.signed_text();
-    crate::encoding::hex(&mac(HmacAlgorithm::Sha256, secret, &[text.as_bytes()]))
+    Ok(crate::encoding::hex(&mac(
+        HmacAlgorithm::Sha256,
+        secret,
+        &[text.as_bytes()],
+    )))
 }
 
 /// Verifies a signature made by [`sign_request`], and that the request's
-/// timestamp is within `tolerance_secs` of `now` (unix seconds).
+/// timestamp is within `tolerance_secs` of `now` (unix seconds). A
+/// signature that does not hold is [`Error::Signature`]; an empty secret,
+/// a negative timestamp or tolerance is [`Error::Validation`].
 pub fn verify_request(
     secret: &[u8],
     request: &HttpRequest<'_>,
     signature: &str,
     now: i64,
     tolerance_secs: i64,
-) -> Result<(), SignatureError> {
-    if (now - request.timestamp).abs() > tolerance_secs {
+) -> Result<(), Error> {
+    check_request(secret, request)?;
+    if tolerance_secs < 0 {
+        return Err(ValidationError::new(
+            "tolerance_secs",
+            format!("must be a number of seconds, not {tolerance_secs}"),
+        )
+        .into());
+    }
+    if now.abs_diff(request.timestamp) > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::TimestampOutOfTolerance {
             timestamp: request.timestamp,
             now,
             tolerance_secs,
-        });
+        }
+        .into());
     }
     let given = crate::encoding::unhex(signature).ok_or_else(|| SignatureError::Malformed {
         header: "signature".into(),
         reason: "not hex".into(),
     })?;
     let text = request.signed_text();
-    any_matches(
+    Ok(any_matches(
         &mac(HmacAlgorithm::Sha256, secret, &[text.as_bytes()]),
         &[given],
-    )
+    )?)
 }

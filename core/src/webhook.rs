@@ -111,8 +111,26 @@ impl Intake {
         Ok(info)
     }
 
+    /// Refuses a secret no delivery could be verified with: an empty one,
+    /// or, when the provider's plugin is installed, one its scheme cannot
+    /// decode (not base64 after `whsec_`, not hex, ...).
     pub(crate) fn set_secret(&self, provider: &str, secret: Secret) -> Result<()> {
         let provider = Provider::new(provider)?;
+        if secret.is_empty() {
+            return Err(ValidationError::new("secret", "is empty").into());
+        }
+        if let Some(info) = self.plugin_info(provider.as_str()) {
+            signature::secret_key(&info.signature, &secret).map_err(|e| {
+                ValidationError::new(
+                    "secret",
+                    format!(
+                        "does not suit provider {}'s scheme {}: {e}",
+                        provider.as_str(),
+                        info.signature.name()
+                    ),
+                )
+            })?;
+        }
         write(&self.secrets).insert(provider.as_str().to_owned(), secret);
         Ok(())
     }

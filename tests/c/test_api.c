@@ -591,6 +591,8 @@ static void test_plugin_and_webhook_errors(wl_ledger *led) {
 
     CHECK_STATUS(wl_ledger_set_webhook_secret(led, "stripe", "whsec_x"), WL_OK);
     CHECK_STATUS(wl_ledger_set_webhook_secret(led, "Not A Slug", "whsec_x"), WL_ERR_VALIDATION);
+    CHECK_STATUS(wl_ledger_set_webhook_secret(led, "stripe", ""), WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "secret");
     CHECK_STATUS(wl_ledger_set_webhook_secret(NULL, "stripe", "x"), WL_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(wl_ledger_set_webhook_secret(led, NULL, "x"), WL_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(wl_ledger_set_webhook_secret(led, "stripe", NULL), WL_ERR_INVALID_ARGUMENT);
@@ -670,6 +672,18 @@ static void test_request_signing(void) {
                  WL_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(wl_sign_request(secret, 6, "POST", "/", NULL, 0, 0, NULL),
                  WL_ERR_INVALID_ARGUMENT);
+    /* An empty key is one anybody can sign with; time is never negative. */
+    CHECK_STATUS(wl_sign_request(NULL, 0, "POST", "/", NULL, 0, 0, &out), WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "secret");
+    CHECK_STATUS(wl_sign_request(secret, 6, "POST", "/", NULL, 0, -1, &out), WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "timestamp");
+    CHECK_STATUS(wl_verify_request(secret, 0, "POST", "/events", (const uint8_t *)body,
+                                   strlen(body), 1767225600, sig, 1767225610, 300),
+                 WL_ERR_VALIDATION);
+    CHECK_STATUS(wl_verify_request(secret, 6, "POST", "/events", (const uint8_t *)body,
+                                   strlen(body), 1767225600, sig, 1767225610, -1),
+                 WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "tolerance");
     CHECK(out == SENTINEL);
     CHECK_STATUS(wl_verify_request(secret, 6, "POST", "/events", (const uint8_t *)body,
                                    strlen(body), 1767225600, NULL, 1767225610, 300),

@@ -269,7 +269,8 @@ enum wl_status wl_ledger_install_plugin_file(const struct wl_ledger *ledger,
 
 // Sets the secret a provider's webhooks are verified with (as the provider
 // gives it, such as `whsec_...`). It is kept in memory only and never
-// appears in a message.
+// appears in a message. An empty secret, or one the installed plugin's
+// scheme cannot decode, is `WL_ERR_VALIDATION`.
 //
 // # Safety
 // As `wl_ledger_ingest_json`.
@@ -346,7 +347,9 @@ enum wl_status wl_ledger_replay_json(const struct wl_ledger *ledger,
 // Signs an HTTP request to a walletlog service (request signing version
 // 2): HMAC-SHA256 over `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`,
 // written as lower-case hex. `target` is the request target as sent: the
-// path, and `?` with the query string when there is one.
+// path, and `?` with the query string when there is one. An empty
+// secret (a key anybody can sign with) or a negative timestamp is
+// `WL_ERR_VALIDATION`.
 //
 // # Safety
 // Buffers are NULL (with length 0) or readable for their length; strings are
@@ -362,7 +365,8 @@ enum wl_status wl_sign_request(const uint8_t *secret,
 
 // Checks a signature made by `wl_sign_request`, and that `timestamp` is
 // within `tolerance_secs` of `now` (unix seconds). `WL_OK` when it holds,
-// `WL_ERR_SIGNATURE` when not.
+// `WL_ERR_SIGNATURE` when not, `WL_ERR_VALIDATION` for an empty secret or
+// a negative timestamp or tolerance.
 //
 // # Safety
 // As `wl_sign_request`.

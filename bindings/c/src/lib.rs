@@ -594,7 +594,8 @@ pub unsafe extern "C" fn wl_ledger_install_plugin_file(
 
 /// Sets the secret a provider's webhooks are verified with (as the provider
 /// gives it, such as `whsec_...`). It is kept in memory only and never
-/// appears in a message.
+/// appears in a message. An empty secret, or one the installed plugin's
+/// scheme cannot decode, is `WL_ERR_VALIDATION`.
 ///
 /// # Safety
 /// As `wl_ledger_ingest_json`.
@@ -763,7 +764,9 @@ pub unsafe extern "C" fn wl_ledger_replay_json(
 /// Signs an HTTP request to a walletlog service (request signing version
 /// 2): HMAC-SHA256 over `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`,
 /// written as lower-case hex. `target` is the request target as sent: the
-/// path, and `?` with the query string when there is one.
+/// path, and `?` with the query string when there is one. An empty
+/// secret (a key anybody can sign with) or a negative timestamp is
+/// `WL_ERR_VALIDATION`.
 ///
 /// # Safety
 /// Buffers are NULL (with length 0) or readable for their length; strings are
@@ -792,14 +795,16 @@ pub unsafe extern "C" fn wl_sign_request(
             body,
             timestamp,
         };
-        write_string(out, &sign_request(secret, &request));
+        let signature = sign_request(secret, &request).map_err(walletlog_core::Error::from)?;
+        write_string(out, &signature);
         Ok(())
     })
 }
 
 /// Checks a signature made by `wl_sign_request`, and that `timestamp` is
 /// within `tolerance_secs` of `now` (unix seconds). `WL_OK` when it holds,
-/// `WL_ERR_SIGNATURE` when not.
+/// `WL_ERR_SIGNATURE` when not, `WL_ERR_VALIDATION` for an empty secret or
+/// a negative timestamp or tolerance.
 ///
 /// # Safety
 /// As `wl_sign_request`.
@@ -829,8 +834,7 @@ pub unsafe extern "C" fn wl_verify_request(
             body,
             timestamp,
         };
-        verify_request(secret, &request, signature, now, tolerance_secs)
-            .map_err(|e| walletlog_core::Error::Signature(e).into())
+        verify_request(secret, &request, signature, now, tolerance_secs).map_err(Into::into)
     })
 }
 

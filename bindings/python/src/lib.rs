@@ -788,7 +788,13 @@ impl NativeLedger {
 }
 
 #[pyfunction]
-fn sign_request(secret: &[u8], method: &str, target: &str, body: &[u8], timestamp: i64) -> String {
+fn sign_request(
+    secret: &[u8],
+    method: &str,
+    target: &str,
+    body: &[u8],
+    timestamp: i64,
+) -> PyResult<String> {
     sign(
         secret,
         &HttpRequest {
@@ -798,6 +804,7 @@ fn sign_request(secret: &[u8], method: &str, target: &str, body: &[u8], timestam
             timestamp,
         },
     )
+    .map_err(|e| to_py(Error::Validation(e)))
 }
 
 #[pyfunction]
@@ -824,7 +831,7 @@ fn verify_request(
         now,
         tolerance_secs,
     )
-    .map_err(|e| to_py(Error::Signature(e)))
+    .map_err(to_py)
 }
 
 /// A new Ed25519 key pair from the operating system's randomness:

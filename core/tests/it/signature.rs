@@ -3,9 +3,10 @@
 
 use super::util::hex;
 use walletlog::signature::{
-    sign_request, verify, verify_request, DigestEncoding, HmacAlgorithm, HmacSpec, HttpRequest,
-    Secret, SecretEncoding, SignatureError, SignatureScheme, SignedRequest,
+    secret_key, sign_request, verify, verify_request, DigestEncoding, HmacAlgorithm, HmacSpec,
+    HttpRequest, Secret, SecretEncoding, SignatureError, SignatureScheme, SignedRequest,
 };
+use walletlog::Error;
 
 pub fn fixture(path: &str) -> Vec<u8> {
     let full = format!(
@@ -687,7 +688,7 @@ fn request_signing_round_trips_and_refuses_tampering() {
         body: br#"{"amount":"1"}"#,
         timestamp: 1_767_225_600,
     };
-    let sig = sign_request(secret, &req);
+    let sig = sign_request(secret, &req).unwrap();
     assert_eq!(sig.len(), 64);
     verify_request(secret, &req, &sig, req.timestamp + 10, 300).unwrap();
     // METHOD is case-insensitive; everything else is signed as given.
@@ -725,22 +726,124 @@ fn request_signing_round_trips_and_refuses_tampering() {
         },
     ];
     for t in tampered {
-        assert_eq!(
-            verify_request(secret, &t, &sig, t.timestamp, 300),
-            Err(SignatureError::Mismatch),
+        assert!(
+            matches!(
+                verify_request(secret, &t, &sig, t.timestamp, 300),
+                Err(Error::Signature(SignatureError::Mismatch))
+            ),
             "{t:?}"
         );
     }
-    assert_eq!(
+    assert!(matches!(
         verify_request(b"other", &req, &sig, req.timestamp, 300),
-        Err(SignatureError::Mismatch)
-    );
+        Err(Error::Signature(SignatureError::Mismatch))
+    ));
     assert!(matches!(
         verify_request(secret, &req, &sig, req.timestamp + 301, 300),
-        Err(SignatureError::TimestampOutOfTolerance { .. })
+        Err(Error::Signature(
+            SignatureError::TimestampOutOfTolerance { .. }
+        ))
     ));
     assert!(matches!(
         verify_request(secret, &req, "xyz", req.timestamp, 300),
-        Err(SignatureError::Malformed { .. })
+        Err(Error::Signature(SignatureError::Malformed { .. }))
+    ));
+    // Times at the ends of the range are refused, never an overflow.
+    for (timestamp, now) in [(0, i64::MAX), (i64::MAX, 0), (i64::MAX, i64::MIN)] {
+        assert!(matches!(
+            verify_request(secret, &HttpRequest { timestamp, ..req }, &sig, now, 300),
+            Err(Error::Signature(
+                SignatureError::TimestampOutOfTolerance { .. }
+            ))
+        ));
+    }
+}
+
+#[test]
+fn request_signing_refuses_an_empty_secret_and_negative_times() {
+    let req = HttpRequest {
+        method: "GET",
+        target: "/api/v1/wallets/w1/balance",
+        body: b"",
+        timestamp: 1_767_225_600,
+    };
+    // An empty key is one anybody can sign with: neither signed nor accepted.
+    let e = sign_request(b"", &req).unwrap_err();
+    assert_eq!(e.field, "secret");
+    let empty_key_sig = super::util::hex(&{
+        let mut m = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"").unwrap();
+        hmac::Mac::update(
+            &mut m,
+            format!(
+                "GET\n/api/v1/wallets/w1/balance\n1767225600\n{}",
+                super::util::hex(&<sha2::Sha256 as sha2::Digest>::digest(b""))
+            )
+            .as_bytes(),
+        );
+        hmac::Mac::finalize(m).into_bytes()
+    });
+    let Err(Error::Validation(v)) = verify_request(b"", &req, &empty_key_sig, req.timestamp, 300)
+    else {
+        panic!("an empty secret verified a request")
+    };
+    assert_eq!(v.field, "secret");
+    let before_1970 = HttpRequest {
+        timestamp: -1,
+        ..req
+    };
+    assert_eq!(
+        sign_request(b"k", &before_1970).unwrap_err().field,
+        "timestamp"
+    );
+    let sig = sign_request(b"k", &req).unwrap();
+    let Err(Error::Validation(v)) = verify_request(b"k", &req, &sig, req.timestamp, -1) else {
+        panic!("a negative tolerance was taken")
+    };
+    assert_eq!(v.field, "tolerance_secs");
+}
+
+#[test]
+fn an_empty_webhook_key_fails_closed_in_every_scheme() {
+    let spec = |secret_encoding| HmacSpec {
+        algorithm: HmacAlgorithm::Sha256,
+        header: "x-sig".into(),
+        encoding: DigestEncoding::Hex,
+        prefix: None,
+        include_url: false,
+        secret_encoding,
+    };
+    for (scheme, secret) in [
+        (SignatureScheme::StripeV1, ""),
+        (SignatureScheme::StandardWebhooksV1, "whsec_"),
+        (SignatureScheme::StandardWebhooksV1, ""),
+        (SignatureScheme::Hmac(spec(SecretEncoding::Utf8)), ""),
+        (SignatureScheme::Hmac(spec(SecretEncoding::Hex)), ""),
+        (SignatureScheme::Hmac(spec(SecretEncoding::Base64)), ""),
+    ] {
+        assert_eq!(
+            secret_key(&scheme, &Secret::new(secret)),
+            Err(SignatureError::BadSecret("the secret is empty".into())),
+            "{} {secret:?}",
+            scheme.name()
+        );
+    }
+    // A Stripe delivery signed with the empty key is refused, not taken.
+    let body = b"{}";
+    let t = 1_767_225_600i64;
+    let sig = super::util::hex(&{
+        let mut m = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b"").unwrap();
+        hmac::Mac::update(&mut m, format!("{t}.{{}}").as_bytes());
+        hmac::Mac::finalize(m).into_bytes()
+    });
+    assert!(matches!(
+        check(
+            &SignatureScheme::StripeV1,
+            "",
+            &[("Stripe-Signature", &format!("t={t},v1={sig}"))],
+            body,
+            None,
+            t
+        ),
+        Err(SignatureError::BadSecret(_))
     ));
 }

@@ -430,6 +430,48 @@ fn a_declared_scheme_without_a_secret_is_refused_even_with_unsigned_allowed() {
 }
 
 #[test]
+fn a_secret_no_delivery_could_be_verified_with_is_refused_when_set() {
+    // An unset environment variable read as "" must not become a key
+    // anybody can sign with.
+    let l = stripe_ledger();
+    let Err(Error::Validation(v)) = l.set_webhook_secret("stripe", "") else {
+        panic!("an empty secret was taken")
+    };
+    assert_eq!(v.field, "secret");
+    // The earlier secret stays: a refused one replaces nothing.
+    let body = stripe_envelope(
+        "evt_secret_kept",
+        "charge.succeeded",
+        &stripe_object("object_charge.fixtures3.json"),
+    );
+    assert_eq!(
+        l.ingest_webhook("stripe", &stripe_webhook(&body))
+            .unwrap()
+            .len(),
+        1
+    );
+    // Refused before any plugin is installed too.
+    let bare = Ledger::in_memory();
+    assert!(matches!(
+        bare.set_webhook_secret("stripe", ""),
+        Err(Error::Validation(_))
+    ));
+    // With the plugin installed, a secret its scheme cannot decode is
+    // refused at once, not on every delivery.
+    bare.install_plugin(&plugin("standard-webhooks")).unwrap();
+    let provider = "standard-webhooks";
+    for secret in ["whsec_!!!x", "whsec_"] {
+        let Err(Error::Validation(v)) = bare.set_webhook_secret(provider, secret) else {
+            panic!("{secret:?} was taken")
+        };
+        assert_eq!(v.field, "secret");
+        assert!(v.reason.contains("standard-webhooks-v1"), "{}", v.reason);
+    }
+    bare.set_webhook_secret(provider, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .unwrap();
+}
+
+#[test]
 fn malformed_and_unsupported_webhooks_are_plugin_errors() {
     let l = stripe_ledger();
     for (body, kind) in [
