@@ -58,7 +58,7 @@ def test_list_refuses_a_bogus_event_type_with_a_validation_error(
 ) -> None:
     with pytest.raises(walletlog.ValidationError) as e:
         led.list("w1", event_types=["bogus"])
-    assert e.value.field == "event_type"
+    assert e.value.field == "event_types"  # the parameter given
     with pytest.raises(walletlog.ValidationError) as limit:
         led.list("w1", limit=0)
     assert limit.value.field == "limit"
@@ -130,3 +130,111 @@ def test_audit_reports_name_problems_stably_and_records_carry_prev_hash(
     assert records[1].prev_hash == records[0].hash
     report = led.verify_audit()
     assert report.ok and report.problem is None
+
+
+def test_an_empty_webhook_secret_is_refused_not_a_key_anybody_can_sign_with(
+    led: walletlog.Ledger,
+) -> None:
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    from conftest import plugin
+
+    led.install_plugin(plugin("stripe"))
+    # os.environ.get("STRIPE_WEBHOOK_SECRET", "") with the variable unset:
+    with pytest.raises(walletlog.ValidationError) as e:
+        led.set_webhook_secret("stripe", "")
+    assert e.value.field == "secret"
+    body = json.dumps(
+        {
+            "id": "evt_forged",
+            "object": "event",
+            "type": "charge.succeeded",
+            "created": 1767225600,
+            "data": {"object": {"id": "ch_forged", "object": "charge", "amount": 100}},
+        }
+    ).encode()
+    t = int(time.time())
+    forged = hmac.new(b"", f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    with pytest.raises(walletlog.SignatureError) as refused:
+        led.ingest_webhook("stripe", {"Stripe-Signature": f"t={t},v1={forged}"}, body)
+    assert refused.value.code == "no_secret"
+    assert led.changes_since() == []
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda led: led.get(123), "event_id"),
+        (lambda led: led.get_by_provider_event_id(None, "x"), "provider"),
+        (lambda led: led.get_by_idempotency_key(5), "idempotency_key"),
+        (lambda led: led.allow_unsigned(5), "provider"),
+        (lambda led: led.set_webhook_secret("stripe", b"x"), "secret"),
+        (lambda led: led.ingest_webhook("stripe", {"a": 1}, b"{}"), "headers"),
+        (lambda led: led.ingest_webhook("stripe", 5, b"{}"), "headers"),
+        (lambda led: led.ingest_webhook("stripe", {}, "{}"), "body"),
+        (lambda led: led.ingest_webhook("stripe", {}, b"{}", url=5), "url"),
+        (lambda led: led.changes_since("x"), "sequence"),
+        (lambda led: led.audit_log("x"), "sequence"),
+        (lambda led: led.ingest_many(5), "events"),
+        (lambda led: led.ingest_many([5]), "event"),
+        (lambda led: led.install_plugin(123), "plugin"),
+        (lambda led: led.list("w1", event_types=[5]), "event_types"),
+    ],
+)
+def test_a_wrong_type_is_an_invalid_type_error_naming_the_parameter(
+    led: walletlog.Ledger, call: object, field: str
+) -> None:
+    with pytest.raises(walletlog.InvalidTypeError) as e:
+        call(led)  # type: ignore[operator]
+    assert isinstance(e.value, TypeError) and isinstance(e.value, walletlog.ValidationError)
+    assert e.value.field == field, e.value.message
+
+
+def test_bad_values_of_the_reading_calls_name_the_parameter(led: walletlog.Ledger) -> None:
+    with pytest.raises(walletlog.ValidationError) as e:
+        led.changes_since(-1)
+    assert e.value.field == "sequence" and "negative" in e.value.message
+    with pytest.raises(walletlog.ValidationError) as unknown:
+        led.ingest_many([{**event(), "amout": "1"}])
+    assert (unknown.value.field, unknown.value.index) == ("amout", 0)
+    with pytest.raises(walletlog.ValidationError) as missing:
+        led.ingest_many([event(), {"wallet_id": "w1"}])
+    assert (missing.value.field, missing.value.index) == ("provider", 1)
+    assert "is required" in missing.value.message
+    assert led.changes_since() == []
+
+
+def test_options_in_seconds_are_refused_in_seconds() -> None:
+    with pytest.raises(walletlog.ValidationError) as e:
+        walletlog.Ledger(":memory:", group_max_wait=2)
+    assert e.value.field == "group_max_wait"
+    assert " us" not in e.value.message and "2 s" in e.value.message, e.value.message
+    with pytest.raises(walletlog.InvalidTypeError) as key:
+        walletlog.Ledger(":memory:", audit_key="00" * 32)  # type: ignore[arg-type]
+    assert key.value.field == "audit_key"
+
+
+def test_request_signing_refuses_what_would_make_a_signature_meaningless() -> None:
+    sig = walletlog.sign_request(b"k", "GET", "/", b"", 1)
+    for bad, field in [
+        (lambda: walletlog.sign_request(b"", "GET", "/", b"", 1), "secret"),
+        (lambda: walletlog.sign_request("", "GET", "/", b"", 1), "secret"),
+        (lambda: walletlog.sign_request(b"k", "GET", "/", b"", -1), "timestamp"),
+        (lambda: walletlog.sign_request(b"k", "GET", "/", b"", 2**70), "timestamp"),
+        (lambda: walletlog.verify_request(b"", "GET", "/", b"", 1, sig, now=1), "secret"),
+        (
+            lambda: walletlog.verify_request(b"k", "GET", "/", b"", 1, sig, now=1, tolerance=-1),
+            "tolerance",
+        ),
+    ]:
+        with pytest.raises(walletlog.ValidationError) as e:
+            bad()
+        assert e.value.field == field, e.value.message
+    # An int is not a secret (bytes(5) would be five zero bytes).
+    with pytest.raises(walletlog.InvalidTypeError) as t:
+        walletlog.sign_request(5, "GET", "/", b"", 1)  # type: ignore[arg-type]
+    assert t.value.field == "secret"
+    assert walletlog.verify_request(b"k", "GET", "/", b"", 1, sig, now=1)

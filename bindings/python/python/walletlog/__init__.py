@@ -23,6 +23,7 @@ import enum
 import json
 import operator
 import os
+import re
 import threading
 import time
 import uuid
@@ -74,6 +75,9 @@ class EventType(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+_EVENT_TYPE_NAMES = frozenset(t.value for t in EventType)
 
 
 def _from_micros(us: int) -> datetime:
@@ -129,7 +133,7 @@ def _count(field: str, n: int) -> int:
     except TypeError:
         raise _type_error(field, "an int", n) from None
     if n < 0:
-        reason = "must be at least 1"
+        reason = f"must not be negative, not {n}"
         raise ValidationError(f"invalid {field}: {reason}", field, reason)
     if n > _U64_MAX:
         reason = f"is more than the {_U64_MAX} allowed"
@@ -157,6 +161,13 @@ _PYTHON_OPTION_NAMES = {
     "pool_timeout_ms": "pool_timeout",
     "group_max_wait_us": "group_max_wait",
 }
+
+
+def _in_seconds(reason: str) -> str:
+    """A core reason about an option in ``us`` or ``ms``, in the seconds
+    that Python takes (``2000000 us`` is ``2 s``)."""
+    scale = {"us": 1_000_000, "ms": 1_000}
+    return re.sub(r"\b(\d+) (us|ms)\b", lambda m: f"{int(m[1]) / scale[m[2]]:g} s", reason)
 
 
 def _time_arg(field: str, at: DatetimeLike) -> Union[int, str]:
@@ -264,7 +275,9 @@ def _check_encodable(fields: tuple[Any, ...], index: Optional[int] = None) -> No
 def _uuid_text(field: str, value: Any) -> str:
     if isinstance(value, uuid.UUID):
         return str(value)
-    return _text(field, value)
+    if isinstance(value, str):
+        return value
+    raise _type_error(field, "a UUID or a str", value)
 
 
 def _iterable(field: str, value: Any) -> Iterable[Any]:
@@ -283,6 +296,91 @@ def _text(field: str, value: Any) -> str:
     if isinstance(value, str):
         return value
     raise _type_error(field, "a str", value)
+
+
+def _event_type_text(field: str, value: Any) -> str:
+    """An event type's name, checked here so that the error names the
+    caller's parameter (``event_types`` of ``list``)."""
+    if isinstance(value, EventType):
+        return value.value
+    text = _text(field, value)
+    if text not in _EVENT_TYPE_NAMES:
+        reason = f"{text!r} is not one of {', '.join(sorted(_EVENT_TYPE_NAMES))}"
+        raise ValidationError(f"invalid {field}: {reason}", field, reason)
+    return text
+
+
+#: An event's fields as ``ingest`` takes them, and those it requires.
+_EVENT_FIELDS = (
+    "wallet_id",
+    "provider",
+    "event_type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "provider_event_id",
+    "idempotency_key",
+    "metadata",
+    "event_id",
+)
+_REQUIRED_EVENT_FIELDS = _EVENT_FIELDS[:6]
+
+
+def _event_fields(item: Any) -> Mapping[str, Any]:
+    """One item of ``ingest_many``: a mapping of ``ingest``'s keywords, the
+    first unknown or missing one named."""
+    if not isinstance(item, Mapping):
+        raise _type_error("event", "a mapping of the event's fields", item)
+    for name in item:
+        if name not in _EVENT_FIELDS:
+            reason = f"is not a field of an event (fields: {', '.join(_EVENT_FIELDS)})"
+            raise ValidationError(f"invalid {name}: {reason}", str(name), reason)
+    for name in _REQUIRED_EVENT_FIELDS:
+        if name not in item:
+            reason = "is required"
+            raise ValidationError(f"invalid {name}: {reason}", name, reason)
+    return item
+
+
+def _seconds_int(field: str, value: Any) -> int:
+    """Whole unix seconds (or a whole number of seconds) as the core takes
+    them: an int of 0 or more that fits 63 bits."""
+    if isinstance(value, bool):
+        raise _type_error(field, "an int", value)
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise _type_error(field, "an int", value) from None
+    if not 0 <= n < 2**63:
+        reason = f"must be a whole number of seconds from 0 to {2**63 - 1}, not {n}"
+        raise ValidationError(f"invalid {field}: {reason}", field, reason)
+    return n
+
+
+def _bytes(field: str, value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise _type_error(field, "bytes", value)
+
+
+def _header_pairs(headers: Any) -> _List[tuple[str, str]]:
+    """A webhook's headers, a mapping or (name, value) pairs, each a str."""
+    if isinstance(headers, Mapping):
+        pairs = list(headers.items())
+    elif isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise _type_error("headers", "a mapping or a list of (name, value) pairs", headers)
+    else:
+        pairs = list(headers)
+    for pair in pairs:
+        if (
+            not isinstance(pair, tuple)
+            or len(pair) != 2
+            or not isinstance(pair[0], str)
+            or not isinstance(pair[1], str)
+        ):
+            reason = "must be str names and str values"
+            raise InvalidTypeError(f"invalid headers: {reason}", "headers", reason)
+    return pairs
 
 
 class Event(tuple):  # type: ignore[type-arg]
@@ -616,10 +714,14 @@ class Ledger:
         plugin_limits: Optional[Mapping[str, int]] = None,
         inbox_limits: Optional[Mapping[str, int]] = None,
     ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise _type_error("path", "a str or a path", path)
         self._path = os.fspath(path)
+        if audit_key is not None:
+            audit_key = _bytes("audit_key", audit_key)
         self._open_args = (
             self._path,
-            durability,
+            _text("durability", durability),
             audit_key,
             None if busy_timeout is None else _seconds_to_millis("busy_timeout", busy_timeout),
             None if plugin_cache_dir is None else os.fspath(plugin_cache_dir),
@@ -639,7 +741,8 @@ class Ledger:
             named = _PYTHON_OPTION_NAMES.get(e.field or "")
             if named is None:
                 raise
-            raise ValidationError(f"invalid {named}: {e.reason}", named, e.reason) from None
+            reason = _in_seconds(e.reason or "")
+            raise ValidationError(f"invalid {named}: {reason}", named, reason) from None
         # What configured this ledger beyond its options (plugins, secrets,
         # unsigned providers), in order: replayed by a forked child's reopen.
         self._setup: _List[tuple[str, Any]] = []
@@ -697,7 +800,7 @@ class Ledger:
 
     def plugin(self, provider: str) -> Optional[PluginInfo]:
         """The installed plugin of ``provider``, if any."""
-        info = self._native.plugin(provider)
+        info = self._native.plugin(_text("provider", provider))
         return None if info is None else PluginInfo(*info)
 
     def metrics(self) -> str:
@@ -787,14 +890,11 @@ class Ledger:
         """One transaction: all of it, or none and the error names the index.
         (Rust's ``ingest_batch``; the Python name is the Python contract.)"""
         items = []
-        for i, e in enumerate(events):
+        for i, e in enumerate(_iterable("events", events)):
             try:
-                items.append(self._fields(**e))
+                items.append(self._fields(**_event_fields(e)))
             except WalletLogError as err:
                 raise type(err)(f"item {i}: {err.message}", err.field, err.reason, i) from None
-            except TypeError as err:
-                # An unknown or missing field name (a keyword the event does not have).
-                raise InvalidTypeError(f"item {i}: {err}", "event", str(err), i) from None
         try:
             natives = self._native.ingest_many(items)
         except TypeError:
@@ -805,15 +905,17 @@ class Ledger:
         return [make(t) for t in natives]
 
     def get(self, event_id: Union[uuid.UUID, str]) -> Optional[Event]:
-        t = self._native.get(str(event_id))
+        t = self._native.get(_uuid_text("event_id", event_id))
         return None if t is None else Event._from_native(t)
 
     def get_by_provider_event_id(self, provider: str, provider_event_id: str) -> Optional[Event]:
-        t = self._native.get_by_provider_event_id(provider, provider_event_id)
+        t = self._native.get_by_provider_event_id(
+            _text("provider", provider), _text("provider_event_id", provider_event_id)
+        )
         return None if t is None else Event._from_native(t)
 
     def get_by_idempotency_key(self, key: str) -> Optional[Event]:
-        t = self._native.get_by_idempotency_key(key)
+        t = self._native.get_by_idempotency_key(_text("idempotency_key", key))
         return None if t is None else Event._from_native(t)
 
     def list(
@@ -837,10 +939,7 @@ class Ledger:
         types = (
             None
             if event_types is None
-            else [
-                t.value if isinstance(t, EventType) else _text("event_types", t)
-                for t in event_types
-            ]
+            else [_event_type_text("event_types", t) for t in _iterable("event_types", event_types)]
         )
         events, next_cursor = self._native.list(
             _text("wallet_id", wallet_id),
@@ -868,7 +967,12 @@ class Ledger:
         }
 
     def changes_since(self, sequence: int = 0, limit: int = 1000) -> _List[Event]:
-        return [Event._from_native(t) for t in self._native.changes_since(sequence, limit)]
+        return [
+            Event._from_native(t)
+            for t in self._native.changes_since(
+                _count("sequence", sequence), _count("limit", limit)
+            )
+        ]
 
     def audit_log(
         self, sequence: int = 0, limit: int = 1000, *, after: Optional[int] = None
@@ -894,7 +998,7 @@ class Ledger:
                 None if d is None else uuid.UUID(d),
             )
             for s, at, action, eid, es, m, actor, fp, body, prev, h, d in self._native.audit_log(
-                sequence, limit
+                _count("sequence", sequence), _count("limit", limit)
             )
         ]
 
@@ -942,19 +1046,24 @@ class Ledger:
         """Installs a normalizer plugin component (a path or its bytes)."""
         if isinstance(plugin, (bytes, bytearray, memoryview)):
             wasm = bytes(plugin)
-        else:
+        elif isinstance(plugin, (str, os.PathLike)):
             with open(os.fspath(plugin), "rb") as f:
                 wasm = f.read()
+        else:
+            raise _type_error("plugin", "a path or the component's bytes", plugin)
         info = PluginInfo(*self._native.install_plugin(wasm))
         self._setup.append(("install_plugin", (wasm,)))
         return info
 
     def set_webhook_secret(self, provider: str, secret: str) -> None:
-        self._native.set_webhook_secret(provider, secret)
+        """The secret ``provider``'s deliveries are verified with (text, as
+        the provider shows it). An empty secret, or one the installed
+        plugin's scheme cannot decode, is a ``ValidationError``."""
+        self._native.set_webhook_secret(_text("provider", provider), _text("secret", secret))
         self._setup.append(("set_webhook_secret", (provider, secret)))
 
     def allow_unsigned(self, provider: str) -> None:
-        self._native.allow_unsigned(provider)
+        self._native.allow_unsigned(_text("provider", provider))
         self._setup.append(("allow_unsigned", (provider,)))
 
     def ingest_webhook(
@@ -966,10 +1075,12 @@ class Ledger:
     ) -> _List[IngestResult]:
         """Verifies, normalizes in the provider's sandboxed plugin, validates
         and ingests a webhook in one transaction."""
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-        if not isinstance(body, (bytes, bytearray)):
-            raise _type_error("body", "bytes", body)
-        results = self._native.ingest_webhook(provider, pairs, bytes(body), url)
+        results = self._native.ingest_webhook(
+            _text("provider", provider),
+            _header_pairs(headers),
+            _bytes("body", body),
+            _optional_text("url", url),
+        )
         return [IngestResult._from_native(t) for t in results]
 
     def inbox(
@@ -1098,7 +1209,9 @@ if hasattr(os, "register_at_fork"):
 
 
 def _secret_bytes(secret: Union[bytes, str]) -> bytes:
-    return secret.encode() if isinstance(secret, str) else bytes(secret)
+    if isinstance(secret, str):
+        return secret.encode()
+    return _bytes("secret", secret)
 
 
 def sign_request(
@@ -1110,7 +1223,13 @@ def sign_request(
     query string when there is one (``/api/v1/wallets/w1/events?limit=10``);
     a target without a query signs as version 1 did. (The parameter keeps
     its version 1 name.)"""
-    return _walletlog.sign_request(_secret_bytes(secret), method, path, body, timestamp)
+    return _walletlog.sign_request(
+        _secret_bytes(secret),
+        _text("method", method),
+        _text("path", path),
+        _bytes("body", body),
+        _seconds_int("timestamp", timestamp),
+    )
 
 
 def verify_request(
@@ -1129,13 +1248,13 @@ def verify_request(
     ``SignatureError`` (saying which: bad, stale, malformed)."""
     _walletlog.verify_request(
         _secret_bytes(secret),
-        method,
-        path,
-        body,
-        timestamp,
-        signature,
-        int(time.time()) if now is None else now,
-        tolerance,
+        _text("method", method),
+        _text("path", path),
+        _bytes("body", body),
+        _seconds_int("timestamp", timestamp),
+        _text("signature", signature),
+        int(time.time()) if now is None else _seconds_int("now", now),
+        _seconds_int("tolerance", tolerance),
     )
     return True
 
