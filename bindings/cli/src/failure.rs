@@ -1,7 +1,7 @@
 //! Why a command failed, and the exit code that tells a script.
 
 use serde_json::json;
-use walletlog::{json as wljson, Error, ErrorKind, PluginErrorKind};
+use walletlog::{json as wljson, Error, ErrorKind, PluginErrorKind, SignatureError};
 
 /// Exit codes (documented in `main.rs` and `walletlog --help`).
 pub const EXIT_USAGE: u8 = 2;
@@ -66,7 +66,14 @@ impl Failure {
         } else {
             match self {
                 Failure::Usage(m) => eprintln!("walletlog: {m}"),
-                Failure::Ledger(e) => eprintln!("walletlog: {e}"),
+                Failure::Ledger(e) => {
+                    eprintln!("walletlog: {e}");
+                    if let Error::Signature(SignatureError::NoSecret { .. }) = e {
+                        eprintln!(
+                            "walletlog: give the secret with --secret-env VAR or --secret-file FILE"
+                        );
+                    }
+                }
                 Failure::Line(line, e) => eprintln!("walletlog: line {line}: {e}"),
             }
         }

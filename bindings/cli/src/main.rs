@@ -177,6 +177,11 @@ enum PluginCommand {
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    // `WALLETLOG_DB=` (set, but empty) means "not set", as in most tools,
+    // rather than a --db given without its value.
+    if std::env::var_os("WALLETLOG_DB").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("WALLETLOG_DB");
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

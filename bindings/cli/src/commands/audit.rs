@@ -6,7 +6,7 @@ use serde_json::json;
 use walletlog::encoding::hex;
 use walletlog::{json as wljson, SigningKey, VerifyingKey};
 
-use super::{open, open_at, print_json};
+use super::{count, open, open_at, print_json};
 use crate::failure::{Failure, EXIT_AUDIT_DAMAGED};
 use crate::{Global, Result};
 
@@ -63,7 +63,12 @@ pub(super) fn verify(g: &Global, checkpoints: &[PathBuf], public_key: Option<&Pa
         .map(|p| read_text(p))
         .collect::<Result<Vec<_>>>()?;
     let key = match (public_key, texts.is_empty()) {
-        (Some(p), _) => Some(key_file(p)?.verifying()?),
+        (Some(_), true) => {
+            return Err(Failure::usage(
+                "--public-key verifies checkpoints: give them with --checkpoint FILE",
+            ))
+        }
+        (Some(p), false) => Some(key_file(p)?.verifying()?),
         (None, true) => None,
         (None, false) => {
             return Err(Failure::usage(
@@ -83,21 +88,21 @@ pub(super) fn verify(g: &Global, checkpoints: &[PathBuf], public_key: Option<&Pa
         print_json(&wljson::audit_report(&report));
     } else if report.ok {
         println!(
-            "audit trail ok: {} records and {} events checked{}",
-            report.records_checked,
-            report.events_checked,
-            if texts.is_empty() {
-                String::new()
-            } else {
-                format!("; it extends all {} checkpoints", texts.len())
+            "audit trail ok: {} and {} checked{}",
+            count(report.records_checked, "record", "records"),
+            count(report.events_checked, "event", "events"),
+            match texts.len() {
+                0 => String::new(),
+                1 => "; it extends the checkpoint".into(),
+                n => format!("; it extends all {n} checkpoints"),
             }
         );
     } else {
         println!(
-            "AUDIT TRAIL DAMAGED: {} ({} records and {} events checked)",
+            "AUDIT TRAIL DAMAGED: {} ({} and {} checked)",
             report.reason().unwrap_or_default(),
-            report.records_checked,
-            report.events_checked
+            count(report.records_checked, "record", "records"),
+            count(report.events_checked, "event", "events")
         );
     }
     Ok(if report.ok { 0 } else { EXIT_AUDIT_DAMAGED })
@@ -178,11 +183,11 @@ pub(super) fn backup(g: &Global, dest: &Path) -> Result<u8> {
         }));
     } else if report.ok {
         println!(
-            "backed up to {} in {} ms; the copy verifies: {} records and {} events checked",
+            "backed up to {} in {} ms; the copy verifies: {} and {} checked",
             dest.display(),
             elapsed.as_millis(),
-            report.records_checked,
-            report.events_checked
+            count(report.records_checked, "record", "records"),
+            count(report.events_checked, "event", "events")
         );
     } else {
         println!(

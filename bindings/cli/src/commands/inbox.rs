@@ -8,7 +8,7 @@ use walletlog::{
     ReplaySelection,
 };
 
-use super::{open, print_json};
+use super::{count, next_page_command, open, print_json};
 use crate::failure::{Failure, EXIT_REFUSED};
 use crate::{table, Global, Result};
 
@@ -137,9 +137,33 @@ fn list(g: &Global, a: &ListArgs) -> Result<u8> {
         );
     }
     if let Some(cursor) = &page.next_cursor {
-        println!("more: walletlog inbox list --cursor {cursor} (with the same filters)");
+        println!("more: {}", next_page_command(g, &a.same_query(), cursor));
     }
     Ok(0)
+}
+
+impl ListArgs {
+    /// The arguments that ask for the same query (a cursor belongs to one).
+    fn same_query(&self) -> Vec<String> {
+        let mut args = vec!["inbox".to_owned(), "list".to_owned()];
+        let mut option = |name: &str, value: &str| {
+            args.push(format!("--{name}"));
+            args.push(value.to_owned());
+        };
+        option("limit", &self.limit.to_string());
+        option("order", &self.order);
+        for (name, value) in [
+            ("provider", &self.provider),
+            ("verdict", &self.verdict),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
+            if let Some(v) = value {
+                option(name, v);
+            }
+        }
+        args
+    }
 }
 
 fn short(text: &str, chars: usize) -> String {
@@ -281,8 +305,11 @@ fn replay(g: &Global, a: &ReplayArgs) -> Result<u8> {
         print_json(&wljson::replay_report(&report));
     } else {
         println!(
-            "replayed {} deliveries: {} events created, {} duplicates, {} still failing",
-            report.replayed, report.created, report.duplicates, report.still_failing
+            "replayed {}: {} created, {}, {} still failing",
+            count(report.replayed, "delivery", "deliveries"),
+            count(report.created, "event", "events"),
+            count(report.duplicates, "duplicate", "duplicates"),
+            report.still_failing
         );
         let rows: Vec<Vec<String>> = report
             .outcomes

@@ -93,6 +93,41 @@ pub(super) fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
     Ok(Ledger::open(db, options)?)
 }
 
+/// The command that prints the next page: `walletlog` with `args`, the
+/// ledger's `--db` when it is not the one found without it, and
+/// `--cursor`, each word quoted for a POSIX shell where it needs it.
+pub(super) fn next_page_command(g: &Global, args: &[String], cursor: &str) -> String {
+    let mut words = vec!["walletlog".to_owned()];
+    let implied = std::env::var_os("WALLETLOG_DB").unwrap_or_else(|| "walletlog.db".into());
+    if g.db.as_os_str() != implied {
+        words.push("--db".into());
+        words.push(shell_word(&g.db.to_string_lossy()));
+    }
+    words.extend(args.iter().map(|a| shell_word(a)));
+    words.push("--cursor".into());
+    words.push(shell_word(cursor));
+    words.join(" ")
+}
+
+/// `1 delivery`, `2 deliveries`.
+pub(super) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `word` as one POSIX shell word: as is when it holds only characters a
+/// shell leaves alone, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./:=@%+,".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 pub(super) fn secret_from_env(var: &str) -> Result<String> {
     std::env::var(var).map_err(|_| {
         Failure::usage(format!(

@@ -56,9 +56,6 @@ pub(super) fn webhook(g: &Global, a: &WebhookArgs) -> Result<u8> {
     if a.unsigned {
         ledger.allow_unsigned(&a.provider)?;
     }
-    if let Some(secret) = secret {
-        ledger.set_webhook_secret(&a.provider, Secret::new(secret))?;
-    }
     let info = ledger.install_plugin(&wasm)?;
     if info.provider != a.provider {
         return Err(Failure::usage(format!(
@@ -67,6 +64,10 @@ pub(super) fn webhook(g: &Global, a: &WebhookArgs) -> Result<u8> {
             info.provider,
             a.provider
         )));
+    }
+    // After the plugin: a secret its scheme cannot decode is refused now.
+    if let Some(secret) = secret {
+        ledger.set_webhook_secret(&a.provider, Secret::new(secret))?;
     }
     let (delivery, results) = ledger.receive_webhook(
         &a.provider,

@@ -3,7 +3,7 @@
 use clap::Args;
 use walletlog::{json as wljson, RawListQuery, RawTime, Timestamp, WalletId};
 
-use super::{event_cells, open, print_json, EVENT_HEADER};
+use super::{event_cells, next_page_command, open, print_json, EVENT_HEADER};
 use crate::{table, Global, Result};
 
 #[derive(Args, Debug)]
@@ -57,9 +57,35 @@ pub(super) fn history(g: &Global, a: &HistoryArgs) -> Result<u8> {
         table::print(&EVENT_HEADER, &rows, &["AMOUNT", "SEQ"]);
     }
     if let Some(cursor) = &page.next_cursor {
-        println!("more: walletlog history {} --cursor {cursor}", a.wallet);
+        println!("more: {}", next_page_command(g, &a.same_query(), cursor));
     }
     Ok(0)
+}
+
+impl HistoryArgs {
+    /// The arguments that ask for the same query (a cursor belongs to one).
+    fn same_query(&self) -> Vec<String> {
+        let mut args = vec!["history".to_owned(), self.wallet.clone()];
+        let mut option = |name: &str, value: &str| {
+            args.push(format!("--{name}"));
+            args.push(value.to_owned());
+        };
+        option("limit", &self.limit.to_string());
+        option("order", &self.order);
+        for t in &self.types {
+            option("type", t);
+        }
+        for (name, value) in [
+            ("since", &self.since),
+            ("until", &self.until),
+            ("currency", &self.currency),
+        ] {
+            if let Some(v) = value {
+                option(name, v);
+            }
+        }
+        args
+    }
 }
 
 pub(super) fn balance(g: &Global, wallet: &str, as_of: Option<&str>) -> Result<u8> {
@@ -74,7 +100,10 @@ pub(super) fn balance(g: &Global, wallet: &str, as_of: Option<&str>) -> Result<u
         return Ok(0);
     }
     if balances.is_empty() {
-        println!("no events for wallet {wallet}");
+        match as_of {
+            Some(t) => println!("no events for wallet {wallet} that occurred by {t}"),
+            None => println!("no events for wallet {wallet}"),
+        }
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = balances
