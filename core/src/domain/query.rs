@@ -271,11 +271,17 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-const CURSOR_VERSION: u8 = 1;
-const CURSOR_BYTES: usize = 1 + 8 + 8 + 8;
+/// Version 2 adds a check over the whole cursor, so that a changed
+/// position is refused as malformed rather than read as another place in
+/// the history. Version 1 cursors (no check), still in callers' hands
+/// across an upgrade, are taken.
+const CURSOR_VERSION: u8 = 2;
+const CURSOR_V1_BYTES: usize = 1 + 8 + 8 + 8;
+const CURSOR_BYTES: usize = CURSOR_V1_BYTES + 8;
 
 /// The opaque keyset cursor of history and inbox pages: a version, a
-/// position, and a tag binding it to the query that produced it.
+/// position, a tag binding it to the query that produced it, and a check
+/// over the three.
 pub(super) struct Cursor;
 
 impl Cursor {
@@ -288,6 +294,13 @@ impl Cursor {
         let mut tag = [0u8; 8];
         tag.copy_from_slice(&digest[..8]);
         tag
+    }
+
+    /// The check of a cursor's first [`CURSOR_V1_BYTES`] bytes. Not a
+    /// secret: it catches a cursor changed by accident or by hand, and a
+    /// caller who forges one still reads only what its query may read.
+    fn check(body: &[u8]) -> [u8; 8] {
+        Self::tag(b"walletlog.cursor.check", |h| h(body))
     }
 
     pub(super) fn foreign() -> ValidationError {
@@ -304,6 +317,8 @@ impl Cursor {
         bytes.extend_from_slice(&pos.occurred_at.as_micros().to_be_bytes());
         bytes.extend_from_slice(&pos.sequence.to_be_bytes());
         bytes.extend_from_slice(&tag);
+        let check = Self::check(&bytes);
+        bytes.extend_from_slice(&check);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -318,7 +333,14 @@ impl Cursor {
             return Err(malformed());
         }
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| malformed())?;
-        if bytes.len() != CURSOR_BYTES || bytes[0] != CURSOR_VERSION {
+        let intact = match (bytes.first(), bytes.len()) {
+            (Some(1), CURSOR_V1_BYTES) => true,
+            (Some(&CURSOR_VERSION), CURSOR_BYTES) => {
+                Self::check(&bytes[..CURSOR_V1_BYTES]) == bytes[CURSOR_V1_BYTES..]
+            }
+            _ => false,
+        };
+        if !intact {
             return Err(malformed());
         }
         let word = |i: usize| {
@@ -334,5 +356,33 @@ impl Cursor {
             occurred_at,
             sequence: u64::from_be_bytes(word(9)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_cursor_is_still_taken() {
+        let tag = [7u8; 8];
+        let pos = Position {
+            occurred_at: Timestamp::from_micros("t", 1_767_225_600_000_000).unwrap(),
+            sequence: 42,
+        };
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&pos.occurred_at.as_micros().to_be_bytes());
+        v1.extend_from_slice(&pos.sequence.to_be_bytes());
+        v1.extend_from_slice(&tag);
+        let back = Cursor::decode(&URL_SAFE_NO_PAD.encode(&v1), tag).unwrap();
+        assert_eq!((back.occurred_at, back.sequence), (pos.occurred_at, 42));
+        // Today's cursors carry the check and decode to the same place.
+        let v2 = Cursor::encode(pos, tag);
+        let back = Cursor::decode(&v2, tag).unwrap();
+        assert_eq!((back.occurred_at, back.sequence), (pos.occurred_at, 42));
+        assert!(Cursor::decode(&v2, [8u8; 8])
+            .unwrap_err()
+            .reason
+            .contains("different query"));
     }
 }

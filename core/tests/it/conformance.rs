@@ -577,6 +577,20 @@ fn list_rejects_bad_limits_and_cursors(l: &Ledger) {
         assert_eq!(err.field, "cursor", "{bad:?}");
         assert!(err.reason.contains("malformed"), "{bad:?}: {}", err.reason);
     }
+    // A cursor changed anywhere, position included, is refused: never read
+    // as another place in the history.
+    for i in 0..cursor.len() {
+        let c = cursor.as_bytes()[i];
+        let other = if c == b'A' { 'B' } else { 'A' };
+        let changed = format!("{}{other}{}", &cursor[..i], &cursor[i + 1..]);
+        let err = ListQuery::new(wallet("w1"))
+            .limit(1)
+            .unwrap()
+            .cursor(&changed)
+            .unwrap_err();
+        assert_eq!(err.field, "cursor", "{changed:?}");
+        assert!(err.reason.contains("malformed"), "{i}: {}", err.reason);
+    }
     // A cursor from another wallet, order or filter is foreign.
     let foreign = [
         ListQuery::new(wallet("w2")).limit(1).unwrap(),
