@@ -149,6 +149,11 @@ def test_every_wallet_route_needs_a_valid_signature(api: Served) -> None:
     stale = c.call("POST", INGEST, EVENT, timestamp=int(time.time()) - 301)
     assert error_of(stale, 401, "unauthorized")["code"] == "stale"
     assert error_of(c.http.get(EVENTS), 401, "unauthorized")["code"] == "unsigned"
+    # A time that is not plain unix seconds is refused as unsigned, never
+    # a 422 or a 500: before 1970, a sign, a separator, hex, past 63 bits.
+    for stamp in ("-5", "+5", "5_000", "0x5", "9" * 30):
+        odd = c.call("POST", INGEST, EVENT, **{"X-Timestamp": stamp})
+        assert error_of(odd, 401, "unauthorized")["code"] == "unsigned", stamp
     assert api.ledger.changes_since() == []
     for r in (unknown, bad, stale):
         assert SECRET.decode() not in r.text
