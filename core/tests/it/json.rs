@@ -58,6 +58,17 @@ fn bad_event_json_names_the_field() {
             "event",
             "unknown field \"amout\"",
         ),
+        // A key given twice is refused, at any depth: never its last value.
+        (
+            r#"{"wallet_id":"w1","wallet_id":"w2","provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","event_id":"0190f0c2-0000-7000-8000-000000000001"}"#,
+            "event",
+            "the key \"wallet_id\" appears twice",
+        ),
+        (
+            r#"{"wallet_id":"w","provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e","metadata":{"k":1,"k":2}}"#,
+            "event",
+            "appears twice",
+        ),
     ];
     for (text, field, says) in cases {
         let e = json::parse_event(text).unwrap_err();
@@ -72,6 +83,17 @@ fn bad_event_json_names_the_field() {
         .unwrap_err()
         .reason
         .contains("at most"));
+}
+
+#[test]
+fn an_http_body_with_a_key_twice_is_refused() {
+    let body = br#"{"provider":"stripe","event_type":"deposit","amount":"1","amount":"1000","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e1"}"#;
+    let e = json::parse_event_for(body, "w1", None, "", None).unwrap_err();
+    assert_eq!(e.field, "body");
+    assert!(e.reason.contains("\"amount\" appears twice"), "{}", e.reason);
+    // The same body with each key once is an event.
+    let once = br#"{"provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e1","metadata":{"a":[1,{"b":null}],"c":1.5,"d":-2,"e":true}}"#;
+    assert!(json::parse_event_for(once, "w1", None, "", None).is_ok());
 }
 
 #[test]
