@@ -384,6 +384,12 @@ def test_concurrent_requests_share_a_commit_and_keep_their_own_answers(api: Serv
         ({k: v for k, v in EVENT.items() if k != "currency"}, "currency"),
         (b"not json", "body"),
         ([1, 2], "body"),
+        # A member twice is refused, never read as its last value.
+        (
+            b'{"provider":"stripe","event_type":"deposit","amount":"1","amount":"1000",'
+            b'"currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e2"}',
+            "body",
+        ),
     ],
 )
 def test_invalid_events_are_422_naming_the_field(api: Served, body: Any, field: str) -> None:
