@@ -136,6 +136,24 @@ fn ingest_prints_each_line_and_replays_are_duplicates() {
 }
 
 #[test]
+fn ingest_reads_a_file_with_a_byte_order_mark_and_names_a_directory() {
+    let s = Sandbox::new();
+    let line = event_line("w1", "e1", "deposit", "5", "2026-02-01T10:00:00Z");
+    s.write("bom.jsonl", format!("\u{feff}{line}\n"));
+    let out = s.run(&["ingest", "bom.jsonl"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.export("walletlog.db").len(), 1);
+    std::fs::create_dir(s.path("events.d")).unwrap();
+    let out = s.run(&["ingest", "events.d"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("events.d: it is a directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn ingest_stops_at_the_first_refused_line_and_names_it() {
     let s = Sandbox::new();
     let lines = [
@@ -146,6 +164,11 @@ fn ingest_stops_at_the_first_refused_line_and_names_it() {
     s.write("conflict.jsonl", lines.join("\n"));
     let out = s.run(&["ingest", "conflict.jsonl"]);
     assert_eq!(code(&out), 3, "conflicts exit 3");
+    assert!(
+        stdout(&out).contains("1 created, 0 duplicate before line 2"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         stderr(&out).contains("line 2: conflict"),
         "{}",

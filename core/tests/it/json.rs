@@ -90,7 +90,11 @@ fn an_http_body_with_a_key_twice_is_refused() {
     let body = br#"{"provider":"stripe","event_type":"deposit","amount":"1","amount":"1000","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e1"}"#;
     let e = json::parse_event_for(body, "w1", None, "", None).unwrap_err();
     assert_eq!(e.field, "body");
-    assert!(e.reason.contains("\"amount\" appears twice"), "{}", e.reason);
+    assert!(
+        e.reason.contains("\"amount\" appears twice"),
+        "{}",
+        e.reason
+    );
     // The same body with each key once is an event.
     let once = br#"{"provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e1","metadata":{"a":[1,{"b":null}],"c":1.5,"d":-2,"e":true}}"#;
     assert!(json::parse_event_for(once, "w1", None, "", None).is_ok());

@@ -13,9 +13,38 @@ pub(super) fn ingest(g: &Global, file: &Path) -> Result<u8> {
     let mut reader = input(file)?;
     let ledger = open(g, true)?;
     let (mut created, mut duplicates, mut number) = (0u64, 0u64, 0usize);
+    let stored = each_line(
+        g,
+        &ledger,
+        &mut *reader,
+        &mut created,
+        &mut duplicates,
+        &mut number,
+    );
+    if !g.json {
+        match &stored {
+            Ok(()) => println!("{created} created, {duplicates} duplicate"),
+            // What the lines before the refused one did stays done.
+            Err(_) => println!("{created} created, {duplicates} duplicate before line {number}"),
+        }
+    }
+    stored.map(|()| 0)
+}
+
+/// Ingests line after line, counting, until the input ends or a line is
+/// refused (`number` is then that line's).
+fn each_line(
+    g: &Global,
+    ledger: &walletlog::Ledger,
+    reader: &mut dyn std::io::BufRead,
+    created: &mut u64,
+    duplicates: &mut u64,
+    number: &mut usize,
+) -> Result<()> {
     let mut buf = Vec::new();
-    while let Some(line) = next_line(&mut *reader, &mut buf)? {
-        number += 1;
+    while let Some(line) = next_line(reader, &mut buf)? {
+        *number += 1;
+        let number = *number;
         let line = line.map_err(|e| Failure::Line(number, e))?;
         if line.trim().is_empty() {
             continue;
@@ -25,9 +54,9 @@ pub(super) fn ingest(g: &Global, file: &Path) -> Result<u8> {
             .ingest(&event)
             .map_err(|e| Failure::Line(number, e))?;
         if result.created() {
-            created += 1;
+            *created += 1;
         } else {
-            duplicates += 1;
+            *duplicates += 1;
         }
         if g.json {
             let mut v = wljson::ingest_result(&result);
@@ -46,8 +75,5 @@ pub(super) fn ingest(g: &Global, file: &Path) -> Result<u8> {
             );
         }
     }
-    if !g.json {
-        println!("{created} created, {duplicates} duplicate");
-    }
-    Ok(0)
+    Ok(())
 }

@@ -109,6 +109,26 @@ pub(super) fn next_page_command(g: &Global, args: &[String], cursor: &str) -> St
     words.join(" ")
 }
 
+/// A secret in a file that other users can read is hardly one: said on
+/// standard error. The command goes on (some deployments mount secrets
+/// group-readable on purpose).
+fn warn_if_shared(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                eprintln!(
+                    "walletlog: warning: {} holds a secret and other users can read it \
+                     (mode {mode:04o}); chmod 600 it",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
 /// `1 delivery`, `2 deliveries`.
 pub(super) fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -139,6 +159,7 @@ pub(super) fn secret_from_env(var: &str) -> Result<String> {
 pub(super) fn secret_from_file(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    warn_if_shared(path);
     Ok(text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
@@ -150,6 +171,12 @@ pub(super) fn secret_from_file(path: &Path) -> Result<String> {
 pub(super) fn input(path: &Path) -> Result<Box<dyn BufRead>> {
     if path == Path::new("-") {
         return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    if path.is_dir() {
+        return Err(Failure::usage(format!(
+            "cannot read {}: it is a directory",
+            path.display()
+        )));
     }
     let file = std::fs::File::open(path)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
@@ -178,7 +205,12 @@ pub(super) fn next_line(
         return Ok(None);
     }
     Ok(Some(match std::str::from_utf8(buf) {
-        Ok(text) => Ok(text.trim_end_matches(['\n', '\r']).to_owned()),
+        // A byte order mark (some editors write one) is not part of the JSON.
+        Ok(text) => Ok(text
+            .strip_prefix('\u{feff}')
+            .unwrap_or(text)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned()),
         Err(e) => Err(Error::Validation(walletlog::ValidationError::new(
             "event",
             format!(

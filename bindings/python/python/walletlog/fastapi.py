@@ -252,7 +252,8 @@ def _validation(field: str, message: str) -> Problem:
 
 def _storage(e: StorageError) -> Problem:
     # The engine's message may name files or servers: logged, not returned.
-    log.warning("storage error (%s): %s", e.code, e.message)
+    prefix = f"storage error ({e.code}): "
+    log.warning("%s%s", "" if e.message.startswith(prefix) else prefix, e.message)
     return Problem(
         503,
         "unavailable",
