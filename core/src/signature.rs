@@ -122,11 +122,20 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Whether `secret` can verify deliveries signed under `scheme`: it
+/// decodes as the scheme requires (base64 after `whsec_`, hex, ...) to a
+/// key of at least one byte. An empty key is one anybody can sign with.
+pub fn check_secret(scheme: &SignatureScheme, secret: &Secret) -> Result<(), SignatureError> {
+    secret_key(scheme, secret).map(drop)
+}
+
 /// The HMAC key `secret` gives under `scheme`: the text's bytes (Stripe,
-/// and `hmac` with a UTF-8 secret), or its decoding. A secret that cannot
-/// be decoded, or whose key would be empty, is refused: an empty key is
-/// one anybody can sign with, so it fails closed.
-pub fn secret_key(scheme: &SignatureScheme, secret: &Secret) -> Result<Vec<u8>, SignatureError> {
+/// and `hmac` with a UTF-8 secret), or its decoding; refused as
+/// [`check_secret`] says. The bytes stay in this crate.
+pub(crate) fn secret_key(
+    scheme: &SignatureScheme,
+    secret: &Secret,
+) -> Result<Vec<u8>, SignatureError> {
     let text = secret.expose();
     let key = match scheme {
         SignatureScheme::None | SignatureScheme::StripeV1 => text.as_bytes().to_vec(),
@@ -398,20 +407,24 @@ impl HttpRequest<'_> {
     }
 }
 
-/// What every signed request keeps to: a secret of at least one byte (an
-/// empty key is one anybody can sign with) and a timestamp of unix
-/// seconds, not negative.
-fn check_request(secret: &[u8], request: &HttpRequest<'_>) -> Result<(), ValidationError> {
+/// A signing secret of at least one byte: an empty key is one anybody can
+/// sign with.
+fn check_request_secret(secret: &[u8]) -> Result<(), ValidationError> {
     if secret.is_empty() {
         return Err(ValidationError::new(
             "secret",
             "is empty: a request signed with an empty key proves nothing",
         ));
     }
-    if request.timestamp < 0 {
+    Ok(())
+}
+
+/// Unix seconds of the signer's own clock: not before 1970.
+fn check_own_time(field: &'static str, seconds: i64) -> Result<(), ValidationError> {
+    if seconds < 0 {
         return Err(ValidationError::new(
-            "timestamp",
-            format!("must be unix seconds, not {}", request.timestamp),
+            field,
+            format!("must be unix seconds, not {seconds}"),
         ));
     }
     Ok(())
@@ -422,7 +435,8 @@ fn check_request(secret: &[u8], request: &HttpRequest<'_>) -> Result<(), Validat
 /// HMAC-SHA256(secret, `METHOD\nTARGET\nTIMESTAMP\nhex(sha256(body))`).
 /// An empty secret or a negative timestamp is a validation error.
 pub fn sign_request(secret: &[u8], request: &HttpRequest<'_>) -> Result<String, ValidationError> {
-    check_request(secret, request)?;
+    check_request_secret(secret)?;
+    check_own_time("timestamp", request.timestamp)?;
     let text = request.signed_text();
     Ok(crate::encoding::hex(&mac(
         HmacAlgorithm::Sha256,
@@ -433,8 +447,10 @@ pub fn sign_request(secret: &[u8], request: &HttpRequest<'_>) -> Result<String, 
 
 /// Verifies a signature made by [`sign_request`], and that the request's
 /// timestamp is within `tolerance_secs` of `now` (unix seconds). A
-/// signature that does not hold is [`Error::Signature`]; an empty secret,
-/// a negative timestamp or tolerance is [`Error::Validation`].
+/// request that does not hold is [`Error::Signature`], a timestamp before
+/// 1970 included (it is the sender's); the verifier's own mistakes, an
+/// empty secret or a negative `now` or tolerance, are
+/// [`Error::Validation`].
 pub fn verify_request(
     secret: &[u8],
     request: &HttpRequest<'_>,
@@ -442,12 +458,20 @@ pub fn verify_request(
     now: i64,
     tolerance_secs: i64,
 ) -> Result<(), Error> {
-    check_request(secret, request)?;
+    check_request_secret(secret)?;
+    check_own_time("now", now)?;
     if tolerance_secs < 0 {
         return Err(ValidationError::new(
             "tolerance_secs",
             format!("must be a number of seconds, not {tolerance_secs}"),
         )
+        .into());
+    }
+    if request.timestamp < 0 {
+        return Err(SignatureError::Malformed {
+            header: "timestamp".into(),
+            reason: format!("{} is before 1970", request.timestamp),
+        }
         .into());
     }
     if now.abs_diff(request.timestamp) > tolerance_secs.unsigned_abs() {

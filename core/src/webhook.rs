@@ -24,6 +24,20 @@ use crate::ports::Storage;
 use crate::service::{Attempt, Service};
 use crate::signature::{self, Secret, SignatureScheme, SignedRequest};
 
+/// Refuses `secret` for `info`'s provider when its scheme cannot decode it.
+fn unsuitable_secret(info: &PluginInfo, secret: &Secret) -> Result<(), ValidationError> {
+    signature::check_secret(&info.signature, secret).map_err(|e| {
+        ValidationError::new(
+            "secret",
+            format!(
+                "the secret of provider {} does not suit its plugin's scheme {}: {e}",
+                info.provider,
+                info.signature.name()
+            ),
+        )
+    })
+}
+
 /// Installed plugins and webhook secrets of one ledger.
 pub(crate) struct Intake {
     limits: PluginLimits,
@@ -100,6 +114,11 @@ impl Intake {
             )
             .into());
         }
+        // A secret set before its plugin is checked now, as it would have
+        // been had the plugin come first: never at each delivery.
+        if let Some(secret) = read(&self.secrets).get(&info.provider) {
+            unsuitable_secret(&info, secret)?;
+        }
         write(&self.plugins).insert(info.provider.clone(), Arc::new(plugin));
         tracing::info!(
             target: "walletlog::plugins",
@@ -113,23 +132,15 @@ impl Intake {
 
     /// Refuses a secret no delivery could be verified with: an empty one,
     /// or, when the provider's plugin is installed, one its scheme cannot
-    /// decode (not base64 after `whsec_`, not hex, ...).
+    /// decode (not base64 after `whsec_`, not hex, ...). Installing a
+    /// plugin checks a secret set before it the same way.
     pub(crate) fn set_secret(&self, provider: &str, secret: Secret) -> Result<()> {
         let provider = Provider::new(provider)?;
         if secret.is_empty() {
             return Err(ValidationError::new("secret", "is empty").into());
         }
         if let Some(info) = self.plugin_info(provider.as_str()) {
-            signature::secret_key(&info.signature, &secret).map_err(|e| {
-                ValidationError::new(
-                    "secret",
-                    format!(
-                        "does not suit provider {}'s scheme {}: {e}",
-                        provider.as_str(),
-                        info.signature.name()
-                    ),
-                )
-            })?;
+            unsuitable_secret(&info, &secret)?;
         }
         write(&self.secrets).insert(provider.as_str().to_owned(), secret);
         Ok(())

@@ -383,7 +383,7 @@ impl fmt::Display for SignatureError {
                 f,
                 "signed timestamp {timestamp} is {}s from now ({now}); \
                  at most {tolerance_secs}s allowed",
-                (now - timestamp).abs()
+                now.abs_diff(*timestamp)
             ),
             SignatureError::BadSecret(reason) => {
                 write!(f, "the configured secret is unusable: {reason}")

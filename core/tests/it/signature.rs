@@ -3,7 +3,7 @@
 
 use super::util::hex;
 use walletlog::signature::{
-    secret_key, sign_request, verify, verify_request, DigestEncoding, HmacAlgorithm, HmacSpec,
+    check_secret, sign_request, verify, verify_request, DigestEncoding, HmacAlgorithm, HmacSpec,
     HttpRequest, Secret, SecretEncoding, SignatureError, SignatureScheme, SignedRequest,
 };
 use walletlog::Error;
@@ -748,15 +748,43 @@ fn request_signing_round_trips_and_refuses_tampering() {
         verify_request(secret, &req, "xyz", req.timestamp, 300),
         Err(Error::Signature(SignatureError::Malformed { .. }))
     ));
-    // Times at the ends of the range are refused, never an overflow.
-    for (timestamp, now) in [(0, i64::MAX), (i64::MAX, 0), (i64::MAX, i64::MIN)] {
-        assert!(matches!(
-            verify_request(secret, &HttpRequest { timestamp, ..req }, &sig, now, 300),
-            Err(Error::Signature(
-                SignatureError::TimestampOutOfTolerance { .. }
-            ))
-        ));
+    // Times at the ends of the range are refused, never an overflow, and
+    // the refusal prints.
+    for (timestamp, now) in [(0, i64::MAX), (i64::MAX, 0)] {
+        let e =
+            verify_request(secret, &HttpRequest { timestamp, ..req }, &sig, now, 300).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Signature(SignatureError::TimestampOutOfTolerance { .. })
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&i64::MAX.to_string()), "{e}");
     }
+    // A sender's time before 1970 is its request's fault: a signature error.
+    for timestamp in [-1, i64::MIN] {
+        let e =
+            verify_request(secret, &HttpRequest { timestamp, ..req }, &sig, 0, 300).unwrap_err();
+        assert!(
+            matches!(e, Error::Signature(SignatureError::Malformed { .. })),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        SignatureError::TimestampOutOfTolerance {
+            timestamp: i64::MAX,
+            now: i64::MIN,
+            tolerance_secs: 300
+        }
+        .to_string(),
+        format!(
+            "signed timestamp {} is {}s from now ({}); at most 300s allowed",
+            i64::MAX,
+            u64::MAX,
+            i64::MIN
+        )
+    );
 }
 
 #[test]
@@ -800,6 +828,10 @@ fn request_signing_refuses_an_empty_secret_and_negative_times() {
         panic!("a negative tolerance was taken")
     };
     assert_eq!(v.field, "tolerance_secs");
+    let Err(Error::Validation(v)) = verify_request(b"k", &req, &sig, -1, 300) else {
+        panic!("a negative now was taken")
+    };
+    assert_eq!(v.field, "now");
 }
 
 #[test]
@@ -821,7 +853,7 @@ fn an_empty_webhook_key_fails_closed_in_every_scheme() {
         (SignatureScheme::Hmac(spec(SecretEncoding::Base64)), ""),
     ] {
         assert_eq!(
-            secret_key(&scheme, &Secret::new(secret)),
+            check_secret(&scheme, &Secret::new(secret)),
             Err(SignatureError::BadSecret("the secret is empty".into())),
             "{} {secret:?}",
             scheme.name()

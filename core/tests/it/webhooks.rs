@@ -469,6 +469,25 @@ fn a_secret_no_delivery_could_be_verified_with_is_refused_when_set() {
     }
     bare.set_webhook_secret(provider, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         .unwrap();
+    // A secret set first is checked when its plugin is installed: the
+    // install is refused, nothing is installed, and a good secret then
+    // lets it in.
+    let early = Ledger::in_memory();
+    early
+        .set_webhook_secret("standard-webhooks", "whsec_!!!x")
+        .unwrap();
+    let Err(Error::Validation(v)) = early.install_plugin(&plugin("standard-webhooks")) else {
+        panic!("a plugin was installed beside a secret it cannot use")
+    };
+    assert_eq!(v.field, "secret");
+    assert!(early.plugin("standard-webhooks").is_none());
+    early
+        .set_webhook_secret(
+            "standard-webhooks",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .unwrap();
+    early.install_plugin(&plugin("standard-webhooks")).unwrap();
 }
 
 #[test]
