@@ -1,5 +1,6 @@
-//! The one encoding of bytes as text, and the one rule for quoting
-//! untrusted text in a message. Every face uses these; none writes its own.
+//! The one encoding of bytes as text, the one rule for quoting untrusted
+//! text in a message, and the one reading of JSON input. Every face uses
+//! these; none writes its own.
 
 /// Lower-case hex, two digits a byte.
 pub fn hex(bytes: &[u8]) -> String {
@@ -39,6 +40,98 @@ pub fn quoted(text: &str) -> String {
         format!("{head:?}...")
     } else {
         format!("{head:?}")
+    }
+}
+
+/// Parses JSON input whose objects name each key once, at every depth.
+/// `{"amount": "1", "amount": "1000"}` is refused, not read as its last
+/// value: two readers of one document (a gateway that checks the first,
+/// walletlog that would take the last) must never see two different
+/// events. Numbers are kept as `serde_json` keeps them (this crate does
+/// not enable its `arbitrary_precision`; a test holds it to that).
+pub(crate) fn strict_json(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_slice::<Strict>(bytes).map(|s| s.0)
+}
+
+/// Why [`strict_json`] refused its input, for a validation error's reason.
+pub(crate) fn json_refusal(e: &serde_json::Error) -> String {
+    match e.classify() {
+        // Raised only by `Strict`: the text is JSON, with a key twice.
+        serde_json::error::Category::Data => format!("is refused: {e}"),
+        _ => format!("is not valid JSON: {e}"),
+    }
+}
+
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match object.entry(key) {
+                serde_json::map::Entry::Occupied(e) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "the key {} appears twice in one object",
+                        quoted(e.key())
+                    )));
+                }
+                serde_json::map::Entry::Vacant(e) => {
+                    let Strict(v) = map.next_value()?;
+                    e.insert(v);
+                }
+            }
+        }
+        Ok(serde_json::Value::Object(object))
     }
 }
 

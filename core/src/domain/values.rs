@@ -486,8 +486,8 @@ impl Metadata {
         if text.len() > 4 * METADATA_BYTES_MAX {
             return Err(Self::too_big(text.len()));
         }
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ValidationError::new("metadata", format!("is not valid JSON ({e})")))?;
+        let value = crate::encoding::strict_json(text.as_bytes())
+            .map_err(|e| ValidationError::new("metadata", crate::encoding::json_refusal(&e)))?;
         match value {
             serde_json::Value::Object(map) => Self::from_map(map),
             _ => Err(ValidationError::new("metadata", "must be a JSON object")),

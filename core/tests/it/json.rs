@@ -95,9 +95,19 @@ fn an_http_body_with_a_key_twice_is_refused() {
         "{}",
         e.reason
     );
-    // The same body with each key once is an event.
-    let once = br#"{"provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e1","metadata":{"a":[1,{"b":null}],"c":1.5,"d":-2,"e":true}}"#;
-    assert!(json::parse_event_for(once, "w1", None, "", None).is_ok());
+    // The same body with each key once is an event, its numbers kept as
+    // numbers (not as the objects serde_json's arbitrary_precision makes).
+    let once = br#"{"provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e1","metadata":{"a":[1,{"b":null}],"c":1.5,"d":-9223372036854775808,"e":true,"f":18446744073709551615,"g":"x"}}"#;
+    let event = json::parse_event_for(once, "w1", None, "", None).unwrap();
+    assert_eq!(
+        event.metadata.as_json(),
+        r#"{"a":[1,{"b":null}],"c":1.5,"d":-9223372036854775808,"e":true,"f":18446744073709551615,"g":"x"}"#
+    );
+    // Metadata text, as a plugin or Python gives it, is held to the same rule.
+    let e = walletlog::Metadata::from_json(r#"{"k":1,"n":{"k":1,"k":2}}"#).unwrap_err();
+    assert_eq!(e.field, "metadata");
+    assert!(e.reason.contains("\"k\" appears twice"), "{}", e.reason);
+    assert!(walletlog::Metadata::from_json(r#"{"k":1,"n":{"k":2}}"#).is_ok());
 }
 
 #[test]
