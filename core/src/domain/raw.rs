@@ -114,7 +114,12 @@ impl RawListQuery {
             let types = types
                 .iter()
                 .map(|t| EventType::parse(t))
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>()
+                // Named as the query's parameter, which holds several.
+                .map_err(|e| ValidationError {
+                    field: "event_types",
+                    ..e
+                })?;
             query = query.event_types(types)?;
         }
         if let Some(since) = &self.since {

@@ -20,6 +20,7 @@ page, and balances per currency at any point in time. Amounts are
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 import operator
 import os
@@ -75,9 +76,6 @@ class EventType(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
-
-
-_EVENT_TYPE_NAMES = frozenset(t.value for t in EventType)
 
 
 def _from_micros(us: int) -> datetime:
@@ -299,36 +297,22 @@ def _text(field: str, value: Any) -> str:
 
 
 def _event_type_text(field: str, value: Any) -> str:
-    """An event type's name, checked here so that the error names the
-    caller's parameter (``event_types`` of ``list``)."""
+    """An event type, by member or name; the core checks the name (and
+    names ``event_types`` when it is not one)."""
     if isinstance(value, EventType):
         return value.value
-    text = _text(field, value)
-    if text not in _EVENT_TYPE_NAMES:
-        reason = f"{text!r} is not one of {', '.join(sorted(_EVENT_TYPE_NAMES))}"
-        raise ValidationError(f"invalid {field}: {reason}", field, reason)
-    return text
-
-
-#: An event's fields as ``ingest`` takes them, and those it requires.
-_EVENT_FIELDS = (
-    "wallet_id",
-    "provider",
-    "event_type",
-    "amount",
-    "currency",
-    "occurred_at",
-    "provider_event_id",
-    "idempotency_key",
-    "metadata",
-    "event_id",
-)
-_REQUIRED_EVENT_FIELDS = _EVENT_FIELDS[:6]
+    return _text(field, value)
 
 
 def _event_fields(item: Any) -> Mapping[str, Any]:
     """One item of ``ingest_many``: a mapping of ``ingest``'s keywords, the
     first unknown or missing one named."""
+    if (
+        type(item) is dict
+        and item.keys() <= _EVENT_FIELD_SET
+        and item.keys() >= _REQUIRED_EVENT_FIELD_SET
+    ):
+        return item  # the common case, in two set comparisons
     if not isinstance(item, Mapping):
         raise _type_error("event", "a mapping of the event's fields", item)
     for name in item:
@@ -355,6 +339,25 @@ def _seconds_int(field: str, value: Any) -> int:
         reason = f"must be a whole number of seconds from 0 to {2**63 - 1}, not {n}"
         raise ValidationError(f"invalid {field}: {reason}", field, reason)
     return n
+
+
+def _sender_seconds(value: Any) -> int:
+    """A request's timestamp as its sender gave it: an int (else an
+    ``InvalidTypeError``, the caller's mistake); one that no clock gives is
+    the request's fault, a ``SignatureError`` (the core refuses a negative
+    one the same way)."""
+    if isinstance(value, bool):
+        raise _type_error("timestamp", "an int", value)
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise _type_error("timestamp", "an int", value) from None
+    if n >= 2**63:
+        raise SignatureError(
+            f"invalid signature: the timestamp {n} is not unix seconds",
+            code="malformed",
+        )
+    return max(n, -(2**63))
 
 
 def _bytes(field: str, value: Any) -> bytes:
@@ -1159,6 +1162,18 @@ class Ledger:
         )
 
 
+#: An event's fields as ``ingest`` takes them (``Ledger._fields``'s
+#: parameters, so there is one list), and those it requires.
+_EVENT_FIELDS = tuple(inspect.signature(Ledger._fields).parameters)
+_REQUIRED_EVENT_FIELDS = tuple(
+    name
+    for name, p in inspect.signature(Ledger._fields).parameters.items()
+    if p.default is inspect.Parameter.empty
+)
+_EVENT_FIELD_SET = frozenset(_EVENT_FIELDS)
+_REQUIRED_EVENT_FIELD_SET = frozenset(_REQUIRED_EVENT_FIELDS)
+
+
 class _Reopening:
     """A forked child's stand-in for an inherited native ledger: the first
     attribute asked for opens the ledger again in this process."""
@@ -1245,13 +1260,16 @@ def verify_request(
 ) -> bool:
     """``True`` when ``signature`` is ``sign_request``'s for this request and
     ``timestamp`` is within ``tolerance`` seconds of now; else raises
-    ``SignatureError`` (saying which: bad, stale, malformed)."""
+    ``SignatureError`` (saying which: bad, stale, malformed; a timestamp
+    before 1970 is malformed). The verifier's own mistakes, an empty
+    ``secret`` or a negative ``now`` or ``tolerance``, are a
+    ``ValidationError``."""
     _walletlog.verify_request(
         _secret_bytes(secret),
         _text("method", method),
         _text("path", path),
         _bytes("body", body),
-        _seconds_int("timestamp", timestamp),
+        _sender_seconds(timestamp),
         _text("signature", signature),
         int(time.time()) if now is None else _seconds_int("now", now),
         _seconds_int("tolerance", tolerance),

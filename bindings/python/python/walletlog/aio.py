@@ -42,6 +42,7 @@ from . import (
     Page,
     PluginInfo,
     ReplayReport,
+    _iterable,
 )
 from . import Ledger as SyncLedger
 from .errors import StorageError, ValidationError
@@ -218,7 +219,9 @@ class Ledger:
         )
 
     async def ingest_many(self, events: Iterable[Mapping[str, Any]]) -> _List[IngestResult]:
-        return await self._run(self.sync.ingest_many, list(events))
+        # Read on the loop (an iterator may not cross threads); checked as
+        # the sync ledger checks it, so `5` or a str is the same error.
+        return await self._run(self.sync.ingest_many, list(_iterable("events", events)))
 
     async def get(self, event_id: Union[uuid.UUID, str]) -> Optional[Event]:
         return await self._run(self.sync.get, event_id)

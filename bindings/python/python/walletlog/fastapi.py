@@ -398,6 +398,20 @@ class Authenticator:
                     "keys",
                     "has an entry that is not a walletlog.ApiKey",
                 )
+        for name, value in (
+            ("max_body_bytes", max_body_bytes),
+            ("timestamp_tolerance", timestamp_tolerance),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValidationError(
+                    f"invalid {name}: must be a whole number of 0 or more, not {value!r}",
+                    name,
+                    "must be a whole number of 0 or more",
+                )
+        if not callable(clock):
+            raise ValidationError(
+                "invalid clock: must be a callable giving unix seconds", "clock", "not callable"
+            )
         self.keys = dict(keys)
         self.max_body_bytes = max_body_bytes
         self.timestamp_tolerance = timestamp_tolerance
@@ -429,7 +443,7 @@ class Authenticator:
             raise Problem(401, "unauthorized", "unknown key id", code="unknown_key")
         # Whole unix seconds, digits only (int() would also take " 5", "+5"
         # and "5_000"), that fit the 63 bits the core signs.
-        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 18):
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 19) or int(stamp) >= 2**63:
             raise Problem(401, "unauthorized", "X-Timestamp must be unix seconds", code="unsigned")
         timestamp = int(stamp)
         try:
