@@ -250,9 +250,10 @@ fn history_pages_filters_and_json() {
         .find_map(|l| l.strip_prefix("more: walletlog "))
         .unwrap_or_else(|| panic!("no next-page command in {text}"));
     assert!(
-        more.starts_with("history w1 --limit 1 --order asc --type fee --type hold --cursor "),
+        more.starts_with("history --limit 1 --order asc --type fee --type hold --cursor "),
         "{more}"
     );
+    assert!(more.ends_with(" -- w1"), "{more}");
     let words: Vec<&str> = more.split(' ').collect();
     let next = s.run(&words);
     assert_eq!(code(&next), 0, "{more}: {}", stderr(&next));
@@ -906,6 +907,39 @@ fn inbox_list_show_and_replay_under_a_fixed_plugin() {
         "{table}"
     );
     assert!(!table.contains("ingested"), "{table}");
+    // The next-page command, run as printed, gives the second delivery,
+    // on a ledger named by a --db that needs quoting.
+    let move_ledger = |from: &str, to: &str| {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::rename(
+                s.path(&format!("{from}{suffix}")),
+                s.path(&format!("{to}{suffix}")),
+            );
+        }
+    };
+    move_ledger("walletlog.db", "other ledger.db");
+    let first = stdout(&s.run(&["--db", "other ledger.db", "inbox", "list", "--limit", "1"]));
+    let more = first
+        .lines()
+        .find_map(|l| l.strip_prefix("more: walletlog "))
+        .unwrap_or_else(|| panic!("no next-page command in {first}"));
+    assert!(
+        more.starts_with("--db 'other ledger.db' inbox list --limit 1 --order desc --cursor "),
+        "{more}"
+    );
+    // The shell's reading of the printed words: the one quoted word, whole.
+    let words: Vec<String> = more
+        .replacen("'other ledger.db'", "\u{0}", 1)
+        .split(' ')
+        .map(|w| w.replace('\u{0}', "other ledger.db"))
+        .collect();
+    let second = stdout(&s.run(&words.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(
+        second.contains(&entries[1]["delivery_id"].as_str().unwrap()[..8]),
+        "{second}"
+    );
+    assert!(!second.contains("more: "), "{second}");
+    move_ledger("other ledger.db", "walletlog.db");
 
     let shown = s.json(&["inbox", "show", &dead]);
     assert_eq!(

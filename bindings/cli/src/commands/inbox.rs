@@ -137,14 +137,15 @@ fn list(g: &Global, a: &ListArgs) -> Result<u8> {
         );
     }
     if let Some(cursor) = &page.next_cursor {
-        println!("more: {}", next_page_command(g, &a.same_query(), cursor));
+        println!("more: {}", next_page_command(g, &a.same_query(cursor)));
     }
     Ok(0)
 }
 
 impl ListArgs {
-    /// The arguments that ask for the same query (a cursor belongs to one).
-    fn same_query(&self) -> Vec<String> {
+    /// The arguments that ask for the same query (a cursor belongs to
+    /// one), from `cursor` on.
+    fn same_query(&self, cursor: &str) -> Vec<String> {
         let mut args = vec!["inbox".to_owned(), "list".to_owned()];
         let mut option = |name: &str, value: &str| {
             args.push(format!("--{name}"));
@@ -162,6 +163,7 @@ impl ListArgs {
                 option(name, v);
             }
         }
+        option("cursor", cursor);
         args
     }
 }

@@ -25,7 +25,10 @@ pub(super) fn ingest(g: &Global, file: &Path) -> Result<u8> {
         match &stored {
             Ok(()) => println!("{created} created, {duplicates} duplicate"),
             // What the lines before the refused one did stays done.
-            Err(_) => println!("{created} created, {duplicates} duplicate before line {number}"),
+            Err(Failure::Line(..)) => {
+                println!("{created} created, {duplicates} duplicate before line {number}")
+            }
+            Err(_) => println!("{created} created, {duplicates} duplicate before the input failed"),
         }
     }
     stored.map(|()| 0)

@@ -93,19 +93,30 @@ pub(super) fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
     Ok(Ledger::open(db, options)?)
 }
 
-/// The command that prints the next page: `walletlog` with `args`, the
-/// ledger's `--db` when it is not the one found without it, and
-/// `--cursor`, each word quoted for a POSIX shell where it needs it.
-pub(super) fn next_page_command(g: &Global, args: &[String], cursor: &str) -> String {
+/// The command that prints the next page: `walletlog` with the ledger's
+/// `--db` when it is not the one found without it (a PostgreSQL password
+/// shown as `***`), the audit key's flag (its variable or file, never the
+/// key) and `args` (the command, its options with `--cursor`, then `--`
+/// before a positional argument that could read as a flag), each word
+/// quoted for a POSIX shell where it needs it.
+pub(super) fn next_page_command(g: &Global, args: &[String]) -> String {
     let mut words = vec!["walletlog".to_owned()];
     let implied = std::env::var_os("WALLETLOG_DB").unwrap_or_else(|| "walletlog.db".into());
     if g.db.as_os_str() != implied {
+        let shown = walletlog::Location::parse(g.db.as_os_str())
+            .map_or_else(|_| g.db.to_string_lossy().into_owned(), |l| l.to_string());
         words.push("--db".into());
-        words.push(shell_word(&g.db.to_string_lossy()));
+        words.push(shell_word(&shown));
+    }
+    if let Some(var) = &g.audit_key_env {
+        words.push("--audit-key-env".into());
+        words.push(shell_word(var));
+    }
+    if let Some(file) = &g.audit_key_file {
+        words.push("--audit-key-file".into());
+        words.push(shell_word(&file.to_string_lossy()));
     }
     words.extend(args.iter().map(|a| shell_word(a)));
-    words.push("--cursor".into());
-    words.push(shell_word(cursor));
     words.join(" ")
 }
 
@@ -149,11 +160,15 @@ fn shell_word(word: &str) -> String {
 }
 
 pub(super) fn secret_from_env(var: &str) -> Result<String> {
-    std::env::var(var).map_err(|_| {
-        Failure::usage(format!(
+    match std::env::var(var) {
+        Ok(value) if value.is_empty() => Err(Failure::usage(format!(
+            "environment variable {var} is empty: it holds no secret"
+        ))),
+        Ok(value) => Ok(value),
+        Err(_) => Err(Failure::usage(format!(
             "environment variable {var} is not set (or not UTF-8)"
-        ))
-    })
+        ))),
+    }
 }
 
 pub(super) fn secret_from_file(path: &Path) -> Result<String> {

@@ -57,15 +57,16 @@ pub(super) fn history(g: &Global, a: &HistoryArgs) -> Result<u8> {
         table::print(&EVENT_HEADER, &rows, &["AMOUNT", "SEQ"]);
     }
     if let Some(cursor) = &page.next_cursor {
-        println!("more: {}", next_page_command(g, &a.same_query(), cursor));
+        println!("more: {}", next_page_command(g, &a.same_query(cursor)));
     }
     Ok(0)
 }
 
 impl HistoryArgs {
-    /// The arguments that ask for the same query (a cursor belongs to one).
-    fn same_query(&self) -> Vec<String> {
-        let mut args = vec!["history".to_owned(), self.wallet.clone()];
+    /// The arguments that ask for the same query (a cursor belongs to
+    /// one), from `cursor` on.
+    fn same_query(&self, cursor: &str) -> Vec<String> {
+        let mut args = vec!["history".to_owned()];
         let mut option = |name: &str, value: &str| {
             args.push(format!("--{name}"));
             args.push(value.to_owned());
@@ -84,6 +85,9 @@ impl HistoryArgs {
                 option(name, v);
             }
         }
+        option("cursor", cursor);
+        // The wallet last, after `--`: a wallet id may start with `-`.
+        args.extend(["--".to_owned(), self.wallet.clone()]);
         args
     }
 }
