@@ -195,6 +195,13 @@ fn ingest_stops_at_the_first_refused_line_and_names_it() {
     assert_eq!(s.export("walletlog.db").len(), 1);
 }
 
+/// What a page printed after `more: walletlog `: the next page's arguments.
+fn next_page_command(page: &str) -> &str {
+    page.lines()
+        .find_map(|l| l.strip_prefix("more: walletlog "))
+        .unwrap_or_else(|| panic!("no next-page command in {page}"))
+}
+
 #[test]
 fn history_pages_filters_and_json() {
     let s = Sandbox::new();
@@ -245,10 +252,7 @@ fn history_pages_filters_and_json() {
         "history", "w1", "--limit", "1", "--type", "fee", "--type", "hold", "--order", "asc",
     ]);
     let text = stdout(&out);
-    let more = text
-        .lines()
-        .find_map(|l| l.strip_prefix("more: walletlog "))
-        .unwrap_or_else(|| panic!("no next-page command in {text}"));
+    let more = next_page_command(&text);
     assert!(
         more.starts_with("history --limit 1 --order asc --type fee --type hold --cursor "),
         "{more}"
@@ -919,10 +923,7 @@ fn inbox_list_show_and_replay_under_a_fixed_plugin() {
     };
     move_ledger("walletlog.db", "other ledger.db");
     let first = stdout(&s.run(&["--db", "other ledger.db", "inbox", "list", "--limit", "1"]));
-    let more = first
-        .lines()
-        .find_map(|l| l.strip_prefix("more: walletlog "))
-        .unwrap_or_else(|| panic!("no next-page command in {first}"));
+    let more = next_page_command(&first);
     assert!(
         more.starts_with("--db 'other ledger.db' inbox list --limit 1 --order desc --cursor "),
         "{more}"

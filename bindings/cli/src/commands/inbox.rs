@@ -8,7 +8,7 @@ use walletlog::{
     ReplaySelection,
 };
 
-use super::{count, next_page_command, open, print_json};
+use super::{command_words, count, next_page_command, open, print_json};
 use crate::failure::{Failure, EXIT_REFUSED};
 use crate::{table, Global, Result};
 
@@ -146,25 +146,18 @@ impl ListArgs {
     /// The arguments that ask for the same query (a cursor belongs to
     /// one), from `cursor` on.
     fn same_query(&self, cursor: &str) -> Vec<String> {
-        let mut args = vec!["inbox".to_owned(), "list".to_owned()];
-        let mut option = |name: &str, value: &str| {
-            args.push(format!("--{name}"));
-            args.push(value.to_owned());
-        };
-        option("limit", &self.limit.to_string());
-        option("order", &self.order);
-        for (name, value) in [
-            ("provider", &self.provider),
-            ("verdict", &self.verdict),
-            ("since", &self.since),
-            ("until", &self.until),
-        ] {
-            if let Some(v) = value {
-                option(name, v);
-            }
-        }
-        option("cursor", cursor);
-        args
+        command_words(
+            &["inbox", "list"],
+            &[
+                ("limit", Some(&self.limit.to_string())),
+                ("order", Some(&self.order)),
+                ("provider", self.provider.as_deref()),
+                ("verdict", self.verdict.as_deref()),
+                ("since", self.since.as_deref()),
+                ("until", self.until.as_deref()),
+                ("cursor", Some(cursor)),
+            ],
+        )
     }
 }
 

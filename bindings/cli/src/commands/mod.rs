@@ -140,6 +140,18 @@ fn warn_if_shared(path: &Path) {
     }
 }
 
+/// `command` followed by `--name value` for each option that has a value.
+pub(super) fn command_words(command: &[&str], options: &[(&str, Option<&str>)]) -> Vec<String> {
+    let mut words: Vec<String> = command.iter().map(|w| (*w).to_owned()).collect();
+    for (name, value) in options {
+        if let Some(value) = value {
+            words.push(format!("--{name}"));
+            words.push((*value).to_owned());
+        }
+    }
+    words
+}
+
 /// `1 delivery`, `2 deliveries`.
 pub(super) fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

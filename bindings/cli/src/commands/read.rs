@@ -3,7 +3,7 @@
 use clap::Args;
 use walletlog::{json as wljson, RawListQuery, RawTime, Timestamp, WalletId};
 
-use super::{event_cells, next_page_command, open, print_json, EVENT_HEADER};
+use super::{command_words, event_cells, next_page_command, open, print_json, EVENT_HEADER};
 use crate::{table, Global, Result};
 
 #[derive(Args, Debug)]
@@ -66,26 +66,19 @@ impl HistoryArgs {
     /// The arguments that ask for the same query (a cursor belongs to
     /// one), from `cursor` on.
     fn same_query(&self, cursor: &str) -> Vec<String> {
-        let mut args = vec!["history".to_owned()];
-        let mut option = |name: &str, value: &str| {
-            args.push(format!("--{name}"));
-            args.push(value.to_owned());
-        };
-        option("limit", &self.limit.to_string());
-        option("order", &self.order);
-        for t in &self.types {
-            option("type", t);
-        }
-        for (name, value) in [
-            ("since", &self.since),
-            ("until", &self.until),
-            ("currency", &self.currency),
-        ] {
-            if let Some(v) = value {
-                option(name, v);
-            }
-        }
-        option("cursor", cursor);
+        let limit = self.limit.to_string();
+        let mut options = vec![
+            ("limit", Some(limit.as_str())),
+            ("order", Some(&self.order)),
+        ];
+        options.extend(self.types.iter().map(|t| ("type", Some(t.as_str()))));
+        options.extend([
+            ("since", self.since.as_deref()),
+            ("until", self.until.as_deref()),
+            ("currency", self.currency.as_deref()),
+            ("cursor", Some(cursor)),
+        ]);
+        let mut args = command_words(&["history"], &options);
         // The wallet last, after `--`: a wallet id may start with `-`.
         args.extend(["--".to_owned(), self.wallet.clone()]);
         args

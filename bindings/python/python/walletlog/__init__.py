@@ -121,15 +121,20 @@ def _seconds_to_millis(field: str, seconds: float) -> int:
     return (_seconds_to_micros(field, seconds) + 999) // 1000
 
 
+def _int(field: str, value: Any) -> int:
+    """An int, or any integer type (numpy's too), but not a bool."""
+    if isinstance(value, bool):
+        raise _type_error(field, "an int", value)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise _type_error(field, "an int", value) from None
+
+
 def _count(field: str, n: int) -> int:
     """A whole-number option: an int (or any integer type, not a bool) of at
     least 0 that fits 64 bits; the core checks its own bounds."""
-    if isinstance(n, bool):
-        raise _type_error(field, "an int", n)
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise _type_error(field, "an int", n) from None
+    n = _int(field, n)
     if n < 0:
         reason = f"must not be negative, not {n}"
         raise ValidationError(f"invalid {field}: {reason}", field, reason)
@@ -329,12 +334,7 @@ def _event_fields(item: Any) -> Mapping[str, Any]:
 def _seconds_int(field: str, value: Any) -> int:
     """Whole unix seconds (or a whole number of seconds) as the core takes
     them: an int of 0 or more that fits 63 bits."""
-    if isinstance(value, bool):
-        raise _type_error(field, "an int", value)
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise _type_error(field, "an int", value) from None
+    n = _int(field, value)
     if not 0 <= n < 2**63:
         reason = f"must be a whole number of seconds from 0 to {2**63 - 1}, not {n}"
         raise ValidationError(f"invalid {field}: {reason}", field, reason)
@@ -346,12 +346,7 @@ def _sender_seconds(value: Any) -> int:
     ``InvalidTypeError``, the caller's mistake); one that no clock gives is
     the request's fault, a ``SignatureError`` (the core refuses a negative
     one the same way)."""
-    if isinstance(value, bool):
-        raise _type_error("timestamp", "an int", value)
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise _type_error("timestamp", "an int", value) from None
+    n = _int("timestamp", value)
     if n >= 2**63:
         raise SignatureError(
             f"invalid signature: the timestamp {n} is not unix seconds",
