@@ -70,20 +70,35 @@ impl fmt::Display for Location {
     }
 }
 
-/// `postgresql://user:secret@host/db` as `postgresql://user:***@host/db`.
+/// `postgresql://user:secret@host/db` as `postgresql://user:***@host/db`,
+/// and `?password=secret` (or `sslpassword=`) as `?password=***`.
 fn redact_password(uri: &str) -> String {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return uri.to_owned();
     };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    let authority = match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => uri.to_owned(),
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
         },
-        None => uri.to_owned(),
-    }
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if matches!(k, "password" | "sslpassword") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// How hard a commit tries to survive a power loss.
@@ -352,6 +367,14 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(shown, "postgresql://app:***@db:5432/ledger?x=1");
+        let in_query =
+            Location::parse("postgresql://db/ledger?user=app&password=s3cret&sslpassword=k3y&x=1")
+                .unwrap()
+                .to_string();
+        assert_eq!(
+            in_query,
+            "postgresql://db/ledger?user=app&password=***&sslpassword=***&x=1"
+        );
     }
 
     #[test]
