@@ -115,11 +115,15 @@ impl Intake {
             .into());
         }
         // A secret set before its plugin is checked now, as it would have
-        // been had the plugin come first: never at each delivery.
+        // been had the plugin come first. Locks in one order, plugins then
+        // secrets (as `set_secret` takes them), so that an install and a
+        // secret set at once cannot both pass unchecked against each other.
+        let mut plugins = write(&self.plugins);
         if let Some(secret) = read(&self.secrets).get(&info.provider) {
             unsuitable_secret(&info, secret)?;
         }
-        write(&self.plugins).insert(info.provider.clone(), Arc::new(plugin));
+        plugins.insert(info.provider.clone(), Arc::new(plugin));
+        drop(plugins);
         tracing::info!(
             target: "walletlog::plugins",
             provider = %info.provider,
@@ -139,10 +143,13 @@ impl Intake {
         if secret.is_empty() {
             return Err(ValidationError::new("secret", "is empty").into());
         }
-        if let Some(info) = self.plugin_info(provider.as_str()) {
-            unsuitable_secret(&info, &secret)?;
+        // Plugins then secrets, the order `install` takes them in.
+        let plugins = read(&self.plugins);
+        if let Some(installed) = plugins.get(provider.as_str()) {
+            unsuitable_secret(&installed.info, &secret)?;
         }
         write(&self.secrets).insert(provider.as_str().to_owned(), secret);
+        drop(plugins);
         Ok(())
     }
 
