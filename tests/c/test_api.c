@@ -684,6 +684,14 @@ static void test_request_signing(void) {
                                    strlen(body), 1767225600, sig, 1767225610, -1),
                  WL_ERR_VALIDATION);
     CHECK_CONTAINS(wl_last_error_message(), "tolerance");
+    CHECK_STATUS(wl_verify_request(secret, 6, "POST", "/events", (const uint8_t *)body,
+                                   strlen(body), 1767225600, sig, -1, 300),
+                 WL_ERR_VALIDATION);
+    CHECK_CONTAINS(wl_last_error_message(), "now");
+    /* The sender's time before 1970 is its request's fault. */
+    CHECK_STATUS(wl_verify_request(secret, 6, "POST", "/events", (const uint8_t *)body,
+                                   strlen(body), -1, sig, 1767225610, 300),
+                 WL_ERR_SIGNATURE);
     CHECK(out == SENTINEL);
     CHECK_STATUS(wl_verify_request(secret, 6, "POST", "/events", (const uint8_t *)body,
                                    strlen(body), 1767225600, NULL, 1767225610, 300),

@@ -803,8 +803,9 @@ pub unsafe extern "C" fn wl_sign_request(
 
 /// Checks a signature made by `wl_sign_request`, and that `timestamp` is
 /// within `tolerance_secs` of `now` (unix seconds). `WL_OK` when it holds,
-/// `WL_ERR_SIGNATURE` when not, `WL_ERR_VALIDATION` for an empty secret or
-/// a negative timestamp or tolerance.
+/// `WL_ERR_SIGNATURE` when not (a timestamp before 1970 included: it is
+/// the sender's), `WL_ERR_VALIDATION` for the verifier's own mistakes, an
+/// empty secret or a negative `now` or tolerance.
 ///
 /// # Safety
 /// As `wl_sign_request`.
