@@ -245,25 +245,10 @@ def _metadata_text(metadata: Optional[Mapping[str, Any]]) -> Optional[str]:
         raise ValidationError(f"invalid metadata: {e}", "metadata", str(e)) from None
 
 
-# The order of the native layer's positional event fields.
-_FIELD_NAMES = (
-    "wallet_id",
-    "provider",
-    "event_type",
-    "amount",
-    "currency",
-    "occurred_at",
-    "provider_event_id",
-    "idempotency_key",
-    "metadata",
-    "event_id",
-)
-
-
 def _check_encodable(fields: tuple[Any, ...], index: Optional[int] = None) -> None:
     """After the native layer refused `fields`: names a text field that is
     not valid Unicode (a lone surrogate cannot cross into Rust)."""
-    for name, value in zip(_FIELD_NAMES, fields):
+    for name, value in zip(_EVENT_FIELDS, fields):
         if isinstance(value, str):
             try:
                 value.encode("utf-8")
@@ -343,16 +328,11 @@ def _seconds_int(field: str, value: Any) -> int:
 
 def _sender_seconds(value: Any) -> int:
     """A request's timestamp as its sender gave it: an int (else an
-    ``InvalidTypeError``, the caller's mistake); one that no clock gives is
-    the request's fault, a ``SignatureError`` (the core refuses a negative
-    one the same way)."""
-    n = _int("timestamp", value)
-    if n >= 2**63:
-        raise SignatureError(
-            f"invalid signature: the timestamp {n} is not unix seconds",
-            code="malformed",
-        )
-    return max(n, -(2**63))
+    ``InvalidTypeError``, the caller's mistake), held to 64 bits. The core
+    refuses one that no clock gives as the request's fault, a
+    ``SignatureError``, after the verifier's own arguments: before 1970 is
+    ``malformed``, past 64 bits (the 64-bit end here) out of tolerance."""
+    return min(max(_int("timestamp", value), -(2**63)), 2**63 - 1)
 
 
 def _bytes(field: str, value: Any) -> bytes:
@@ -1158,7 +1138,8 @@ class Ledger:
 
 
 #: An event's fields as ``ingest`` takes them (``Ledger._fields``'s
-#: parameters, so there is one list), and those it requires.
+#: parameters, in the order of the native layer's positional fields: one
+#: list), and those it requires.
 _EVENT_FIELDS = tuple(inspect.signature(Ledger._fields).parameters)
 _REQUIRED_EVENT_FIELDS = tuple(
     name

@@ -398,16 +398,10 @@ class Authenticator:
                     "keys",
                     "has an entry that is not a walletlog.ApiKey",
                 )
-        for name, value in (
-            ("max_body_bytes", max_body_bytes),
-            ("timestamp_tolerance", timestamp_tolerance),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValidationError(
-                    f"invalid {name}: must be a whole number of 0 or more, not {value!r}",
-                    name,
-                    "must be a whole number of 0 or more",
-                )
+        # Whole numbers as every walletlog option takes them (any integer
+        # type; the tolerance in the 63 bits the core checks against).
+        max_body_bytes = walletlog._count("max_body_bytes", max_body_bytes)
+        timestamp_tolerance = walletlog._seconds_int("timestamp_tolerance", timestamp_tolerance)
         if not callable(clock):
             raise ValidationError(
                 "invalid clock: must be a callable giving unix seconds", "clock", "not callable"
