@@ -9,6 +9,10 @@ pub const EXIT_REFUSED: u8 = 3;
 pub const EXIT_FAILED: u8 = 4;
 pub const EXIT_AUDIT_DAMAGED: u8 = 5;
 
+/// Core's fields whose option is spelled otherwise on the command line:
+/// a refusal names both (`invalid event_types (--type): ...`).
+const FLAGS: &[(&str, &str)] = &[("event_types", "--type"), ("as_of", "--as-of")];
+
 #[derive(Debug)]
 pub enum Failure {
     /// A bad argument or an unreadable input file.
@@ -66,6 +70,14 @@ impl Failure {
         } else {
             match self {
                 Failure::Usage(m) => eprintln!("walletlog: {m}"),
+                Failure::Ledger(Error::Validation(v)) if v.index.is_none() => {
+                    match FLAGS.iter().find(|(field, _)| *field == v.field) {
+                        Some((field, flag)) => {
+                            eprintln!("walletlog: invalid {field} ({flag}): {}", v.reason)
+                        }
+                        None => eprintln!("walletlog: {v}"),
+                    }
+                }
                 Failure::Ledger(e) => {
                     eprintln!("walletlog: {e}");
                     if let Error::Signature(SignatureError::NoSecret { .. }) = e {

@@ -270,7 +270,7 @@ fn history_pages_filters_and_json() {
 
     for (args, says) in [
         (vec!["history", "w1", "--limit", "0"], "limit"),
-        (vec!["history", "w1", "--type", "gift"], "event_type"),
+        (vec!["history", "w1", "--type", "gift"], "event_types (--type)"),
         (vec!["history", "w1", "--since", "yesterday"], "since"),
         (vec!["history", "w1", "--cursor", "bogus"], "cursor"),
         (vec!["history", "w1", "--order", "up"], "order"),
@@ -300,7 +300,7 @@ fn balance_now_and_as_of() {
     assert!(stdout(&out).contains("EUR"), "{}", stdout(&out));
     let out = s.run(&["balance", "w1", "--as-of", "soon"]);
     assert_eq!(code(&out), 3);
-    assert!(stderr(&out).contains("as_of"));
+    assert!(stderr(&out).contains("as_of (--as-of)"), "{}", stderr(&out));
 }
 
 fn paystack_signature(secret: &str, body: &[u8]) -> String {
