@@ -270,7 +270,10 @@ fn history_pages_filters_and_json() {
 
     for (args, says) in [
         (vec!["history", "w1", "--limit", "0"], "limit"),
-        (vec!["history", "w1", "--type", "gift"], "event_types (--type)"),
+        (
+            vec!["history", "w1", "--type", "gift"],
+            "event_types (--type)",
+        ),
         (vec!["history", "w1", "--since", "yesterday"], "since"),
         (vec!["history", "w1", "--cursor", "bogus"], "cursor"),
         (vec!["history", "w1", "--order", "up"], "order"),

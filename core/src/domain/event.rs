@@ -76,8 +76,16 @@ impl NewEvent {
 
     /// Refuses an event that carries none of the three keys: it could
     /// never be recognised on a retry, so "exactly once" would silently
-    /// become "at least once".
+    /// become "at least once". Refuses the nil UUID as an id too.
     pub fn check_keys(&self) -> Result<(), ValidationError> {
+        // The audit trail writes the nil id where a refused replay matched
+        // no stored event: no event may be named by it.
+        if self.event_id.is_some_and(|id| id.as_uuid().is_nil()) {
+            return Err(ValidationError::new(
+                "event_id",
+                "the nil UUID (all zeros) names no event: give a real UUID, or none",
+            ));
+        }
         if self.event_id.is_none()
             && self.provider_event_id.is_none()
             && self.idempotency_key.is_none()

@@ -31,8 +31,36 @@ on_every_engine!("":
     changes_since_replays_in_order,
     audit_chain_verifies,
     an_event_without_a_key_is_refused,
+    the_nil_uuid_is_no_event_id,
     ingest_each_stores_the_good_and_names_the_bad,
 );
+
+fn the_nil_uuid_is_no_event_id(l: &Ledger) {
+    // The audit trail's placeholder for "matched no stored event".
+    let e = deposit("w1", "evt_1", "10", 0).with_event_id(EventId::from_bytes([0; 16]));
+    for attempt in [
+        l.ingest(&e),
+        l.ingest_batch(std::slice::from_ref(&e))
+            .map(|mut r| r.remove(0)),
+        l.ingest_each(std::slice::from_ref(&e)).unwrap().remove(0),
+    ] {
+        let Err(Error::Validation(v)) = attempt else {
+            panic!("the nil UUID must be refused as an event id: {attempt:?}");
+        };
+        assert_eq!(v.field, "event_id");
+        assert!(v.reason.contains("nil UUID"), "{v}");
+    }
+    assert!(all_events(l).is_empty(), "nothing stored");
+    assert!(all_audit(l).is_empty(), "nothing audited");
+    // As the faces' JSON gives it.
+    let e = walletlog::json::parse_event(
+        r#"{"event_id":"00000000-0000-0000-0000-000000000000","wallet_id":"w1","provider":"p",
+            "event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-01T00:00:00Z"}"#,
+    )
+    .unwrap();
+    assert!(matches!(l.ingest(&e), Err(Error::Validation(v)) if v.field == "event_id"));
+    assert!(all_events(l).is_empty());
+}
 
 fn an_event_without_a_key_is_refused(l: &Ledger) {
     let mut e = deposit("w1", "evt_1", "10", 0);
