@@ -268,6 +268,9 @@ fn verify_stripe(
     };
     let mut timestamp = None;
     let mut candidates = Vec::new();
+    // A v1 entry that is not hex matches nothing, but does not hide
+    // another that matches (as any other wrong signature would not).
+    let mut undecodable = false;
     for item in value.split(',') {
         let Some((k, v)) = item.trim().split_once('=') else {
             return Err(malformed("expected comma-separated key=value pairs"));
@@ -276,18 +279,20 @@ fn verify_stripe(
             "t" if timestamp.is_some() => return Err(malformed("more than one t=")),
             "t" => timestamp = Some(parse_timestamp(HEADER, v)?),
             // Only v1 counts: v0 and unknown schemes are ignored (no downgrade).
-            "v1" if candidates.len() < SIGNATURES_MAX => {
-                candidates.push(
-                    crate::encoding::unhex(v)
-                        .ok_or_else(|| malformed("a v1 signature is not hex"))?,
-                );
-            }
+            "v1" if candidates.len() < SIGNATURES_MAX => match crate::encoding::unhex(v) {
+                Some(bytes) => candidates.push(bytes),
+                None => undecodable = true,
+            },
             _ => {}
         }
     }
     let timestamp = timestamp.ok_or_else(|| malformed("no t= timestamp"))?;
     if candidates.is_empty() {
-        return Err(malformed("no v1 signature"));
+        return Err(malformed(if undecodable {
+            "no v1 signature is hex"
+        } else {
+            "no v1 signature"
+        }));
     }
     let key = secret_key(&SignatureScheme::StripeV1, secret)?;
     check_time(timestamp, now)?;
@@ -311,6 +316,9 @@ fn verify_standard(
     let timestamp = parse_timestamp("webhook-timestamp", timestamp_text)?;
     let key = secret_key(&SignatureScheme::StandardWebhooksV1, secret)?;
     let mut candidates = Vec::new();
+    // Any v1 entry may match (key rotation): one that is not base64
+    // matches nothing, and does not hide the others.
+    let mut undecodable = false;
     for entry in signatures
         .split(' ')
         .filter(|e| !e.is_empty())
@@ -318,17 +326,21 @@ fn verify_standard(
     {
         // Unknown versions (v1a, v2, ...) are ignored, not errors.
         if let Some(sig) = entry.strip_prefix("v1,") {
-            let bytes = BASE64.decode(sig).map_err(|_| SignatureError::Malformed {
-                header: "webhook-signature".into(),
-                reason: "a v1 signature is not base64".into(),
-            })?;
-            candidates.push(bytes);
+            match BASE64.decode(sig) {
+                Ok(bytes) => candidates.push(bytes),
+                Err(_) => undecodable = true,
+            }
         }
     }
     if candidates.is_empty() {
         return Err(SignatureError::Malformed {
             header: "webhook-signature".into(),
-            reason: "no v1 signature".into(),
+            reason: if undecodable {
+                "no v1 signature is base64"
+            } else {
+                "no v1 signature"
+            }
+            .into(),
         });
     }
     check_time(timestamp, now)?;

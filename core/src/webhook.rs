@@ -440,7 +440,9 @@ pub(crate) fn replay<S: Storage>(
                 )
                 .into());
             }
-            ids.clone()
+            // Each delivery once, in the order given.
+            let mut seen = HashSet::with_capacity(ids.len());
+            ids.iter().copied().filter(|id| seen.insert(*id)).collect()
         }
         None => selected(service, selection)?,
     };
@@ -466,6 +468,7 @@ pub(crate) fn replay<S: Storage>(
             skipped += 1;
             continue;
         }
+        check_body(&delivery)?;
         let plugin = intake.installed(delivery.provider.as_str())?;
         runs.push((*id, plugin));
     }
@@ -481,6 +484,7 @@ pub(crate) fn replay<S: Storage>(
             report.skipped += 1;
             continue;
         };
+        check_body(&delivery)?;
         let webhook = Webhook {
             headers: delivery.headers.clone(),
             body,
@@ -523,6 +527,26 @@ pub(crate) fn replay<S: Storage>(
         report.outcomes.push((stored.delivery_id, verdict));
     }
     Ok(report)
+}
+
+/// Refuses to replay a stored body that is not the one whose signature
+/// was checked at receipt: a replay checks no signature, so the body's
+/// hash, stored beside it, is what vouches for it.
+fn check_body(d: &Delivery) -> Result<()> {
+    match &d.body {
+        Some(body) if Sha256::digest(body).as_slice() != d.body_sha256.as_slice() => {
+            Err(Error::Storage(crate::domain::StorageError::new(
+                crate::domain::StorageErrorKind::Corrupt,
+                format!(
+                    "stored delivery {} is damaged: its body does not match the SHA-256 \
+                     taken when it was received (altered since); nothing was replayed: \
+                     run `audit verify`, and restore the ledger from a backup",
+                    d.delivery_id
+                ),
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The ids of the deliveries a selection by provider and verdict chooses,

@@ -198,7 +198,17 @@ impl RawReplaySelection {
             delivery_ids: self
                 .delivery_ids
                 .as_ref()
-                .map(|ids| ids.iter().map(|i| DeliveryId::parse(i)).collect())
+                .map(|ids| {
+                    ids.iter()
+                        .map(|i| {
+                            // The parameter is the list.
+                            DeliveryId::parse(i).map_err(|e| ValidationError {
+                                field: "delivery_ids",
+                                ..e
+                            })
+                        })
+                        .collect()
+                })
                 .transpose()?,
             provider: self
                 .provider

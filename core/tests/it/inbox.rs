@@ -497,6 +497,63 @@ fn an_altered_delivery_body_is_named_by_verify_audit() {
 }
 
 #[test]
+fn a_dead_letter_whose_body_was_altered_is_not_replayed() {
+    // A replay checks no signature: the body's stored hash vouches for it.
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    install(&l, "v1");
+    for (i, cents) in [(1, 100), (2, 200)] {
+        let hook = acme(&format!("evt_{i}"), "payout.paid", "w1", cents);
+        assert!(l.ingest_webhook("acme", &hook).is_err());
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "UPDATE deliveries SET body = CAST(replace(CAST(body AS TEXT), '200', '99999999') AS BLOB) \
+         WHERE CAST(body AS TEXT) LIKE '%evt_2%'",
+    )
+    .unwrap();
+    install(&l, "v2");
+    let selection = ReplaySelection {
+        provider: Some(Provider::new("acme").unwrap()),
+        verdict: Some(Verdict::Unsupported),
+        ..Default::default()
+    };
+    let err = l.replay(&selection).unwrap_err();
+    let Error::Storage(s) = &err else {
+        panic!("an altered body must be refused: {err}");
+    };
+    assert_eq!(s.kind, walletlog::StorageErrorKind::Corrupt);
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    // Refused before any ran: neither payout is stored.
+    assert!(all_events(&l).is_empty());
+    for d in deliveries(&l, InboxQuery::new()) {
+        assert_eq!(d.attempt_count, 1, "nothing ran");
+    }
+}
+
+#[test]
+fn a_delivery_named_twice_is_replayed_once() {
+    let l = Ledger::in_memory();
+    install(&l, "v1");
+    assert!(l
+        .ingest_webhook("acme", &acme("evt_1", "payout.paid", "w1", 100))
+        .is_err());
+    let id = deliveries(&l, InboxQuery::new())[0].delivery_id;
+    install(&l, "v2");
+    let report = l
+        .replay(&ReplaySelection {
+            delivery_ids: Some(vec![id, id]),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        (report.replayed, report.created, report.duplicates),
+        (1, 1, 0)
+    );
+    assert_eq!(l.delivery(&id).unwrap().unwrap().attempt_count, 2);
+}
+
+#[test]
 fn audit_records_without_a_delivery_hash_as_version_1() {
     // A chain written before the inbox (no delivery ids) keeps verifying:
     // records without a delivery hash exactly as they always did.

@@ -99,6 +99,14 @@ fn standard_webhooks_vector_1() {
     // Rotation: several signatures, unknown versions ignored, any v1 may match.
     let rotated = format!("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= v2,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= {SW1_SIG} v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=");
     sw1(&rotated, &body, SW1_T).unwrap();
+    // An entry that is not base64 matches nothing and hides no other; alone,
+    // the header says so.
+    sw1(&format!("v1,bogus= {SW1_SIG}"), &body, SW1_T).unwrap();
+    sw1(&format!("{SW1_SIG} v1,!!"), &body, SW1_T).unwrap();
+    assert!(matches!(
+        sw1("v1,bogus= v1,!!", &body, SW1_T),
+        Err(SignatureError::Malformed { reason, .. }) if reason == "no v1 signature is base64"
+    ));
     // Tampered body, stale and future timestamps (tolerance 300 s both ways).
     let mut tampered = body.clone();
     tampered.push(b' ');
@@ -281,6 +289,23 @@ fn stripe_rotation_downgrade_and_malformed_headers() {
         STRIPE_T,
     )
     .unwrap();
+    // A v1 that is not hex matches nothing and hides no other.
+    stripe(
+        &format!("t={STRIPE_T},v1=zz,v1={good}"),
+        "webhook_secret",
+        &body,
+        STRIPE_T,
+    )
+    .unwrap();
+    assert_eq!(
+        stripe(
+            &format!("t={STRIPE_T},v1=zz,v1={other}"),
+            "webhook_secret",
+            &body,
+            STRIPE_T
+        ),
+        Err(SignatureError::Mismatch)
+    );
     // v0 never counts, even when it is the only one.
     let v0_only = format!("t={STRIPE_T},v0={good}");
     assert!(matches!(
