@@ -619,3 +619,78 @@ def test_keys_are_checked_when_given() -> None:
         True,
         False,
     ]
+
+
+def test_router_options_are_named_as_given(tmp_path: Path) -> None:
+    led = walletlog.Ledger(str(tmp_path / "opts.db"))
+    # A service that takes webhooks only has no API keys.
+    walletlog.fastapi.router(led, {})
+    with pytest.raises(walletlog.ValidationError) as e:
+        walletlog.fastapi.router(led, [])  # type: ignore[arg-type]
+    assert e.value.field == "keys" and "not a mapping" in (e.value.reason or "")
+    for options, field in [
+        ({"webhook_rate_per_s": 0}, "webhook_rate_per_s"),
+        ({"webhook_burst": 3}, "webhook_burst"),
+        ({"webhook_rate_per_s": 5, "webhook_burst": 0}, "webhook_burst"),
+        ({"max_body_bytes": 0}, "max_body_bytes"),
+        ({"max_webhook_bytes": 0}, "max_webhook_bytes"),
+    ]:
+        with pytest.raises(walletlog.ValidationError) as e:
+            walletlog.fastapi.router(led, KEYS, **options)  # type: ignore[arg-type]
+        assert e.value.field == field, (options, e.value)
+    led.close()
+
+
+def test_unknown_and_repeated_query_parameters_are_422(api: Served) -> None:
+    c = api.client
+    assert c.call("POST", INGEST, EVENT).status_code == 201
+    before = c.call("GET", f"/api/v1/wallets/{WALLET}/balance").json()
+    # `asof` is not `as_of`: answering with today's balance would answer
+    # another question.
+    r = c.call("GET", f"/api/v1/wallets/{WALLET}/balance?asof=2026-01-01T00:00:00Z")
+    body = error_of(r, 422, "validation")
+    assert body["field"] == "query" and "asof" in body["message"], body
+    body = error_of(c.call("GET", f"{EVENTS}?limit=1&limit=2"), 422, "validation")
+    assert body["field"] == "limit", body
+    # A list may repeat.
+    ok = c.call("GET", f"{EVENTS}?event_type=deposit&event_type=fee")
+    assert ok.status_code == 200 and len(ok.json()["events"]) == 1, ok.text
+    # Unsigned, the answer is still 401: who asks comes first.
+    assert httpx.get(f"{api.base}/api/v1/wallets/{WALLET}/balance?asof=x").status_code == 401
+    assert c.call("GET", f"/api/v1/wallets/{WALLET}/balance").json() == before
+
+
+def test_a_wallet_id_with_a_slash_is_reachable(api: Served) -> None:
+    c = api.client
+    wallet = "tenant42:eu/alice"
+    path = "/api/v1/wallets/tenant42:eu%2Falice"
+    r = c.call("POST", f"{path}/events/ingest", {**EVENT, "provider_event_id": "evt_slash"})
+    assert r.status_code == 201, r.text
+    assert r.json()["event"]["wallet_id"] == wallet
+    page = c.call("GET", f"{path}/events").json()
+    assert [e["wallet_id"] for e in page["events"]] == [wallet]
+    assert c.call("GET", f"{path}/balance").json()["balances"]["USD"]["total"] == "12.3"
+    assert [e.wallet_id for e in api.ledger.changes_since()] == [wallet]
+
+
+def test_history_shows_every_clients_idempotency_key_as_sent(api: Served) -> None:
+    c = api.client
+    KEYS_ALL = "reader"  # reads every wallet
+    a = c.call("POST", INGEST, {**EVENT, "provider_event_id": None}, **{"Idempotency-Key": "o-1"})
+    assert a.status_code == 201, a.text
+    # The same wallet's events, read by another key: the key as its client sent it.
+    for key in ["k42", KEYS_ALL]:
+        page = c.call("GET", EVENTS, key=key).json()
+        assert [e["idempotency_key"] for e in page["events"]] == ["o-1"], (key, page)
+    stored = api.ledger.changes_since()[0].idempotency_key
+    assert stored is not None and stored != "o-1" and stored.endswith(":o-1")
+
+
+def test_to_dict_writes_times_as_every_face_does(api: Served) -> None:
+    c = api.client
+    assert c.call("POST", INGEST, EVENT).status_code == 201
+    d = api.ledger.changes_since()[0].to_dict()
+    assert d["occurred_at"] == "2026-01-02T03:04:05Z"
+    assert d["created_at"].endswith("Z") and "+00:00" not in d["created_at"]
+    shown = c.call("GET", EVENTS).json()["events"][0]
+    assert (shown["occurred_at"], shown["created_at"]) == (d["occurred_at"], d["created_at"])

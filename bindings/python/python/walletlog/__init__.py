@@ -361,6 +361,15 @@ def _header_pairs(headers: Any) -> _List[tuple[str, str]]:
     return pairs
 
 
+def _utc_text(at: datetime) -> str:
+    """A stored time as the core writes it in every face (JSON, C, the CLI,
+    HTTP): RFC 3339 in UTC with `Z`, and 0, 3 or 6 fractional digits, as
+    few as hold the time."""
+    us = at.microsecond
+    spec = "seconds" if us == 0 else "milliseconds" if us % 1000 == 0 else "microseconds"
+    return at.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
 class Event(tuple):  # type: ignore[type-arg]
     """A stored event. Immutable (a tuple underneath, built in one C call);
     each field converts to its Python type when read."""
@@ -447,7 +456,8 @@ class Event(tuple):  # type: ignore[type-arg]
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: amounts and times as text, ids as strings."""
+        """JSON-ready: amounts and times as text (RFC 3339 in UTC with `Z`, as
+        every face writes them), ids as strings."""
         return {
             "event_id": str(self.event_id),
             "wallet_id": self.wallet_id,
@@ -459,9 +469,9 @@ class Event(tuple):  # type: ignore[type-arg]
             "provider_event_id": self.provider_event_id,
             "idempotency_key": self.idempotency_key,
             "metadata": self.metadata,
-            "occurred_at": self.occurred_at.isoformat(),
+            "occurred_at": _utc_text(self.occurred_at),
             "occurred_at_estimated": self.occurred_at_estimated,
-            "created_at": self.created_at.isoformat(),
+            "created_at": _utc_text(self.created_at),
             "sequence": self.sequence,
         }
 

@@ -21,7 +21,6 @@ import math
 import time
 import uuid
 from collections.abc import Awaitable, Coroutine, Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable, Literal, Optional, Union
 
@@ -283,6 +282,28 @@ def _from_walletlog(e: WalletLogError) -> Problem:
     return Problem(503, "unavailable", "the ledger failed; retry later")
 
 
+_HISTORY_QUERY = ("limit", "cursor", "order", "event_type", "currency", "since", "until")
+
+
+def _check_query(
+    request: Request, known: tuple[str, ...], repeatable: tuple[str, ...] = ()
+) -> None:
+    """Refuses a query parameter the route does not take (``asof`` for
+    ``as_of`` would otherwise be ignored, and the answer be of another
+    question) and one given twice that is not a list."""
+    seen: set[str] = set()
+    for name, _ in request.query_params.multi_items():
+        if name not in known:
+            choices = ", ".join(known)
+            raise _validation(
+                "query",
+                f"invalid query: unknown parameter {name[:40]!r}; this route takes {choices}",
+            )
+        if name in seen and name not in repeatable:
+            raise _validation(name, f"invalid {name}: given more than once")
+        seen.add(name)
+
+
 def _validation_problem(e: RequestValidationError) -> Problem:
     errors = e.errors()
     first = errors[0] if errors else {}
@@ -387,9 +408,13 @@ class Authenticator:
         timestamp_tolerance: int = TIMESTAMP_TOLERANCE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(keys, Mapping) or not keys:
+        # No keys at all is a service that takes webhooks only: every
+        # signed route then answers 401.
+        if not isinstance(keys, Mapping):
             raise ValidationError(
-                "invalid keys: must map key ids to walletlog.ApiKey", "keys", "is empty"
+                "invalid keys: must map key ids to walletlog.ApiKey",
+                "keys",
+                f"is a {type(keys).__name__}, not a mapping",
             )
         for kid, key in keys.items():
             if not isinstance(kid, str) or not kid or not isinstance(key, ApiKey):
@@ -400,7 +425,7 @@ class Authenticator:
                 )
         # Whole numbers as every walletlog option takes them (any integer
         # type; the tolerance in the 63 bits the core checks against).
-        max_body_bytes = walletlog._count("max_body_bytes", max_body_bytes)
+        max_body_bytes = _positive("max_body_bytes", max_body_bytes)
         timestamp_tolerance = walletlog._seconds_int("timestamp_tolerance", timestamp_tolerance)
         if not callable(clock):
             raise ValidationError(
@@ -485,17 +510,18 @@ class Authenticator:
 # --- The routes --------------------------------------------------------------
 
 
+def _positive(field: str, n: int) -> int:
+    """A size of at least one byte."""
+    n = walletlog._count(field, n)
+    if n == 0:
+        reason = "must be at least 1"
+        raise ValidationError(f"invalid {field}: {reason}", field, reason)
+    return n
+
+
 def _namespace(key: ApiKey) -> str:
     # Length-prefixed: no two namespaces and keys make the same text.
     return f"{len(key.namespace)}:{key.namespace}:"
-
-
-def _rfc3339(at: datetime) -> str:
-    """As the core writes times (JSON, C, the CLI): RFC 3339 in UTC with
-    `Z`, and 0, 3 or 6 fractional digits, as few as hold the time."""
-    us = at.microsecond
-    spec = "seconds" if us == 0 else "milliseconds" if us % 1000 == 0 else "microseconds"
-    return at.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def _amount(d: Decimal) -> str:
@@ -505,13 +531,30 @@ def _amount(d: Decimal) -> str:
 
 def _event_json(event: walletlog.Event, key: ApiKey) -> dict[str, Any]:
     d = event.to_dict()
-    d["occurred_at"] = _rfc3339(event.occurred_at)
-    d["created_at"] = _rfc3339(event.created_at)
     ik = d["idempotency_key"]
-    prefix = _namespace(key)
-    if ik is not None and ik.startswith(prefix):
-        d["idempotency_key"] = ik[len(prefix) :]
+    if ik is not None:
+        prefix = _namespace(key)
+        d["idempotency_key"] = ik[len(prefix) :] if ik.startswith(prefix) else _shown_key(ik)
     return d
+
+
+def _shown_key(stored: str) -> str:
+    """A stored idempotency key as its client sent it: without the router's
+    namespace (``<length>:<namespace>:``) of whichever API key stored it."""
+    digits, sep, rest = stored.partition(":")
+    canonical = (
+        sep
+        and 0 < len(digits) <= 3
+        and digits.isascii()
+        and digits.isdigit()
+        and (digits == "0" or not digits.startswith("0"))
+    )
+    if not canonical:
+        return stored
+    n = int(digits)
+    if len(rest) > n and rest[n] == ":":
+        return rest[n + 1 :]
+    return stored
 
 
 def _result_json(r: walletlog.IngestResult, key: ApiKey) -> dict[str, Any]:
@@ -637,11 +680,19 @@ def router(
         timestamp_tolerance=timestamp_tolerance,
         clock=clock,
     )
+    max_webhook_bytes = _positive("max_webhook_bytes", max_webhook_bytes)
     hooks_limit = None
+    if webhook_rate_per_s is None and webhook_burst is not None:
+        reason = "needs webhook_rate_per_s: a burst is the size of a rate's bucket"
+        raise ValidationError(f"invalid webhook_burst: {reason}", "webhook_burst", reason)
     if webhook_rate_per_s is not None:
-        hooks_limit = ApiKey(
-            b"-" * 16, rate_per_s=webhook_rate_per_s, burst=webhook_burst
-        )  # checks the two numbers
+        try:
+            # The same rules as a key's rate limit, named as given here.
+            hooks_limit = ApiKey(b"-" * 16, rate_per_s=webhook_rate_per_s, burst=webhook_burst)
+        except ValidationError as e:
+            field = f"webhook_{e.field}"
+            reason = e.reason or str(e)
+            raise type(e)(f"invalid {field}: {reason}", field, reason) from None
     hook_buckets: dict[str, TokenBucket] = {}
     r = APIRouter(prefix=prefix, route_class=_Route, tags=["walletlog"])
     batcher = _IngestBatcher(led)
@@ -649,7 +700,7 @@ def router(
     read_key = auth.require("read")
 
     @r.post(
-        "/api/v1/wallets/{wallet_id}/events/ingest",
+        "/api/v1/wallets/{wallet_id:path}/events/ingest",
         status_code=201,
         summary="Ingest one event",
         responses={
@@ -725,12 +776,13 @@ def router(
         )
 
     @r.get(
-        "/api/v1/wallets/{wallet_id}/events",
+        "/api/v1/wallets/{wallet_id:path}/events",
         summary="One page of a wallet's history",
         responses={200: {"model": PageBody}, **_errors(401, 403, 413, 422, 429, 503)},
     )
     async def history(
         wallet_id: str,
+        request: Request,
         key: ApiKey = Depends(read_key),
         limit: int = Query(100, ge=1, le=1000),
         cursor: Optional[str] = None,
@@ -740,6 +792,7 @@ def router(
         since: Optional[str] = Query(None, description="RFC 3339, inclusive"),
         until: Optional[str] = Query(None, description="RFC 3339, exclusive"),
     ) -> Any:
+        _check_query(request, _HISTORY_QUERY, repeatable=("event_type",))
         # Errors, a storage error's 503 included, are answered by `_Route`.
         page = await led.list(
             wallet_id,
@@ -756,15 +809,17 @@ def router(
         )
 
     @r.get(
-        "/api/v1/wallets/{wallet_id}/balance",
+        "/api/v1/wallets/{wallet_id:path}/balance",
         summary="A wallet's balance per currency, now or as of a time",
         responses={200: {"model": BalancesBody}, **_errors(401, 403, 413, 422, 429, 503)},
     )
     async def balance(
         wallet_id: str,
+        request: Request,
         key: ApiKey = Depends(read_key),
         as_of: Optional[str] = Query(None, description="RFC 3339"),
     ) -> Any:
+        _check_query(request, ("as_of",))
         balances = await led.balance(wallet_id, as_of=as_of)
         return JSONResponse(
             {
@@ -777,7 +832,7 @@ def router(
                         "event_count": b.event_count,
                         "last_occurred_at": None
                         if b.last_occurred_at is None
-                        else _rfc3339(b.last_occurred_at),
+                        else walletlog._utc_text(b.last_occurred_at),
                     }
                     for c, b in balances.items()
                 },
