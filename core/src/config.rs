@@ -173,6 +173,11 @@ pub struct PostgresConfig {
     /// How long a call waits for a free connection before failing with a
     /// `busy` storage error. Default 30 s.
     pub pool_timeout: Duration,
+    /// Create the schema and the ledger's tables when they are missing (a
+    /// new tenant). Default true; false for a tool that only reads, so that
+    /// a mistyped schema is an error (`NotFound`) rather than an empty
+    /// ledger, and nothing is created.
+    pub create_if_missing: bool,
 }
 
 impl Default for PostgresConfig {
@@ -181,6 +186,7 @@ impl Default for PostgresConfig {
             durability: Durability::Full,
             pool_size: POOL_SIZE_DEFAULT,
             pool_timeout: POOL_TIMEOUT_DEFAULT,
+            create_if_missing: true,
         }
     }
 }

@@ -101,6 +101,61 @@ fn a_new_tenant_schema_is_created_on_first_open() {
         .unwrap();
 }
 
+#[test]
+fn a_reader_that_must_find_a_ledger_creates_nothing() {
+    // A mistyped tenant must not read as an empty ledger (the CLI's reads).
+    let server = walletlog_testpg::server();
+    let schema = format!("missing_tenant_{}", std::process::id());
+    let location =
+        walletlog_testpg::with_search_path(&server.database_uri("walletlog_test"), &schema);
+    let existing_only = PostgresConfig {
+        create_if_missing: false,
+        ..PostgresConfig::default()
+    };
+    let options = Options {
+        postgres: existing_only.clone(),
+        ..Options::default()
+    };
+    let exists = |c: &mut postgres::Client| -> bool {
+        c.query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let mut c = server.client();
+    let err = Ledger::open(&location, options.clone()).unwrap_err();
+    assert!(
+        matches!(&err, Error::NotFound { what } if what.contains(&schema)),
+        "{err}"
+    );
+    assert!(!exists(&mut c), "no schema created");
+    // A schema that exists but holds no ledger: refused, left empty.
+    c.batch_execute(&format!("CREATE SCHEMA {schema}")).unwrap();
+    let refused = PostgresStorage::open(&location, existing_only);
+    assert!(
+        matches!(refused, Err(Error::NotFound { .. })),
+        "a ledger was opened"
+    );
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "no tables created");
+    // Once a writer made the ledger, the reader opens it.
+    populated(&location, 2);
+    assert_eq!(
+        all_events(&Ledger::open(&location, options).unwrap()).len(),
+        2
+    );
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
+
 /// `search_path=tenant,public` with a new tenant: the ledger goes into the
 /// tenant's new schema, never into `public`, which exists.
 #[test]

@@ -66,8 +66,8 @@ pub(super) fn open(g: &Global, create: bool) -> Result<Ledger> {
 
 /// Opens the ledger at `db` with the global options.
 pub(super) fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
-    // Only a file can be missing: a read of a PostgreSQL schema that holds
-    // no ledger yet finds an empty one.
+    // A file that is missing is seen here; a PostgreSQL schema without a
+    // ledger is refused by the engine, which then creates nothing.
     let missing_file = matches!(
         walletlog::Location::parse(db.as_os_str()),
         Ok(walletlog::Location::Sqlite(path)) if !path.exists()
@@ -90,7 +90,14 @@ pub(super) fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
         ..RawOptions::default()
     }
     .validate()?;
-    Ok(Ledger::open(db, options)?)
+    let mut options = options;
+    options.postgres.create_if_missing = create;
+    match Ledger::open(db, options) {
+        Err(Error::NotFound { what }) if !create => Err(Failure::usage(format!(
+            "no {what}; pass --db or set WALLETLOG_DB"
+        ))),
+        opened => Ok(opened?),
+    }
 }
 
 /// The command that prints the next page: `walletlog` with the ledger's

@@ -120,8 +120,9 @@ impl PostgresStorage {
         let shown = crate::config::Location::Postgres(uri.to_owned()).to_string();
         let client_config = open::parse(uri, &shown)?;
         let mut first = open::connect(&client_config, &config, &shown)?;
-        let (schema, lock_key) = open::identify(&mut first, &shown)?;
-        open::migrate(&mut first, lock_key, &schema, &shown)?;
+        let create = config.create_if_missing;
+        let (schema, lock_key) = open::identify(&mut first, &shown, create)?;
+        open::migrate(&mut first, lock_key, &schema, &shown, create)?;
         let connect_shown = shown.clone();
         let connect_config = config.clone();
         let pool = Pool::new(

@@ -105,7 +105,7 @@ pub(super) fn connect(config: &Config, pg: &PostgresConfig, shown: &str) -> Resu
 /// names one that does not exist yet (a new tenant), and the key of the
 /// ledger's advisory lock, derived from it: one ledger per schema, so two
 /// tenants' writers never wait for each other (but for a hash collision).
-pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
+pub(super) fn identify(conn: &mut Conn, shown: &str, create: bool) -> Result<(String, i64)> {
     let current = |conn: &mut Conn| -> Result<(Option<String>, i64)> {
         let row = one_row(
             conn,
@@ -151,6 +151,9 @@ pub(super) fn identify(conn: &mut Conn, shown: &str) -> Result<(String, i64)> {
                  (GRANT USAGE ON SCHEMA {first} TO ...)"
             ),
         ));
+    }
+    if !create {
+        return Err(no_ledger(shown, &first));
     }
     let create = format!(
         "CREATE SCHEMA IF NOT EXISTS \"{}\"",
@@ -277,18 +280,26 @@ fn one_row(conn: &mut Conn, sql: &str, params: &[Param<'_>]) -> Result<tokio_pos
 /// Brings the schema up to date, under the ledger's lock, in one
 /// transaction. A schema from a newer walletlog, or one holding tables
 /// that are not walletlog's, is refused before anything changes.
+/// A ledger that must exist and does not: the schema, or its tables.
+fn no_ledger(shown: &str, schema: &str) -> Error {
+    Error::NotFound {
+        what: format!("ledger at {shown} (schema {schema} holds none; nothing was created)"),
+    }
+}
+
 pub(super) fn migrate(
     conn: &mut Conn,
     lock_key: i64,
     schema_name: &str,
     shown: &str,
+    create: bool,
 ) -> Result<()> {
     // READ COMMITTED whatever the server's default: after the lock, the
     // version read must be the last opener's.
     conn.client
         .batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED")
         .map_err(map_err)?;
-    let result = migrate_in_transaction(conn, lock_key, schema_name, shown);
+    let result = migrate_in_transaction(conn, lock_key, schema_name, shown, create);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.client.batch_execute(end).map_err(map_err);
     result.and(ended)
@@ -299,6 +310,7 @@ fn migrate_in_transaction(
     lock_key: i64,
     schema_name: &str,
     shown: &str,
+    create: bool,
 ) -> Result<()> {
     one_row(conn, "SELECT pg_advisory_xact_lock($1)::text", &[&lock_key])?;
     let row = one_row(
@@ -316,6 +328,9 @@ fn migrate_in_transaction(
                  ledger (no walletlog_schema table); use another schema or database"
             ),
         ));
+    }
+    if !versioned && !create {
+        return Err(no_ledger(shown, schema_name));
     }
     if !versioned {
         // Only when missing: an application role without CREATE opens a
