@@ -32,12 +32,16 @@ impl Failure {
         match self {
             Failure::Usage(_) => EXIT_USAGE,
             Failure::Ledger(e) | Failure::Line(_, e) => match e {
-                // The plugin read the delivery and refused it: the input's
-                // fault, as a bad signature is.
+                // The plugin read the delivery and refused it, or it is
+                // too large to be read, or names a provider with no plugin:
+                // the input's fault, as a bad signature is.
                 Error::Plugin(p)
                     if matches!(
                         p.kind,
-                        PluginErrorKind::Malformed | PluginErrorKind::Unsupported
+                        PluginErrorKind::Malformed
+                            | PluginErrorKind::Unsupported
+                            | PluginErrorKind::RequestTooLarge
+                            | PluginErrorKind::NotInstalled
                     ) =>
                 {
                     EXIT_REFUSED

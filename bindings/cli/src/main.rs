@@ -36,8 +36,9 @@ use failure::Failure;
     version,
     about = "Wallet transaction history: exactly-once ingestion, audit trail, history and balances",
     after_help = "Exit codes: 0 success, 2 usage, 3 input refused (invalid, conflicting, \
-                  badly signed, not found, malformed or unsupported by its plugin), 4 storage \
-                  or plugin failure (a trap, an exhausted budget), 5 audit trail damaged.\n\
+                  badly signed, not found, malformed or unsupported by its plugin, too large \
+                  for it, no plugin for its provider), 4 storage or plugin failure (a trap, \
+                  an exhausted budget, invalid output), 5 audit trail damaged.\n\
                   Environment: WALLETLOG_DB (the ledger file), WALLETLOG_LOG (log level on stderr)."
 )]
 struct Cli {

@@ -469,9 +469,12 @@ fn plugin_check_reports_info_and_limits_or_the_refusal() {
     assert_eq!(v["provider"], "square");
     assert_eq!(v["signature"], "hmac");
     assert_eq!(v["limits"]["fuel_per_call"], 50_000_000);
+    // Which world it implements: the SDK's plugins target 1.1.0.
+    assert_eq!(v["contract"], "1.1.0");
     let out = s.run(&["plugin", "check", plugin("stripe").to_str().unwrap()]);
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("stripe-v1"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("walletlog:normalizer@1.1.0"));
     assert!(stdout(&out).contains("memory_bytes_max"));
 
     s.write("core.wasm", b"\0asm\x01\0\0\0");
@@ -1012,6 +1015,20 @@ fn inbox_list_show_and_replay_under_a_fixed_plugin() {
             .unwrap();
         assert_eq!(code(&out), 2, "{extra:?}");
     }
+    // A provider whose plugin was not given: nothing to run it through.
+    let out = s
+        .cmd()
+        .args(["inbox", "replay", "--plugin"])
+        .arg(&v2)
+        .args(["--provider", "stripe"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no --plugin given is stripe's"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -1112,6 +1129,16 @@ fn plugin_run_shows_the_events_or_the_error_and_the_cost_and_stores_nothing() {
         "{}",
         stdout(&out)
     );
+    // Too large to send the plugin: refused input, not a plugin failure.
+    let big = s.write("big.json", vec![b'a'; 1_048_577]);
+    let out = s
+        .cmd()
+        .args(["plugin", "run"])
+        .arg(plugin("acme-v1"))
+        .arg(&big)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
     let lp = s.write("loop.txt", "loop");
     let out = s
         .cmd()

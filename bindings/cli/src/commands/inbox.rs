@@ -272,6 +272,15 @@ fn replay(g: &Global, a: &ReplayArgs) -> Result<u8> {
         }
         providers.push(ledger.install_plugin(&wasm)?.provider);
     }
+    if let Some(p) = &chosen.provider {
+        if !providers.iter().any(|given| given == p.as_str()) {
+            return Err(Failure::usage(format!(
+                "no --plugin given is {p}'s: give its plugin to replay its deliveries \
+                 (given: {})",
+                providers.join(", ")
+            )));
+        }
+    }
     let chose_nothing =
         chosen.delivery_ids.is_none() && chosen.provider.is_none() && chosen.verdict.is_none();
     let report = if chose_nothing {

@@ -348,6 +348,7 @@ pub(super) fn check(g: &Global, file: &Path) -> Result<u8> {
     if g.json {
         let mut v = wljson::plugin_info(info);
         v["signature_detail"] = json!(scheme_text(&info.signature));
+        v["contract"] = json!(plugin.contract);
         v["bytes"] = json!(wasm.len());
         v["limits"] = limits_json;
         print_json(&v);
@@ -358,6 +359,10 @@ pub(super) fn check(g: &Global, file: &Path) -> Result<u8> {
     let rows = vec![
         vec!["provider".into(), info.provider.clone()],
         vec!["version".into(), info.version.clone()],
+        vec![
+            "contract".into(),
+            format!("walletlog:normalizer@{}", plugin.contract),
+        ],
         vec!["signature".into(), scheme_text(&info.signature)],
         vec![
             "size".into(),
