@@ -77,24 +77,31 @@ pub(super) fn webhook(g: &Global, a: &WebhookArgs) -> Result<u8> {
             url: a.url.clone(),
         },
     );
-    if let (Some(d), false) = (&delivery, g.json) {
-        // Refused or not, a stored delivery can be replayed: say which.
-        eprintln!(
+    match (&delivery, g.json) {
+        // A refused delivery is kept, to be replayed: say which, beside
+        // the error.
+        (Some(d), false) if !d.verdict().settled() => eprintln!(
             "walletlog: delivery {} ({}), kept in the inbox",
             d.delivery_id,
             d.verdict()
-        );
+        ),
+        _ => {}
     }
     let results = results?;
     if g.json {
         print_json(&wljson::ingest_results(&results));
-    } else if results.is_empty() {
+        return Ok(0);
+    }
+    if results.is_empty() {
         println!(
-            "{}@{}: the webhook moves no money; nothing to store",
+            "{}@{}: the webhook moves no money; no event stored",
             info.provider, info.version
         );
     } else {
         print_results(&results);
+    }
+    if let Some(d) = &delivery {
+        println!("delivery {} ({})", d.delivery_id, d.verdict());
     }
     Ok(0)
 }
