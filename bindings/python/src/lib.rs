@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::types::{PyBytes, PyList, PyType};
 use walletlog::encoding::hex;
 use walletlog::signature::{sign_request as sign, verify_request as verify, HttpRequest};
 use walletlog::{
@@ -164,6 +164,31 @@ impl TimeArg {
             TimeArg::Text(t) => RawTime::Rfc3339(t),
         }
     }
+}
+
+/// Items converted per stretch under the GIL in a call of many: between
+/// stretches the GIL is offered to other threads, so that an asyncio loop
+/// (whose call runs on a worker thread) is not stalled by a long list.
+const GIL_STRETCH: usize = 256;
+
+/// Offers the GIL to a waiting thread before item `i` of a long list.
+fn offer_gil(py: Python<'_>, i: usize) {
+    if i > 0 && i.is_multiple_of(GIL_STRETCH) {
+        py.detach(|| ());
+    }
+}
+
+/// A Python list of `items`, built in stretches (see [`GIL_STRETCH`]).
+fn list_of<'py, T: IntoPyObject<'py>>(
+    py: Python<'py>,
+    items: impl Iterator<Item = T>,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for (i, item) in items.enumerate() {
+        offer_gil(py, i);
+        list.append(item)?;
+    }
+    Ok(list)
 }
 
 fn validation(e: ValidationError) -> PyErr {
@@ -444,17 +469,27 @@ impl NativeLedger {
         Ok(result_tuple(r))
     }
 
-    fn ingest_many(&self, py: Python<'_>, items: Vec<EventFields>) -> PyResult<Vec<ResultTuple>> {
-        let events = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| f.raw().validate().map_err(|e| validation(e.at_index(i))))
-            .collect::<PyResult<Vec<_>>>()?;
+    fn ingest_many<'py>(
+        &self,
+        py: Python<'py>,
+        items: Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        // Read under the GIL in stretches; validated and ingested without it.
+        let mut raws = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            offer_gil(py, i);
+            raws.push(item.extract::<EventFields>()?.raw());
+        }
         let ledger = self.ledger()?;
-        let results = py
-            .detach(move || ledger.ingest_batch(&events))
-            .map_err(to_py)?;
-        Ok(results.into_iter().map(result_tuple).collect())
+        let results = py.detach(move || -> walletlog::Result<Vec<IngestResult>> {
+            let events = raws
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| r.validate().map_err(|e| Error::Validation(e.at_index(i))))
+                .collect::<walletlog::Result<Vec<_>>>()?;
+            ledger.ingest_batch(&events)
+        });
+        list_of(py, results.map_err(to_py)?.into_iter().map(result_tuple))
     }
 
     fn get(&self, py: Python<'_>, event_id: &str) -> PyResult<Option<EventTuple>> {
@@ -554,17 +589,17 @@ impl NativeLedger {
             .collect())
     }
 
-    fn changes_since(
+    fn changes_since<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         sequence: u64,
         limit: usize,
-    ) -> PyResult<Vec<EventTuple>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let ledger = self.ledger()?;
         let events = py
             .detach(move || ledger.changes_since(sequence, limit))
             .map_err(to_py)?;
-        Ok(events.iter().map(event_tuple).collect())
+        list_of(py, events.iter().map(event_tuple))
     }
 
     /// [(sequence, recorded_at_us, action, event_id, event_sequence,
