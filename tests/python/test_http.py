@@ -533,6 +533,8 @@ def test_metrics_and_health(api: Served) -> None:
     assert 'walletlog_webhook_deliveries_total{provider="stripe",outcome="ingested"} 0' in m.text
     assert m.text.endswith("# EOF\n")
     assert c.http.get("/healthz").json() == {"status": "ok"}
+    head = c.http.head("/healthz")
+    assert head.status_code == 200 and head.content == b"", head
     missing = c.http.get("/api/v2/nothing")
     error_of(missing, 404, "not_found")
     error_of(c.http.delete(EVENTS), 405, "method_not_allowed")

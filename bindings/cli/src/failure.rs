@@ -11,7 +11,11 @@ pub const EXIT_AUDIT_DAMAGED: u8 = 5;
 
 /// Core's fields whose option is spelled otherwise on the command line:
 /// a refusal names both (`invalid event_types (--type): ...`).
-const FLAGS: &[(&str, &str)] = &[("event_types", "--type"), ("as_of", "--as-of")];
+const FLAGS: &[(&str, &str)] = &[
+    ("event_types", "--type"),
+    ("as_of", "--as-of"),
+    ("audit_key_hex", "--audit-key-env or --audit-key-file"),
+];
 
 #[derive(Debug)]
 pub enum Failure {

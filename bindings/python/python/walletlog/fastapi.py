@@ -889,8 +889,9 @@ def router(
         async def metrics_route() -> Any:
             return Response(await led.metrics(), media_type=OPENMETRICS)
 
-    @r.get(
+    @r.api_route(
         "/healthz",
+        methods=["GET", "HEAD"],
         summary="Whether the ledger answers a read",
         responses={200: {"model": HealthBody}, **_errors(503)},
     )
