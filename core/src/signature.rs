@@ -319,11 +319,10 @@ fn verify_standard(
     // Any v1 entry may match (key rotation): one that is not base64
     // matches nothing, and does not hide the others.
     let mut undecodable = false;
-    for entry in signatures
-        .split(' ')
-        .filter(|e| !e.is_empty())
-        .take(SIGNATURES_MAX)
-    {
+    for entry in signatures.split(' ').filter(|e| !e.is_empty()) {
+        if candidates.len() == SIGNATURES_MAX {
+            break;
+        }
         // Unknown versions (v1a, v2, ...) are ignored, not errors.
         if let Some(sig) = entry.strip_prefix("v1,") {
             match BASE64.decode(sig) {

@@ -539,7 +539,7 @@ fn check_body(d: &Delivery) -> Result<()> {
                 crate::domain::StorageErrorKind::Corrupt,
                 format!(
                     "stored delivery {} is damaged: its body does not match the SHA-256 \
-                     taken when it was received (altered since); nothing was replayed: \
+                     taken when it was received (altered since), and it was not replayed: \
                      run `audit verify`, and restore the ledger from a backup",
                     d.delivery_id
                 ),

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -688,11 +689,36 @@ def test_history_shows_every_clients_idempotency_key_as_sent(api: Served) -> Non
     assert stored is not None and stored != "o-1" and stored.endswith(":o-1")
 
 
-def test_to_dict_writes_times_as_every_face_does(api: Served) -> None:
+def test_answers_write_times_with_z_and_to_dict_round_trips(api: Served) -> None:
     c = api.client
     assert c.call("POST", INGEST, EVENT).status_code == 201
-    d = api.ledger.changes_since()[0].to_dict()
-    assert d["occurred_at"] == "2026-01-02T03:04:05Z"
-    assert d["created_at"].endswith("Z") and "+00:00" not in d["created_at"]
+    event = api.ledger.changes_since()[0]
     shown = c.call("GET", EVENTS).json()["events"][0]
-    assert (shown["occurred_at"], shown["created_at"]) == (d["occurred_at"], d["created_at"])
+    # HTTP writes times as the other faces do; to_dict as Python reads them.
+    assert shown["occurred_at"] == "2026-01-02T03:04:05Z"
+    assert shown["created_at"].endswith("Z")
+    d = event.to_dict()
+    assert datetime.fromisoformat(d["occurred_at"]) == event.occurred_at
+    assert datetime.fromisoformat(d["created_at"]) == event.created_at
+
+
+def test_keys_another_face_stored_are_shown_as_stored(api: Served) -> None:
+    # Shaped like a router's namespace, but no key of this router's: as is.
+    api.ledger.ingest(
+        wallet_id=WALLET,
+        provider="stripe",
+        event_type="deposit",
+        amount="1",
+        currency="USD",
+        occurred_at="2026-01-02T03:04:05Z",
+        idempotency_key="5:12345:1",
+    )
+    page = api.client.call("GET", EVENTS, key="reader").json()
+    assert [e["idempotency_key"] for e in page["events"]] == ["5:12345:1"]
+
+
+def test_the_ingest_route_takes_no_query(api: Served) -> None:
+    r = api.client.call("POST", f"{INGEST}?idempotency_key=k", EVENT)
+    body = error_of(r, 422, "validation")
+    assert body["field"] == "query" and "takes none" in body["message"], body
+    assert api.ledger.changes_since() == [], "nothing stored"

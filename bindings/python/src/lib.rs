@@ -195,39 +195,19 @@ fn validation(e: ValidationError) -> PyErr {
     to_py(Error::Validation(e))
 }
 
-/// An ingest result as JSON text, its event's idempotency key shown as
-/// its client sent it: without the router's namespace (`prefix` for the
-/// caller's own key; a duplicate may match an event another key stored).
+/// An ingest result as JSON text, its event's idempotency key shown
+/// without `prefix` (the router's namespace of the caller's key).
 fn shown_result(r: &IngestResult, prefix: &str) -> String {
     let mut answer = walletlog::json::ingest_result(r);
     if let Some(serde_json::Value::String(k)) = answer
         .get_mut("event")
         .and_then(|e| e.get_mut("idempotency_key"))
     {
-        let own = k.strip_prefix(prefix).unwrap_or_else(|| unnamespaced(k));
-        *k = own.to_owned();
+        if let Some(own) = k.strip_prefix(prefix) {
+            *k = own.to_owned();
+        }
     }
     answer.to_string()
-}
-
-/// `key` without a router namespace (`<length>:<namespace>:`), if it has
-/// one. The same rule as `walletlog.fastapi._shown_key`.
-fn unnamespaced(key: &str) -> &str {
-    let Some((digits, rest)) = key.split_once(':') else {
-        return key;
-    };
-    let canonical = !digits.is_empty()
-        && digits.len() <= 3
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    let Some(n) = canonical.then(|| digits.parse::<usize>().ok()).flatten() else {
-        return key;
-    };
-    // The length is Python's: characters, not bytes.
-    match rest.char_indices().nth(n) {
-        Some((at, ':')) => &rest[at + 1..],
-        _ => key,
-    }
 }
 
 fn closed() -> PyErr {

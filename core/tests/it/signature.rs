@@ -103,6 +103,8 @@ fn standard_webhooks_vector_1() {
     // the header says so.
     sw1(&format!("v1,bogus= {SW1_SIG}"), &body, SW1_T).unwrap();
     sw1(&format!("{SW1_SIG} v1,!!"), &body, SW1_T).unwrap();
+    let junk = "v1,!! v2,AA== ".repeat(20);
+    sw1(&format!("{junk}{SW1_SIG}"), &body, SW1_T).unwrap();
     assert!(matches!(
         sw1("v1,bogus= v1,!!", &body, SW1_T),
         Err(SignatureError::Malformed { reason, .. }) if reason == "no v1 signature is base64"

@@ -73,8 +73,9 @@ pub struct ReplayArgs {
     /// or with `--verdict` those with that verdict.
     #[arg(long)]
     provider: Option<String>,
-    /// Replay every delivery with this verdict (`ingested` and `conflict`
-    /// only when named here); with `--provider`, of it.
+    /// Replay the deliveries with this verdict (`ingested` and `conflict`
+    /// only when named here) of each `--plugin`'s provider, or of
+    /// `--provider`.
     #[arg(long)]
     verdict: Option<String>,
     /// Install a plugin that declares no signature scheme (replays check none).
@@ -281,17 +282,17 @@ fn replay(g: &Global, a: &ReplayArgs) -> Result<u8> {
             )));
         }
     }
-    let chose_nothing =
-        chosen.delivery_ids.is_none() && chosen.provider.is_none() && chosen.verdict.is_none();
-    let report = if chose_nothing {
-        // The dead letters of the providers whose plugins were given: the
-        // others' have no plugin to run through here.
+    let no_provider = chosen.delivery_ids.is_none() && chosen.provider.is_none();
+    let report = if no_provider {
+        // The dead letters (or those of `--verdict`) of the providers whose
+        // plugins were given: the others' have no plugin to run through here.
         providers.sort();
         providers.dedup();
         let mut all = ReplayReport::default();
         for provider in providers {
             let one = ledger.replay(&ReplaySelection {
                 provider: Some(Provider::new(&provider)?),
+                verdict: chosen.verdict,
                 ..ReplaySelection::default()
             })?;
             all.replayed += one.replayed;

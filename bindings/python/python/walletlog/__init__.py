@@ -456,8 +456,9 @@ class Event(tuple):  # type: ignore[type-arg]
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: amounts and times as text (RFC 3339 in UTC with `Z`, as
-        every face writes them), ids as strings."""
+        """JSON-ready: amounts and times as text (``isoformat()``, which every
+        supported Python reads back with ``datetime.fromisoformat``; the
+        HTTP router writes `Z` as the other faces do), ids as strings."""
         return {
             "event_id": str(self.event_id),
             "wallet_id": self.wallet_id,
@@ -469,9 +470,9 @@ class Event(tuple):  # type: ignore[type-arg]
             "provider_event_id": self.provider_event_id,
             "idempotency_key": self.idempotency_key,
             "metadata": self.metadata,
-            "occurred_at": _utc_text(self.occurred_at),
+            "occurred_at": self.occurred_at.isoformat(),
             "occurred_at_estimated": self.occurred_at_estimated,
-            "created_at": _utc_text(self.created_at),
+            "created_at": self.created_at.isoformat(),
             "sequence": self.sequence,
         }
 

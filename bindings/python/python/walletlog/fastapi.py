@@ -294,11 +294,8 @@ def _check_query(
     seen: set[str] = set()
     for name, _ in request.query_params.multi_items():
         if name not in known:
-            choices = ", ".join(known)
-            raise _validation(
-                "query",
-                f"invalid query: unknown parameter {name[:40]!r}; this route takes {choices}",
-            )
+            takes = f"this route takes {', '.join(known)}" if known else "this route takes none"
+            raise _validation("query", f"invalid query: unknown parameter {name[:40]!r}; {takes}")
         if name in seen and name not in repeatable:
             raise _validation(name, f"invalid {name}: given more than once")
         seen.add(name)
@@ -529,31 +526,29 @@ def _amount(d: Decimal) -> str:
     return format(d, "f")
 
 
-def _event_json(event: walletlog.Event, key: ApiKey) -> dict[str, Any]:
+def _event_json(
+    event: walletlog.Event, key: ApiKey, namespaces: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     d = event.to_dict()
+    d["occurred_at"] = walletlog._utc_text(event.occurred_at)
+    d["created_at"] = walletlog._utc_text(event.created_at)
     ik = d["idempotency_key"]
     if ik is not None:
-        prefix = _namespace(key)
-        d["idempotency_key"] = ik[len(prefix) :] if ik.startswith(prefix) else _shown_key(ik)
+        d["idempotency_key"] = _shown_key(ik, _namespace(key), namespaces)
     return d
 
 
-def _shown_key(stored: str) -> str:
+def _shown_key(stored: str, own: str, namespaces: frozenset[str]) -> str:
     """A stored idempotency key as its client sent it: without the router's
-    namespace (``<length>:<namespace>:``) of whichever API key stored it."""
-    digits, sep, rest = stored.partition(":")
-    canonical = (
-        sep
-        and 0 < len(digits) <= 3
-        and digits.isascii()
-        and digits.isdigit()
-        and (digits == "0" or not digits.startswith("0"))
-    )
-    if not canonical:
+    namespace of the API key that stored it (the caller's own, or another
+    configured key's, such as a reader's of several tenants). A key stored
+    by another face is shown as it is."""
+    digits, sep, _ = stored.partition(":")
+    if not (sep and digits.isascii() and digits.isdigit()):
         return stored
-    n = int(digits)
-    if len(rest) > n and rest[n] == ":":
-        return rest[n + 1 :]
+    prefix = stored[: len(digits) + 2 + int(digits)] if len(digits) <= 3 else ""
+    if prefix == own or prefix in namespaces:
+        return stored[len(prefix) :]
     return stored
 
 
@@ -680,6 +675,8 @@ def router(
         timestamp_tolerance=timestamp_tolerance,
         clock=clock,
     )
+    # The namespaces this router's keys store idempotency keys under.
+    namespaces = frozenset(_namespace(k) for k in auth.keys.values())
     max_webhook_bytes = _positive("max_webhook_bytes", max_webhook_bytes)
     hooks_limit = None
     if webhook_rate_per_s is None and webhook_burst is not None:
@@ -711,6 +708,8 @@ def router(
         openapi_extra={"requestBody": _INGEST_REQUEST, "parameters": [_IDEMPOTENCY_HEADER]},
     )
     async def ingest(wallet_id: str, request: Request, key: ApiKey = Depends(ingest_key)) -> Any:
+        # `?idempotency_key=` is no way to give the key: refused, not ignored.
+        _check_query(request, ())
         header = request.headers.get("idempotency-key")
         prefix = _namespace(key)
         idempotency_key = None
@@ -805,7 +804,10 @@ def router(
             currency=currency,
         )
         return JSONResponse(
-            {"events": [_event_json(e, key) for e in page.events], "next_cursor": page.next_cursor}
+            {
+                "events": [_event_json(e, key, namespaces) for e in page.events],
+                "next_cursor": page.next_cursor,
+            }
         )
 
     @r.get(
@@ -889,9 +891,14 @@ def router(
         async def metrics_route() -> Any:
             return Response(await led.metrics(), media_type=OPENMETRICS)
 
-    @r.api_route(
+    @r.head("/healthz", include_in_schema=False)
+    async def healthz_head() -> Any:
+        # For load balancers that probe with HEAD: the same check, no body.
+        await led.get(uuid.UUID(int=0))
+        return Response(status_code=200)
+
+    @r.get(
         "/healthz",
-        methods=["GET", "HEAD"],
         summary="Whether the ledger answers a read",
         responses={200: {"model": HealthBody}, **_errors(503)},
     )
