@@ -676,6 +676,21 @@ def test_a_wallet_id_with_a_slash_is_reachable(api: Served) -> None:
     assert [e.wallet_id for e in api.ledger.changes_since()] == [wallet]
 
 
+def test_a_wallet_id_with_a_line_break_is_refused_by_its_rule_not_unrouted(api: Served) -> None:
+    c = api.client
+    # Found by schemathesis: `%0A` in the id was a 404 (no route matched).
+    path = "/api/v1/wallets/tenant42:%0Aalice"
+    for method, url, body in [
+        ("POST", f"{path}/events/ingest", {**EVENT, "provider_event_id": "evt_lf"}),
+        ("GET", f"{path}/events", None),
+        ("GET", f"{path}/balance", None),
+    ]:
+        problem = error_of(c.call(method, url, body), 422, "validation")
+        assert problem["field"] == "wallet_id", (url, problem)
+        assert "U+000A" in problem["message"], (url, problem)
+    assert api.ledger.changes_since() == []
+
+
 def test_history_shows_every_clients_idempotency_key_as_sent(api: Served) -> None:
     c = api.client
     KEYS_ALL = "reader"  # reads every wallet
