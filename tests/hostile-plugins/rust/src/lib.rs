@@ -32,11 +32,17 @@ fn valid(id: &str) -> Event {
     }
 }
 
-/// Deep recursion in small frames: exhausts the engine's wasm stack.
+/// A step the optimizer cannot see through (nothing ever stores it).
+static STEP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Deep recursion in small frames: exhausts the engine's wasm stack. Its
+/// values stay in wasm locals (`black_box` would put them on Rust's shadow
+/// stack in linear memory, which runs out first, a test of its own below).
 #[inline(never)]
 #[allow(unconditional_recursion)] // the point: it never stops
 fn recurse_small(n: u64) -> u64 {
-    std::hint::black_box(recurse_small(std::hint::black_box(n + 1))).wrapping_mul(n) + 1
+    let step = STEP.load(std::sync::atomic::Ordering::Relaxed);
+    recurse_small(n + step).wrapping_mul(n) + step
 }
 
 /// Deep recursion with big frames: exhausts Rust's shadow stack in linear memory.
