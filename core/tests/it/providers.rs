@@ -1005,3 +1005,45 @@ fn stripe_payment_refund_payout_and_dispute_each_counted_once_in_any_order() {
 fn wallet_id(id: &str) -> walletlog::WalletId {
     walletlog::WalletId::new(id).unwrap()
 }
+
+/// Every plugin normalizes every published payload of its provider within
+/// the memory it starts with: the SDK's allocator serves a call from the
+/// initial memory (plugins/sdk/src/heap.rs), so the sandbox never changes
+/// an instance's page protection on a typical webhook. A plugin built with
+/// the standard allocator grows by a page on its first allocation.
+#[test]
+fn published_payloads_never_grow_a_plugins_memory() {
+    let host = walletlog::plugins::PluginHost::new(Default::default(), None).unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/webhooks");
+    let mut calls = 0;
+    for provider in ["stripe", "adyen", "paystack", "square", "standard-webhooks"] {
+        let installed = host.install(&plugin(provider)).unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(format!("{root}/{provider}"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "no payloads of {provider}");
+        for file in files {
+            let hook = Webhook {
+                headers: vec![],
+                body: std::fs::read(&file).unwrap(),
+                url: None,
+            };
+            let mut cost = walletlog::plugins::CallCost::default();
+            // Some payloads are refused (unsupported, malformed): the
+            // memory is what is measured here.
+            let _ = host.normalize_measured(&installed, &hook, &mut cost);
+            assert!(cost.peak_memory_bytes > 0, "{}", file.display());
+            assert!(
+                cost.peak_memory_bytes <= 192 << 10,
+                "{} took {} bytes of memory; 192 KiB is what the plugins start with",
+                file.display(),
+                cost.peak_memory_bytes
+            );
+            calls += 1;
+        }
+    }
+    assert!(calls >= 50, "only {calls} payloads");
+}

@@ -40,9 +40,18 @@
 //! Natively the same crate is a plain library, so its tests run with
 //! `cargo test`.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+#[allow(unsafe_code)]
+mod heap;
 mod helpers;
+
+/// The plugin's allocator (feature `allocator`, on by default): see
+/// `heap.rs`. A call that fits in the initial memory never grows it.
+#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+#[global_allocator]
+static ALLOCATOR: heap::InitialMemoryFirst = heap::InitialMemoryFirst::new();
 
 pub use helpers::*;
 pub use serde_json;
