@@ -50,7 +50,33 @@ pub fn quoted(text: &str) -> String {
 /// events. Numbers are kept as `serde_json` keeps them (this crate does
 /// not enable its `arbitrary_precision`; a test holds it to that).
 pub(crate) fn strict_json(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
-    serde_json::from_slice::<Strict>(bytes).map(|s| s.0)
+    strict_json_keys(bytes).map_err(|(e, _)| e)
+}
+
+thread_local! {
+    /// The object keys, innermost first, around where a strict parse failed.
+    static FAILED_AT: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`strict_json`], giving with a refusal the object keys from the root to
+/// where it happened (array positions left out): `["metadata", "a"]` for
+/// `{"metadata": {"a": 1, "a": 2}}`, so that the error can name the field.
+/// Nothing is recorded while the parse succeeds.
+pub(crate) fn strict_json_keys(
+    bytes: &[u8],
+) -> Result<serde_json::Value, (serde_json::Error, Vec<String>)> {
+    FAILED_AT.with(|k| k.borrow_mut().clear());
+    serde_json::from_slice::<Strict>(bytes)
+        .map(|s| s.0)
+        .map_err(|e| {
+            let mut keys = FAILED_AT.with(|k| std::mem::take(&mut *k.borrow_mut()));
+            keys.reverse();
+            (e, keys)
+        })
+}
+
+fn failed_at(key: &str) {
+    FAILED_AT.with(|k| k.borrow_mut().push(key.to_owned()));
 }
 
 /// Why [`strict_json`] refused its input, for a validation error's reason.
@@ -120,15 +146,21 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         while let Some(key) = map.next_key::<String>()? {
             match object.entry(key) {
                 serde_json::map::Entry::Occupied(e) => {
+                    failed_at(e.key());
                     return Err(serde::de::Error::custom(format!(
                         "the key {} appears twice in one object",
                         quoted(e.key())
                     )));
                 }
-                serde_json::map::Entry::Vacant(e) => {
-                    let Strict(v) = map.next_value()?;
-                    e.insert(v);
-                }
+                serde_json::map::Entry::Vacant(e) => match map.next_value::<Strict>() {
+                    Ok(Strict(v)) => {
+                        e.insert(v);
+                    }
+                    Err(err) => {
+                        failed_at(e.key());
+                        return Err(err);
+                    }
+                },
             }
         }
         Ok(serde_json::Value::Object(object))

@@ -389,7 +389,13 @@ def test_concurrent_requests_share_a_commit_and_keep_their_own_answers(api: Serv
         (
             b'{"provider":"stripe","event_type":"deposit","amount":"1","amount":"1000",'
             b'"currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e2"}',
-            "body",
+            "amount",
+        ),
+        (
+            b'{"provider":"stripe","event_type":"deposit","amount":"1","currency":"USD",'
+            b'"occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e2",'
+            b'"metadata":{"k":1,"k":2}}',
+            "metadata",
         ),
     ],
 )

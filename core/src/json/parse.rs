@@ -430,9 +430,24 @@ fn parse_text(field: &'static str, text: &str) -> Result<Value, ValidationError>
 }
 
 /// Strict JSON (each key once in an object, [`crate::encoding::strict_json`]).
+/// A refusal inside an event's field names the field: a key given twice
+/// in `metadata` is an invalid `metadata`, not an invalid `event` (but a
+/// document cut short is an invalid `event`, wherever it stops).
 fn parse_strict(field: &'static str, bytes: &[u8]) -> Result<Value, ValidationError> {
-    crate::encoding::strict_json(bytes)
-        .map_err(|e| ValidationError::new(field, crate::encoding::json_refusal(&e)))
+    crate::encoding::strict_json_keys(bytes).map_err(|(e, keys)| {
+        // A document that ends too soon is the document's fault.
+        let truncated = e.classify() == serde_json::error::Category::Eof;
+        let inside = match field {
+            "event" | "events" | "body" if !truncated => keys
+                .first()
+                .and_then(|k| EVENT_FIELDS.iter().find(|f| **f == k.as_str())),
+            _ => None,
+        };
+        ValidationError::new(
+            inside.copied().unwrap_or(field),
+            crate::encoding::json_refusal(&e),
+        )
+    })
 }
 
 fn type_name(v: &Value) -> &'static str {

@@ -61,11 +61,23 @@ fn bad_event_json_names_the_field() {
         // A key given twice is refused, at any depth: never its last value.
         (
             r#"{"wallet_id":"w1","wallet_id":"w2","provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","event_id":"0190f0c2-0000-7000-8000-000000000001"}"#,
-            "event",
+            "wallet_id",
             "the key \"wallet_id\" appears twice",
         ),
         (
             r#"{"wallet_id":"w","provider":"stripe","event_type":"deposit","amount":"1","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e","metadata":{"k":1,"k":2}}"#,
+            "metadata",
+            "the key \"k\" appears twice",
+        ),
+        // Broken JSON inside a field names the field; outside any, the event.
+        (
+            r#"{"wallet_id":"w","metadata":{"k":}}"#,
+            "metadata",
+            "is not valid JSON",
+        ),
+        (r#"{"wallet_id":"w","#, "event", "is not valid JSON"),
+        (
+            r#"{"wallet_id":"w","extra":{"k":1,"k":2}}"#,
             "event",
             "appears twice",
         ),
@@ -89,7 +101,7 @@ fn bad_event_json_names_the_field() {
 fn an_http_body_with_a_key_twice_is_refused() {
     let body = br#"{"provider":"stripe","event_type":"deposit","amount":"1","amount":"1000","currency":"USD","occurred_at":"2026-01-02T03:04:05Z","provider_event_id":"e1"}"#;
     let e = json::parse_event_for(body, "w1", None, "", None).unwrap_err();
-    assert_eq!(e.field, "body");
+    assert_eq!(e.field, "amount");
     assert!(
         e.reason.contains("\"amount\" appears twice"),
         "{}",
