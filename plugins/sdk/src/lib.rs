@@ -42,14 +42,23 @@
 
 #![deny(unsafe_code)]
 
-#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+#[cfg(all(
+    target_arch = "wasm32",
+    not(target_feature = "atomics"),
+    feature = "allocator"
+))]
 #[allow(unsafe_code)]
 mod heap;
 mod helpers;
 
 /// The plugin's allocator (feature `allocator`, on by default): see
-/// `heap.rs`. A call that fits in the initial memory never grows it.
-#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+/// `heap.rs`. A call that fits in the initial memory never grows it. Only
+/// where WebAssembly has one thread (no `atomics`): it shares nothing.
+#[cfg(all(
+    target_arch = "wasm32",
+    not(target_feature = "atomics"),
+    feature = "allocator"
+))]
 #[global_allocator]
 static ALLOCATOR: heap::InitialMemoryFirst = heap::InitialMemoryFirst::new();
 
