@@ -299,7 +299,7 @@ fn new_delivery(provider: &Provider, webhook: &Webhook) -> Delivery {
     let body_sha256: [u8; 32] = Sha256::digest(&webhook.body).into();
     Delivery {
         sequence: 0,
-        delivery_id: DeliveryId::generate(),
+        delivery_id: DeliveryId::for_body(provider, &body_sha256),
         provider: provider.clone(),
         received_at: Timestamp::now(),
         url: webhook.url.clone(),

@@ -13,13 +13,46 @@ use super::values::{EventId, Provider, Timestamp};
 use crate::encoding::quoted;
 use crate::limits::PAGE_EVENTS_DEFAULT;
 
-/// A delivery's id: a time-ordered (v7) UUID given at its first receipt.
+/// A delivery's id: a UUID derived from its provider and the SHA-256 of
+/// its body ([`DeliveryId::for_body`]), so that a provider's retry of a
+/// body names the delivery it belongs to. Deliveries stored before ids
+/// were derived (a SQLite ledger of schema 2) keep the time-ordered (v7)
+/// ids they were given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeliveryId(uuid::Uuid);
 
+/// What a derived delivery id hashes first: the derivation's name and
+/// version, so that no other hash of the same bytes is ever an id.
+const DELIVERY_ID_DOMAIN: &[u8] = b"walletlog delivery id v1\0";
+
 impl DeliveryId {
+    /// The id of `provider`'s delivery of the body whose SHA-256 is
+    /// `body_sha256`: the first 16 bytes of
+    /// `SHA-256("walletlog delivery id v1" NUL provider NUL body_sha256)`
+    /// as a version 8 (custom) UUID. The same body of the same provider
+    /// has this id on every ledger.
+    pub fn for_body(provider: &Provider, body_sha256: &[u8; 32]) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(DELIVERY_ID_DOMAIN)
+            .chain_update(provider.as_str().as_bytes())
+            .chain_update([0])
+            .chain_update(body_sha256)
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        DeliveryId(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+
+    /// A random, time-ordered (v7) id: the kind deliveries had before ids
+    /// were derived; for tests and for an id that names no delivery.
     pub fn generate() -> Self {
         DeliveryId(uuid::Uuid::now_v7())
+    }
+
+    /// Whether this is the id [`DeliveryId::for_body`] gives.
+    pub fn is_derived_from(&self, provider: &Provider, body_sha256: &[u8; 32]) -> bool {
+        *self == Self::for_body(provider, body_sha256)
     }
 
     pub fn from_bytes(bytes: [u8; 16]) -> Self {

@@ -37,7 +37,7 @@ pub fn acme_signed(body: Vec<u8>) -> Webhook {
     }
 }
 
-fn install(l: &Ledger, version: &str) {
+pub fn install(l: &Ledger, version: &str) {
     let info = l
         .install_plugin(&plugin(&format!("acme-{version}")))
         .unwrap();

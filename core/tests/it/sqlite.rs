@@ -351,3 +351,104 @@ fn damaged_metadata_is_reported_not_trusted() {
         Some(walletlog::AuditProblemKind::EventAltered)
     );
 }
+
+/// A ledger written at schema 2 (`tests/fixtures/ledgers/schema-2.db`:
+/// three deliveries with the time-ordered ids of then, one ingested, one
+/// unsupported, one ignored) opens migrated, with nothing lost: its audit
+/// trail verifies, its deliveries keep their ids, a provider's retry of a
+/// stored body is another attempt on that delivery (not a second one), its
+/// dead letter replays, and a new body gets the id its body derives.
+#[test]
+fn a_schema_2_ledger_is_migrated_and_its_deliveries_keep_their_ids() {
+    use super::inbox::{acme, acme_signed, install};
+    use walletlog::{DeliveryId, InboxQuery, Order, Provider, ReplaySelection, Verdict};
+
+    let (_dir, path) = temp_db();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/ledgers/schema-2.db"
+    );
+    std::fs::copy(fixture, &path).unwrap();
+    let l = sqlite_ledger(&path);
+    assert!(l.verify_audit().unwrap().ok);
+    let stored = [
+        ("01a2413e-63a4-7224-b381-66e65ec844f9", Verdict::Ingested),
+        ("01a2413e-6406-70be-9504-a9dbdf75004a", Verdict::Unsupported),
+        ("01a2413e-6465-72ab-a730-78ae6bc9968d", Verdict::Ignored),
+    ];
+    let listed = |l: &Ledger| {
+        l.inbox(&InboxQuery::new().order(Order::Asc))
+            .unwrap()
+            .deliveries
+    };
+    let before = listed(&l);
+    let seen: Vec<(String, Verdict)> = before
+        .iter()
+        .map(|d| (d.delivery_id.to_string(), d.verdict()))
+        .collect();
+    let expected: Vec<(String, Verdict)> =
+        stored.iter().map(|(i, v)| (i.to_string(), *v)).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(available(&l, "w1"), "12.5");
+
+    // The provider retries the ingested body: the same delivery, now with
+    // two attempts, and a duplicate.
+    install(&l, "v1");
+    let paid = l.delivery(&before[0].delivery_id).unwrap().unwrap();
+    let again = l
+        .ingest_webhook("acme", &acme_signed(paid.body.clone().unwrap()))
+        .unwrap();
+    assert!(again[0].duplicate());
+    let retried = l.delivery(&before[0].delivery_id).unwrap().unwrap();
+    assert_eq!(retried.attempt_count, 2);
+    assert_eq!(retried.received_at, paid.received_at);
+
+    // The dead letter replays under the fixed plugin.
+    install(&l, "v2");
+    let fixed = l
+        .replay(&ReplaySelection {
+            verdict: Some(Verdict::Unsupported),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((fixed.replayed, fixed.created), (1, 1));
+    assert_eq!(fixed.outcomes[0].0, before[1].delivery_id);
+    assert_eq!(available(&l, "w1"), "7.5");
+
+    // A new body: its id is the one its provider and body derive.
+    let hook = acme("evt_4", "payment.succeeded", "w1", 100);
+    l.ingest_webhook("acme", &hook).unwrap();
+    let after = listed(&l);
+    assert_eq!(after.len(), 4, "the retry added no delivery");
+    let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&hook.body).into();
+    let acme_provider = Provider::new("acme").unwrap();
+    assert_eq!(
+        after[3].delivery_id,
+        DeliveryId::for_body(&acme_provider, &sha)
+    );
+    assert!(after[..3].iter().all(|d| !d
+        .delivery_id
+        .is_derived_from(&acme_provider, &d.body_sha256)));
+    assert!(l.verify_audit().unwrap().ok);
+    drop(l);
+
+    // In the file: one row per body; the ids that are not derived are the
+    // ones the provider-and-body index holds.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(i64, i64)> = raw
+        .prepare("SELECT sequence, id_derived FROM deliveries ORDER BY sequence")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [(1, 0), (2, 0), (3, 0), (4, 1)]);
+    let indexed: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM deliveries INDEXED BY deliveries_body WHERE id_derived = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 3);
+}

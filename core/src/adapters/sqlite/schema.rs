@@ -104,6 +104,48 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_dead ON deliveries (verdict, provider, received_at, sequence)
         WHERE verdict > 2;
     "#,
+    // 3: a delivery's id is derived from its provider and body
+    // (`DeliveryId::for_body`), so the id's unique index also finds a
+    // delivery by its body, and the provider-and-body index holds only the
+    // deliveries whose ids are not derived (those stored before): a
+    // delivery touches one index fewer. SQLite cannot drop a table's
+    // UNIQUE constraint, so the table is rebuilt, its rows kept as they are.
+    r#"
+    CREATE TABLE deliveries_3 (
+        sequence        INTEGER PRIMARY KEY,
+        delivery_id     BLOB    NOT NULL UNIQUE CHECK (length(delivery_id) = 16),
+        provider        TEXT    NOT NULL,
+        received_at     INTEGER NOT NULL,
+        url             TEXT,
+        headers         TEXT    NOT NULL,
+        body_sha256     BLOB    NOT NULL CHECK (length(body_sha256) = 32),
+        body_bytes      INTEGER NOT NULL,
+        verdict         INTEGER NOT NULL,
+        last_attempt_at INTEGER NOT NULL,
+        attempt_count   INTEGER NOT NULL,
+        attempts        TEXT    NOT NULL,
+        -- 1 when delivery_id is DeliveryId::for_body(provider, body_sha256).
+        id_derived      INTEGER NOT NULL CHECK (id_derived IN (0, 1)),
+        -- Last: reading the other columns never walks a large body's pages.
+        body            BLOB
+    );
+    INSERT INTO deliveries_3 (sequence, delivery_id, provider, received_at, url, headers,
+        body_sha256, body_bytes, verdict, last_attempt_at, attempt_count, attempts,
+        id_derived, body)
+    SELECT sequence, delivery_id, provider, received_at, url, headers,
+        body_sha256, body_bytes, verdict, last_attempt_at, attempt_count, attempts,
+        0, body
+    FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_3 RENAME TO deliveries;
+    -- One body of one provider is one delivery: a derived id says so by
+    -- itself; any other id is held to it here.
+    CREATE UNIQUE INDEX deliveries_body ON deliveries (provider, body_sha256)
+        WHERE id_derived = 0;
+    CREATE INDEX deliveries_received ON deliveries (received_at, sequence);
+    CREATE INDEX deliveries_dead ON deliveries (verdict, provider, received_at, sequence)
+        WHERE verdict > 2;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -331,12 +331,28 @@ impl ReadTx for Tx<'_> {
     }
 
     fn delivery_by_body(&self, provider: &Provider, sha: &[u8; 32]) -> Result<Option<Delivery>> {
+        // By the id the body gives, else among the ids that are not
+        // derived (`deliveries_body` holds only those).
         let sql = concat!(
             "SELECT ",
             delivery_columns!(),
-            ", body FROM deliveries WHERE provider = ?1 AND body_sha256 = ?2"
+            ", body FROM deliveries \
+             WHERE delivery_id = ?1 AND provider = ?2 AND body_sha256 = ?3 \
+             UNION ALL SELECT ",
+            delivery_columns!(),
+            ", body FROM deliveries \
+             WHERE provider = ?2 AND body_sha256 = ?3 AND id_derived = 0 \
+             LIMIT 1"
         );
-        self.one_delivery(sql, &[&provider.as_str(), &sha.as_slice()])
+        let id = DeliveryId::for_body(provider, sha);
+        self.one_delivery(
+            sql,
+            &[
+                &id.as_bytes().as_slice(),
+                &provider.as_str(),
+                &sha.as_slice(),
+            ],
+        )
     }
 
     fn deliveries(&self, q: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>> {
@@ -515,8 +531,8 @@ impl WriteTx for Tx<'_> {
             .prepare_cached(concat!(
                 "INSERT INTO deliveries (",
                 delivery_columns!(),
-                ", body, verdict, last_attempt_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                ", body, verdict, last_attempt_at, id_derived) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                  ON CONFLICT (delivery_id) DO UPDATE SET \
                  url = excluded.url, headers = excluded.headers, body = excluded.body, \
                  attempt_count = excluded.attempt_count, attempts = excluded.attempts, \
@@ -540,6 +556,7 @@ impl WriteTx for Tx<'_> {
                 row.body,
                 verdict,
                 last_attempt_at,
+                d.delivery_id.is_derived_from(&d.provider, &d.body_sha256),
             ])
             .map_err(map_err)?;
         if changed != 1 {
