@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::encoding::{hex, unhex};
 use crate::ports::AmountRow;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The `bucket` column of the all-time rollup rows. Hour rows hold the
 /// hour's start in microseconds, which is always smaller.
@@ -295,13 +295,8 @@ impl StoredDelivery {
 
 /// The headers as the stored JSON text: `[[name, value], ...]`.
 pub(crate) fn headers_json(d: &Delivery) -> String {
-    Value::from(
-        d.headers
-            .iter()
-            .map(|(k, v)| json!([k, v]))
-            .collect::<Vec<_>>(),
-    )
-    .to_string()
+    // A pair serializes as a two-element array; written straight to text.
+    serde_json::to_string(&d.headers).expect("strings always serialize")
 }
 
 pub(crate) fn headers_from_json(text: &str) -> Result<Vec<(String, String)>, String> {
@@ -318,25 +313,35 @@ pub(crate) fn headers_from_json(text: &str) -> Result<Vec<(String, String)>, Str
         .collect()
 }
 
+/// One attempt as stored: borrowed from the delivery, written straight to
+/// text (no intermediate JSON tree: this runs for every webhook).
+#[derive(serde::Serialize)]
+struct AttemptText<'a> {
+    at: i64,
+    kind: &'static str,
+    plugin_version: &'a str,
+    plugin_sha256: String,
+    verdict: &'static str,
+    reason: Option<&'a str>,
+    event_ids: Vec<String>,
+}
+
 /// The attempts as the stored JSON text.
 pub(crate) fn attempts_json(d: &Delivery) -> String {
-    Value::from(
-        d.attempts
-            .iter()
-            .map(|a| {
-                json!({
-                    "at": a.at.as_micros(),
-                    "kind": a.kind.as_str(),
-                    "plugin_version": a.plugin_version,
-                    "plugin_sha256": hex(&a.plugin_sha256),
-                    "verdict": a.verdict.as_str(),
-                    "reason": a.reason,
-                    "event_ids": a.event_ids.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
-                })
-            })
-            .collect::<Vec<_>>(),
-    )
-    .to_string()
+    let attempts: Vec<AttemptText<'_>> = d
+        .attempts
+        .iter()
+        .map(|a| AttemptText {
+            at: a.at.as_micros(),
+            kind: a.kind.as_str(),
+            plugin_version: &a.plugin_version,
+            plugin_sha256: hex(&a.plugin_sha256),
+            verdict: a.verdict.as_str(),
+            reason: a.reason.as_deref(),
+            event_ids: a.event_ids.iter().map(|e| e.to_string()).collect(),
+        })
+        .collect();
+    serde_json::to_string(&attempts).expect("attempts always serialize")
 }
 
 pub(crate) fn attempts_from_json(text: &str) -> Result<Vec<DeliveryAttempt>, String> {
