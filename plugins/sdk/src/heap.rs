@@ -2,18 +2,22 @@
 //! first, then the standard allocator.
 //!
 //! The host runs each webhook in a fresh instance. Rust's standard allocator
-//! on `wasm32-unknown-unknown` never uses the memory the module starts
-//! with: its first allocation grows the memory by a page, so every call
-//! grew its instance, and the host then changed the page protection twice
-//! (on the growth, and again to shrink the slot back for the next
-//! instance), each change a TLB shootdown across the host's cores. Here an
-//! allocation is served from `[__heap_base, end of the initial memory)`
-//! while it fits (a bump pointer: the instance lives for one call, so
-//! nothing needs to be given back, though the latest allocation is freed
-//! and grown in place); what does not fit goes to the standard allocator,
-//! which grows the memory as before. A plugin built with enough initial
-//! memory (`-C link-arg=--initial-memory=...`) never grows on a typical
-//! call. Disable the SDK's default feature `allocator` to use your own.
+//! on `wasm32-unknown-unknown` (dlmalloc; 0.2.11 in Rust 1.95) never uses
+//! the memory the module starts with: its first allocation grows the memory
+//! by a page, so every call grew its instance, and the host then changed
+//! the page protection twice (on the growth, and again to shrink the slot
+//! back for the next instance), each change a TLB shootdown across the
+//! host's cores. Here an allocation is served from `[__heap_base, end of
+//! the initial memory)` while it fits (a bump pointer: the instance lives
+//! for one call, so nothing needs to be given back, though the latest
+//! allocation is freed and grown in place); what does not fit goes to the
+//! standard allocator, which grows the memory as before. Should a later
+//! std's allocator take blocks from the free part of the initial memory
+//! itself (dlmalloc 0.2.13 can), the first such block traps the call (a
+//! plugin failure) rather than give one byte two owners. A plugin built
+//! with enough initial memory (`-C link-arg=--initial-memory=...`) never
+//! grows on a typical call. Disable the SDK's default feature `allocator`
+//! to use your own.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -48,7 +52,7 @@ impl InitialMemoryFirst {
         if self.next.get() == 0 {
             // Before the first allocation nothing has grown the memory: its
             // size now is the initial size.
-            self.next.set(unsafe { &__heap_base as *const u8 as usize });
+            self.next.set(core::ptr::addr_of!(__heap_base) as usize);
             self.end.set(core::arch::wasm32::memory_size(0) * PAGE);
         }
         (self.next.get(), self.end.get())
@@ -56,7 +60,7 @@ impl InitialMemoryFirst {
 
     fn owns(&self, ptr: *mut u8) -> bool {
         let p = ptr as usize;
-        let base = unsafe { &__heap_base as *const u8 as usize };
+        let base = core::ptr::addr_of!(__heap_base) as usize;
         p >= base && p < self.end.get()
     }
 
@@ -79,11 +83,25 @@ impl Default for InitialMemoryFirst {
     }
 }
 
+impl InitialMemoryFirst {
+    /// `p`, a block of `size` bytes from the standard allocator, which must
+    /// lie beyond the arena (std's dlmalloc grows the memory for it). One
+    /// inside would share bytes with the arena: the call traps instead.
+    fn beyond_arena(&self, p: *mut u8, size: usize) -> *mut u8 {
+        let base = core::ptr::addr_of!(__heap_base) as usize;
+        let start = p as usize;
+        if !p.is_null() && start < self.end.get() && start.saturating_add(size) > base {
+            core::arch::wasm32::unreachable();
+        }
+        p
+    }
+}
+
 unsafe impl GlobalAlloc for InitialMemoryFirst {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.bump(layout) {
             Some(p) => p,
-            None => unsafe { System.alloc(layout) },
+            None => self.beyond_arena(unsafe { System.alloc(layout) }, layout.size()),
         }
     }
 
@@ -101,7 +119,7 @@ unsafe impl GlobalAlloc for InitialMemoryFirst {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if !self.owns(ptr) {
-            return unsafe { System.realloc(ptr, layout, new_size) };
+            return self.beyond_arena(unsafe { System.realloc(ptr, layout, new_size) }, new_size);
         }
         let start = ptr as usize;
         let latest = start + layout.size() == self.next.get();

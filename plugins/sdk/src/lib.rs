@@ -44,6 +44,7 @@
 
 #[cfg(all(
     target_arch = "wasm32",
+    target_os = "unknown",
     not(target_feature = "atomics"),
     feature = "allocator"
 ))]
@@ -53,9 +54,12 @@ mod helpers;
 
 /// The plugin's allocator (feature `allocator`, on by default): see
 /// `heap.rs`. A call that fits in the initial memory never grows it. Only
-/// where WebAssembly has one thread (no `atomics`): it shares nothing.
+/// on `wasm32-unknown-unknown` (on WASI, libc's malloc claims the same
+/// free part of the initial memory) and where WebAssembly has one thread
+/// (no `atomics`): it shares nothing.
 #[cfg(all(
     target_arch = "wasm32",
+    target_os = "unknown",
     not(target_feature = "atomics"),
     feature = "allocator"
 ))]
