@@ -291,6 +291,15 @@ impl StoredDelivery {
     }
 }
 
+/// The last delivery's sequence and receipt time, as stored.
+pub(crate) fn last_delivery_of(sequence: i64, received_at: i64) -> Result<(u64, Timestamp)> {
+    let what = format!("delivery {sequence}");
+    let sequence = u64::try_from(sequence).map_err(|_| corrupt(&what, "negative sequence"))?;
+    let at = Timestamp::from_micros("received_at", received_at)
+        .map_err(|e| corrupt(&what, &e.to_string()))?;
+    Ok((sequence, at))
+}
+
 // A delivery's headers and attempts are stored as JSON text.
 
 /// The headers as the stored JSON text: `[[name, value], ...]`.

@@ -91,8 +91,9 @@ pub trait ReadTx {
     /// bodies left out (`None`).
     fn deliveries(&self, query: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>>;
 
-    /// The highest delivery sequence stored, 0 when none.
-    fn last_delivery_sequence(&self) -> Result<u64>;
+    /// The sequence and receipt time of the delivery with the highest
+    /// sequence, `None` when none is stored.
+    fn last_delivery(&self) -> Result<Option<(u64, Timestamp)>>;
 }
 
 /// What retention removes from the inbox in one pass.

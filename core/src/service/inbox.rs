@@ -62,6 +62,10 @@ const BODIES_PRUNE_OVERLAP_MICROS: i64 = 24 * 3600 * 1_000_000;
 /// The delivery to record the attempt on, as the transaction finds it:
 /// the stored one (`planned` itself, or another receipt of the same body
 /// stored meanwhile), or `planned` as a new delivery with the next sequence.
+/// A new delivery is never received before the last one stored (a receipt
+/// that waited for the writer, or a clock stepped back, takes the last
+/// one's time): receipt order is sequence order, which SQLite's listings
+/// and retention rely on to search time ranges by sequence.
 fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
     if planned.attempt_count > 0 {
         return tx
@@ -76,10 +80,17 @@ fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
     Ok(
         match tx.delivery_by_body(&planned.provider, &planned.body_sha256)? {
             Some(stored) => stored,
-            None => Delivery {
-                sequence: tx.last_delivery_sequence()? + 1,
-                ..planned.clone()
-            },
+            None => {
+                let (sequence, received_at) = match tx.last_delivery()? {
+                    Some((s, at)) => (s + 1, planned.received_at.max(at)),
+                    None => (1, planned.received_at),
+                };
+                Delivery {
+                    sequence,
+                    received_at,
+                    ..planned.clone()
+                }
+            }
         },
     )
 }
@@ -224,12 +235,13 @@ impl<S: Storage> Service<S> {
             actor: attempt.actor.clone(),
             body_sha256: Some(planned.body_sha256),
             delivery_id: Some(planned.delivery_id),
+            estimated_at: Some(planned.received_at),
         };
         let mut ingestion = self.batch_ingestion(events, &ctx)?;
         let written = self.write(events.len(), &mut |tx| {
             // The delivery first: its id goes into the events' audit records.
             let mut d = current(&*tx, planned)?;
-            ingestion.set_delivery(d.delivery_id);
+            ingestion.set_delivery(d.delivery_id, d.received_at);
             ingestion.run(tx)?;
             d.push_attempt(attempt.made(Verdict::Ingested, None, ingestion.event_ids()));
             tx.put_delivery(&d)?;

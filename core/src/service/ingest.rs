@@ -27,6 +27,9 @@ pub struct IngestContext {
     pub body_sha256: Option<[u8; 32]>,
     /// The inbox delivery the events came from.
     pub delivery_id: Option<DeliveryId>,
+    /// The time an event with an estimated time is dated by: its
+    /// delivery's first receipt, as the transaction that stores it found it.
+    pub estimated_at: Option<Timestamp>,
 }
 
 impl IngestContext {
@@ -36,6 +39,7 @@ impl IngestContext {
             actor: ACTOR_API.to_owned(),
             body_sha256: None,
             delivery_id: None,
+            estimated_at: None,
         }
     }
 }
@@ -269,8 +273,9 @@ impl<S: Storage> Ingestion<'_, S> {
 
     /// Names the inbox delivery the events come from in their audit
     /// records, from the next [`run`](Self::run) on.
-    pub fn set_delivery(&mut self, id: DeliveryId) {
+    pub fn set_delivery(&mut self, id: DeliveryId, received_at: Timestamp) {
         self.ctx.delivery_id = Some(id);
+        self.ctx.estimated_at = Some(received_at);
     }
 
     /// The ids of the events the last [`run`](Self::run) stored or
@@ -420,11 +425,14 @@ impl<'c> Step<'c> {
         fold_first: bool,
     ) -> Result<IngestResult> {
         item.check_keys()?;
-        let candidate = item.to_stored(
+        let mut candidate = item.to_stored(
             item.event_id.unwrap_or_else(EventId::generate),
             self.now,
             self.next_sequence,
         );
+        if let (true, Some(at)) = (item.occurred_at_estimated, ctx.estimated_at) {
+            candidate.occurred_at = at;
+        }
         // Folded first (`each` mode), an overflow stores nothing while the
         // other items go on. All or nothing, an overflow fails the whole call
         // anyway, so the fold waits for a successful insert and a replay

@@ -516,7 +516,7 @@ fn deliveries_round_trip_and_stay_unique(s: &dyn Storage) {
         None,
         "a body is one delivery per provider"
     );
-    assert_eq!(read(s, |tx| tx.last_delivery_sequence()), 1);
+    assert_eq!(read(s, |tx| tx.last_delivery()), Some((1, ts(10))));
 
     // A replay updates the row in place: attempts, verdict, body kept.
     let mut replayed = first.clone();
@@ -549,7 +549,7 @@ fn deliveries_round_trip_and_stay_unique(s: &dyn Storage) {
         read(s, |tx| tx.delivery(&first.delivery_id)),
         Some(replayed)
     );
-    assert_eq!(read(s, |tx| tx.last_delivery_sequence()), 1);
+    assert_eq!(read(s, |tx| tx.last_delivery()), Some((1, ts(10))));
     assert_eq!(read(s, |tx| tx.delivery(&twin.delivery_id)), None);
 
     // A failed write takes a new delivery back.

@@ -127,9 +127,9 @@ fn square_published_vector_passes_the_host_and_moves_no_money() {
 
 // --- Paystack -------------------------------------------------------------
 
-const PAYSTACK_KEY: &str = "sk_test_walletlog_synthetic";
+pub const PAYSTACK_KEY: &str = "sk_test_walletlog_synthetic";
 
-fn paystack_webhook(body: Vec<u8>) -> Webhook {
+pub fn paystack_webhook(body: Vec<u8>) -> Webhook {
     let mut m = Hmac::<sha2::Sha512>::new_from_slice(PAYSTACK_KEY.as_bytes()).unwrap();
     m.update(&body);
     let digest: String = hex(&m.finalize().into_bytes());

@@ -452,3 +452,160 @@ fn a_schema_2_ledger_is_migrated_and_its_deliveries_keep_their_ids() {
         .unwrap();
     assert_eq!(indexed, 3);
 }
+
+/// Receipt order is sequence order from schema 4: a schema-3 ledger whose
+/// deliveries were stored out of receipt order (two receipts racing for
+/// the writer) opens with them renumbered by receipt time, ids, verdicts
+/// and the audit trail untouched, and its time ranges found exactly.
+#[test]
+fn deliveries_stored_out_of_receipt_order_are_renumbered_in_receipt_order() {
+    use super::inbox::{acme, install};
+    use walletlog::{InboxQuery, Order, Verdict};
+
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    install(&l, "v1");
+    for i in 0..3 {
+        l.ingest_webhook(
+            "acme",
+            &acme(&format!("evt_{i}"), "payment.succeeded", "w1", 100),
+        )
+        .unwrap();
+    }
+    let stored = l
+        .inbox(&InboxQuery::new().order(Order::Asc))
+        .unwrap()
+        .deliveries;
+    drop(l);
+
+    // As schema 3 could leave it: the first receipt stamped last.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let late = stored[2].received_at.as_micros() + 1_000;
+    raw.execute_batch(&format!(
+        "UPDATE deliveries SET received_at = {late} WHERE sequence = 1;
+         CREATE INDEX deliveries_received ON deliveries (received_at, sequence);
+         PRAGMA user_version = 3;"
+    ))
+    .unwrap();
+    drop(raw);
+
+    let l = sqlite_ledger(&path);
+    let listed: Vec<_> = l
+        .inbox(&InboxQuery::new().order(Order::Asc))
+        .unwrap()
+        .deliveries
+        .iter()
+        .map(|d| (d.sequence, d.delivery_id, d.verdict()))
+        .collect();
+    let ids = [
+        stored[1].delivery_id,
+        stored[2].delivery_id,
+        stored[0].delivery_id,
+    ];
+    assert_eq!(
+        listed,
+        vec![
+            (1, ids[0], Verdict::Ingested),
+            (2, ids[1], Verdict::Ingested),
+            (3, ids[2], Verdict::Ingested)
+        ]
+    );
+    let at = walletlog::Timestamp::from_micros("at", late).unwrap();
+    let range = |q: InboxQuery| -> Vec<_> {
+        l.inbox(&q)
+            .unwrap()
+            .deliveries
+            .iter()
+            .map(|d| d.delivery_id)
+            .collect()
+    };
+    assert_eq!(range(InboxQuery::new().since(at).unwrap()), vec![ids[2]]);
+    assert_eq!(
+        range(InboxQuery::new().until(at).unwrap()),
+        vec![ids[1], ids[0]]
+    );
+    assert!(l.verify_audit().unwrap().ok);
+    drop(l);
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    let index: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'deliveries_received'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, 0, "the receipt-time index is gone");
+}
+
+/// A receipt is never stored as received before the last delivery (here a
+/// clock stepped back an hour): it takes the last one's time, and an event
+/// without a time of its own is dated by that same time.
+#[test]
+fn a_delivery_is_never_received_before_the_last_one_stored() {
+    use super::inbox::{acme, install};
+    use super::providers::{paystack_webhook, PAYSTACK_KEY};
+    use super::signature::fixture;
+    use walletlog::{InboxQuery, Order, Secret};
+
+    let (_dir, path) = temp_db();
+    let l = sqlite_ledger(&path);
+    install(&l, "v1");
+    l.ingest_webhook("acme", &acme("evt_0", "payment.succeeded", "w1", 100))
+        .unwrap();
+    drop(l);
+    let ahead = walletlog::Timestamp::now().as_micros() + 3_600_000_000;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "UPDATE deliveries SET received_at = ?1 WHERE sequence = 1",
+        [ahead],
+    )
+    .unwrap();
+    drop(raw);
+
+    let l = sqlite_ledger(&path);
+    install(&l, "v1");
+    l.install_plugin(&super::webhooks::plugin("paystack"))
+        .unwrap();
+    l.set_webhook_secret("paystack", Secret::new(PAYSTACK_KEY))
+        .unwrap();
+    let (acme_delivery, r) =
+        l.receive_webhook("acme", &acme("evt_1", "payment.succeeded", "w1", 100));
+    r.unwrap();
+    let (paystack_delivery, r) = l.receive_webhook(
+        "paystack",
+        &paystack_webhook(fixture("paystack/refund.processed.json")),
+    );
+    let events = r.unwrap();
+    let ahead = walletlog::Timestamp::from_micros("at", ahead).unwrap();
+    assert_eq!(acme_delivery.unwrap().received_at, ahead);
+    let paystack_delivery = paystack_delivery.unwrap();
+    assert_eq!(paystack_delivery.received_at, ahead);
+    assert!(events[0].event.occurred_at_estimated);
+    assert_eq!(events[0].event.occurred_at, ahead, "dated by its delivery");
+    let listed: Vec<u64> = l
+        .inbox(&InboxQuery::new().order(Order::Asc))
+        .unwrap()
+        .deliveries
+        .iter()
+        .map(|d| d.sequence)
+        .collect();
+    assert_eq!(listed, vec![1, 2, 3]);
+    let since: Vec<u64> = l
+        .inbox(&InboxQuery::new().since(ahead).unwrap())
+        .unwrap()
+        .deliveries
+        .iter()
+        .map(|d| d.sequence)
+        .collect();
+    assert_eq!(since, vec![3, 2, 1]);
+    assert!(l
+        .inbox(&InboxQuery::new().until(ahead).unwrap())
+        .unwrap()
+        .deliveries
+        .is_empty());
+}

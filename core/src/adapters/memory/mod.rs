@@ -310,8 +310,11 @@ impl ReadTx for State {
             .collect())
     }
 
-    fn last_delivery_sequence(&self) -> Result<u64> {
-        Ok(self.deliveries.last_key_value().map_or(0, |(s, _)| *s))
+    fn last_delivery(&self) -> Result<Option<(u64, Timestamp)>> {
+        Ok(self
+            .deliveries
+            .last_key_value()
+            .map(|(s, d)| (*s, d.received_at)))
     }
 }
 
@@ -501,8 +504,8 @@ macro_rules! forward_reads {
             fn deliveries(&self, q: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>> {
                 self.state.deliveries(q, fetch)
             }
-            fn last_delivery_sequence(&self) -> Result<u64> {
-                self.state.last_delivery_sequence()
+            fn last_delivery(&self) -> Result<Option<(u64, Timestamp)>> {
+                self.state.last_delivery()
             }
         }
     };

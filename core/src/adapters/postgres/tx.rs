@@ -1170,9 +1170,15 @@ impl ReadTx for Tx<'_> {
             .collect()
     }
 
-    fn last_delivery_sequence(&self) -> Result<u64> {
-        let row = self.query_opt("SELECT coalesce(max(sequence), 0) FROM deliveries", &[])?;
-        Ok(row.map(|r| get::<i64>(&r, 0)).transpose()?.unwrap_or(0) as u64)
+    fn last_delivery(&self) -> Result<Option<(u64, Timestamp)>> {
+        let row = self.query_opt(
+            "SELECT sequence, received_at FROM deliveries ORDER BY sequence DESC LIMIT 1",
+            &[],
+        )?;
+        row.map(|r| {
+            crate::adapters::stored::last_delivery_of(get::<i64>(&r, 0)?, get::<i64>(&r, 1)?)
+        })
+        .transpose()
     }
 }
 

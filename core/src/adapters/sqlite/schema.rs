@@ -146,6 +146,42 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_dead ON deliveries (verdict, provider, received_at, sequence)
         WHERE verdict > 2;
     "#,
+    // 4: receipt order is sequence order (the service never stores a
+    // delivery received before the last one), so a time range is found by
+    // searching the sequence and the receipt-time index goes: a delivery
+    // writes one b-tree fewer. Deliveries stored before are renumbered in
+    // receipt order (their ids, which the audit trail names, stay).
+    r#"
+    CREATE TABLE deliveries_4 (
+        sequence        INTEGER PRIMARY KEY,
+        delivery_id     BLOB    NOT NULL UNIQUE CHECK (length(delivery_id) = 16),
+        provider        TEXT    NOT NULL,
+        received_at     INTEGER NOT NULL,
+        url             TEXT,
+        headers         TEXT    NOT NULL,
+        body_sha256     BLOB    NOT NULL CHECK (length(body_sha256) = 32),
+        body_bytes      INTEGER NOT NULL,
+        verdict         INTEGER NOT NULL,
+        last_attempt_at INTEGER NOT NULL,
+        attempt_count   INTEGER NOT NULL,
+        attempts        TEXT    NOT NULL,
+        id_derived      INTEGER NOT NULL CHECK (id_derived IN (0, 1)),
+        body            BLOB
+    );
+    INSERT INTO deliveries_4 (sequence, delivery_id, provider, received_at, url, headers,
+        body_sha256, body_bytes, verdict, last_attempt_at, attempt_count, attempts,
+        id_derived, body)
+    SELECT row_number() OVER (ORDER BY received_at, sequence), delivery_id, provider,
+        received_at, url, headers, body_sha256, body_bytes, verdict, last_attempt_at,
+        attempt_count, attempts, id_derived, body
+    FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_4 RENAME TO deliveries;
+    CREATE UNIQUE INDEX deliveries_body ON deliveries (provider, body_sha256)
+        WHERE id_derived = 0;
+    CREATE INDEX deliveries_dead ON deliveries (verdict, provider, received_at, sequence)
+        WHERE verdict > 2;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -370,6 +370,10 @@ impl ReadTx for Tx<'_> {
             sql.push_str(" AND provider = :provider");
             params.push((":provider", p));
         }
+        // Dead letters of one provider are read through `deliveries_dead`,
+        // in its order; everything else in sequence order, which is receipt
+        // order (schema 4), its time range found by searching the sequence.
+        let dead = matches!(verdict, Some(v) if v > Verdict::Ignored.code()) && provider.is_some();
         if let Some(v) = verdict {
             // A literal, and the partial index's condition spelled out, so
             // that dead letters are read through `deliveries_dead`.
@@ -383,9 +387,23 @@ impl ReadTx for Tx<'_> {
                 Order::Desc => " AND received_at <= :at AND (received_at < :at OR sequence < :seq)",
                 Order::Asc => " AND received_at >= :at AND (received_at > :at OR sequence > :seq)",
             });
+            if !dead {
+                sql.push_str(match q.order {
+                    Order::Desc => " AND sequence < :seq",
+                    Order::Asc => " AND sequence > :seq",
+                });
+            }
             params.push((":at", at));
             params.push((":seq", seq));
         }
+        let from = match (&since, dead) {
+            (Some(s), false) => Some(self.first_sequence_from(*s)?),
+            _ => None,
+        };
+        let to = match (&until, dead) {
+            (Some(u), false) => Some(self.first_sequence_from(*u)?),
+            _ => None,
+        };
         if let Some(s) = &since {
             sql.push_str(" AND received_at >= :since");
             params.push((":since", s));
@@ -394,9 +412,19 @@ impl ReadTx for Tx<'_> {
             sql.push_str(" AND received_at < :until");
             params.push((":until", u));
         }
-        sql.push_str(match q.order {
-            Order::Desc => " ORDER BY received_at DESC, sequence DESC LIMIT :fetch",
-            Order::Asc => " ORDER BY received_at ASC, sequence ASC LIMIT :fetch",
+        if let Some(f) = &from {
+            sql.push_str(" AND sequence >= :from");
+            params.push((":from", f));
+        }
+        if let Some(t) = &to {
+            sql.push_str(" AND sequence < :to");
+            params.push((":to", t));
+        }
+        sql.push_str(match (q.order, dead) {
+            (Order::Desc, true) => " ORDER BY received_at DESC, sequence DESC LIMIT :fetch",
+            (Order::Asc, true) => " ORDER BY received_at ASC, sequence ASC LIMIT :fetch",
+            (Order::Desc, false) => " ORDER BY sequence DESC LIMIT :fetch",
+            (Order::Asc, false) => " ORDER BY sequence ASC LIMIT :fetch",
         });
         let mut stmt = self.conn.prepare_cached(&sql).map_err(map_err)?;
         let rows = stmt
@@ -405,17 +433,61 @@ impl ReadTx for Tx<'_> {
         rows.map(|r| r.map_err(map_err)?).collect()
     }
 
-    fn last_delivery_sequence(&self) -> Result<u64> {
+    fn last_delivery(&self) -> Result<Option<(u64, Timestamp)>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT COALESCE(MAX(sequence), 0) FROM deliveries")
+            .prepare_cached(
+                "SELECT sequence, received_at FROM deliveries ORDER BY sequence DESC LIMIT 1",
+            )
             .map_err(map_err)?;
-        let n: i64 = stmt.query_row([], |r| r.get(0)).map_err(map_err)?;
-        Ok(n as u64)
+        let row: Option<(i64, i64)> = stmt
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(map_err)?;
+        row.map(|(s, at)| crate::adapters::stored::last_delivery_of(s, at))
+            .transpose()
     }
 }
 
 impl Tx<'_> {
+    /// The lowest sequence whose delivery was received at or after `at`
+    /// (one past the last when none was): deliveries are stored in receipt
+    /// order (schema 4), so a binary search over the sequence finds it,
+    /// each probe one seek of the table's own b-tree.
+    fn first_sequence_from(&self, at: i64) -> Result<i64> {
+        let mut bounds = self
+            .conn
+            .prepare_cached("SELECT MIN(sequence), MAX(sequence) FROM deliveries")
+            .map_err(map_err)?;
+        let (min, max): (Option<i64>, Option<i64>) = bounds
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(map_err)?;
+        let (Some(mut lo), Some(max)) = (min, max) else {
+            return Ok(0);
+        };
+        let mut probe = self
+            .conn
+            .prepare_cached(
+                "SELECT received_at FROM deliveries WHERE sequence >= ?1 \
+                 ORDER BY sequence LIMIT 1",
+            )
+            .map_err(map_err)?;
+        // Invariant: every delivery below `lo` was received before `at`,
+        // and the first one at or after `hi` (if any) at or after it.
+        let mut hi = max.saturating_add(1);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            // mid <= max: some delivery has a sequence at or after it.
+            let first: i64 = probe.query_row([mid], |r| r.get(0)).map_err(map_err)?;
+            if first >= at {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    }
+
     fn one_delivery(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Delivery>> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
         let row = stmt
@@ -573,23 +645,30 @@ impl WriteTx for Tx<'_> {
             let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
             Ok(stmt.execute(p).map_err(map_err)? as u64)
         };
+        // Time ranges as sequence ranges (receipt order is sequence order).
+        let delete_to = self.first_sequence_from(rules.delete_before.as_micros())?;
         let mut deleted = run(
-            "DELETE FROM deliveries WHERE received_at < ?1",
-            &[&rules.delete_before.as_micros()],
+            "DELETE FROM deliveries WHERE sequence < ?1 AND received_at < ?2",
+            &[&delete_to, &rules.delete_before.as_micros()],
         )?;
         deleted += run(
             "DELETE FROM deliveries WHERE sequence <= \
              (SELECT sequence FROM deliveries ORDER BY sequence DESC LIMIT 1 OFFSET ?1)",
             &[&i64::try_from(rules.keep_newest).unwrap_or(i64::MAX)],
         )?;
+        let bodies_from = self.first_sequence_from(rules.ingested_body_after.as_micros())?;
+        let bodies_to = self.first_sequence_from(rules.ingested_body_before.as_micros())?;
         let dropped = run(
             "UPDATE deliveries SET body = NULL \
-             WHERE received_at >= ?2 AND received_at < ?3 AND verdict = ?1 \
+             WHERE sequence >= ?4 AND sequence < ?5 \
+             AND received_at >= ?2 AND received_at < ?3 AND verdict = ?1 \
              AND body IS NOT NULL",
             &[
                 &Verdict::Ingested.code(),
                 &rules.ingested_body_after.as_micros(),
                 &rules.ingested_body_before.as_micros(),
+                &bodies_from,
+                &bodies_to,
             ],
         )?;
         Ok(Pruned {
