@@ -144,7 +144,11 @@ pub trait WriteTx: ReadTx {
 
     /// Stores `delivery`, replacing the one with its `delivery_id` (its
     /// body included: `None` drops it). A `sequence`, or a `(provider,
-    /// body_sha256)`, that another delivery holds is an error.
+    /// body_sha256)`, that another delivery holds is an error. Receipt
+    /// order is sequence order: the service never stores a delivery
+    /// received before the one with the next lower sequence (nor after the
+    /// next higher), and an adapter may rely on it; SQLite does, and
+    /// refuses such a delivery (a validation error on `received_at`).
     fn put_delivery(&mut self, delivery: &Delivery) -> Result<()>;
 
     /// Removes what `rules` say retention no longer keeps.

@@ -33,6 +33,22 @@ pub struct IngestContext {
 }
 
 impl IngestContext {
+    /// `item` as it would be stored, an estimated time replaced by
+    /// [`estimated_at`](Self::estimated_at) when there is one.
+    fn stored(
+        &self,
+        item: &NewEvent,
+        event_id: EventId,
+        now: Timestamp,
+        sequence: u64,
+    ) -> WalletTransactionEvent {
+        let mut stored = item.to_stored(event_id, now, sequence);
+        if let (true, Some(at)) = (item.occurred_at_estimated, self.estimated_at) {
+            stored.occurred_at = at;
+        }
+        stored
+    }
+
     /// A direct API call.
     pub fn api() -> Self {
         IngestContext {
@@ -425,14 +441,12 @@ impl<'c> Step<'c> {
         fold_first: bool,
     ) -> Result<IngestResult> {
         item.check_keys()?;
-        let mut candidate = item.to_stored(
+        let candidate = ctx.stored(
+            item,
             item.event_id.unwrap_or_else(EventId::generate),
             self.now,
             self.next_sequence,
         );
-        if let (true, Some(at)) = (item.occurred_at_estimated, ctx.estimated_at) {
-            candidate.occurred_at = at;
-        }
         // Folded first (`each` mode), an overflow stores nothing while the
         // other items go on. All or nothing, an overflow fails the whole call
         // anyway, so the fold waits for a successful insert and a replay
@@ -513,7 +527,7 @@ impl<'c> Step<'c> {
             Err(Error::Conflict(c)) => Some(c),
             _ => None,
         };
-        let (key, event_id, sequence, fp) = conflict_record(matched, item, self.now);
+        let (key, event_id, sequence, fp) = conflict_record(matched, ctx, item, self.now);
         self.audit
             .append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)?;
         Ok(now)
@@ -525,6 +539,7 @@ impl<'c> Step<'c> {
 /// that rolled back, then sequence 0) and the offered content's fingerprint.
 fn conflict_record(
     matched: Matched,
+    ctx: &IngestContext,
     item: &NewEvent,
     now: Timestamp,
 ) -> (Option<MatchedKey>, EventId, u64, [u8; 32]) {
@@ -539,8 +554,8 @@ fn conflict_record(
             0,
         ),
     };
-    let fp = item
-        .to_stored(item.event_id.unwrap_or(event_id), now, 0)
+    let fp = ctx
+        .stored(item, item.event_id.unwrap_or(event_id), now, 0)
         .fingerprint();
     (key, event_id, sequence, fp)
 }
@@ -633,7 +648,8 @@ impl<S: Storage> Service<S> {
     ) -> Result<()> {
         self.write(0, &mut |tx| {
             let now = Timestamp::now();
-            let (key, event_id, sequence, fp) = conflict_record(match_keys(&*tx, item)?, item, now);
+            let (key, event_id, sequence, fp) =
+                conflict_record(match_keys(&*tx, item)?, ctx, item, now);
             let mut audit = AuditWriter::start(&self.chain, &*tx, now)?;
             audit.append(tx, ctx, AuditAction::Conflict, event_id, sequence, key, fp)?;
             also(tx)

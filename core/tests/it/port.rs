@@ -654,3 +654,30 @@ fn write_value<T>(
     .unwrap();
     out.unwrap()
 }
+
+/// SQLite finds the inbox's time ranges by searching the sequence, so it
+/// refuses a delivery that would break receipt order, and stores nothing.
+#[test]
+fn sqlite_refuses_a_delivery_out_of_receipt_order() {
+    let subject = sqlite();
+    let s = &*subject.storage;
+    let first = delivery(1, "stripe", b"first", 20, Verdict::Ingested);
+    write(s, |tx| tx.put_delivery(&first)).unwrap();
+    let third = delivery(3, "stripe", b"third", 40, Verdict::Ingested);
+    write(s, |tx| tx.put_delivery(&third)).unwrap();
+    for (at, why) in [(10, "before its predecessor"), (50, "after its successor")] {
+        let second = delivery(2, "stripe", b"second", at, Verdict::Ingested);
+        let e = write(s, |tx| tx.put_delivery(&second)).unwrap_err();
+        assert_eq!(e.field(), Some("received_at"), "{why}: {e}");
+        assert_eq!(
+            read(s, |tx| tx.delivery(&second.delivery_id)),
+            None,
+            "{why}"
+        );
+    }
+    let second = delivery(2, "stripe", b"second", 30, Verdict::Ingested);
+    write(s, |tx| tx.put_delivery(&second)).unwrap();
+    // Its own update (a replay) keeps its place.
+    write(s, |tx| tx.put_delivery(&second)).unwrap();
+    assert_eq!(read(s, |tx| tx.last_delivery()), Some((3, ts(40))));
+}

@@ -387,14 +387,26 @@ impl ReadTx for Tx<'_> {
                 Order::Desc => " AND received_at <= :at AND (received_at < :at OR sequence < :seq)",
                 Order::Asc => " AND received_at >= :at AND (received_at > :at OR sequence > :seq)",
             });
-            if !dead {
-                sql.push_str(match q.order {
-                    Order::Desc => " AND sequence < :seq",
-                    Order::Asc => " AND sequence > :seq",
-                });
-            }
             params.push((":at", at));
             params.push((":seq", seq));
+        }
+        // The cursor as a sequence range the table's b-tree seeks to, taken
+        // from the stored times (not the cursor's sequence, which a
+        // renumbering or a table emptied by retention may have reused); the
+        // exact condition above then filters the cursor's own microsecond.
+        let cursor_bound = match (&after_at, dead) {
+            (Some(at), false) => Some(match q.order {
+                Order::Desc => self.first_sequence_from(at.saturating_add(1))?,
+                Order::Asc => self.first_sequence_from(*at)?,
+            }),
+            _ => None,
+        };
+        if let Some(b) = &cursor_bound {
+            sql.push_str(match q.order {
+                Order::Desc => " AND sequence < :bound",
+                Order::Asc => " AND sequence >= :bound",
+            });
+            params.push((":bound", b));
         }
         let from = match (&since, dead) {
             (Some(s), false) => Some(self.first_sequence_from(*s)?),
@@ -596,6 +608,34 @@ impl WriteTx for Tx<'_> {
     }
 
     fn put_delivery(&mut self, d: &Delivery) -> Result<()> {
+        // Receipt order must stay sequence order (the listings search it):
+        // a delivery received before its predecessor or after its successor
+        // is refused. Two seeks of the table's b-tree.
+        let mut around = self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT received_at FROM deliveries WHERE sequence < ?1 \
+                 ORDER BY sequence DESC LIMIT 1), \
+                 (SELECT received_at FROM deliveries WHERE sequence > ?1 \
+                 ORDER BY sequence LIMIT 1)",
+            )
+            .map_err(map_err)?;
+        let (before, after): (Option<i64>, Option<i64>) = around
+            .query_row([d.sequence as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(map_err)?;
+        let at = d.received_at.as_micros();
+        if before.is_some_and(|b| b > at) || after.is_some_and(|a| a < at) {
+            return Err(crate::domain::ValidationError::new(
+                "received_at",
+                format!(
+                    "delivery {} (sequence {}) would be received before the delivery \
+                     stored before it, or after the one stored after it: receipt order \
+                     is sequence order",
+                    d.delivery_id, d.sequence
+                ),
+            )
+            .into());
+        }
         let (row, verdict, last_attempt_at) = StoredDelivery::of(d);
         // An upsert on the id alone: a taken sequence or body is an error.
         let mut stmt = self
