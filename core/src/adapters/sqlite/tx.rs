@@ -22,6 +22,10 @@ pub(super) struct Tx<'c> {
     /// transaction instead of fetched from the cache every time.
     insert_event: Option<CachedStatement<'c>>,
     append_audit: Option<CachedStatement<'c>>,
+    /// The highest sequence stored and its receipt time, as this
+    /// transaction last read or wrote it (`(0, i64::MIN)`: none stored):
+    /// a delivery appended right after it needs no look at its neighbours.
+    last_delivery: std::cell::Cell<Option<(i64, i64)>>,
 }
 
 impl<'c> Tx<'c> {
@@ -30,6 +34,7 @@ impl<'c> Tx<'c> {
             conn,
             insert_event: None,
             append_audit: None,
+            last_delivery: std::cell::Cell::new(None),
         }
     }
 }
@@ -456,12 +461,44 @@ impl ReadTx for Tx<'_> {
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(map_err)?;
+        self.last_delivery.set(Some(row.unwrap_or((0, i64::MIN))));
         row.map(|(s, at)| crate::adapters::stored::last_delivery_of(s, at))
             .transpose()
     }
 }
 
 impl Tx<'_> {
+    /// Refuses `d` when it would be received before the delivery stored
+    /// before it or after the one stored after it.
+    fn check_receipt_order(&self, d: &Delivery) -> Result<()> {
+        let mut around = self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT received_at FROM deliveries WHERE sequence < ?1 \
+                 ORDER BY sequence DESC LIMIT 1), \
+                 (SELECT received_at FROM deliveries WHERE sequence > ?1 \
+                 ORDER BY sequence LIMIT 1)",
+            )
+            .map_err(map_err)?;
+        let (before, after): (Option<i64>, Option<i64>) = around
+            .query_row([d.sequence as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(map_err)?;
+        let at = d.received_at.as_micros();
+        if before.is_some_and(|b| b > at) || after.is_some_and(|a| a < at) {
+            return Err(crate::domain::ValidationError::new(
+                "received_at",
+                format!(
+                    "delivery {} (sequence {}) would be received before the delivery \
+                     stored before it, or after the one stored after it: receipt order \
+                     is sequence order",
+                    d.delivery_id, d.sequence
+                ),
+            )
+            .into());
+        }
+        Ok(())
+    }
+
     /// The lowest sequence whose delivery was received at or after `at`
     /// (one past the last when none was): deliveries are stored in receipt
     /// order (schema 4), so a binary search over the sequence finds it,
@@ -610,31 +647,19 @@ impl WriteTx for Tx<'_> {
     fn put_delivery(&mut self, d: &Delivery) -> Result<()> {
         // Receipt order must stay sequence order (the listings search it):
         // a delivery received before its predecessor or after its successor
-        // is refused. Two seeks of the table's b-tree.
-        let mut around = self
-            .conn
-            .prepare_cached(
-                "SELECT (SELECT received_at FROM deliveries WHERE sequence < ?1 \
-                 ORDER BY sequence DESC LIMIT 1), \
-                 (SELECT received_at FROM deliveries WHERE sequence > ?1 \
-                 ORDER BY sequence LIMIT 1)",
-            )
-            .map_err(map_err)?;
-        let (before, after): (Option<i64>, Option<i64>) = around
-            .query_row([d.sequence as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(map_err)?;
+        // is refused. A new delivery right after the last one this
+        // transaction knows of (the usual receipt, which has just read it)
+        // has no successor and its predecessor's time is known; any other
+        // costs two seeks of the table's b-tree. Retention deletes only
+        // the oldest deliveries, whose times are no later than the last's.
         let at = d.received_at.as_micros();
-        if before.is_some_and(|b| b > at) || after.is_some_and(|a| a < at) {
-            return Err(crate::domain::ValidationError::new(
-                "received_at",
-                format!(
-                    "delivery {} (sequence {}) would be received before the delivery \
-                     stored before it, or after the one stored after it: receipt order \
-                     is sequence order",
-                    d.delivery_id, d.sequence
-                ),
-            )
-            .into());
+        let sequence = d.sequence as i64;
+        let appended = self
+            .last_delivery
+            .get()
+            .is_some_and(|(last, last_at)| sequence == last + 1 && at >= last_at);
+        if !appended {
+            self.check_receipt_order(d)?;
         }
         let (row, verdict, last_attempt_at) = StoredDelivery::of(d);
         // An upsert on the id alone: a taken sequence or body is an error.
@@ -676,6 +701,11 @@ impl WriteTx for Tx<'_> {
                 &format!("delivery {}", d.delivery_id),
                 "its sequence, provider, body or receipt time differ from the stored ones",
             ));
+        }
+        if let Some((last, _)) = self.last_delivery.get() {
+            if sequence > last {
+                self.last_delivery.set(Some((sequence, at)));
+            }
         }
         Ok(())
     }
