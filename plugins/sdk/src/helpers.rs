@@ -122,18 +122,83 @@ pub fn opt_str<'v>(value: &'v Value, pointer: &str) -> Option<&'v str> {
     lookup(value, pointer).and_then(Value::as_str)
 }
 
-/// A JSON object's text from pairs, skipping `None` values.
+/// A JSON object's text from pairs, skipping `None` values: compact, keys
+/// sorted, a key given twice taking its last value (the canonical text
+/// walletlog stores). Written directly, not through a `Map`: this runs for
+/// every event a plugin returns.
 pub fn metadata(pairs: &[(&str, Option<&str>)]) -> String {
-    let map: serde_json::Map<String, Value> = pairs
+    let mut present: Vec<(&str, &str)> = pairs
         .iter()
-        .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), Value::String(v.to_owned()))))
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
         .collect();
-    Value::Object(map).to_string()
+    present.sort_by(|a, b| a.0.cmp(b.0));
+    // `dedup_by` keeps the first of equal neighbours; the last value wins.
+    present.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = later.1;
+        }
+        same
+    });
+    let mut out = Vec::with_capacity(
+        2 + present
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>(),
+    );
+    out.push(b'{');
+    for (i, (k, v)) in present.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a string into a Vec cannot fail.
+        serde_json::to_writer(&mut out, k).expect("a string serializes");
+        out.push(b':');
+        serde_json::to_writer(&mut out, v).expect("a string serializes");
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_is_the_canonical_text_of_its_pairs() {
+        let as_map = |pairs: &[(&str, Option<&str>)]| {
+            let map: serde_json::Map<String, Value> = pairs
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), Value::String(v.to_owned()))))
+                .collect();
+            Value::Object(map).to_string()
+        };
+        let cases: &[&[(&str, Option<&str>)]] = &[
+            &[],
+            &[("a", None)],
+            &[("z", Some("1")), ("a", Some("2")), ("m", None)],
+            &[("k", Some("first")), ("j", Some("x")), ("k", Some("last"))],
+            &[
+                ("q\"uote", Some("line\nbreak\u{1}\\")),
+                ("\u{e9}", Some("\u{1f600}")),
+            ],
+            &[
+                ("B", Some("upper")),
+                ("a", Some("lower")),
+                ("", Some("empty")),
+            ],
+        ];
+        for pairs in cases {
+            assert_eq!(metadata(pairs), as_map(pairs), "{pairs:?}");
+        }
+        assert_eq!(
+            metadata(&[
+                ("stripe_type", Some("charge.succeeded")),
+                ("stripe_event", Some("evt_1"))
+            ]),
+            r#"{"stripe_event":"evt_1","stripe_type":"charge.succeeded"}"#
+        );
+    }
 
     #[test]
     fn minor_units_follow_iso_4217() {
