@@ -680,4 +680,32 @@ fn sqlite_refuses_a_delivery_out_of_receipt_order() {
     // Its own update (a replay) keeps its place.
     write(s, |tx| tx.put_delivery(&second)).unwrap();
     assert_eq!(read(s, |tx| tx.last_delivery()), Some((3, ts(40))));
+
+    // Appended right after the last delivery the transaction has read, as
+    // a receipt does: still refused when received before it.
+    let early = delivery(4, "stripe", b"fourth", 35, Verdict::Ingested);
+    let e = write(s, |tx| {
+        tx.last_delivery()?;
+        tx.put_delivery(&early)
+    })
+    .unwrap_err();
+    assert_eq!(e.field(), Some("received_at"), "{e}");
+    // Two appended in one transaction: the second is held to the first.
+    let fourth = delivery(4, "stripe", b"fourth", 45, Verdict::Ingested);
+    let append_both = |fifth: &Delivery| {
+        write(s, |tx| {
+            tx.last_delivery()?;
+            tx.put_delivery(&fourth)?;
+            tx.put_delivery(fifth)
+        })
+    };
+    let e = append_both(&delivery(5, "stripe", b"fifth", 44, Verdict::Ingested)).unwrap_err();
+    assert_eq!(e.field(), Some("received_at"), "{e}");
+    assert_eq!(
+        read(s, |tx| tx.delivery(&fourth.delivery_id)),
+        None,
+        "a refused transaction stores neither"
+    );
+    append_both(&delivery(5, "stripe", b"fifth", 45, Verdict::Ingested)).unwrap();
+    assert_eq!(read(s, |tx| tx.last_delivery()), Some((5, ts(45))));
 }
