@@ -57,6 +57,7 @@ pub mod plugins;
 pub mod ports;
 pub mod service;
 pub mod signature;
+mod throttle;
 #[cfg(feature = "plugins")]
 mod webhook;
 

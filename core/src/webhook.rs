@@ -23,6 +23,7 @@ use crate::plugins::{InstalledPlugin, PluginHost, PluginInfo, Webhook};
 use crate::ports::Storage;
 use crate::service::{Attempt, Service};
 use crate::signature::{self, Secret, SignatureScheme, SignedRequest};
+use crate::throttle::Throttle;
 
 /// Refuses `secret` for `info`'s provider when its scheme cannot decode it.
 fn unsuitable_secret(info: &PluginInfo, secret: &Secret) -> Result<(), ValidationError> {
@@ -49,8 +50,8 @@ pub(crate) struct Intake {
     inbox: InboxLimits,
     /// Receipts stored by this process, for retention's schedule.
     receipts: AtomicU64,
-    /// When a refused signature was last logged, and how many since.
-    signature_log: Mutex<(Option<Instant>, u64)>,
+    /// Refused signatures, logged at most every [`SIGNATURE_LOG_EVERY`].
+    signature_log: Throttle,
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -76,7 +77,7 @@ impl Intake {
             unsigned: RwLock::new(HashSet::new()),
             inbox,
             receipts: AtomicU64::new(0),
-            signature_log: Mutex::new((None, 0)),
+            signature_log: Throttle::new(SIGNATURE_LOG_EVERY),
         }
     }
 
@@ -256,20 +257,14 @@ impl Intake {
     /// Logs a refused signature unless one was logged less than
     /// [`SIGNATURE_LOG_EVERY`] ago; says how many went unlogged since.
     fn log_refused_signature(&self, provider: &str, error: &SignatureError) {
-        let mut last = self.signature_log.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        match last.0 {
-            Some(at) if now.duration_since(at) < SIGNATURE_LOG_EVERY => last.1 += 1,
-            _ => {
-                tracing::warn!(
-                    target: "walletlog::webhook",
-                    provider,
-                    refused = "signature",
-                    unlogged_since_last = last.1,
-                    "webhook refused, not stored: {error}"
-                );
-                *last = (Some(now), 0);
-            }
+        if let Some(unlogged) = self.signature_log.due() {
+            tracing::warn!(
+                target: "walletlog::webhook",
+                provider,
+                refused = "signature",
+                unlogged_since_last = unlogged,
+                "webhook refused, not stored: {error}"
+            );
         }
     }
 

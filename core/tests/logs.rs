@@ -65,6 +65,96 @@ fn ingestions_are_logged_without_metadata() {
     );
 }
 
+/// A receipt dated over a minute before the last stored delivery (another
+/// host's clock ahead, or this one stepped back) is stored at the last
+/// one's time, and says so in the log, once a minute at most.
+#[test]
+fn a_receipt_clamped_to_the_last_ones_time_is_logged_once_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let l = acme_ledger(&path);
+    l.ingest_webhook("acme", &acme("evt_0")).unwrap();
+    drop(l);
+    let ahead = walletlog::Timestamp::now().as_micros() + 3_600_000_000;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE deliveries SET received_at = ?1 WHERE sequence = 1",
+            [ahead],
+        )
+        .unwrap();
+
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let l = acme_ledger(&path);
+    let stored = tracing::subscriber::with_default(subscriber, || {
+        (1..=3)
+            .map(|i| {
+                let (delivery, result) = l.receive_webhook("acme", &acme(&format!("evt_{i}")));
+                result.unwrap();
+                delivery.unwrap().received_at.as_micros()
+            })
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(stored, vec![ahead; 3], "each takes the last one's time");
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains("walletlog::inbox"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{text}");
+    assert!(
+        warnings[0].contains("WARN")
+            && warnings[0].contains("s behind the last delivery stored")
+            && warnings[0].contains("provider=\"acme\"")
+            && warnings[0].contains("unlogged_since_last=0"),
+        "{text}"
+    );
+}
+
+const ACME_SECRET: &str = "acme_walletlog_test_secret";
+
+fn acme_ledger(path: &std::path::Path) -> Ledger {
+    let l = Ledger::open(path, walletlog::Options::default()).unwrap();
+    let wasm = format!(
+        "{}/../target/plugins/acme-v1.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let wasm = std::fs::read(&wasm).unwrap_or_else(|e| {
+        panic!("{wasm}: {e}; build the plugins first with `cargo xtask plugins`")
+    });
+    l.install_plugin(&wasm).unwrap();
+    l.set_webhook_secret("acme", walletlog::Secret::new(ACME_SECRET))
+        .unwrap();
+    l
+}
+
+/// A signed acme payment of 1.00 USD to wallet w1.
+fn acme(id: &str) -> walletlog::Webhook {
+    use hmac::Mac;
+    let body = format!(
+        r#"{{"id":"{id}","type":"payment.succeeded","wallet":"w1","amount":100,"currency":"USD","created":1767225600}}"#
+    )
+    .into_bytes();
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(ACME_SECRET.as_bytes()).unwrap();
+    m.update(&body);
+    let sig: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    walletlog::Webhook {
+        headers: vec![("X-Acme-Signature".into(), format!("sha256={sig}"))],
+        body,
+        url: None,
+    }
+}
+
 fn deposit(wallet: &str, pei: &str, amount: &str) -> walletlog::NewEvent {
     walletlog::RawEvent {
         wallet_id: wallet.into(),

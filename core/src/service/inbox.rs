@@ -14,6 +14,7 @@ use crate::domain::{
 };
 use crate::limits::InboxLimits;
 use crate::ports::{InboxPrune, Pruned, ReadTx, Storage, WriteTx};
+use crate::throttle::Throttle;
 
 use super::{IngestContext, Service};
 
@@ -82,7 +83,12 @@ fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
             Some(stored) => stored,
             None => {
                 let (sequence, received_at) = match tx.last_delivery()? {
-                    Some((s, at)) => (s + 1, planned.received_at.max(at)),
+                    Some((s, at)) => {
+                        if at.as_micros() - planned.received_at.as_micros() > CLAMP_WARN_MICROS {
+                            warn_clamped(planned, at);
+                        }
+                        (s + 1, planned.received_at.max(at))
+                    }
                     None => (1, planned.received_at),
                 };
                 Delivery {
@@ -93,6 +99,30 @@ fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
             }
         },
     )
+}
+
+/// A receipt dated this much before the last stored one is more than a
+/// wait for the writer: this host's clock is behind another's (or was
+/// stepped back), and the receipt times it stores say less than they seem.
+const CLAMP_WARN_MICROS: i64 = 60_000_000;
+
+/// Clock warnings, at most one a minute: every receipt would repeat it.
+static CLAMP_LOG: Throttle = Throttle::new(Duration::from_secs(60));
+
+fn warn_clamped(planned: &Delivery, last: Timestamp) {
+    if let Some(unlogged) = CLAMP_LOG.due() {
+        tracing::warn!(
+            target: "walletlog::inbox",
+            provider = planned.provider.as_str(),
+            clock = %planned.received_at,
+            last_stored = %last,
+            unlogged_since_last = unlogged,
+            "this host's clock is {} s behind the last delivery stored (another \
+             host's clock, or a clock stepped back): the delivery is recorded as \
+             received at the last one's time, to keep receipt order",
+            (last.as_micros() - planned.received_at.as_micros()) / 1_000_000
+        );
+    }
 }
 
 /// A webhook's event in words, for its conflict's message.
