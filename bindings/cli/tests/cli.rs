@@ -679,6 +679,22 @@ fn the_database_comes_from_the_flag_the_environment_or_the_default() {
         stderr(&out)
     );
     assert!(!s.path("walletlog.db").exists());
+    // Nor make one of an empty file.
+    s.write("empty.db", "");
+    let out = s.run(&["--db", "empty.db", "balance", "w1"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no ledger at empty.db (the file is empty)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::metadata(s.path("empty.db")).unwrap().len(), 0);
+    // A command that writes makes a ledger of it.
+    assert_eq!(
+        code(&s.run(&["--db", "empty.db", "ingest", "events.jsonl"])),
+        0
+    );
+    assert_eq!(s.export("empty.db").len(), 3);
 }
 
 #[test]

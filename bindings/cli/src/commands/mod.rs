@@ -66,15 +66,22 @@ pub(super) fn open(g: &Global, create: bool) -> Result<Ledger> {
 
 /// Opens the ledger at `db` with the global options.
 pub(super) fn open_at(g: &Global, db: &Path, create: bool) -> Result<Ledger> {
-    // A file that is missing is seen here; a PostgreSQL schema without a
-    // ledger is refused by the engine, which then creates nothing.
-    let missing_file = matches!(
-        walletlog::Location::parse(db.as_os_str()),
-        Ok(walletlog::Location::Sqlite(path)) if !path.exists()
-    );
-    if !create && missing_file {
+    // A file that is missing, or empty (`touch`ed, or created by another
+    // tool and never written), is seen here: SQLite would open it as an
+    // empty database and the migrations would make a ledger of it. A
+    // PostgreSQL schema without a ledger is refused by the engine, which
+    // then creates nothing.
+    let no_file = match walletlog::Location::parse(db.as_os_str()) {
+        Ok(walletlog::Location::Sqlite(path)) => match std::fs::metadata(&path) {
+            Err(_) => Some(""),
+            Ok(m) if m.is_file() && m.len() == 0 => Some(" (the file is empty)"),
+            Ok(_) => None,
+        },
+        _ => None,
+    };
+    if let (false, Some(why)) = (create, no_file) {
         return Err(Failure::usage(format!(
-            "no ledger at {}; pass --db or set WALLETLOG_DB",
+            "no ledger at {}{why}; pass --db or set WALLETLOG_DB",
             db.display()
         )));
     }
