@@ -23,15 +23,22 @@ impl Write for Buffer {
     }
 }
 
-#[test]
-fn ingestions_are_logged_without_metadata() {
+/// What `f` returns, and the text it logged.
+fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
     let buffer = Buffer::default();
     let writer = buffer.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    tracing::subscriber::with_default(subscriber, || {
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    (out, text)
+}
+
+#[test]
+fn ingestions_are_logged_without_metadata() {
+    let ((), text) = logged(|| {
         let l = Ledger::in_memory();
         let e = deposit("wallet-42", "evt_1", "1")
             .with_metadata(Metadata::from_json(r#"{"card":"4242-SECRET-VALUE"}"#).unwrap());
@@ -39,7 +46,6 @@ fn ingestions_are_logged_without_metadata() {
         l.ingest(&e).unwrap();
         let _ = l.ingest(&deposit("wallet-42", "evt_1", "2"));
     });
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(
@@ -84,14 +90,8 @@ fn a_receipt_clamped_to_the_last_ones_time_is_logged_once_a_minute() {
         )
         .unwrap();
 
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
     let l = acme_ledger(&path);
-    let stored = tracing::subscriber::with_default(subscriber, || {
+    let (stored, text) = logged(|| {
         (1..=3)
             .map(|i| {
                 let (delivery, result) = l.receive_webhook("acme", &acme(&format!("evt_{i}")));
@@ -101,7 +101,6 @@ fn a_receipt_clamped_to_the_last_ones_time_is_logged_once_a_minute() {
             .collect::<Vec<_>>()
     });
     assert_eq!(stored, vec![ahead; 3], "each takes the last one's time");
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let warnings: Vec<_> = text
         .lines()
         .filter(|l| l.contains("walletlog::inbox"))
@@ -142,12 +141,7 @@ fn acme(id: &str) -> walletlog::Webhook {
     .into_bytes();
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(ACME_SECRET.as_bytes()).unwrap();
     m.update(&body);
-    let sig: String = m
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sig = walletlog::encoding::hex(&m.finalize().into_bytes());
     walletlog::Webhook {
         headers: vec![("X-Acme-Signature".into(), format!("sha256={sig}"))],
         body,
