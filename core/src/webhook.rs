@@ -338,6 +338,9 @@ pub(crate) fn receive<S: Storage>(
         Ok((d, r)) => (Some(d), r),
         Err(e) => (None, Err(e)),
     };
+    if let Some(d) = &delivery {
+        service.warn_if_received_ahead(d);
+    }
     let verdict = delivery_outcome(&result);
     // Only installed providers name a series: a sender cannot add labels.
     let label = if verdict == "not_installed" {

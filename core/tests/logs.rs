@@ -73,46 +73,57 @@ fn ingestions_are_logged_without_metadata() {
 
 /// A receipt dated over a minute before the last stored delivery (another
 /// host's clock ahead, or this one stepped back) is stored at the last
-/// one's time, and says so in the log, once a minute at most.
+/// one's time, and says so in the log, once a minute at most per ledger.
 #[test]
 fn a_receipt_clamped_to_the_last_ones_time_is_logged_once_a_minute() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ledger.db");
-    let l = acme_ledger(&path);
-    l.ingest_webhook("acme", &acme("evt_0")).unwrap();
-    drop(l);
-    let ahead = walletlog::Timestamp::now().as_micros() + 3_600_000_000;
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute(
-            "UPDATE deliveries SET received_at = ?1 WHERE sequence = 1",
-            [ahead],
-        )
-        .unwrap();
-
-    let l = acme_ledger(&path);
-    let (stored, text) = logged(|| {
-        (1..=3)
+    // All of it inside the subscriber: see the top of this file.
+    let ((ahead, stored), text) = logged(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let l = acme_ledger(&path);
+        l.ingest_webhook("acme", &acme("evt_0")).unwrap();
+        drop(l);
+        let ahead = walletlog::Timestamp::now().as_micros() + 3_600_000_000;
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE deliveries SET received_at = ?1 WHERE sequence = 1",
+                [ahead],
+            )
+            .unwrap();
+        let l = acme_ledger(&path);
+        let stored: Vec<_> = (1..=3)
             .map(|i| {
                 let (delivery, result) = l.receive_webhook("acme", &acme(&format!("evt_{i}")));
                 result.unwrap();
                 delivery.unwrap().received_at.as_micros()
             })
-            .collect::<Vec<_>>()
+            .collect();
+        drop(l);
+        // A ledger of its own throttle: a retry of a stored body keeps its
+        // first receipt and says nothing, the next new receipt warns.
+        let l = acme_ledger(&path);
+        let (_, retried) = l.receive_webhook("acme", &acme("evt_1"));
+        assert!(!retried.unwrap()[0].created());
+        let (_, r) = l.receive_webhook("acme", &acme("evt_4"));
+        assert!(r.unwrap()[0].created());
+        (ahead, stored)
     });
     assert_eq!(stored, vec![ahead; 3], "each takes the last one's time");
     let warnings: Vec<_> = text
         .lines()
-        .filter(|l| l.contains("walletlog::inbox"))
+        .filter(|l| l.contains("s behind the last delivery stored"))
         .collect();
-    assert_eq!(warnings.len(), 1, "{text}");
-    assert!(
-        warnings[0].contains("WARN")
-            && warnings[0].contains("s behind the last delivery stored")
-            && warnings[0].contains("provider=\"acme\"")
-            && warnings[0].contains("unlogged_since_last=0"),
-        "{text}"
-    );
+    assert_eq!(warnings.len(), 2, "one per ledger: {text}");
+    for w in warnings {
+        assert!(
+            w.contains("WARN")
+                && w.contains("walletlog::inbox")
+                && w.contains("provider=\"acme\"")
+                && w.contains("unlogged_since_last=0"),
+            "{text}"
+        );
+    }
 }
 
 const ACME_SECRET: &str = "acme_walletlog_test_secret";

@@ -14,7 +14,6 @@ use crate::domain::{
 };
 use crate::limits::InboxLimits;
 use crate::ports::{InboxPrune, Pruned, ReadTx, Storage, WriteTx};
-use crate::throttle::Throttle;
 
 use super::{IngestContext, Service};
 
@@ -83,12 +82,7 @@ fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
             Some(stored) => stored,
             None => {
                 let (sequence, received_at) = match tx.last_delivery()? {
-                    Some((s, at)) => {
-                        if at.as_micros() - planned.received_at.as_micros() > CLAMP_WARN_MICROS {
-                            warn_clamped(planned, at);
-                        }
-                        (s + 1, planned.received_at.max(at))
-                    }
+                    Some((s, at)) => (s + 1, planned.received_at.max(at)),
                     None => (1, planned.received_at),
                 };
                 Delivery {
@@ -101,29 +95,14 @@ fn current(tx: &dyn ReadTx, planned: &Delivery) -> Result<Delivery> {
     )
 }
 
-/// A receipt dated this much before the last stored one is more than a
-/// wait for the writer: this host's clock is behind another's (or was
-/// stepped back), and the receipt times it stores say less than they seem.
-const CLAMP_WARN_MICROS: i64 = 60_000_000;
+/// A new delivery stored this much after the time of the commit that
+/// stored it was dated by another clock ahead of this host's (a host of
+/// the same ledger, or this clock stepped back): a wait for the writer
+/// never makes a stored time later than now.
+const CLOCK_AHEAD_WARN_MICROS: i64 = 60_000_000;
 
-/// Clock warnings, at most one a minute: every receipt would repeat it.
-static CLAMP_LOG: Throttle = Throttle::new(Duration::from_secs(60));
-
-fn warn_clamped(planned: &Delivery, last: Timestamp) {
-    if let Some(unlogged) = CLAMP_LOG.due() {
-        tracing::warn!(
-            target: "walletlog::inbox",
-            provider = planned.provider.as_str(),
-            clock = %planned.received_at,
-            last_stored = %last,
-            unlogged_since_last = unlogged,
-            "this host's clock is {} s behind the last delivery stored (another \
-             host's clock, or a clock stepped back): the delivery is recorded as \
-             received at the last one's time, to keep receipt order",
-            (last.as_micros() - planned.received_at.as_micros()) / 1_000_000
-        );
-    }
-}
+/// Clock warnings go out at most this often: every receipt would repeat one.
+pub(super) const CLOCK_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// A webhook's event in words, for its conflict's message.
 fn describe(e: &NewEvent) -> String {
@@ -142,6 +121,29 @@ fn describe(e: &NewEvent) -> String {
 }
 
 impl<S: Storage> Service<S> {
+    /// Warns, rate-limited, when `received` (just committed) is a new
+    /// delivery stored at a time more than a minute ahead of this host's
+    /// clock: receipt order took the last stored delivery's time.
+    pub(crate) fn warn_if_received_ahead(&self, received: &Delivery) {
+        let ahead = received.received_at.as_micros() - Timestamp::now().as_micros();
+        if received.attempt_count != 1 || ahead <= CLOCK_AHEAD_WARN_MICROS {
+            return;
+        }
+        if let Some(unlogged) = self.clock_log.due() {
+            tracing::warn!(
+                target: "walletlog::inbox",
+                provider = received.provider.as_str(),
+                delivery_id = %received.delivery_id,
+                received_at = %received.received_at,
+                unlogged_since_last = unlogged,
+                "this host's clock is {} s behind the last delivery stored (another \
+                 host's clock, or a clock stepped back): the delivery is recorded as \
+                 received at the last one's time, to keep receipt order",
+                ahead / 1_000_000
+            );
+        }
+    }
+
     /// One page of the inbox.
     pub fn inbox(&self, query: &InboxQuery) -> Result<InboxPage> {
         query.check_cursor()?;

@@ -35,6 +35,8 @@ pub struct Service<S> {
     chain: AuditChain,
     group: GroupCommit,
     metrics: Metrics,
+    /// Warnings of a receipt clock behind a stored delivery's.
+    clock_log: crate::throttle::Throttle,
 }
 
 impl<S: Storage> Service<S> {
@@ -50,6 +52,7 @@ impl<S: Storage> Service<S> {
             chain,
             group: GroupCommit::new(group),
             metrics: Metrics::new(),
+            clock_log: crate::throttle::Throttle::new(inbox::CLOCK_LOG_EVERY),
         };
         // Most opens find the settings already there: a read, no write lock.
         let (stored, id) =
