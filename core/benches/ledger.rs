@@ -374,7 +374,12 @@ fn plugin_figures(d: &Path, out: &mut BTreeMap<&str, f64>, wanted: &dyn Fn(&[&st
             .collect();
         out.insert("plugin_load_cached_ms", ms(percentile(&mut cached, 0.5)));
     }
-    if wanted(&["webhook_ingest_eps", "webhook_paired_single_eps"]) {
+    if wanted(&[
+        "webhook_ingest_eps",
+        "webhook_paired_single_eps",
+        "inbox_prune_us",
+        "inbox_page_us",
+    ]) {
         progress("signed Stripe webhooks: verify + normalize + store, durability normal");
         let ledger = open(&d.join("webhooks.db"), Durability::Normal);
         ledger.install_plugin(&wasm).unwrap();
@@ -422,6 +427,35 @@ fn plugin_figures(d: &Path, out: &mut BTreeMap<&str, f64>, wanted: &dyn Fn(&[&st
             "webhook_paired_single_eps",
             eps(singles.len(), singles_time),
         );
+        // A retention pass over the inbox just filled (below its caps): what
+        // every `prune_every`-th receipt also pays.
+        let mut passes: Vec<_> = (0..std::env::var("WL_P")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(20))
+            .map(|_| {
+                let start = Instant::now();
+                assert_eq!(ledger.prune_inbox().unwrap(), Default::default());
+                start.elapsed()
+            })
+            .collect();
+        out.insert("inbox_prune_us", us(percentile(&mut passes, 0.5)));
+        // A page of 50 deliveries from a cursor a third of the way down.
+        let first = walletlog::InboxQuery::new().limit(1_000).unwrap();
+        let cursor = ledger.inbox(&first).unwrap().next_cursor.unwrap();
+        let page = walletlog::InboxQuery::new()
+            .limit(50)
+            .unwrap()
+            .cursor(&cursor)
+            .unwrap();
+        let mut pages: Vec<_> = (0..200)
+            .map(|_| {
+                let start = Instant::now();
+                assert_eq!(ledger.inbox(&page).unwrap().deliveries.len(), 50);
+                start.elapsed()
+            })
+            .collect();
+        out.insert("inbox_page_us", us(percentile(&mut pages, 0.5)));
     }
     if wanted(&["replay_eps"]) {
         progress("dead letters: refused by a plugin, then replayed under its fix");

@@ -111,6 +111,27 @@ pub struct InboxPrune {
     pub keep_newest: u64,
 }
 
+impl InboxPrune {
+    /// How many of the oldest deliveries are beyond the newest
+    /// `keep_newest`, given the lowest and highest sequence stored.
+    /// Sequences are unique, so when they span at most `keep_newest` values
+    /// nothing is over the cap and `count` (the number of deliveries, a
+    /// walk of an index) is not called: below the cap a pass costs two
+    /// seeks.
+    pub fn excess(
+        &self,
+        bounds: Option<(i64, i64)>,
+        count: impl FnOnce() -> crate::Result<u64>,
+    ) -> crate::Result<u64> {
+        match bounds {
+            Some((min, max)) if max.abs_diff(min) >= self.keep_newest => {
+                Ok(count()?.saturating_sub(self.keep_newest))
+            }
+            _ => Ok(0),
+        }
+    }
+}
+
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pruned {

@@ -47,6 +47,7 @@ fn contract(make: fn() -> Subject) {
     list_follows_the_view(&*make().storage);
     deliveries_round_trip_and_stay_unique(&*make().storage);
     deliveries_list_by_the_view_and_prune_by_the_rules(&*make().storage);
+    the_count_cap_keeps_the_newest_across_gaps(&*make().storage);
 }
 
 #[test]
@@ -640,6 +641,56 @@ fn deliveries_list_by_the_view_and_prune_by_the_rules(s: &dyn Storage) {
         "a dead letter keeps its body"
     );
     assert_eq!(kept(2).unwrap().body.as_deref(), Some(&b"3"[..]));
+}
+
+/// The cap counts deliveries, not sequences: a gap in the sequences (rows
+/// deleted by hand, numbers of an older schema) never deletes a delivery
+/// the cap keeps, and a span wider than the cap deletes only the excess.
+fn the_count_cap_keeps_the_newest_across_gaps(s: &dyn Storage) {
+    let at = [1u64, 2, 5, 9, 10];
+    let all: Vec<_> = at
+        .iter()
+        .map(|&q| {
+            delivery(
+                q,
+                "stripe",
+                q.to_string().as_bytes(),
+                q as i64 * 10,
+                Verdict::Unsupported,
+            )
+        })
+        .collect();
+    write(s, |tx| all.iter().try_for_each(|d| tx.put_delivery(d))).unwrap();
+    let sequences = || -> Vec<u64> {
+        read(s, |tx| tx.deliveries(InboxQuery::new().view(), 10))
+            .iter()
+            .map(|d| d.sequence)
+            .collect()
+    };
+    let prune = |keep_newest: u64| {
+        write_value(s, |tx| {
+            tx.prune_deliveries(&InboxPrune {
+                delete_before: ts(0),
+                ingested_body_after: ts(0),
+                ingested_body_before: ts(0),
+                keep_newest,
+            })
+        })
+        .deliveries_deleted
+    };
+    // Five deliveries over ten sequence numbers: a cap of 5 (or 9) keeps
+    // them all, though their sequences span more.
+    assert_eq!(prune(9), 0);
+    assert_eq!(prune(5), 0);
+    assert_eq!(sequences(), [10, 9, 5, 2, 1]);
+    // A cap of 3 deletes the two oldest, not every sequence below 10 - 3.
+    assert_eq!(prune(3), 2);
+    assert_eq!(sequences(), [10, 9, 5]);
+    assert_eq!(read(s, |tx| tx.delivery(&all[1].delivery_id)), None);
+    assert!(read(s, |tx| tx.delivery(&all[2].delivery_id)).is_some());
+    assert_eq!(prune(3), 0, "a second pass finds nothing over the cap");
+    assert_eq!(prune(1), 2);
+    assert_eq!(sequences(), [10]);
 }
 
 fn write_value<T>(

@@ -1371,11 +1371,24 @@ impl WriteTx for Tx<'_> {
             "DELETE FROM deliveries WHERE received_at < $1",
             &[&rules.delete_before.as_micros()],
         )?;
-        deleted += self.execute(
-            "DELETE FROM deliveries WHERE sequence <= \
-             (SELECT sequence FROM deliveries ORDER BY sequence DESC LIMIT 1 OFFSET $1)",
-            &[&i64::try_from(rules.keep_newest).unwrap_or(i64::MAX)],
-        )?;
+        // Two seeks below the cap; over it, a count, and the excess found
+        // from the oldest end.
+        let bounds =
+            match self.query_opt("SELECT min(sequence), max(sequence) FROM deliveries", &[])? {
+                Some(r) => get::<Option<i64>>(&r, 0)?.zip(get::<Option<i64>>(&r, 1)?),
+                None => None,
+            };
+        let excess = rules.excess(bounds, || {
+            let row = self.query_opt("SELECT count(*) FROM deliveries", &[])?;
+            Ok(row.map(|r| get::<i64>(&r, 0)).transpose()?.unwrap_or(0) as u64)
+        })?;
+        if excess > 0 {
+            deleted += self.execute(
+                "DELETE FROM deliveries WHERE sequence < \
+                 (SELECT sequence FROM deliveries ORDER BY sequence LIMIT 1 OFFSET $1)",
+                &[&i64::try_from(excess).unwrap_or(i64::MAX)],
+            )?;
+        }
         let dropped = self.execute(
             "UPDATE deliveries SET body = NULL \
              WHERE received_at >= $2 AND received_at < $3 AND verdict = $1 \

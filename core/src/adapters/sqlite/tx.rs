@@ -467,6 +467,16 @@ impl ReadTx for Tx<'_> {
     }
 }
 
+/// The lowest and highest sequence of the inbox. Each in a subquery of its
+/// own: SQLite seeks for a lone `MIN` or `MAX` but walks the whole table
+/// for both in one `SELECT`.
+const SEQUENCE_BOUNDS: &str = "SELECT (SELECT MIN(sequence) FROM deliveries), \
+     (SELECT MAX(sequence) FROM deliveries)";
+
+/// A probe of the binary search over receipt order.
+const RECEIVED_AT_OR_AFTER: &str =
+    "SELECT received_at FROM deliveries WHERE sequence >= ?1 ORDER BY sequence LIMIT 1";
+
 impl Tx<'_> {
     /// Refuses `d` when it would be received before the delivery stored
     /// before it or after the one stored after it.
@@ -504,22 +514,12 @@ impl Tx<'_> {
     /// order (schema 4), so a binary search over the sequence finds it,
     /// each probe one seek of the table's own b-tree.
     fn first_sequence_from(&self, at: i64) -> Result<i64> {
-        let mut bounds = self
-            .conn
-            .prepare_cached("SELECT MIN(sequence), MAX(sequence) FROM deliveries")
-            .map_err(map_err)?;
-        let (min, max): (Option<i64>, Option<i64>) = bounds
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(map_err)?;
-        let (Some(mut lo), Some(max)) = (min, max) else {
+        let Some((mut lo, max)) = self.sequence_bounds()? else {
             return Ok(0);
         };
         let mut probe = self
             .conn
-            .prepare_cached(
-                "SELECT received_at FROM deliveries WHERE sequence >= ?1 \
-                 ORDER BY sequence LIMIT 1",
-            )
+            .prepare_cached(RECEIVED_AT_OR_AFTER)
             .map_err(map_err)?;
         // Invariant: every delivery below `lo` was received before `at`,
         // and the first one at or after `hi` (if any) at or after it.
@@ -535,6 +535,32 @@ impl Tx<'_> {
             }
         }
         Ok(lo)
+    }
+
+    /// The lowest and highest sequence stored (two seeks), if any.
+    fn sequence_bounds(&self) -> Result<Option<(i64, i64)>> {
+        let mut bounds = self.conn.prepare_cached(SEQUENCE_BOUNDS).map_err(map_err)?;
+        let (min, max): (Option<i64>, Option<i64>) = bounds
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(map_err)?;
+        Ok(min.zip(max))
+    }
+
+    /// Deletes the `excess` oldest deliveries (see [`InboxPrune::excess`]),
+    /// found from the oldest end.
+    fn delete_oldest(&self, excess: u64) -> Result<u64> {
+        if excess == 0 {
+            return Ok(0);
+        }
+        let mut delete = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM deliveries WHERE sequence < \
+                 (SELECT sequence FROM deliveries ORDER BY sequence LIMIT 1 OFFSET ?1)",
+            )
+            .map_err(map_err)?;
+        let excess = i64::try_from(excess).unwrap_or(i64::MAX);
+        Ok(delete.execute([excess]).map_err(map_err)? as u64)
     }
 
     fn one_delivery(&self, sql: &str, params: &[&dyn ToSql]) -> Result<Option<Delivery>> {
@@ -721,11 +747,15 @@ impl WriteTx for Tx<'_> {
             "DELETE FROM deliveries WHERE sequence < ?1 AND received_at < ?2",
             &[&delete_to, &rules.delete_before.as_micros()],
         )?;
-        deleted += run(
-            "DELETE FROM deliveries WHERE sequence <= \
-             (SELECT sequence FROM deliveries ORDER BY sequence DESC LIMIT 1 OFFSET ?1)",
-            &[&i64::try_from(rules.keep_newest).unwrap_or(i64::MAX)],
-        )?;
+        let excess = rules.excess(self.sequence_bounds()?, || {
+            let mut count = self
+                .conn
+                .prepare_cached("SELECT count(*) FROM deliveries")
+                .map_err(map_err)?;
+            let n: i64 = count.query_row([], |r| r.get(0)).map_err(map_err)?;
+            Ok(n as u64)
+        })?;
+        deleted += self.delete_oldest(excess)?;
         let bodies_from = self.first_sequence_from(rules.ingested_body_after.as_micros())?;
         let bodies_to = self.first_sequence_from(rules.ingested_body_before.as_micros())?;
         let dropped = run(
@@ -767,5 +797,47 @@ pub(super) fn finish<T>(conn: &Connection, result: Result<T>) -> Result<T> {
             }
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::{RECEIVED_AT_OR_AFTER, SEQUENCE_BOUNDS};
+    use crate::adapters::sqlite::schema::MIGRATIONS;
+
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let params = rusqlite::params_from_iter(vec![0_i64; stmt.parameter_count()]);
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// Retention and every inbox page with a time or a cursor run these:
+    /// a walk of the deliveries table would make each cost the size of
+    /// the inbox. (The same bounds in one `SELECT` did, unseen.)
+    #[test]
+    fn the_inbox_searches_of_the_sequence_seek() {
+        let conn = Connection::open_in_memory().unwrap();
+        MIGRATIONS
+            .iter()
+            .for_each(|sql| conn.execute_batch(sql).unwrap());
+        for sql in [SEQUENCE_BOUNDS, RECEIVED_AT_OR_AFTER] {
+            let plan = plan(&conn, sql);
+            assert!(
+                plan.iter().any(|d| d.starts_with("SEARCH deliveries")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|d| d.starts_with("SCAN deliveries")),
+                "{sql}: {plan:?}"
+            );
+        }
+        let together = plan(&conn, "SELECT MIN(sequence), MAX(sequence) FROM deliveries");
+        assert!(
+            together.iter().any(|d| d.starts_with("SCAN deliveries")),
+            "SQLite now seeks for both in one SELECT: {together:?}"
+        );
     }
 }
