@@ -132,6 +132,41 @@ impl InboxPrune {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::InboxPrune;
+    use crate::Timestamp;
+
+    fn cap(keep_newest: u64) -> InboxPrune {
+        let t = Timestamp::from_micros("t", 0).unwrap();
+        InboxPrune {
+            delete_before: t,
+            ingested_body_after: t,
+            ingested_body_before: t,
+            keep_newest,
+        }
+    }
+
+    #[test]
+    fn the_excess_is_counted_only_when_the_sequences_span_more_than_the_cap() {
+        let uncounted = || -> crate::Result<u64> { panic!("counted") };
+        assert_eq!(cap(3).excess(None, uncounted).unwrap(), 0);
+        assert_eq!(cap(3).excess(Some((1, 3)), uncounted).unwrap(), 0);
+        assert_eq!(cap(3).excess(Some((7, 7)), uncounted).unwrap(), 0);
+        assert_eq!(
+            cap(u64::MAX)
+                .excess(Some((1, i64::MAX)), uncounted)
+                .unwrap(),
+            0
+        );
+        // Four sequence values: four deliveries at most, perhaps fewer.
+        assert_eq!(cap(3).excess(Some((1, 4)), || Ok(4)).unwrap(), 1);
+        assert_eq!(cap(3).excess(Some((1, 4)), || Ok(3)).unwrap(), 0);
+        assert_eq!(cap(3).excess(Some((1, 10)), || Ok(2)).unwrap(), 0);
+        assert_eq!(cap(0).excess(Some((5, 5)), || Ok(1)).unwrap(), 1);
+    }
+}
+
 /// What one retention pass removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pruned {

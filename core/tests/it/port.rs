@@ -691,6 +691,9 @@ fn the_count_cap_keeps_the_newest_across_gaps(s: &dyn Storage) {
     assert_eq!(prune(3), 0, "a second pass finds nothing over the cap");
     assert_eq!(prune(1), 2);
     assert_eq!(sequences(), [10]);
+    // A cap of none (refused as a limit, possible in the struct) empties it.
+    assert_eq!(prune(0), 1);
+    assert!(sequences().is_empty());
 }
 
 fn write_value<T>(

@@ -1384,8 +1384,8 @@ impl WriteTx for Tx<'_> {
         })?;
         if excess > 0 {
             deleted += self.execute(
-                "DELETE FROM deliveries WHERE sequence < \
-                 (SELECT sequence FROM deliveries ORDER BY sequence LIMIT 1 OFFSET $1)",
+                "DELETE FROM deliveries WHERE sequence IN \
+                 (SELECT sequence FROM deliveries ORDER BY sequence LIMIT $1)",
                 &[&i64::try_from(excess).unwrap_or(i64::MAX)],
             )?;
         }

@@ -555,8 +555,8 @@ impl Tx<'_> {
         let mut delete = self
             .conn
             .prepare_cached(
-                "DELETE FROM deliveries WHERE sequence < \
-                 (SELECT sequence FROM deliveries ORDER BY sequence LIMIT 1 OFFSET ?1)",
+                "DELETE FROM deliveries WHERE sequence IN \
+                 (SELECT sequence FROM deliveries ORDER BY sequence LIMIT ?1)",
             )
             .map_err(map_err)?;
         let excess = i64::try_from(excess).unwrap_or(i64::MAX);
