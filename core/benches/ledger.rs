@@ -429,10 +429,7 @@ fn plugin_figures(d: &Path, out: &mut BTreeMap<&str, f64>, wanted: &dyn Fn(&[&st
         );
         // A retention pass over the inbox just filled (below its caps): what
         // every `prune_every`-th receipt also pays.
-        let mut passes: Vec<_> = (0..std::env::var("WL_P")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(20))
+        let mut passes: Vec<_> = (0..20)
             .map(|_| {
                 let start = Instant::now();
                 assert_eq!(ledger.prune_inbox().unwrap(), Default::default());
