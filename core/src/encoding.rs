@@ -43,127 +43,31 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
-/// Parses JSON input whose objects name each key once, at every depth.
+/// Parses JSON input whose objects name each key once, at every depth:
 /// `{"amount": "1", "amount": "1000"}` is refused, not read as its last
-/// value: two readers of one document (a gateway that checks the first,
-/// walletlog that would take the last) must never see two different
-/// events. Numbers are kept as `serde_json` keeps them (this crate does
-/// not enable its `arbitrary_precision`; a test holds it to that).
+/// value. The rule is the plugin SDK's ([`walletlog_plugin::json`]), so a
+/// webhook's body in a plugin and walletlog's own input are read alike.
+/// Numbers are kept as `serde_json` keeps them (this crate does not
+/// enable its `arbitrary_precision`; a test holds it to that).
 pub(crate) fn strict_json(bytes: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
     strict_json_keys(bytes).map_err(|(e, _)| e)
-}
-
-thread_local! {
-    /// The object keys, innermost first, around where a strict parse failed.
-    static FAILED_AT: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// [`strict_json`], giving with a refusal the object keys from the root to
 /// where it happened (array positions left out): `["metadata", "a"]` for
 /// `{"metadata": {"a": 1, "a": 2}}`, so that the error can name the field.
-/// Nothing is recorded while the parse succeeds.
 pub(crate) fn strict_json_keys(
     bytes: &[u8],
 ) -> Result<serde_json::Value, (serde_json::Error, Vec<String>)> {
-    FAILED_AT.with(|k| k.borrow_mut().clear());
-    serde_json::from_slice::<Strict>(bytes)
-        .map(|s| s.0)
-        .map_err(|e| {
-            let mut keys = FAILED_AT.with(|k| std::mem::take(&mut *k.borrow_mut()));
-            keys.reverse();
-            (e, keys)
-        })
-}
-
-fn failed_at(key: &str) {
-    FAILED_AT.with(|k| k.borrow_mut().push(key.to_owned()));
+    walletlog_plugin::json::parse(bytes).map_err(|r| (r.error, r.keys))
 }
 
 /// Why [`strict_json`] refused its input, for a validation error's reason.
 pub(crate) fn json_refusal(e: &serde_json::Error) -> String {
     match e.classify() {
-        // Raised only by `Strict`: the text is JSON, with a key twice.
+        // Raised only by the strict parse: the text is JSON, with a key twice.
         serde_json::error::Category::Data => format!("is refused: {e}"),
         _ => format!("is not valid JSON: {e}"),
-    }
-}
-
-struct Strict(serde_json::Value);
-
-impl<'de> serde::Deserialize<'de> for Strict {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> serde::de::Visitor<'de> for StrictVisitor {
-    type Value = serde_json::Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-        Ok(v.into())
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(serde_json::Value::Null)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Strict(v)) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(serde_json::Value::Array(items))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut object = serde_json::Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            match object.entry(key) {
-                serde_json::map::Entry::Occupied(e) => {
-                    failed_at(e.key());
-                    return Err(serde::de::Error::custom(format!(
-                        "the key {} appears twice in one object",
-                        quoted(e.key())
-                    )));
-                }
-                serde_json::map::Entry::Vacant(e) => match map.next_value::<Strict>() {
-                    Ok(Strict(v)) => {
-                        e.insert(v);
-                    }
-                    Err(err) => {
-                        failed_at(e.key());
-                        return Err(err);
-                    }
-                },
-            }
-        }
-        Ok(serde_json::Value::Object(object))
     }
 }
 

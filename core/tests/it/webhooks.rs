@@ -527,6 +527,33 @@ fn malformed_and_unsupported_webhooks_are_plugin_errors() {
     assert!(all_events(&l).is_empty());
 }
 
+/// A signed body that gives `amount` twice reads as 10.00 to a parser
+/// that takes the first value and 90,000.00 to one that takes the last:
+/// the plugin (through the SDK's `Request::json`) refuses it as
+/// malformed, names the key, and the delivery waits in the inbox.
+#[test]
+fn a_body_that_gives_a_key_twice_is_malformed_and_kept_as_a_dead_letter() {
+    let l = stripe_ledger();
+    let body = br#"{"id":"evt_twice","object":"event","created":1767225600,"type":"charge.succeeded","data":{"object":{"id":"ch_twice","object":"charge","amount":1000,"currency":"usd","customer":"cus_twice","status":"succeeded","amount":9000000}}}"#;
+    let (delivery, r) = l.receive_webhook("stripe", &stripe_webhook(body));
+    let Err(Error::Plugin(p)) = r else {
+        panic!("accepted a repeated key: {r:?}")
+    };
+    assert_eq!(p.kind, PluginErrorKind::Malformed, "{p}");
+    let text = p.to_string();
+    assert!(text.contains("\"amount\" appears twice"), "{text}");
+    assert!(text.contains("data.object.amount"), "{text}");
+    let delivery = delivery.expect("a malformed delivery is kept");
+    assert_eq!(delivery.verdict(), walletlog::Verdict::Malformed);
+    assert_eq!(delivery.body.as_deref(), Some(&body[..]));
+    assert!(all_events(&l).is_empty());
+    assert!(all_audit(&l).is_empty());
+    // The same movement with the key once goes in.
+    let once = String::from_utf8_lossy(body).replace(r#","amount":9000000"#, "");
+    let r = l.ingest_webhook("stripe", &stripe_webhook(once.as_bytes()));
+    assert_eq!(r.unwrap()[0].event.amount.to_string(), "10");
+}
+
 #[test]
 fn compiled_plugins_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();

@@ -51,6 +51,7 @@
 #[allow(unsafe_code)]
 mod heap;
 mod helpers;
+pub mod json;
 
 /// The plugin's allocator (feature `allocator`, on by default): see
 /// `heap.rs`. A call that fits in the initial memory never grows it. Only
@@ -164,10 +165,17 @@ impl Request {
             .map_err(|_| Error::Malformed("the body is not UTF-8".into()))
     }
 
-    /// The body parsed as JSON.
+    /// The body parsed as JSON, each key once in an object ([`json::parse`]):
+    /// a body that gives a key twice is malformed, never read as one of
+    /// its values.
     pub fn json(&self) -> Result<serde_json::Value, Error> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Error::Malformed(format!("the body is not JSON: {e}")))
+        json::parse(&self.body).map_err(|r| {
+            Error::Malformed(if r.is_repeated_key() {
+                format!("the body is refused: {r}")
+            } else {
+                format!("the body is not JSON: {r}")
+            })
+        })
     }
 }
 
