@@ -27,21 +27,11 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Most characters of untrusted input an error message shows.
-pub const QUOTED_CHARS_MAX: usize = 40;
-
 /// Untrusted input as a message quotes it: its first
 /// [`QUOTED_CHARS_MAX`] characters, quoted and escaped (control characters
 /// and quotes cannot break the message), with `...` when there was more.
-pub fn quoted(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(QUOTED_CHARS_MAX).collect();
-    if chars.next().is_some() {
-        format!("{head:?}...")
-    } else {
-        format!("{head:?}")
-    }
-}
+/// The plugin SDK's rule, so plugins and walletlog quote alike.
+pub use walletlog_plugin::{quoted, QUOTED_CHARS_MAX};
 
 /// Parses JSON input whose objects name each key once, at every depth:
 /// `{"amount": "1", "amount": "1000"}` is refused, not read as its last

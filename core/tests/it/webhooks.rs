@@ -554,6 +554,42 @@ fn a_body_that_gives_a_key_twice_is_malformed_and_kept_as_a_dead_letter() {
     assert_eq!(r.unwrap()[0].event.amount.to_string(), "10");
 }
 
+/// The SDK parses a body nested up to `DEPTH_MAX` (64) levels in a
+/// plugin's 64 KiB shadow stack, and refuses a deeper one as malformed
+/// (serde_json alone would go to 128, which overflows that stack with the
+/// strict parse's frames: a trap, not a verdict that names the cause).
+#[test]
+fn the_deepest_accepted_nesting_is_parsed_in_the_sandbox_and_deeper_is_malformed() {
+    let l = stripe_ledger();
+    let max = walletlog_plugin::json::DEPTH_MAX;
+    let body = |depth: usize, open: &str, close: &str| {
+        // The envelope's own two levels (the event, data) and the object.
+        let inner = depth - 2;
+        format!(
+            r#"{{"id":"evt_deep_{depth}_{}","type":"customer.created","data":{{"object":{}1{}}}}}"#,
+            open.len(),
+            open.repeat(inner),
+            close.repeat(inner)
+        )
+    };
+    for (open, close) in [("[", "]"), (r#"{"a":"#, "}")] {
+        let r = l.ingest_webhook("stripe", &stripe_webhook(body(max, open, close).as_bytes()));
+        assert!(matches!(&r, Ok(v) if v.is_empty()), "{open} x {max}: {r:?}");
+        for depth in [max + 1, 128, 129] {
+            let r = l.ingest_webhook(
+                "stripe",
+                &stripe_webhook(body(depth, open, close).as_bytes()),
+            );
+            let Err(Error::Plugin(p)) = r else {
+                panic!("accepted {open} x {depth}: {r:?}")
+            };
+            assert_eq!(p.kind, PluginErrorKind::Malformed, "{open} x {depth}: {p}");
+            assert!(p.to_string().contains("nested deeper than 64"), "{p}");
+        }
+    }
+    assert!(all_events(&l).is_empty());
+}
+
 #[test]
 fn compiled_plugins_are_cached_on_disk() {
     let dir = tempfile::tempdir().unwrap();

@@ -160,6 +160,23 @@ pub fn metadata(pairs: &[(&str, Option<&str>)]) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// Most characters of untrusted text an error message shows.
+pub const QUOTED_CHARS_MAX: usize = 40;
+
+/// Untrusted text as a message quotes it (a field of the body, a key): its
+/// first [`QUOTED_CHARS_MAX`] characters, quoted and escaped (control
+/// characters and quotes cannot break the message), with `...` when there
+/// was more. The walletlog host quotes its input by the same rule.
+pub fn quoted(text: &str) -> String {
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(QUOTED_CHARS_MAX).collect();
+    if chars.next().is_some() {
+        format!("{head:?}...")
+    } else {
+        format!("{head:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,7 +170,7 @@ impl Request {
     /// its values.
     pub fn json(&self) -> Result<serde_json::Value, Error> {
         json::parse(&self.body).map_err(|r| {
-            Error::Malformed(if r.is_repeated_key() {
+            Error::Malformed(if r.is_rule_breach() {
                 format!("the body is refused: {r}")
             } else {
                 format!("the body is not JSON: {r}")
