@@ -35,7 +35,7 @@ pub use walletlog_plugin::{quoted, QUOTED_CHARS_MAX};
 
 /// Parses JSON input whose objects name each key once, at every depth:
 /// `{"amount": "1", "amount": "1000"}` is refused, not read as its last
-/// value. The rule is the plugin SDK's ([`walletlog_plugin::json`]), so a
+/// value, and so is nesting deeper than 64 levels. The rule is the plugin SDK's ([`walletlog_plugin::json`]), so a
 /// webhook's body in a plugin and walletlog's own input are read alike.
 /// Numbers are kept as `serde_json` keeps them (this crate does not
 /// enable its `arbitrary_precision`; a test holds it to that).
@@ -55,7 +55,8 @@ pub(crate) fn strict_json_keys(
 /// Why [`strict_json`] refused its input, for a validation error's reason.
 pub(crate) fn json_refusal(e: &serde_json::Error) -> String {
     match e.classify() {
-        // Raised only by the strict parse: the text is JSON, with a key twice.
+        // Raised only by the strict parse: the text is JSON, with a key
+        // twice or nested too deep.
         serde_json::error::Category::Data => format!("is refused: {e}"),
         _ => format!("is not valid JSON: {e}"),
     }

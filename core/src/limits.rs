@@ -20,6 +20,11 @@ pub const AMOUNT_FRACTION_DIGITS_MAX: u32 = 18;
 pub const AMOUNT_SIGNIFICANT_DIGITS_MAX: u32 = 28;
 /// Largest serialized metadata object, in bytes.
 pub const METADATA_BYTES_MAX: usize = 16 * 1024;
+/// Deepest metadata, counting its own object as 1. Far below the JSON
+/// reading's 64 levels (`walletlog_plugin::json::DEPTH_MAX`), so that an
+/// event exported with its metadata (an event line, a batch of them,
+/// inside an HTTP body) always reads back in.
+pub const METADATA_DEPTH_MAX: usize = 32;
 
 /// Largest page `list` returns, in events.
 pub const PAGE_EVENTS_MAX: usize = 1000;

@@ -14,7 +14,7 @@ use super::error::ValidationError;
 use crate::encoding::quoted;
 use crate::limits::{
     AMOUNT_FRACTION_DIGITS_MAX, AMOUNT_SIGNIFICANT_DIGITS_MAX, KEY_CHARS_MAX, METADATA_BYTES_MAX,
-    PROVIDER_CHARS_MAX, WALLET_ID_CHARS_MAX,
+    METADATA_DEPTH_MAX, PROVIDER_CHARS_MAX, WALLET_ID_CHARS_MAX,
 };
 
 fn check_text(field: &'static str, value: &str, chars_max: usize) -> Result<(), ValidationError> {
@@ -471,6 +471,23 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// How deep `value` nests arrays and objects (an object of scalars is 1),
+/// walked without recursion.
+fn nesting(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((v, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match v {
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth);
+        pending.extend(children.map(|c| (c, depth + 1)));
+    }
+    deepest
+}
+
 /// A JSON object, kept as its canonical compact text (keys sorted), at most 16 KiB.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Metadata(String);
@@ -496,8 +513,16 @@ impl Metadata {
 
     /// From an already parsed object.
     fn from_map(map: serde_json::Map<String, serde_json::Value>) -> Result<Self, ValidationError> {
+        let object = serde_json::Value::Object(map);
+        let depth = nesting(&object);
+        if depth > METADATA_DEPTH_MAX {
+            return Err(ValidationError::new(
+                "metadata",
+                format!("is nested {depth} levels deep; at most {METADATA_DEPTH_MAX} allowed"),
+            ));
+        }
         // serde_json's Map is ordered by key, so this text is canonical.
-        let text = serde_json::Value::Object(map).to_string();
+        let text = object.to_string();
         if text.len() > METADATA_BYTES_MAX {
             return Err(Self::too_big(text.len()));
         }

@@ -302,3 +302,38 @@ fn an_http_body_names_its_wallet_and_key_only_to_agree() {
     // Unknown members are still refused, against the body.
     assert_eq!(field(parse(r#","colour":"red""#, None)), "body");
 }
+
+/// Metadata at `METADATA_DEPTH_MAX` (its own object counted) is stored and
+/// reads back in inside an event line and a batch of them, all under the
+/// JSON reading's 64 levels; one level more is refused naming `metadata`,
+/// from text and inside an event document alike, and nothing is stored.
+#[test]
+fn metadata_at_its_depth_limit_round_trips_and_deeper_is_refused() {
+    let max = walletlog::limits::METADATA_DEPTH_MAX;
+    let nested = |depth: usize| format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+    let ledger = Ledger::in_memory();
+    let at_limit = EVENT.replace(r#"{"b":1,"a":"x"}"#, &nested(max));
+    let stored = ledger
+        .ingest(&json::parse_event(&at_limit).unwrap())
+        .unwrap()
+        .event;
+    let line = json::event(&stored).to_string();
+    assert!(ledger
+        .ingest(&json::parse_event(&line).unwrap())
+        .unwrap()
+        .duplicate());
+    let batch = format!("[{line}]");
+    assert_eq!(json::parse_events(&batch).unwrap().len(), 1);
+    let deeper = nested(max + 1);
+    let e = walletlog::Metadata::from_json(&deeper).unwrap_err();
+    assert_eq!(e.field, "metadata");
+    assert!(
+        e.reason
+            .contains(&format!("nested {} levels deep; at most {max}", max + 1)),
+        "{}",
+        e.reason
+    );
+    let e = json::parse_event(&EVENT.replace(r#"{"b":1,"a":"x"}"#, &deeper)).unwrap_err();
+    assert_eq!(e.field, "metadata", "{}", e.reason);
+    assert_eq!(ledger.changes_since(0, 10).unwrap().len(), 1);
+}

@@ -23,7 +23,7 @@ use crate::{quoted, QUOTED_CHARS_MAX};
 #[derive(Debug)]
 pub struct Refusal {
     /// `serde_json`'s error: a syntax error, or (category `Data`) a key
-    /// given twice, with its line and column.
+    /// given twice or nesting past [`DEPTH_MAX`], with its line and column.
     pub error: serde_json::Error,
     /// The object keys from the root to where the refusal happened (array
     /// positions left out): `["metadata", "a"]` for
@@ -103,7 +103,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, Refusal> {
 
 // Out of line and cold, like every error path here: each level of
 // nesting is a frame of the visitor, and a plugin's shadow stack is 64 KiB
-// (serde_json's deepest accepted nesting, 128 levels, must fit).
+// (`DEPTH_MAX` levels must fit with room to spare).
 #[cold]
 #[inline(never)]
 fn failed_at(key: &str) {

@@ -167,7 +167,7 @@ impl Request {
 
     /// The body parsed as JSON, each key once in an object ([`json::parse`]):
     /// a body that gives a key twice is malformed, never read as one of
-    /// its values.
+    /// its values, and so is one nested deeper than [`json::DEPTH_MAX`].
     pub fn json(&self) -> Result<serde_json::Value, Error> {
         json::parse(&self.body).map_err(|r| {
             Error::Malformed(if r.is_rule_breach() {
