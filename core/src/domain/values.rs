@@ -488,6 +488,56 @@ fn nesting(value: &serde_json::Value) -> usize {
     deepest
 }
 
+/// Whether `text` is the canonical text of an object whose values are all
+/// strings, within [`METADATA_BYTES_MAX`]: no whitespace, no escapes (so no
+/// control characters, quotes or backslashes in its strings), and keys in
+/// strictly ascending byte order (so none twice), which is serde_json's
+/// order for a `Map` and how it prints one. Such text parses and prints
+/// back to itself; any other text, canonical or not, is left to the parse.
+fn is_canonical_of_strings(text: &str) -> bool {
+    /// The plain string at `*at`, stepping past it.
+    fn plain<'t>(b: &'t [u8], at: &mut usize) -> Option<&'t [u8]> {
+        if b.get(*at) != Some(&b'"') {
+            return None;
+        }
+        let start = *at + 1;
+        let len = b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if b[start + len] != b'"' {
+            return None;
+        }
+        *at = start + len + 1;
+        Some(&b[start..start + len])
+    }
+    let b = text.as_bytes();
+    if b.len() > METADATA_BYTES_MAX || b.first() != Some(&b'{') || b.last() != Some(&b'}') {
+        return false;
+    }
+    if b.len() == 2 {
+        return true;
+    }
+    let (mut at, mut previous) = (1, None);
+    loop {
+        let Some(key) = plain(b, &mut at) else {
+            return false;
+        };
+        if previous.is_some_and(|p: &[u8]| p >= key) || b.get(at) != Some(&b':') {
+            return false;
+        }
+        previous = Some(key);
+        at += 1;
+        if plain(b, &mut at).is_none() {
+            return false;
+        }
+        match b.get(at) {
+            Some(b',') => at += 1,
+            Some(b'}') => return at == b.len() - 1,
+            _ => return false,
+        }
+    }
+}
+
 /// A JSON object, kept as its canonical compact text (keys sorted), at most 16 KiB.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Metadata(String);
@@ -500,6 +550,16 @@ impl Metadata {
 
     /// Parses JSON text that must hold an object.
     pub fn from_json(text: &str) -> Result<Self, ValidationError> {
+        // What a plugin usually gives (the SDK writes metadata canonically)
+        // needs no parse: the text is what the parse would print.
+        if is_canonical_of_strings(text) {
+            return Ok(Metadata(text.to_owned()));
+        }
+        Self::parsed(text)
+    }
+
+    /// [`from_json`](Self::from_json) by the full parse.
+    fn parsed(text: &str) -> Result<Self, ValidationError> {
         if text.len() > 4 * METADATA_BYTES_MAX {
             return Err(Self::too_big(text.len()));
         }
@@ -604,5 +664,79 @@ impl MatchedKey {
 impl fmt::Display for MatchedKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut gives what the parse gives, for text it takes and text
+    /// it leaves: canonical objects of strings, and each near miss.
+    #[test]
+    fn metadata_taken_without_a_parse_is_what_the_parse_gives() {
+        let mut texts: Vec<String> = [
+            "{}",
+            r#"{"a":"x"}"#,
+            r#"{"a":"x","b":"y"}"#,
+            r#"{"a":"","b":""}"#,
+            r#"{"":"x"}"#,
+            r#"{"stripe_event":"evt_1","stripe_object":"ch_1","stripe_type":"charge.succeeded"}"#,
+            "{\"z\":\"\u{7f}\",\"\u{e9}\":\"\u{fc}\"}",
+            "{\"A\":\"x\",\"a\":\"x\",\"\u{e9}\":\"x\"}",
+            // Each of these is not canonical, not all strings, or not JSON.
+            r#"{"b":"y","a":"x"}"#,
+            "{\"\u{e9}\":\"x\",\"z\":\"x\"}",
+            r#"{"a":"x","a":"y"}"#,
+            r#"{"a":"x","a":"x"}"#,
+            r#"{ "a":"x"}"#,
+            r#"{"a": "x"}"#,
+            r#"{"a":"x" }"#,
+            r#"{"a":"x",}"#,
+            r#"{,"a":"x"}"#,
+            r#"{"a":"x"}}"#,
+            r#"{"a":"x"}{"b":"y"}"#,
+            r#"{"a":"x\""}"#,
+            r#"{"a":"x\u0041"}"#,
+            r#"{"a":"\/"}"#,
+            "{\"a\":\"x\ty\"}",
+            r#"{"a":1}"#,
+            r#"{"a":{"b":"c"}}"#,
+            r#"{"a":["x"]}"#,
+            r#"{"a":null}"#,
+            r#"{"a"}"#,
+            r#"{"a":}"#,
+            r#"{"a":"x""#,
+            r#"{"a:"x"}"#,
+            r#"{""#,
+            "{",
+            "}",
+            "[]",
+            r#""{}""#,
+            "",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        // `{"k":"…"}` is 8 bytes around its value.
+        let at_limit = format!(r#"{{"k":"{}"}}"#, "v".repeat(METADATA_BYTES_MAX - 8));
+        assert_eq!(at_limit.len(), METADATA_BYTES_MAX);
+        let over = format!(r#"{{"k":"{}"}}"#, "v".repeat(METADATA_BYTES_MAX - 7));
+        texts.extend([at_limit.clone(), over.clone()]);
+        for text in &texts {
+            assert_eq!(
+                Metadata::from_json(text),
+                Metadata::parsed(text),
+                "{:?}",
+                &text[..text.len().min(80)]
+            );
+        }
+        let taken: Vec<_> = texts
+            .iter()
+            .filter(|t| is_canonical_of_strings(t))
+            .collect();
+        assert_eq!(taken.len(), 9, "{:?}", &taken[..8.min(taken.len())]);
+        assert!(taken.contains(&&at_limit) && !taken.contains(&&over));
+        assert!(Metadata::from_json(&over).is_err());
     }
 }

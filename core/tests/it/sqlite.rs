@@ -418,8 +418,11 @@ fn a_schema_2_ledger_is_migrated_and_its_deliveries_keep_their_ids() {
     // A new body: its id is the one its provider and body derive.
     let hook = acme("evt_4", "payment.succeeded", "w1", 100);
     l.ingest_webhook("acme", &hook).unwrap();
+    // Its retry is found by that id while older ids are still stored.
+    assert!(l.ingest_webhook("acme", &hook).unwrap()[0].duplicate());
     let after = listed(&l);
-    assert_eq!(after.len(), 4, "the retry added no delivery");
+    assert_eq!(after.len(), 4, "the retries added no delivery");
+    assert_eq!(after[3].attempt_count, 2);
     let sha: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&hook.body).into();
     let acme_provider = Provider::new("acme").unwrap();
     assert_eq!(

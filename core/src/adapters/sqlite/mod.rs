@@ -55,6 +55,7 @@ pub struct SqliteStorage {
     config: SqliteConfig,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    random_ids: tx::RandomIds,
 }
 
 impl SqliteStorage {
@@ -69,6 +70,7 @@ impl SqliteStorage {
             config,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
+            random_ids: tx::RandomIds::default(),
         })
     }
 
@@ -141,7 +143,7 @@ impl Storage for SqliteStorage {
             .prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(map_err)
-            .and_then(|_| f(&Tx::new(&conn)));
+            .and_then(|_| f(&Tx::new(&conn, &self.random_ids)));
         let result = finish(&conn, result);
         self.return_reader(conn);
         result
@@ -156,7 +158,7 @@ impl Storage for SqliteStorage {
         conn.prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
             .map_err(map_err)?;
-        let result = f(&mut Tx::new(&conn));
+        let result = f(&mut Tx::new(&conn, &self.random_ids));
         finish(&conn, result)
     }
 

@@ -26,17 +26,31 @@ pub(super) struct Tx<'c> {
     /// transaction last read or wrote it (`(0, i64::MIN)`: none stored):
     /// a delivery appended right after it needs no look at its neighbours.
     last_delivery: std::cell::Cell<Option<(i64, i64)>>,
+    /// The storage's knowledge of deliveries whose ids are not derived.
+    random_ids: &'c RandomIds,
 }
 
 impl<'c> Tx<'c> {
-    pub(super) fn new(conn: &'c Connection) -> Self {
+    pub(super) fn new(conn: &'c Connection, random_ids: &'c RandomIds) -> Self {
         Tx {
             conn,
             insert_event: None,
             append_audit: None,
             last_delivery: std::cell::Cell::new(None),
+            random_ids,
         }
     }
+}
+
+/// Whether a database is known to hold no delivery whose id is random (one
+/// stored before schema 3). Every delivery stored since has the id its
+/// body gives, and a stored delivery keeps its id, so once none is left
+/// none comes back: from then on a body is found by its id alone, and the
+/// look among the random ids (an empty index's seek, one more cursor per
+/// receipt) is skipped.
+#[derive(Debug, Default)]
+pub(super) struct RandomIds {
+    none_left: std::sync::atomic::AtomicBool,
 }
 
 /// The statement in `slot`, prepared (through the cache) on first use.
@@ -336,6 +350,31 @@ impl ReadTx for Tx<'_> {
     }
 
     fn delivery_by_body(&self, provider: &Provider, sha: &[u8; 32]) -> Result<Option<Delivery>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let id = DeliveryId::for_body(provider, sha);
+        let params: [&dyn ToSql; 3] = [
+            &id.as_bytes().as_slice(),
+            &provider.as_str(),
+            &sha.as_slice(),
+        ];
+        let by_id = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            ", body FROM deliveries \
+             WHERE delivery_id = ?1 AND provider = ?2 AND body_sha256 = ?3"
+        );
+        if self.random_ids.none_left.load(Relaxed) {
+            return self.one_delivery(by_id, &params);
+        }
+        let any_random: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE id_derived = 0)")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(map_err)?;
+        if !any_random {
+            self.random_ids.none_left.store(true, Relaxed);
+            return self.one_delivery(by_id, &params);
+        }
         // By the id the body gives, else among the ids that are not
         // derived (`deliveries_body` holds only those).
         let sql = concat!(
@@ -349,15 +388,7 @@ impl ReadTx for Tx<'_> {
              WHERE provider = ?2 AND body_sha256 = ?3 AND id_derived = 0 \
              LIMIT 1"
         );
-        let id = DeliveryId::for_body(provider, sha);
-        self.one_delivery(
-            sql,
-            &[
-                &id.as_bytes().as_slice(),
-                &provider.as_str(),
-                &sha.as_slice(),
-            ],
-        )
+        self.one_delivery(sql, &params)
     }
 
     fn deliveries(&self, q: InboxView<'_>, fetch: usize) -> Result<Vec<Delivery>> {
