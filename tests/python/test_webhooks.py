@@ -36,7 +36,7 @@ def stripe_event(kind: str, obj: dict) -> bytes:
 
 def test_stripe_webhook_is_ingested_once(led: walletlog.Ledger) -> None:
     info = led.install_plugin(plugin("stripe"))
-    assert (info.provider, info.version, info.signature) == ("stripe", "2.0.0", "stripe-v1")
+    assert (info.provider, info.version, info.signature) == ("stripe", "2.0.1", "stripe-v1")
     led.set_webhook_secret("stripe", "whsec_py")
     charge = json.loads((FIXTURES / "stripe" / "object_charge.fixtures3.json").read_bytes())
     body = stripe_event("charge.succeeded", charge)
@@ -44,7 +44,7 @@ def test_stripe_webhook_is_ingested_once(led: walletlog.Ledger) -> None:
     assert r.created and r.event.amount == Decimal("1") and r.event.wallet_id == "acct_py"
     [again] = led.ingest_webhook("stripe", stripe_headers(body, "whsec_py"), body)
     assert again.duplicate
-    assert led.audit_log()[0].actor == "plugin:stripe@2.0.0"
+    assert led.audit_log()[0].actor == "plugin:stripe@2.0.1"
     assert led.audit_log()[0].body_sha256 == hashlib.sha256(body).hexdigest()
     with pytest.raises(walletlog.SignatureError):
         led.ingest_webhook("stripe", stripe_headers(body, "wrong"), body)

@@ -66,7 +66,7 @@ pub fn stripe_ledger() -> Ledger {
     let info = l.install_plugin(&plugin("stripe")).unwrap();
     assert_eq!(
         (info.provider.as_str(), info.version.as_str()),
-        ("stripe", "2.0.0")
+        ("stripe", "2.0.1")
     );
     assert_eq!(info.signature.name(), "stripe-v1");
     // A plain &str is a secret too.
@@ -298,7 +298,7 @@ fn stripe_charge_with_expanded_fee_yields_deposit_and_fee() {
     let last_two = &audit[audit.len() - 2..];
     assert!(last_two
         .iter()
-        .all(|r| r.actor == "plugin:stripe@2.0.0" && r.body_sha256.is_some()));
+        .all(|r| r.actor == "plugin:stripe@2.0.1" && r.body_sha256.is_some()));
     assert_eq!(last_two[0].body_sha256, last_two[1].body_sha256);
     assert_eq!(last_two[0].recorded_at, last_two[1].recorded_at);
 }
@@ -508,7 +508,7 @@ fn malformed_and_unsupported_webhooks_are_plugin_errors() {
             panic!("accepted {body:?}")
         };
         assert_eq!(p.kind, kind, "{p}");
-        assert_eq!(p.plugin.as_deref(), Some("stripe@2.0.0"));
+        assert_eq!(p.plugin.as_deref(), Some("stripe@2.0.1"));
     }
     // Published envelopes that move no money are ignored, not refused.
     for file in [
