@@ -13,4 +13,4 @@ mod backup;
 mod storage;
 
 pub use backup::Backup;
-pub use storage::{AmountRow, InboxPrune, Pruned, ReadTx, Storage, WriteTx};
+pub use storage::{AmountRow, InboxPrune, InboxTally, Pruned, ReadTx, Storage, WriteTx};

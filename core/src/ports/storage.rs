@@ -132,6 +132,49 @@ impl InboxPrune {
     }
 }
 
+/// What an open ledger last counted of its inbox, so that a retention pass
+/// at the cap counts only the deliveries received since the last one
+/// instead of walking them all (a million at the default cap).
+///
+/// Retention deletes only from the oldest end, so any deletion moves the
+/// lowest sequence, and new deliveries take sequences above the highest:
+/// while the lowest sequence is the one counted, the count is the last one
+/// plus the deliveries above the highest counted. Any other change of the
+/// bounds (another process's pass, a pass that rolled back after it was
+/// recorded, an inbox emptied and begun again) takes a full count.
+#[derive(Debug, Default)]
+pub struct InboxTally(std::sync::Mutex<Option<Tally>>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    min: i64,
+    max: i64,
+    count: u64,
+}
+
+impl InboxTally {
+    /// The number of deliveries stored, the bounds being `(min, max)`:
+    /// `count_above(s)` counts those above sequence `s`, `count_all` all.
+    pub fn count(
+        &self,
+        (min, max): (i64, i64),
+        count_above: impl FnOnce(i64) -> crate::Result<u64>,
+        count_all: impl FnOnce() -> crate::Result<u64>,
+    ) -> crate::Result<u64> {
+        let last = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match last {
+            Some(t) if t.min == min && t.max <= max => Ok(t.count + count_above(t.max)?),
+            _ => count_all(),
+        }
+    }
+
+    /// Records `count` deliveries between `bounds` (none: forgets).
+    pub fn record(&self, bounds: Option<(i64, i64)>, count: u64) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
+            bounds.map(|(min, max)| Tally { min, max, count });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::InboxPrune;
@@ -164,6 +207,42 @@ mod tests {
         assert_eq!(cap(3).excess(Some((1, 4)), || Ok(3)).unwrap(), 0);
         assert_eq!(cap(3).excess(Some((1, 10)), || Ok(2)).unwrap(), 0);
         assert_eq!(cap(0).excess(Some((5, 5)), || Ok(1)).unwrap(), 1);
+    }
+
+    /// A count taken once is carried on by the deliveries above it, and
+    /// taken again whenever the lowest sequence moved or the highest fell.
+    #[test]
+    fn the_inbox_is_counted_once_and_then_only_above_the_last_count() {
+        use super::InboxTally;
+        let all = |n: u64| move || -> crate::Result<u64> { Ok(n) };
+        let never = || -> crate::Result<u64> { panic!("counted all") };
+        let tally = InboxTally::default();
+        assert_eq!(
+            tally
+                .count((1, 10), |_| panic!("no tally yet"), all(10))
+                .unwrap(),
+            10
+        );
+        tally.record(Some((1, 10)), 10);
+        let above = |from: i64, n: u64| {
+            move |s: i64| -> crate::Result<u64> {
+                assert_eq!(s, from);
+                Ok(n)
+            }
+        };
+        assert_eq!(tally.count((1, 10), above(10, 0), never).unwrap(), 10);
+        assert_eq!(tally.count((1, 15), above(10, 5), never).unwrap(), 15);
+        // Deleted from the oldest end by someone else, or begun again.
+        assert_eq!(
+            tally.count((4, 15), |_| panic!("above"), all(12)).unwrap(),
+            12
+        );
+        assert_eq!(tally.count((1, 3), |_| panic!("above"), all(3)).unwrap(), 3);
+        tally.record(None, 0);
+        assert_eq!(
+            tally.count((1, 10), |_| panic!("above"), all(9)).unwrap(),
+            9
+        );
     }
 }
 

@@ -470,6 +470,64 @@ fn retention_by_age_and_count_with_named_limits() {
     ));
 }
 
+/// At its cap the inbox is counted once and then only by what arrived
+/// since the last pass: across passes with receipts between them, and
+/// with a second ledger on the same file pruning to a lower cap between
+/// two passes of the first, exactly the newest `deliveries_max` stay.
+#[test]
+fn retention_at_the_cap_keeps_exactly_the_newest_across_passes_and_ledgers() {
+    let (_dir, path) = temp_db();
+    let open = |max| {
+        let options = walletlog::Options {
+            inbox: walletlog::InboxLimits {
+                deliveries_max: max,
+                prune_every: 1_000_000,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let l = Ledger::open(&path, options).unwrap();
+        install(&l, "v1");
+        l
+    };
+    let sequences = |l: &Ledger| -> Vec<u64> {
+        deliveries(l, InboxQuery::new().order(Order::Asc))
+            .iter()
+            .map(|d| d.sequence)
+            .collect()
+    };
+    let receive = |l: &Ledger, from: usize, to: usize| {
+        for i in from..=to {
+            l.ingest_webhook(
+                "acme",
+                &acme(&format!("evt_{i}"), "payment.succeeded", "w1", 100),
+            )
+            .unwrap();
+        }
+    };
+    let first = open(5);
+    receive(&first, 1, 8);
+    assert_eq!(first.prune_inbox().unwrap().deliveries_deleted, 3);
+    assert_eq!(sequences(&first), [4, 5, 6, 7, 8]);
+    assert_eq!(first.prune_inbox().unwrap().deliveries_deleted, 0);
+    receive(&first, 9, 10);
+    assert_eq!(first.prune_inbox().unwrap().deliveries_deleted, 2);
+    assert_eq!(sequences(&first), [6, 7, 8, 9, 10]);
+
+    let second = open(3);
+    assert_eq!(second.prune_inbox().unwrap().deliveries_deleted, 2);
+    assert_eq!(sequences(&first), [8, 9, 10]);
+    receive(&first, 11, 14);
+    assert_eq!(first.prune_inbox().unwrap().deliveries_deleted, 2);
+    assert_eq!(sequences(&first), [10, 11, 12, 13, 14]);
+    receive(&second, 15, 15);
+    assert_eq!(first.prune_inbox().unwrap().deliveries_deleted, 1);
+    assert_eq!(sequences(&second), [11, 12, 13, 14, 15]);
+    // Every event stayed: retention deletes deliveries, not history.
+    assert_eq!(all_events(&first).len(), 15);
+    assert!(first.verify_audit().unwrap().ok);
+}
+
 #[test]
 fn an_altered_delivery_body_is_named_by_verify_audit() {
     let (_dir, path) = temp_db();

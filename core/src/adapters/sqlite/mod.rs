@@ -55,7 +55,7 @@ pub struct SqliteStorage {
     config: SqliteConfig,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
-    random_ids: tx::RandomIds,
+    known: tx::Known,
 }
 
 impl SqliteStorage {
@@ -70,7 +70,7 @@ impl SqliteStorage {
             config,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
-            random_ids: tx::RandomIds::default(),
+            known: tx::Known::default(),
         })
     }
 
@@ -143,7 +143,7 @@ impl Storage for SqliteStorage {
             .prepare_cached("BEGIN")
             .and_then(|mut s| s.execute([]))
             .map_err(map_err)
-            .and_then(|_| f(&Tx::new(&conn, &self.random_ids)));
+            .and_then(|_| f(&Tx::new(&conn, &self.known)));
         let result = finish(&conn, result);
         self.return_reader(conn);
         result
@@ -158,7 +158,7 @@ impl Storage for SqliteStorage {
         conn.prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]))
             .map_err(map_err)?;
-        let result = f(&mut Tx::new(&conn, &self.random_ids));
+        let result = f(&mut Tx::new(&conn, &self.known));
         finish(&conn, result)
     }
 

@@ -13,7 +13,7 @@ use crate::domain::{
     Provider, ProviderEventId, QueryView, Result, RollupKey, RollupRow, Timestamp, Totals, Verdict,
     WalletId, WalletTransactionEvent,
 };
-use crate::ports::{AmountRow, InboxPrune, Pruned, ReadTx, WriteTx};
+use crate::ports::{AmountRow, InboxPrune, InboxTally, Pruned, ReadTx, WriteTx};
 
 /// A transaction on one connection; reads and, on the writer, writes.
 pub(super) struct Tx<'c> {
@@ -26,20 +26,28 @@ pub(super) struct Tx<'c> {
     /// transaction last read or wrote it (`(0, i64::MIN)`: none stored):
     /// a delivery appended right after it needs no look at its neighbours.
     last_delivery: std::cell::Cell<Option<(i64, i64)>>,
-    /// The storage's knowledge of deliveries whose ids are not derived.
-    random_ids: &'c RandomIds,
+    /// What the storage knows of its deliveries beyond this transaction.
+    known: &'c Known,
 }
 
 impl<'c> Tx<'c> {
-    pub(super) fn new(conn: &'c Connection, random_ids: &'c RandomIds) -> Self {
+    pub(super) fn new(conn: &'c Connection, known: &'c Known) -> Self {
         Tx {
             conn,
             insert_event: None,
             append_audit: None,
             last_delivery: std::cell::Cell::new(None),
-            random_ids,
+            known,
         }
     }
+}
+
+/// What an open ledger keeps knowing of its inbox between transactions.
+#[derive(Debug, Default)]
+pub(super) struct Known {
+    pub(super) random_ids: RandomIds,
+    /// The inbox's last count, for retention at the cap.
+    pub(super) tally: InboxTally,
 }
 
 /// Whether a database is known to hold no delivery whose id is random (one
@@ -363,7 +371,7 @@ impl ReadTx for Tx<'_> {
             ", body FROM deliveries \
              WHERE delivery_id = ?1 AND provider = ?2 AND body_sha256 = ?3"
         );
-        if self.random_ids.none_left.load(Relaxed) {
+        if self.known.random_ids.none_left.load(Relaxed) {
             return self.one_delivery(by_id, &params);
         }
         let any_random: bool = self
@@ -372,7 +380,7 @@ impl ReadTx for Tx<'_> {
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(map_err)?;
         if !any_random {
-            self.random_ids.none_left.store(true, Relaxed);
+            self.known.random_ids.none_left.store(true, Relaxed);
             return self.one_delivery(by_id, &params);
         }
         // By the id the body gives, else among the ids that are not
@@ -778,15 +786,37 @@ impl WriteTx for Tx<'_> {
             "DELETE FROM deliveries WHERE sequence < ?1 AND received_at < ?2",
             &[&delete_to, &rules.delete_before.as_micros()],
         )?;
-        let excess = rules.excess(self.sequence_bounds()?, || {
-            let mut count = self
-                .conn
-                .prepare_cached("SELECT count(*) FROM deliveries")
-                .map_err(map_err)?;
-            let n: i64 = count.query_row([], |r| r.get(0)).map_err(map_err)?;
-            Ok(n as u64)
+        let bounds = self.sequence_bounds()?;
+        let mut counted = None;
+        let excess = rules.excess(bounds, || {
+            let count = |sql: &str, p: &[&dyn ToSql]| -> Result<u64> {
+                let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+                let n: i64 = stmt.query_row(p, |r| r.get(0)).map_err(map_err)?;
+                Ok(n as u64)
+            };
+            let n = self.known.tally.count(
+                bounds.expect("only a stored inbox is counted"),
+                |above| {
+                    count(
+                        "SELECT count(*) FROM deliveries WHERE sequence > ?1",
+                        &[&above],
+                    )
+                },
+                || count("SELECT count(*) FROM deliveries", &[]),
+            )?;
+            counted = Some(n);
+            Ok(n)
         })?;
-        deleted += self.delete_oldest(excess)?;
+        let cut = self.delete_oldest(excess)?;
+        deleted += cut;
+        if let Some(n) = counted {
+            let after = if cut > 0 {
+                self.sequence_bounds()?
+            } else {
+                bounds
+            };
+            self.known.tally.record(after, n - cut);
+        }
         let bodies_from = self.first_sequence_from(rules.ingested_body_after.as_micros())?;
         let bodies_to = self.first_sequence_from(rules.ingested_body_before.as_micros())?;
         let dropped = run(
