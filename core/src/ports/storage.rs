@@ -138,18 +138,27 @@ impl InboxPrune {
 ///
 /// Retention deletes only from the oldest end, so any deletion moves the
 /// lowest sequence, and new deliveries take sequences above the highest:
-/// while the lowest sequence is the one counted, the count is the last one
-/// plus the deliveries above the highest counted. Any other change of the
-/// bounds (another process's pass, a pass that rolled back after it was
-/// recorded, an inbox emptied and begun again) takes a full count.
+/// while the lowest sequence is the one counted (and the highest has not
+/// fallen), the count is the last one plus the deliveries above the
+/// highest counted. Another process's pass, or a pass that recorded its
+/// count and then rolled back its deletions, moves the bounds, and the
+/// next pass counts them all. So does every [`FULL_COUNT_EVERY`]-th pass:
+/// a deletion the rules do not make (a row deleted by hand from the
+/// middle) would otherwise leave the count too high, and the cap keeping
+/// fewer, for as long as the ledger stays open.
 #[derive(Debug, Default)]
 pub struct InboxTally(std::sync::Mutex<Option<Tally>>);
+
+/// How many counted passes in a row may carry a tally on; the next counts all.
+pub const FULL_COUNT_EVERY: u32 = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Tally {
     min: i64,
     max: i64,
     count: u64,
+    /// Passes that carried the tally on since the last full count.
+    carried: u32,
 }
 
 impl InboxTally {
@@ -161,17 +170,31 @@ impl InboxTally {
         count_above: impl FnOnce(i64) -> crate::Result<u64>,
         count_all: impl FnOnce() -> crate::Result<u64>,
     ) -> crate::Result<u64> {
-        let last = *self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match last {
-            Some(t) if t.min == min && t.max <= max => Ok(t.count + count_above(t.max)?),
-            _ => count_all(),
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match last.as_mut() {
+            Some(t) if t.min == min && t.max <= max && t.carried < FULL_COUNT_EVERY => {
+                let n = t.count + count_above(t.max)?;
+                t.carried += 1;
+                Ok(n)
+            }
+            _ => {
+                *last = None;
+                count_all()
+            }
         }
     }
 
-    /// Records `count` deliveries between `bounds` (none: forgets).
+    /// Records `count` deliveries between `bounds` (none: forgets), as the
+    /// pass that counted them left them.
     pub fn record(&self, bounds: Option<(i64, i64)>, count: u64) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) =
-            bounds.map(|(min, max)| Tally { min, max, count });
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let carried = last.map_or(0, |t| t.carried);
+        *last = bounds.map(|(min, max)| Tally {
+            min,
+            max,
+            count,
+            carried,
+        });
     }
 }
 
@@ -243,6 +266,23 @@ mod tests {
             tally.count((1, 10), |_| panic!("above"), all(9)).unwrap(),
             9
         );
+        // An inbox emptied and begun again past the highest counted: the
+        // tally carries on (right while sequences have no gaps).
+        tally.record(Some((1, 10)), 10);
+        assert_eq!(tally.count((1, 12), above(10, 2), never).unwrap(), 12);
+        // However often passes carry the tally on, every
+        // FULL_COUNT_EVERY-th counts them all again.
+        tally.record(Some((1, 12)), 12);
+        for _ in 1..super::FULL_COUNT_EVERY {
+            assert_eq!(tally.count((1, 12), above(12, 0), never).unwrap(), 12);
+            tally.record(Some((1, 12)), 12);
+        }
+        assert_eq!(
+            tally.count((1, 12), |_| panic!("above"), all(11)).unwrap(),
+            11
+        );
+        tally.record(Some((1, 12)), 11);
+        assert_eq!(tally.count((1, 12), above(12, 0), never).unwrap(), 11);
     }
 }
 

@@ -454,6 +454,26 @@ fn a_schema_2_ledger_is_migrated_and_its_deliveries_keep_their_ids() {
         )
         .unwrap();
     assert_eq!(indexed, 3);
+
+    // Once no random id is left, a body is found by its derived id alone;
+    // its retries stay attempts on its one delivery, before and after.
+    let l = sqlite_ledger(&path);
+    install(&l, "v1");
+    let attempts = |l: &Ledger| {
+        l.delivery(&after[3].delivery_id)
+            .unwrap()
+            .unwrap()
+            .attempt_count
+    };
+    assert!(l.ingest_webhook("acme", &hook).unwrap()[0].duplicate());
+    assert_eq!(attempts(&l), 3);
+    raw.execute_batch("DELETE FROM deliveries WHERE id_derived = 0")
+        .unwrap();
+    for n in [4, 5] {
+        assert!(l.ingest_webhook("acme", &hook).unwrap()[0].duplicate());
+        assert_eq!(attempts(&l), n);
+    }
+    assert_eq!(listed(&l).len(), 1);
 }
 
 /// Receipt order is sequence order from schema 4: a schema-3 ledger whose

@@ -28,6 +28,9 @@ pub(super) struct Tx<'c> {
     last_delivery: std::cell::Cell<Option<(i64, i64)>>,
     /// What the storage knows of its deliveries beyond this transaction.
     known: &'c Known,
+    /// This transaction deleted deliveries: until it commits, what it
+    /// reads of them is not known to last.
+    deleted_deliveries: std::cell::Cell<bool>,
 }
 
 impl<'c> Tx<'c> {
@@ -38,6 +41,7 @@ impl<'c> Tx<'c> {
             append_audit: None,
             last_delivery: std::cell::Cell::new(None),
             known,
+            deleted_deliveries: std::cell::Cell::new(false),
         }
     }
 }
@@ -376,11 +380,15 @@ impl ReadTx for Tx<'_> {
         }
         let any_random: bool = self
             .conn
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM deliveries WHERE id_derived = 0)")
+            .prepare_cached(ANY_RANDOM_ID)
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(map_err)?;
         if !any_random {
-            self.known.random_ids.none_left.store(true, Relaxed);
+            // Known for good only if no deletion of this transaction, which
+            // could still roll back, made it so.
+            if !self.deleted_deliveries.get() {
+                self.known.random_ids.none_left.store(true, Relaxed);
+            }
             return self.one_delivery(by_id, &params);
         }
         // By the id the body gives, else among the ids that are not
@@ -505,6 +513,10 @@ impl ReadTx for Tx<'_> {
             .transpose()
     }
 }
+
+/// Whether any delivery has an id that is not derived: a look into the
+/// partial index that holds only those (empty on any newer ledger).
+const ANY_RANDOM_ID: &str = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE id_derived = 0)";
 
 /// The lowest and highest sequence of the inbox. Each in a subquery of its
 /// own: SQLite seeks for a lone `MIN` or `MAX` but walks the whole table
@@ -776,6 +788,7 @@ impl WriteTx for Tx<'_> {
     }
 
     fn prune_deliveries(&mut self, rules: &InboxPrune) -> Result<Pruned> {
+        self.deleted_deliveries.set(true);
         let run = |sql: &str, p: &[&dyn ToSql]| -> Result<u64> {
             let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
             Ok(stmt.execute(p).map_err(map_err)? as u64)
@@ -865,7 +878,7 @@ pub(super) fn finish<T>(conn: &Connection, result: Result<T>) -> Result<T> {
 mod tests {
     use rusqlite::Connection;
 
-    use super::{RECEIVED_AT_OR_AFTER, SEQUENCE_BOUNDS};
+    use super::{ANY_RANDOM_ID, RECEIVED_AT_OR_AFTER, SEQUENCE_BOUNDS};
     use crate::adapters::sqlite::schema::MIGRATIONS;
 
     fn plan(conn: &Connection, sql: &str) -> Vec<String> {
@@ -900,5 +913,21 @@ mod tests {
             together.iter().any(|d| d.starts_with("SCAN deliveries")),
             "SQLite now seeks for both in one SELECT: {together:?}"
         );
+    }
+
+    /// Every receipt on a ledger that still holds random ids asks this: it
+    /// must look into the partial index of those ids, not walk the table.
+    #[test]
+    fn whether_a_random_id_is_left_is_asked_of_its_partial_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        MIGRATIONS
+            .iter()
+            .for_each(|sql| conn.execute_batch(sql).unwrap());
+        let plan = plan(&conn, ANY_RANDOM_ID);
+        assert!(
+            plan.iter().any(|d| d.contains("INDEX deliveries_body")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|d| d == "SCAN deliveries"), "{plan:?}");
     }
 }
