@@ -142,14 +142,15 @@ impl InboxPrune {
 /// fallen), the count is the last one plus the deliveries above the
 /// highest counted. Another process's pass, or a pass that recorded its
 /// count and then rolled back its deletions, moves the bounds, and the
-/// next pass counts them all. So does every [`FULL_COUNT_EVERY`]-th pass:
-/// a deletion the rules do not make (a row deleted by hand from the
-/// middle) would otherwise leave the count too high, and the cap keeping
+/// next pass counts them all. So does every [`FULL_COUNT_EVERY`]-th pass
+/// that counts: a deletion the rules do not make (a row deleted by hand
+/// from the middle) would otherwise leave the count too high, and the cap keeping
 /// fewer, for as long as the ledger stays open.
 #[derive(Debug, Default)]
 pub struct InboxTally(std::sync::Mutex<Option<Tally>>);
 
-/// How many counted passes in a row may carry a tally on; the next counts all.
+/// Of this many passes that count, the first counts all; the others carry
+/// the tally on.
 pub const FULL_COUNT_EVERY: u32 = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +158,8 @@ struct Tally {
     min: i64,
     max: i64,
     count: u64,
-    /// Passes that carried the tally on since the last full count.
+    /// Passes that carried the tally on since the last full count (whether
+    /// or not their transactions committed).
     carried: u32,
 }
 
@@ -172,7 +174,7 @@ impl InboxTally {
     ) -> crate::Result<u64> {
         let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match last.as_mut() {
-            Some(t) if t.min == min && t.max <= max && t.carried < FULL_COUNT_EVERY => {
+            Some(t) if t.min == min && t.max <= max && t.carried + 1 < FULL_COUNT_EVERY => {
                 let n = t.count + count_above(t.max)?;
                 t.carried += 1;
                 Ok(n)
@@ -270,8 +272,12 @@ mod tests {
         // tally carries on (right while sequences have no gaps).
         tally.record(Some((1, 10)), 10);
         assert_eq!(tally.count((1, 12), above(10, 2), never).unwrap(), 12);
-        // However often passes carry the tally on, every
-        // FULL_COUNT_EVERY-th counts them all again.
+        // Of every FULL_COUNT_EVERY passes that count, the first counts all.
+        tally.record(None, 0);
+        assert_eq!(
+            tally.count((1, 12), |_| panic!("above"), all(12)).unwrap(),
+            12
+        );
         tally.record(Some((1, 12)), 12);
         for _ in 1..super::FULL_COUNT_EVERY {
             assert_eq!(tally.count((1, 12), above(12, 0), never).unwrap(), 12);

@@ -455,25 +455,44 @@ fn a_schema_2_ledger_is_migrated_and_its_deliveries_keep_their_ids() {
         .unwrap();
     assert_eq!(indexed, 3);
 
-    // Once no random id is left, a body is found by its derived id alone;
-    // its retries stay attempts on its one delivery, before and after.
+    // While random ids are stored, a body is looked for among them too,
+    // after derived-id lookups as before them; once none is left, by its
+    // derived id alone. Retries stay attempts on their one delivery.
     let l = sqlite_ledger(&path);
     install(&l, "v1");
-    let attempts = |l: &Ledger| {
-        l.delivery(&after[3].delivery_id)
-            .unwrap()
-            .unwrap()
-            .attempt_count
-    };
+    let attempts = |l: &Ledger, id: &DeliveryId| l.delivery(id).unwrap().unwrap().attempt_count;
     assert!(l.ingest_webhook("acme", &hook).unwrap()[0].duplicate());
-    assert_eq!(attempts(&l), 3);
+    assert_eq!(attempts(&l, &after[3].delivery_id), 3);
+    let paid_body = paid.body.clone().unwrap();
+    assert!(l
+        .ingest_webhook("acme", &acme_signed(paid_body.clone()))
+        .unwrap()[0]
+        .duplicate());
+    assert_eq!(attempts(&l, &before[0].delivery_id), 3);
     raw.execute_batch("DELETE FROM deliveries WHERE id_derived = 0")
         .unwrap();
     for n in [4, 5] {
         assert!(l.ingest_webhook("acme", &hook).unwrap()[0].duplicate());
-        assert_eq!(attempts(&l), n);
+        assert_eq!(attempts(&l, &after[3].delivery_id), n);
     }
     assert_eq!(listed(&l).len(), 1);
+    // The switch is for good: a random id written by hand now (no build
+    // writes one) is not looked for, so its body becomes a second delivery.
+    raw.execute_batch(&format!(
+        "INSERT INTO deliveries SELECT sequence + 1, randomblob(16), provider, received_at, \
+         url, headers, X'{}', length(X'{}'), verdict, last_attempt_at, attempt_count, \
+         attempts, 0, X'{}' FROM deliveries",
+        hex(&<sha2::Sha256 as sha2::Digest>::digest(&paid_body)),
+        hex(&paid_body),
+        hex(&paid_body),
+    ))
+    .unwrap();
+    l.ingest_webhook("acme", &acme_signed(paid_body)).unwrap();
+    assert_eq!(listed(&l).len(), 3);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Receipt order is sequence order from schema 4: a schema-3 ledger whose

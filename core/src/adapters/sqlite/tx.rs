@@ -29,7 +29,8 @@ pub(super) struct Tx<'c> {
     /// What the storage knows of its deliveries beyond this transaction.
     known: &'c Known,
     /// This transaction deleted deliveries: until it commits, what it
-    /// reads of them is not known to last.
+    /// reads of them is not known to last. A guard: no transaction today
+    /// both prunes and looks a body up.
     deleted_deliveries: std::cell::Cell<bool>,
 }
 
