@@ -882,6 +882,15 @@ mod tests {
     use super::{ANY_RANDOM_ID, RECEIVED_AT_OR_AFTER, SEQUENCE_BOUNDS};
     use crate::adapters::sqlite::schema::MIGRATIONS;
 
+    /// An empty database at the latest schema.
+    fn migrated() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        MIGRATIONS
+            .iter()
+            .for_each(|sql| conn.execute_batch(sql).unwrap());
+        conn
+    }
+
     fn plan(conn: &Connection, sql: &str) -> Vec<String> {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let params = rusqlite::params_from_iter(vec![0_i64; stmt.parameter_count()]);
@@ -894,10 +903,7 @@ mod tests {
     /// the inbox. (The same bounds in one `SELECT` did, unseen.)
     #[test]
     fn the_inbox_searches_of_the_sequence_seek() {
-        let conn = Connection::open_in_memory().unwrap();
-        MIGRATIONS
-            .iter()
-            .for_each(|sql| conn.execute_batch(sql).unwrap());
+        let conn = migrated();
         for sql in [SEQUENCE_BOUNDS, RECEIVED_AT_OR_AFTER] {
             let plan = plan(&conn, sql);
             assert!(
@@ -920,10 +926,7 @@ mod tests {
     /// must look into the partial index of those ids, not walk the table.
     #[test]
     fn whether_a_random_id_is_left_is_asked_of_its_partial_index() {
-        let conn = Connection::open_in_memory().unwrap();
-        MIGRATIONS
-            .iter()
-            .for_each(|sql| conn.execute_batch(sql).unwrap());
+        let conn = migrated();
         let plan = plan(&conn, ANY_RANDOM_ID);
         assert!(
             plan.iter().any(|d| d.contains("INDEX deliveries_body")),
